@@ -1,0 +1,100 @@
+"""Input checks shared by every public function (one home for each rule in DESIGN.md).
+
+Each check raises a ``ValueError``/``TypeError`` that names the argument and
+states what was expected; nothing is silently clipped or repaired.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def finite_array(value, name: str, *, ndim: int | tuple[int, ...] | None = None,
+                 dtype=None) -> np.ndarray:
+    """Return ``value`` as a NumPy array after checking it holds no NaN/inf.
+
+    Parameters
+    ----------
+    value
+        Array-like to check.
+    name
+        Argument name used in the error message.
+    ndim
+        Required number of dimensions (an int or a tuple of allowed values).
+    dtype
+        Optional dtype to convert to.
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a numeric array; got {type(value).__name__} ({err}).") from err
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be a numeric array; got dtype {arr.dtype}.")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions; "
+                             f"got shape {arr.shape}.")
+    if np.issubdtype(arr.dtype, np.inexact):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            where = np.argwhere(bad)[0].tolist()
+            raise ValueError(f"{name} contains {int(bad.sum())} NaN or inf value(s) "
+                             f"(first at index {where}); clean the input first.")
+    return arr
+
+
+def labels(y, name: str, num_classes: int | None = None, n: int | None = None) -> np.ndarray:
+    """Return integer class labels in ``[0, num_classes)`` as an int64 vector.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 1-D, has the wrong length, non-integer values, or labels
+        outside ``[0, num_classes)``.
+    """
+    arr = finite_array(y, name, ndim=1)
+    if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
+        raise ValueError(f"{name} must hold integer class labels; got non-integer values.")
+    arr = arr.astype(np.int64)
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} has length {arr.shape[0]} but {n} was expected (one label per sample).")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} holds negative label {int(arr.min())}; labels must be in [0, num_classes).")
+    if num_classes is not None and arr.size and arr.max() >= num_classes:
+        raise ValueError(f"{name} holds label {int(arr.max())} but num_classes={num_classes}; "
+                         f"labels must be in [0, {num_classes}).")
+    return arr
+
+
+def symmetric_matrix(H, name: str, *, rtol: float = 1e-8) -> np.ndarray:
+    """Return ``H`` as a finite float64 square symmetric matrix.
+
+    Symmetry is checked as ``max|H - H.T| <= rtol * max|H|``.
+    """
+    arr = finite_array(H, name, ndim=2, dtype=np.float64)
+    if arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{name} must be square; got shape {arr.shape}.")
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    asym = float(np.max(np.abs(arr - arr.T))) if arr.size else 0.0
+    if asym > rtol * max(scale, np.finfo(np.float64).tiny):
+        raise ValueError(f"{name} must be symmetric; max|{name} - {name}.T| = {asym:.3g} "
+                         f"exceeds {rtol:g} x max|{name}| = {rtol * scale:.3g}.")
+    return arr
+
+
+def positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking ``value >= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}.")
+    return int(value)
+
+
+def fraction(value, name: str, *, low: float = 0.0, high: float = 1.0) -> float:
+    """Return ``value`` as a float after checking ``low <= value <= high``."""
+    v = float(value)
+    if not (low <= v <= high) or not np.isfinite(v):
+        raise ValueError(f"{name} must be in [{low}, {high}]; got {value}.")
+    return v

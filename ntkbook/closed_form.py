@@ -1,0 +1,160 @@
+"""Closed-form infinite-width kernels of ReLU networks, written by hand in JAX.
+
+These are the references the book checks neural-tangents against (and the
+formulas chapter 3 derives).  All follow neural-tangents' NTK
+parameterization: a dense layer computes ``W_std / sqrt(fan_in) * W h + b_std * b``
+with ``W, b ~ N(0, 1)``.
+
+ReLU Gaussian expectations (Cho and Saul's arc-cosine kernels): for
+``(u, v) ~ N(0, [[k11, k12], [k12, k22]])`` and ``cos t = k12 / sqrt(k11 k22)``
+
+    E[relu(u) relu(v)]   = sqrt(k11 k22) (sin t + (pi - t) cos t) / (2 pi)
+    E[relu'(u) relu'(v)] = (pi - t) / (2 pi)
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+__all__ = ["arccos_relu", "relu_ntk_eq4", "relu_ntk_2layer", "mlp_ntk"]
+
+
+def _angle(k12, k11, k22):
+    # Rounding can push |cos| a hair above 1 for (nearly) parallel inputs,
+    # where arccos would return NaN; the clip only removes that rounding.
+    cos = jnp.clip(k12 / jnp.sqrt(k11 * k22), -1.0, 1.0)
+    return cos, jnp.arccos(cos)
+
+
+def arccos_relu(k12, k11, k22):
+    """ReLU Gaussian expectations of a 2x2 covariance, elementwise.
+
+    Parameters
+    ----------
+    k12 : array, shape (N1, N2)
+        Cross covariance.
+    k11 : array, shape (N1, 1)
+        Variances of the first inputs.
+    k22 : array, shape (1, N2)
+        Variances of the second inputs.
+
+    Returns
+    -------
+    e_relu : array, shape (N1, N2)
+        ``E[relu(u) relu(v)]``.
+    e_step : array, shape (N1, N2)
+        ``E[relu'(u) relu'(v)]``.
+    """
+    cos, t = _angle(k12, k11, k22)
+    e_relu = jnp.sqrt(k11 * k22) * (jnp.sin(t) + (jnp.pi - t) * cos) / (2 * jnp.pi)
+    e_step = (jnp.pi - t) / (2 * jnp.pi)
+    return e_relu, e_step
+
+
+def relu_ntk_eq4(x1, x2=None):
+    """DeOliveira et al.'s eq. 4 (Arora et al. 2019): the two-layer ReLU NTK, first layer trained.
+
+    ``Theta(x, x') = x.x' (pi - arccos(cos(x, x'))) / (2 pi)``.  The paper states it
+    for unit-norm inputs, where ``cos(x, x') = x.x'``; here the angle is always
+    the angle between the inputs, so the formula also holds for other norms.
+
+    Parameters
+    ----------
+    x1 : array, shape (N1, D)
+    x2 : array, shape (N2, D), optional (default ``x1``)
+
+    Returns
+    -------
+    array, shape (N1, N2)
+    """
+    x2 = x1 if x2 is None else x2
+    dot = x1 @ x2.T
+    n1 = jnp.sum(x1 ** 2, axis=1)[:, None]
+    n2 = jnp.sum(x2 ** 2, axis=1)[None, :]
+    _, t = _angle(dot, n1, n2)
+    return dot * (jnp.pi - t) / (2 * jnp.pi)
+
+
+def relu_ntk_2layer(x1, x2=None, W_std: float = 1.0, b_std: float = 0.0,
+                    W_std_out: float = 1.0, b_std_out: float = 0.0):
+    """NTK and NNGP of ``Dense(W_std, b_std) -> ReLU -> Dense(1, W_std_out, b_std_out)``, both layers trained.
+
+    With ``K1 = W_std^2 x.x'/D + b_std^2`` the first layer's covariance,
+
+    * NNGP: ``K = W_std_out^2 E[relu relu](K1) + b_std_out^2``
+    * NTK:  ``Theta = W_std_out^2 E[relu' relu'](K1) * K1 + K``
+
+    The first term is the first layer's contribution (eq. 4 when
+    ``W_std=1, b_std=0`` and inputs are scaled by ``1/sqrt(D)``), the second the
+    readout's.
+
+    Returns
+    -------
+    ntk, nngp : arrays, shape (N1, N2)
+    """
+    x2 = x1 if x2 is None else x2
+    d = x1.shape[1]
+    k12 = W_std ** 2 * (x1 @ x2.T) / d + b_std ** 2
+    k11 = W_std ** 2 * jnp.sum(x1 ** 2, axis=1)[:, None] / d + b_std ** 2
+    k22 = W_std ** 2 * jnp.sum(x2 ** 2, axis=1)[None, :] / d + b_std ** 2
+    e_relu, e_step = arccos_relu(k12, k11, k22)
+    nngp = W_std_out ** 2 * e_relu + b_std_out ** 2
+    ntk = W_std_out ** 2 * e_step * k12 + nngp
+    return ntk, nngp
+
+
+def mlp_ntk(x1, x2=None, depth: int = 3, W_std: float = 2 ** 0.5, b_std: float = 0.0,
+            W_std_out: float = 1.0, return_layers: bool = False):
+    """NTK of a ReLU MLP with ``depth`` layers of weights, by the Sigma / Sigma-dot recursion.
+
+    For layers ``l = 1 .. depth`` (hidden layers use ``W_std``, the readout
+    ``W_std_out``; every layer adds ``b_std^2``):
+
+    * ``Sigma_1 = W_std^2 x.x'/D + b_std^2`` and ``Theta_1 = Sigma_1``
+    * ``Sigma_l = W_l^2 E[relu relu](Sigma_{l-1}) + b_std^2``
+    * ``Sigmadot_l = W_l^2 E[relu' relu'](Sigma_{l-1})``
+    * ``Theta_l = Theta_{l-1} * Sigmadot_l + Sigma_l``
+
+    and the network's NNGP and NTK are ``Sigma_depth`` and ``Theta_depth``.
+    The diagonal variances needed by the expectations follow the same
+    recursion on ``x.x`` and ``x'.x'``.
+
+    Parameters
+    ----------
+    x1 : array, shape (N1, D)
+    x2 : array, shape (N2, D), optional (default ``x1``)
+    depth
+        Layers of weights (>= 1).
+    return_layers
+        Also return the lists ``Sigma_l``, ``Sigmadot_l`` (``Sigmadot_1`` is
+        undefined and omitted) and ``Theta_l``.
+
+    Returns
+    -------
+    ntk, nngp : arrays, shape (N1, N2)
+    layers : dict, only with ``return_layers=True``
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1; got {depth}.")
+    x2 = x1 if x2 is None else x2
+    d = x1.shape[1]
+    w1 = W_std if depth > 1 else W_std_out
+    s12 = w1 ** 2 * (x1 @ x2.T) / d + b_std ** 2
+    s11 = w1 ** 2 * jnp.sum(x1 ** 2, axis=1)[:, None] / d + b_std ** 2
+    s22 = w1 ** 2 * jnp.sum(x2 ** 2, axis=1)[None, :] / d + b_std ** 2
+    theta = s12
+    sigmas, sigma_dots, thetas = [s12], [], [theta]
+    for layer in range(2, depth + 1):
+        w = W_std_out if layer == depth else W_std
+        e_relu, e_step = arccos_relu(s12, s11, s22)
+        # on the diagonal t = 0: E[relu(u)^2] = k/2
+        s11, s22 = w ** 2 * s11 / 2 + b_std ** 2, w ** 2 * s22 / 2 + b_std ** 2
+        s12 = w ** 2 * e_relu + b_std ** 2
+        s_dot = w ** 2 * e_step
+        theta = theta * s_dot + s12
+        sigmas.append(s12)
+        sigma_dots.append(s_dot)
+        thetas.append(theta)
+    if return_layers:
+        return theta, s12, dict(sigma=sigmas, sigma_dot=sigma_dots, theta=thetas)
+    return theta, s12
