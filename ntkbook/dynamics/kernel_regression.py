@@ -1,0 +1,113 @@
+"""Kernel (ridge) regression: the t -> infinity limit of gradient flow on the MSE loss.
+
+With a kernel ``K`` on the training inputs, targets ``Y`` and ridge ``lambda``,
+
+    f(x*) = K(x*, X) (K(X, X) + lambda I)^{-1} Y.
+
+The solve uses a Cholesky factorisation, never an explicit inverse.  As in
+``neural_tangents.predict``, the ridge is by default *relative*:
+``lambda = reg * trace(K) / N``, so one ``reg`` means the same thing for
+kernels of different scale (the eNTK and the pNTK of chapter 7, say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from .. import _checks
+
+__all__ = ["KernelSolve", "kernel_regression", "cholesky_solve"]
+
+
+@dataclass(frozen=True)
+class KernelSolve:
+    """Result of :func:`cholesky_solve`.
+
+    Attributes
+    ----------
+    alpha : ndarray, shape (N, O)
+        ``(K + ridge I)^{-1} Y``.
+    ridge : float
+        The absolute ridge added to the diagonal.
+    condition_number : float
+        2-norm condition number of ``K + ridge I`` (from its eigenvalues).
+    """
+
+    alpha: np.ndarray
+    ridge: float
+    condition_number: float
+
+
+def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
+                   max_condition: float = 1e14) -> KernelSolve:
+    """Solve ``(K + ridge I) alpha = Y`` by Cholesky.
+
+    Parameters
+    ----------
+    K : array, shape (N, N)
+        Symmetric positive semi-definite kernel matrix.
+    Y : array, shape (N,) or (N, O)
+        Right-hand sides.
+    reg
+        Ridge: ``ridge = reg * trace(K)/N`` if ``relative`` else ``reg``.
+    max_condition
+        Refuse (``ValueError``) a system whose condition number exceeds this.
+
+    Raises
+    ------
+    ValueError
+        Non-symmetric or non-finite ``K``, shape mismatch, negative ``reg``, or a
+        system too ill-conditioned to solve (the message gives the condition
+        number and the ridge used, and suggests a larger ``reg``).
+    """
+    K = _checks.symmetric_matrix(K, "K")
+    Y = _checks.finite_array(Y, "Y", ndim=(1, 2), dtype=np.float64)
+    if Y.shape[0] != K.shape[0]:
+        raise ValueError(f"Y has {Y.shape[0]} rows but K is {K.shape[0]}x{K.shape[0]}.")
+    if reg < 0:
+        raise ValueError(f"reg must be >= 0; got {reg}.")
+    n = K.shape[0]
+    ridge = float(reg * np.trace(K) / n) if relative else float(reg)
+    A = K + ridge * np.eye(n)
+    eig = np.linalg.eigvalsh(A)
+    cond = float(eig[-1] / eig[0]) if eig[0] > 0 else np.inf
+    if not cond <= max_condition:
+        raise ValueError(
+            f"K + ridge I is too ill-conditioned to solve: condition number {cond:.3g} "
+            f"(ridge {ridge:.3g}, smallest eigenvalue {eig[0]:.3g}); pass a larger reg.")
+    factor = scipy.linalg.cho_factor(A, lower=True)
+    return KernelSolve(alpha=scipy.linalg.cho_solve(factor, Y), ridge=ridge, condition_number=cond)
+
+
+def kernel_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *,
+                      relative: bool = True) -> np.ndarray:
+    """Kernel-regression predictions ``K(x*, X) (K(X, X) + ridge I)^{-1} Y``.
+
+    Parameters
+    ----------
+    K_train : array, shape (N, N)
+        Kernel on the training inputs.
+    Y : array, shape (N,) or (N, O)
+        Training targets.
+    K_test_train : array, shape (M, N), optional
+        Kernel between test and training inputs; ``None`` predicts on the
+        training inputs.
+    reg, relative
+        Ridge, as in :func:`cholesky_solve`.
+
+    Returns
+    -------
+    ndarray, shape (M, O) or (M,)
+    """
+    sol = cholesky_solve(K_train, Y, reg, relative=relative)
+    if K_test_train is None:
+        K_test_train = _checks.finite_array(K_train, "K_train", ndim=2, dtype=np.float64)
+    else:
+        K_test_train = _checks.finite_array(K_test_train, "K_test_train", ndim=2, dtype=np.float64)
+        if K_test_train.shape[1] != sol.alpha.shape[0]:
+            raise ValueError(f"K_test_train has {K_test_train.shape[1]} columns but there are "
+                             f"{sol.alpha.shape[0]} training points.")
+    return K_test_train @ sol.alpha
