@@ -23,8 +23,21 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
-# The executed book; any cell that raises fails the build (execute.allow_errors: false).
-book: $(STAMP)
+# MathJax served from the book itself, so math renders offline.  It comes from the npm
+# registry's `mathjax` package at build time (never committed); pinned like the Python stack.
+MATHJAX_VERSION := 3.2.2
+MATHJAX := book/_static/mathjax/tex-chtml.js
+
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "make: npm is needed once to fetch MathJax $(MATHJAX_VERSION) for offline math"; exit 1; }
+	rm -rf book/_static/mathjax build/mathjax && mkdir -p build/mathjax book/_static
+	cd build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null
+	tar -xzf build/mathjax/mathjax-$(MATHJAX_VERSION).tgz -C build/mathjax
+	cp -r build/mathjax/package/es5 book/_static/mathjax
+
+# The executed book; any cell that raises fails the build (execute.allow_errors: false),
+# and so does any warning (a missing citation or cross-reference among them).
+book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "book: open book/_build/html/index.html"
 
@@ -35,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python -m ntkbook.bench
 
 clean:
-	rm -rf book/_build .pytest_cache
+	rm -rf book/_build book/_static/mathjax build .pytest_cache

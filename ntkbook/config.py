@@ -111,3 +111,35 @@ def x64_enabled() -> bool:
     import jax
 
     return bool(jax.config.jax_enable_x64)
+
+
+_REPORTED_PACKAGES = ("jax", "jaxlib", "neural-tangents", "numpy", "scipy", "tensorflow", "optax",
+                      "scikit-learn", "pandas", "matplotlib", "seaborn", "rbo", "mnist1d",
+                      "jupyter-book", "myst-nb")
+
+
+def environment() -> dict[str, Any]:
+    """What a reader needs to reproduce a run: versions, machine, profile, seed, precision.
+
+    Returns
+    -------
+    dict
+        ``python``, ``platform``, ``cpu_count``, ``devices`` (JAX devices as
+        strings), ``scale``, ``seed``, ``x64``, ``data_root`` and ``packages``
+        (name -> installed version, or ``"not installed"``).
+    """
+    import platform
+    from importlib import metadata
+
+    import jax
+
+    packages = {}
+    for name in _REPORTED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = "not installed"
+    return dict(python=platform.python_version(), platform=platform.platform(),
+                processor=platform.machine(), cpu_count=os.cpu_count(),
+                devices=[str(d) for d in jax.devices()], scale=scale(), seed=SEED,
+                x64=x64_enabled(), data_root=str(data_root()), packages=packages)
