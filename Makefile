@@ -15,25 +15,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,book,lab]'
 	touch $(STAMP)
 
-# Unit tests, then every notebook executed by nbmake (ci profile unless NTKBOOK_SCALE says otherwise).
+# Unit tests, every notebook executed by nbmake (ci profile unless NTKBOOK_SCALE says
+# otherwise), then the built book checked in headless Chromium (skipped, with a message,
+# when chromium is not installed; it builds the book if book/_build has none).
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not browser"
 	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=900 notebooks
+	$(BIN)/python -m pytest tests -q -s -m browser
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not browser"
 
 # MathJax served from the book itself, so math renders offline.  It comes from the npm
 # registry's `mathjax` package at build time (never committed); pinned like the Python stack.
+# It lives in book/_vendor, not book/_static: Jupyter Book adds every .js under _static
+# to every page, which would load all of MathJax's bundles at once.
 MATHJAX_VERSION := 3.2.2
-MATHJAX := book/_static/mathjax/tex-chtml.js
+MATHJAX := book/_vendor/mathjax/tex-chtml.js
 
 $(MATHJAX):
 	@command -v npm >/dev/null || { echo "make: npm is needed once to fetch MathJax $(MATHJAX_VERSION) for offline math"; exit 1; }
-	rm -rf book/_static/mathjax build/mathjax && mkdir -p build/mathjax book/_static
+	rm -rf book/_vendor/mathjax build/mathjax && mkdir -p build/mathjax book/_vendor
 	cd build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null
 	tar -xzf build/mathjax/mathjax-$(MATHJAX_VERSION).tgz -C build/mathjax
-	cp -r build/mathjax/package/es5 book/_static/mathjax
+	cp -r build/mathjax/package/es5 book/_vendor/mathjax
 
 # The executed book; any cell that raises fails the build (execute.allow_errors: false),
 # and so does any warning (a missing citation or cross-reference among them).
@@ -48,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python -m ntkbook.bench
 
 clean:
-	rm -rf book/_build book/_static/mathjax build .pytest_cache
+	rm -rf book/_build book/_vendor build .pytest_cache

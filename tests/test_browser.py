@@ -1,0 +1,128 @@
+"""The built book as a reader meets it: every chapter opened in headless Chromium.
+
+Skipped (with a message) when Debian's ``chromium`` is not installed.  The book
+is built with ``make book`` unless ``book/_build/html`` already holds it (set
+``NTKBOOK_REBUILD=1`` to force a fresh build).  Each page is served from
+127.0.0.1 and must: render all its math (no unrendered TeX, no MathJax error),
+load every image, log no console error, and send no request off localhost.
+A screenshot of each page goes to ``book/_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "book" / "_build" / "html"
+SHOTS = ROOT / "book" / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package "
+                       "'chromium'; see README): the browser test of the built book is skipped"),
+]
+
+# Flags that keep Chromium from reaching for the network on its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps", "--disable-extensions"]
+
+
+def _chapter_pages() -> list[Path]:
+    pages = [HTML / "intro.html"]
+    pages += sorted((HTML / "notebooks").glob("*.html"))
+    pages += [p for p in (HTML / "bibliography.html",) if p.exists()]
+    return pages
+
+
+@pytest.fixture(scope="module")
+def site():
+    if os.environ.get("NTKBOOK_REBUILD") or not (HTML / "index.html").exists():
+        subprocess.run(["make", "book"], cwd=ROOT, check=True)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep pytest output readable
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Quiet, directory=str(HTML)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# Runs in the page: true once MathJax has typeset everything, or at once when the
+# page has no math or MathJax never loaded (CHECK_PAGE then reports the math unrendered).
+WAIT_FOR_MATH = """() => !document.querySelector('.math') ||
+    !(window.MathJax && MathJax.startup && MathJax.startup.promise) ||
+    MathJax.startup.promise.then(() => true)"""
+
+CHECK_PAGE = """() => {
+  const math = Array.from(document.querySelectorAll('span.math, div.math'));
+  const unrendered = math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
+  const errors = Array.from(document.querySelectorAll('mjx-merror')).map(e => e.textContent.slice(0, 80));
+  const images = Array.from(document.images);
+  const broken = images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 120));
+  return {math: math.length, unrendered, errors, images: images.length, broken};
+}"""
+
+
+def test_every_page_renders_offline(site, browser):
+    pages = _chapter_pages()
+    assert len(pages) >= 3, f"expected the intro, chapters and bibliography; found {pages}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+    summary = []
+    for path in pages:
+        rel = path.relative_to(HTML).as_posix()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        console_errors: list[str] = []
+        offsite: list[str] = []
+        page.on("console", lambda msg, errs=console_errors:
+                errs.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc, errs=console_errors: errs.append(str(exc)))
+
+        def guard(route, offsite=offsite):
+            host = urlparse(route.request.url).hostname
+            if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+                route.continue_()
+            else:
+                offsite.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", guard)
+        page.goto(f"{site}/{rel}", wait_until="load")
+        page.wait_for_function(WAIT_FOR_MATH, timeout=60_000)
+        report = page.evaluate(CHECK_PAGE)
+        page.screenshot(path=str(SHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")))
+        page.close()
+        issues = ([f"unrendered math: {t!r}" for t in report["unrendered"]]
+                  + [f"MathJax error: {t!r}" for t in report["errors"]]
+                  + [f"image not loaded: {s}" for s in report["broken"]]
+                  + [f"console error: {t}" for t in console_errors]
+                  + [f"request left localhost: {u}" for u in offsite])
+        if issues:
+            problems[rel] = issues
+        summary.append(f"{rel}: {report['math']} math, {report['images']} images")
+    print("\n".join(summary))
+    assert not problems, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in problems.items())
