@@ -88,6 +88,14 @@ def sizes(chapter: str, profile: str | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(table[chapter]))
 
 
+def chapters(profile: str | None = None) -> list[str]:
+    """Chapter ids that have sizes in the active (or given) profile, sorted."""
+    profile = scale() if profile is None else profile
+    if profile not in SCALES:
+        raise ValueError(f"profile={profile!r} is not a known scale profile; expected one of {SCALES}.")
+    return sorted(_SIZES[profile])
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Return the folder of the real datasets: ``root``, else ``NTKBOOK_DATA``, else ``~/ntkbook-data``."""
     if root is not None:
