@@ -1,0 +1,329 @@
+"""Linearisation and lazy training: how far a finite network strays from its Taylor model.
+
+The first-order Taylor model of a network around its initial parameters is
+
+    f_lin(x, theta) = f(x, theta_0) + J(x, theta_0) (theta - theta_0),
+
+a *linear* model in ``theta`` whose features are the parameter gradients at
+initialisation.  Lee et al. (2019) show that, under gradient descent on the
+squared loss, a network in NTK parameterisation of width ``m`` stays within
+``O(m^-1/2)`` of this model: the relative weight change, the relative change of
+the empirical NTK and ``sup_t |f_t - f_lin_t|`` all shrink like ``m^-1/2``.
+This module holds the pieces chapter 1 measures that with:
+
+* :func:`linearize` -- the Taylor model (``neural_tangents.linearize``);
+* :func:`gd_trajectory` -- full-batch gradient descent on the squared loss that
+  keeps parameter snapshots along the way (what a per-epoch training history
+  does not keep);
+* :func:`relative_weight_change`, :func:`relative_kernel_change`;
+* :func:`lazy_training` -- trains a network and its Taylor model side by side
+  and reports the three quantities.
+
+Loss convention.  Gradient descent here minimises the *summed* squared loss
+``L = 1/2 sum_i ||f(x_i) - y_i||^2``.  With it, ``k`` steps of size ``lr`` follow
+the gradient flow ``d f/dt = -Theta (f - Y)`` of :mod:`ntkbook.dynamics.flow`
+up to time ``t = lr * k`` with no rescaling by ``N`` (neural-tangents'
+``predict.gradient_descent_mse`` instead uses the mean over all ``N x O``
+entries; convert with ``t_nt = t * N * O``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+
+__all__ = ["linearize", "tree_norm", "relative_weight_change", "relative_kernel_change",
+           "Trajectory", "gd_trajectory", "LazyStats", "lazy_training"]
+
+ApplyFn = Callable[..., jnp.ndarray]
+
+
+def linearize(apply_fn: ApplyFn, params0) -> ApplyFn:
+    """First-order Taylor model of ``apply_fn`` around ``params0``.
+
+    Parameters
+    ----------
+    apply_fn
+        ``apply_fn(params, x) -> (N, O)`` outputs, e.g. a stax ``apply_fn``.
+    params0
+        Expansion point (a pytree).
+
+    Returns
+    -------
+    f_lin : callable
+        ``f_lin(params, x) = apply_fn(params0, x) + J(x, params0) (params - params0)``,
+        with the same signature as ``apply_fn``.  The Jacobian-vector product is
+        computed by forward-mode autodiff (``jax.jvp``); the Jacobian itself is
+        never formed, so one call costs about two forward passes.
+    """
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be callable; got {type(apply_fn).__name__}.")
+    import neural_tangents as nt
+
+    return nt.linearize(apply_fn, params0)
+
+
+def tree_norm(tree) -> float:
+    """Euclidean norm of all leaves of a pytree taken together (``sqrt(sum leaf**2)``)."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        raise ValueError("tree has no array leaves; its norm is undefined.")
+    return float(jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in leaves)))
+
+
+def relative_weight_change(params, params0) -> float:
+    """``||theta - theta_0|| / ||theta_0||`` over all parameters (Euclidean norms).
+
+    Raises
+    ------
+    ValueError
+        If the two pytrees have different structures or shapes, or ``params0`` is all zeros.
+    """
+    s1, s0 = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(params0)
+    if s1 != s0:
+        raise ValueError(f"params and params0 must have the same tree structure; got {s1} and {s0}.")
+    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(params0)):
+        if jnp.shape(a) != jnp.shape(b):
+            raise ValueError(f"params and params0 hold leaves of different shapes: "
+                             f"{jnp.shape(a)} and {jnp.shape(b)}.")
+    norm0 = tree_norm(params0)
+    if norm0 == 0:
+        raise ValueError("params0 is all zeros; the relative change is undefined.")
+    diff = jax.tree_util.tree_map(lambda a, b: a - b, params, params0)
+    return tree_norm(diff) / norm0
+
+
+def relative_kernel_change(theta, theta0) -> float:
+    """``||Theta - Theta_0||_F / ||Theta_0||_F`` for two kernel matrices of equal shape.
+
+    Parameters
+    ----------
+    theta, theta0 : array, shape (N, N) (or any equal shapes)
+        Kernel after and before training.
+    """
+    theta = _checks.finite_array(theta, "theta", dtype=np.float64)
+    theta0 = _checks.finite_array(theta0, "theta0", dtype=np.float64)
+    if theta.shape != theta0.shape:
+        raise ValueError(f"theta and theta0 must have the same shape; got {theta.shape} "
+                         f"and {theta0.shape}.")
+    norm0 = float(np.linalg.norm(theta0))
+    if norm0 == 0:
+        raise ValueError("theta0 is all zeros; the relative change is undefined.")
+    return float(np.linalg.norm(theta - theta0)) / norm0
+
+
+class Trajectory(NamedTuple):
+    """Full-batch gradient descent recorded every few steps (from :func:`gd_trajectory`).
+
+    Attributes
+    ----------
+    step : ndarray, shape (R,)
+        Step counts of the records (0 first, ``steps`` last).
+    time : ndarray, shape (R,)
+        Gradient-flow time ``lr * step``.
+    params : list of pytrees, length R
+        Parameters at each record.
+    f_train : ndarray, shape (R, N, O)
+        Outputs on the training inputs.
+    f_eval : ndarray, shape (R, M, O) or None
+        Outputs on ``x_eval`` when given.
+    loss : ndarray, shape (R,)
+        ``1/2 sum ||f(x_i) - y_i||^2``.
+    """
+
+    step: np.ndarray
+    time: np.ndarray
+    params: list
+    f_train: np.ndarray
+    f_eval: np.ndarray | None
+    loss: np.ndarray
+
+
+def _as_targets(y, n: int) -> np.ndarray:
+    y = _checks.finite_array(y, "y", ndim=(1, 2))
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} rows but x has {n} samples.")
+    return y.reshape(n, -1)
+
+
+def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
+                  record_every: int = 1, x_eval=None) -> Trajectory:
+    """Full-batch gradient descent on ``L = 1/2 sum_i ||f(x_i) - y_i||^2``, with snapshots.
+
+    Parameters
+    ----------
+    apply_fn
+        ``apply_fn(params, x) -> (N, O)``.
+    params
+        Initial parameters (pytree).
+    x : array, shape (N, ...)
+        Training inputs.
+    y : array, shape (N,) or (N, O)
+        Targets.
+    lr
+        Step size (> 0).  For stability ``lr < 2 / lambda_max(Theta)``.
+    steps
+        Number of gradient steps (>= 1).
+    record_every
+        Record parameters and outputs every this many steps (and at the last step).
+    x_eval : array, shape (M, ...), optional
+        Extra inputs whose outputs are recorded too.
+
+    Returns
+    -------
+    Trajectory
+
+    Raises
+    ------
+    ValueError
+        Non-finite inputs, mismatched lengths, ``lr <= 0``, or a loss that becomes
+        non-finite (the step size is too large for this network; the message says
+        at which step).
+    """
+    x = _checks.finite_array(x, "x")
+    n = x.shape[0]
+    y = jnp.asarray(_as_targets(y, n))
+    if not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive finite number; got {lr}.")
+    steps = _checks.positive_int(steps, "steps")
+    record_every = _checks.positive_int(record_every, "record_every")
+    if x_eval is not None:
+        x_eval = _checks.finite_array(x_eval, "x_eval")
+        if x_eval.shape[1:] != x.shape[1:]:
+            raise ValueError(f"x_eval has feature shape {x_eval.shape[1:]} but x has {x.shape[1:]}.")
+    x = jnp.asarray(x)
+
+    def loss_fn(p):
+        return 0.5 * jnp.sum(jnp.square(apply_fn(p, x).reshape(y.shape) - y))
+
+    grad_fn = jax.grad(loss_fn)
+
+    def step_fn(_, p):
+        g = grad_fn(p)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
+
+    # One compiled loop per record interval: the Python loop only runs R times,
+    # so dispatch overhead does not dominate small networks.
+    @jax.jit
+    def advance(p, k):
+        return jax.lax.fori_loop(0, k, step_fn, p)
+
+    def snapshot(p):
+        f_tr = np.asarray(apply_fn(p, x)).reshape(y.shape)
+        f_ev = None if x_eval is None else np.asarray(apply_fn(p, x_eval)).reshape(len(x_eval), -1)
+        return f_tr, f_ev
+
+    record_steps = list(range(0, steps, record_every)) + [steps]
+    snaps, f_trains, f_evals, losses = [], [], [], []
+    p, done = params, 0
+    for k in record_steps:
+        if k > done:
+            p = advance(p, k - done)
+            done = k
+        f_tr, f_ev = snapshot(p)
+        loss = 0.5 * float(np.sum((f_tr - np.asarray(y)) ** 2))
+        if not np.isfinite(loss):
+            raise ValueError(f"the loss became non-finite by step {k}: lr={lr} is too large "
+                             "for this network (use lr < 2 / lambda_max of its NTK).")
+        snaps.append(p)
+        f_trains.append(f_tr)
+        f_evals.append(f_ev)
+        losses.append(loss)
+    step = np.asarray(record_steps, dtype=np.int64)
+    return Trajectory(step=step, time=lr * step.astype(np.float64), params=snaps,
+                      f_train=np.stack(f_trains),
+                      f_eval=None if x_eval is None else np.stack(f_evals),
+                      loss=np.asarray(losses))
+
+
+class LazyStats(NamedTuple):
+    """What :func:`lazy_training` measured for one network.
+
+    Attributes
+    ----------
+    weight_change : float
+        ``sup_t ||theta_t - theta_0|| / ||theta_0||`` over the records.
+    kernel_change : float
+        ``||Theta_T - Theta_0||_F / ||Theta_0||_F`` of the empirical NTK on the
+        training inputs, after the last step.
+    lin_gap : float
+        ``sup_t max_j |f_t(x_j) - f_lin_t(x_j)|`` over the records and the
+        evaluation inputs.
+    lr : float
+        The step size used, ``lr_scale / lambda_max(Theta_0)``.
+    lambda_max : float
+        Largest eigenvalue of the initial empirical NTK.
+    net, lin : Trajectory
+        The network's and the Taylor model's trajectories.
+    """
+
+    weight_change: float
+    kernel_change: float
+    lin_gap: float
+    lr: float
+    lambda_max: float
+    net: Trajectory
+    lin: Trajectory
+
+
+def _entk(apply_fn: ApplyFn, params, x) -> np.ndarray:
+    """Empirical NTK on ``x`` summed over outputs, shape (N, N) (one output: the eNTK itself)."""
+    import neural_tangents as nt
+
+    # trace_axes=(-1,) contracts the output axis; for the one-output networks
+    # of chapter 1 that is the full eNTK.  vmap_axes=0: samples are independent.
+    fn = nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0,
+                             implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION)
+    return np.asarray(fn(x, None, params), dtype=np.float64)
+
+
+def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: float = 0.5,
+                  record_every: int = 10, x_eval=None) -> LazyStats:
+    """Train a network and its Taylor model by the same gradient descent and compare them.
+
+    The step size is ``lr = lr_scale / lambda_max(Theta_0)`` with ``Theta_0`` the
+    empirical NTK at initialisation, so every width (and parameterisation) is
+    trained for the same amount of *kernel time*: ``lambda_max * t = lr_scale * steps``.
+
+    Parameters
+    ----------
+    apply_fn, params0
+        The network and its initial parameters.
+    x : array, shape (N, ...)
+        Training inputs.
+    y : array, shape (N,) or (N, O)
+        Targets.
+    steps
+        Gradient steps.
+    lr_scale
+        In ``(0, 2)``; gradient descent on the Taylor model is stable below 2.
+    record_every
+        Record interval for the sup over time.
+    x_eval : array, shape (M, ...), optional
+        Inputs on which ``|f - f_lin|`` is measured (default: the training inputs).
+
+    Returns
+    -------
+    LazyStats
+    """
+    if not (0 < lr_scale < 2):
+        raise ValueError(f"lr_scale must be in (0, 2) for stable gradient descent; got {lr_scale}.")
+    x = _checks.finite_array(x, "x")
+    theta0 = _entk(apply_fn, params0, jnp.asarray(x))
+    lam_max = float(np.linalg.eigvalsh(theta0)[-1])
+    lr = lr_scale / lam_max
+    x_ev = x if x_eval is None else x_eval
+    net = gd_trajectory(apply_fn, params0, x, y, lr, steps, record_every=record_every,
+                        x_eval=x_ev)
+    lin = gd_trajectory(linearize(apply_fn, params0), params0, x, y, lr, steps,
+                        record_every=record_every, x_eval=x_ev)
+    weight = max(relative_weight_change(p, params0) for p in net.params)
+    theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x))
+    return LazyStats(weight_change=weight, kernel_change=relative_kernel_change(theta_T, theta0),
+                     lin_gap=float(np.max(np.abs(net.f_eval - lin.f_eval))), lr=lr,
+                     lambda_max=lam_max, net=net, lin=lin)
