@@ -38,10 +38,32 @@ SEED: int = 0
 # book executes in well under 20 minutes on 2 CPU cores.
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
+        # issue 6: chapters 1, 2, 4, 5
+        "ch01": dict(n=64, n_test=64, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
+                     n_inits=2, steps=300, record_every=30, depth=2, fit_from=256,
+                     dataset="digits"),
+        "ch02": dict(n=128, n_test=128, width=4096, depth=2, steps=1000, n_times=40,
+                     dataset="digits"),
+        "ch04": dict(n=240, n_test=240, depths=[3, 4, 6], channels=64, epochs=30, batch_size=40,
+                     lr=0.5, n_1d=240, gram_ns=[20, 40, 80], gram_batch=40, dataset="digits"),
+        "ch05": dict(n=200, n_test=200, n_xent=100, width=2048, depth=2, epochs=300, lr=1.0,
+                     n_times=31, dataset="digits"),
         "ch03": dict(n=64, widths=[32, 64, 128, 256, 512, 1024, 2048], n_inits=4, depth=3,
                      dataset="digits"),
     },
     "paper": {
+        # issue 6: chapters 1, 2, 4, 5
+        "ch01": dict(n=256, n_test=256, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
+                                                8192, 16384],
+                     n_inits=5, steps=2000, record_every=100, depth=2, fit_from=512,
+                     dataset="mnist"),
+        "ch02": dict(n=1000, n_test=1000, width=16384, depth=2, steps=5000, n_times=80,
+                     dataset="mnist"),
+        "ch04": dict(n=2000, n_test=2000, depths=[3, 4, 6, 11, 21], channels=256, epochs=100,
+                     batch_size=128, lr=0.5, n_1d=2000, gram_ns=[50, 100, 200, 400],
+                     gram_batch=50, dataset="cifar10"),
+        "ch05": dict(n=2000, n_test=2000, n_xent=500, width=8192, depth=3, epochs=1000, lr=1.0,
+                     n_times=61, dataset="mnist"),
         "ch03": dict(n=500, widths=[64, 128, 256, 512, 1024, 2048, 4096, 8192], n_inits=10,
                      depth=3, dataset="mnist"),
     },
