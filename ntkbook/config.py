@@ -42,7 +42,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "ch01": dict(n=64, n_test=64, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
                      n_inits=2, steps=300, record_every=30, depth=2, fit_from=256,
                      dataset="digits"),
-        "ch02": dict(n=128, n_test=128, width=4096, depth=2, steps=1000, n_times=40,
+        "ch02": dict(n=128, n_test=128, width=4096, depth=2, steps=1000, n_times=100,
                      dataset="digits"),
         "ch04": dict(n=240, n_test=240, depths=[3, 4, 6], channels=64, epochs=30, batch_size=40,
                      lr=0.5, n_1d=240, gram_ns=[20, 40, 80], gram_batch=40, dataset="digits"),

@@ -65,6 +65,13 @@ def test_gd_on_linear_model_matches_discrete_closed_form(key):
         ref = y[:, None] + np.linalg.matrix_power(M, int(k)) @ (f0 - y[:, None])
         np.testing.assert_allclose(f, ref, rtol=1e-10, atol=1e-12)   # float64 round-off only
     np.testing.assert_allclose(traj.loss, 0.5 * ((traj.f_train - y[:, None]) ** 2).sum((1, 2)))
+    # Without snapshots the outputs are the same and only the end points are kept.
+    lean = gd_trajectory(apply_fn, params, x, y, lr, 25, record_every=10, keep_params=False)
+    assert len(lean.params) == 2 and len(traj.params) == 4
+    np.testing.assert_allclose(lean.f_train, traj.f_train, rtol=0, atol=0)
+    for a, b in zip(jax.tree_util.tree_leaves(lean.params[-1]),
+                    jax.tree_util.tree_leaves(traj.params[-1])):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_relative_changes_against_manual_norms(rng):

@@ -126,8 +126,8 @@ class Trajectory(NamedTuple):
         Step counts of the records (0 first, ``steps`` last).
     time : ndarray, shape (R,)
         Gradient-flow time ``lr * step``.
-    params : list of pytrees, length R
-        Parameters at each record.
+    params : list of pytrees, length R (or 2)
+        Parameters at each record (first and last only with ``keep_params=False``).
     f_train : ndarray, shape (R, N, O)
         Outputs on the training inputs.
     f_eval : ndarray, shape (R, M, O) or None
@@ -152,7 +152,7 @@ def _as_targets(y, n: int) -> np.ndarray:
 
 
 def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
-                  record_every: int = 1, x_eval=None) -> Trajectory:
+                  record_every: int = 1, x_eval=None, keep_params: bool = True) -> Trajectory:
     """Full-batch gradient descent on ``L = 1/2 sum_i ||f(x_i) - y_i||^2``, with snapshots.
 
     Parameters
@@ -173,6 +173,10 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         Record parameters and outputs every this many steps (and at the last step).
     x_eval : array, shape (M, ...), optional
         Extra inputs whose outputs are recorded too.
+    keep_params
+        Keep a parameter snapshot at every record (``True``), or only the first
+        and the last (``False``; saves memory when many records of a wide
+        network are taken for their outputs alone).
 
     Returns
     -------
@@ -230,7 +234,8 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         if not np.isfinite(loss):
             raise ValueError(f"the loss became non-finite by step {k}: lr={lr} is too large "
                              "for this network (use lr < 2 / lambda_max of its NTK).")
-        snaps.append(p)
+        if keep_params or k in (0, steps):
+            snaps.append(p)
         f_trains.append(f_tr)
         f_evals.append(f_ev)
         losses.append(loss)
