@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 
 from ntkbook import archs
 from ntkbook.dynamics import (gd_trajectory, lazy_training, linearize, relative_kernel_change,
-                              relative_weight_change, tree_norm)
+                              relative_weight_change, tree_norm, xent_flow)
 
 
 def _net(key, depth=2, width=32, out_dim=2, d=5, n=6):
@@ -74,6 +74,25 @@ def test_gd_on_linear_model_matches_discrete_closed_form(key):
         np.testing.assert_array_equal(a, b)
 
 
+def test_xent_gd_on_linear_model_tracks_the_xent_flow(key):
+    # A linear model's eNTK is constant and equal across outputs (Theta ⊗ I_O), so
+    # small-step GD on the summed cross-entropy follows xent_flow up to O(lr) per unit time.
+    apply_fn, params, x = _net(key, depth=1, out_dim=3)
+    y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    J = _jacobian(lambda p, z: apply_fn(p, z)[:, :1], params, x)   # kernel of output 0
+    theta = J @ J.T
+    lr = 0.002 / np.linalg.eigvalsh(theta)[-1]
+    traj = gd_trajectory(apply_fn, params, x, y, lr, 2000, record_every=500, loss="xent")
+    flow = xent_flow(theta, traj.f_train[0], y, traj.time, rtol=1e-10, atol=1e-10)
+    # Explicit Euler (= GD here) at lr * lambda_max = 0.002 has relative error ~1e-3.
+    np.testing.assert_allclose(traj.f_train, flow.train, atol=2e-3 * np.abs(flow.train).max())
+    # The recorded loss is the summed cross-entropy of the recorded logits.
+    f = traj.f_train
+    logp = f - np.log(np.exp(f).sum(-1, keepdims=True))
+    np.testing.assert_allclose(traj.loss, -(y * logp).sum((1, 2)), rtol=1e-12)
+    assert traj.loss[-1] < traj.loss[0]
+
+
 def test_relative_changes_against_manual_norms(rng):
     a = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
     b = {"w": a["w"] + 0.1, "b": a["b"] - 0.2}
@@ -131,6 +150,10 @@ def test_bad_inputs(key):
         gd_trajectory(apply_fn, params, x, y, 1e6, 50, record_every=50)
     with pytest.raises(ValueError, match="NaN"):
         gd_trajectory(apply_fn, params, x.at[0, 0].set(jnp.nan), y, 0.1, 5)
+    with pytest.raises(ValueError, match="loss="):
+        gd_trajectory(apply_fn, params, x, y, 0.1, 5, loss="hinge")
+    with pytest.raises(ValueError, match="probability rows"):
+        gd_trajectory(apply_fn, params, x, 2 * y, 0.1, 5, loss="xent")
     with pytest.raises(ValueError, match="lr_scale"):
         lazy_training(apply_fn, params, x, y, steps=5, lr_scale=2.5)
     with pytest.raises(ValueError, match="same tree structure"):

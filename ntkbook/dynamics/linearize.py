@@ -38,7 +38,7 @@ import numpy as np
 from .. import _checks
 
 __all__ = ["linearize", "tree_norm", "relative_weight_change", "relative_kernel_change",
-           "Trajectory", "gd_trajectory", "LazyStats", "lazy_training"]
+           "Trajectory", "gd_trajectory", "LazyStats", "lazy_training", "LOSSES"]
 
 ApplyFn = Callable[..., jnp.ndarray]
 
@@ -133,7 +133,7 @@ class Trajectory(NamedTuple):
     f_eval : ndarray, shape (R, M, O) or None
         Outputs on ``x_eval`` when given.
     loss : ndarray, shape (R,)
-        ``1/2 sum ||f(x_i) - y_i||^2``.
+        The summed training loss (squared or cross-entropy) at each record.
     """
 
     step: np.ndarray
@@ -151,9 +151,21 @@ def _as_targets(y, n: int) -> np.ndarray:
     return y.reshape(n, -1)
 
 
+LOSSES = ("mse", "xent")
+
+
 def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
-                  record_every: int = 1, x_eval=None, keep_params: bool = True) -> Trajectory:
-    """Full-batch gradient descent on ``L = 1/2 sum_i ||f(x_i) - y_i||^2``, with snapshots.
+                  record_every: int = 1, x_eval=None, keep_params: bool = True,
+                  loss: str = "mse") -> Trajectory:
+    """Full-batch gradient descent on a summed loss, with outputs (and parameters) recorded.
+
+    ``loss="mse"``: ``L = 1/2 sum_i ||f(x_i) - y_i||^2``.  ``loss="xent"``:
+    ``L = -sum_i y_i . log softmax(f(x_i))`` with ``y`` holding target
+    distributions (one-hot rows).  Both are *sums* over samples, so ``k`` steps
+    of size ``lr`` correspond to gradient-flow time ``t = lr * k`` in
+    :func:`ntkbook.dynamics.mse_flow` and :func:`ntkbook.dynamics.xent_flow`.
+    (A training history from optax with a mean loss keeps neither the logits
+    along training nor this time scale, which is why this loop exists.)
 
     Parameters
     ----------
@@ -164,7 +176,7 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
     x : array, shape (N, ...)
         Training inputs.
     y : array, shape (N,) or (N, O)
-        Targets.
+        Targets (for ``"xent"``: shape (N, O), rows of non-negative numbers summing to 1).
     lr
         Step size (> 0).  For stability ``lr < 2 / lambda_max(Theta)``.
     steps
@@ -173,6 +185,8 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         Record parameters and outputs every this many steps (and at the last step).
     x_eval : array, shape (M, ...), optional
         Extra inputs whose outputs are recorded too.
+    loss
+        ``"mse"`` or ``"xent"``.
     keep_params
         Keep a parameter snapshot at every record (``True``), or only the first
         and the last (``False``; saves memory when many records of a wide
@@ -200,10 +214,21 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         x_eval = _checks.finite_array(x_eval, "x_eval")
         if x_eval.shape[1:] != x.shape[1:]:
             raise ValueError(f"x_eval has feature shape {x_eval.shape[1:]} but x has {x.shape[1:]}.")
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
+    if loss == "xent" and (np.any(np.asarray(y) < 0) or
+                           not np.allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-8)):
+        raise ValueError("for loss='xent', y must hold probability rows (non-negative, summing "
+                         "to 1), e.g. data.one_hot(labels, K).")
     x = jnp.asarray(x)
 
+    def summed_loss(f):
+        if loss == "mse":
+            return 0.5 * jnp.sum(jnp.square(f - y))
+        return -jnp.sum(y * jax.nn.log_softmax(f, axis=-1))
+
     def loss_fn(p):
-        return 0.5 * jnp.sum(jnp.square(apply_fn(p, x).reshape(y.shape) - y))
+        return summed_loss(apply_fn(p, x).reshape(y.shape))
 
     grad_fn = jax.grad(loss_fn)
 
@@ -230,15 +255,15 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
             p = advance(p, k - done)
             done = k
         f_tr, f_ev = snapshot(p)
-        loss = 0.5 * float(np.sum((f_tr - np.asarray(y)) ** 2))
-        if not np.isfinite(loss):
+        value = float(summed_loss(jnp.asarray(f_tr)))
+        if not np.isfinite(value):
             raise ValueError(f"the loss became non-finite by step {k}: lr={lr} is too large "
                              "for this network (use lr < 2 / lambda_max of its NTK).")
         if keep_params or k in (0, steps):
             snaps.append(p)
         f_trains.append(f_tr)
         f_evals.append(f_ev)
-        losses.append(loss)
+        losses.append(value)
     step = np.asarray(record_steps, dtype=np.int64)
     return Trajectory(step=step, time=lr * step.astype(np.float64), params=snaps,
                       f_train=np.stack(f_trains),
