@@ -46,10 +46,11 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      dataset="digits"),
         "ch04": dict(n=240, n_test=240, depths=[3, 4, 6], channels=64, epochs=30, batch_size=40,
                      lr=0.5, n_1d=240, gram_ns=[20, 40, 80], gram_batch=40, dataset="digits"),
-        "ch05": dict(n=200, n_test=200, n_xent=100, width=2048, depth=2, epochs=300, lr=1.0,
-                     n_times=31, dataset="digits"),
-        "ch03": dict(n=64, widths=[32, 64, 128, 256, 512, 1024, 2048], n_inits=4, depth=3,
-                     dataset="digits"),
+        "ch05": dict(n=200, n_test=200, n_xent=100, widths=[512, 2048, 8192], depth=2,
+                     steps=600, n_times=31, dataset="digits"),
+        "ch03": dict(n=64, widths=[32, 64, 128, 256, 512, 1024, 2048, 4096], n_inits=10, depth=3,
+                     fit_from=256, mc_samples=400_000, reg_ns=[64, 256, 1024], n_test=400,
+                     ridge=0.0, dataset="digits"),
     },
     "paper": {
         # issue 6: chapters 1, 2, 4, 5
@@ -62,10 +63,11 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "ch04": dict(n=2000, n_test=2000, depths=[3, 4, 6, 11, 21], channels=256, epochs=100,
                      batch_size=128, lr=0.5, n_1d=2000, gram_ns=[50, 100, 200, 400],
                      gram_batch=50, dataset="cifar10"),
-        "ch05": dict(n=2000, n_test=2000, n_xent=500, width=8192, depth=3, epochs=1000, lr=1.0,
-                     n_times=61, dataset="mnist"),
+        "ch05": dict(n=2000, n_test=2000, n_xent=500, widths=[512, 2048, 8192, 32768], depth=2,
+                     steps=3000, n_times=61, dataset="mnist"),
         "ch03": dict(n=500, widths=[64, 128, 256, 512, 1024, 2048, 4096, 8192], n_inits=10,
-                     depth=3, dataset="mnist"),
+                     depth=3, fit_from=512, mc_samples=4_000_000, reg_ns=[1000, 5000, 10000],
+                     n_test=2000, ridge=0.0, dataset="mnist"),
     },
 }
 
