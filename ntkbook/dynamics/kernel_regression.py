@@ -34,11 +34,15 @@ class KernelSolve:
         The absolute ridge added to the diagonal.
     condition_number : float
         2-norm condition number of ``K + ridge I`` (from its eigenvalues).
+    factor : tuple or None
+        The ``scipy.linalg.cho_factor`` factor of ``K + ridge I``, kept so that
+        callers (label refurbishment) can solve again without refactorising.
     """
 
     alpha: np.ndarray
     ridge: float
     condition_number: float
+    factor: tuple | None = None
 
 
 def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
@@ -79,7 +83,8 @@ def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
             f"K + ridge I is too ill-conditioned to solve: condition number {cond:.3g} "
             f"(ridge {ridge:.3g}, smallest eigenvalue {eig[0]:.3g}); pass a larger reg.")
     factor = scipy.linalg.cho_factor(A, lower=True)
-    return KernelSolve(alpha=scipy.linalg.cho_solve(factor, Y), ridge=ridge, condition_number=cond)
+    return KernelSolve(alpha=scipy.linalg.cho_solve(factor, Y), ridge=ridge, condition_number=cond,
+                       factor=factor)
 
 
 def kernel_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *,

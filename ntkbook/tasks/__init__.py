@@ -4,3 +4,14 @@ Submodules each hold one job; their public names are re-exported here.
 """
 
 __all__: list[str] = []
+
+# issue 4: the Gram-label matrix Z, block-diagonalization error, rankings, refurbishment
+from .labels import (GramLabel, as_one_hot, bias_rankings, block_diagonality,  # noqa: E402
+                     block_diagonalization_error, block_error_from_z, gram_label_matrix,
+                     label_gradient, rank_labelings)
+from .refurbish import Refurbishment, refurbish_labels, refurbish_scores  # noqa: E402
+
+__all__ += ["GramLabel", "as_one_hot", "bias_rankings", "block_diagonality",
+            "block_diagonalization_error", "block_error_from_z", "gram_label_matrix",
+            "label_gradient", "rank_labelings", "Refurbishment", "refurbish_labels",
+            "refurbish_scores"]
