@@ -1,0 +1,360 @@
+"""Finite-width training with optax: the ground truth the training-free tools are judged against.
+
+:func:`train` fits the finite network of any zoo architecture (its ``init_fn`` and
+``apply_fn``; the parameterization and width come from how the architecture was
+built, e.g. ``archs.get("CNN-1", width=256, parameterization="standard")``) and
+records, per epoch, what the chapters compare with the Gram-matrix scores:
+
+* train/test loss and accuracy, evaluated on the *whole* set with the parameters
+  at the end of the epoch (not a running average over minibatches);
+* per-class train accuracy, ``class_acc[e, k]``;
+* per-class mean softmax probability vectors, ``class_prob[e, k]`` = mean of
+  ``softmax(f(x_i))`` over training samples ``i`` of true class ``k`` (chapter 13
+  reads the bias of a network towards a class off these).
+
+Losses are *means* over the samples of a batch (the usual convention of a
+training loop; :func:`ntkbook.dynamics.gd_trajectory` uses sums to match the
+gradient-flow time scale instead):
+
+* ``"mse"``: ``L = 1/(2B) sum_i ||f(x_i) - e_{y_i}||^2`` with one-hot targets
+  ``e_k`` (``centered=True`` subtracts ``1/K`` from every entry);
+* ``"xent"``: ``L = -1/B sum_i log softmax(f(x_i))_{y_i}``.
+
+Randomness is all ``jax.random``: ``init_key, shuffle_key = split(PRNGKey(seed))``;
+the initial parameters come from ``init_fn(init_key, x.shape)`` and the
+minibatch order of epoch ``e`` (1-based) from
+``permutation(fold_in(shuffle_key, e), N)``.  Same seed, same history.
+
+Examples
+--------
+>>> from ntkbook import archs, data
+>>> from ntkbook.dynamics import train
+>>> ds = data.load("digits", n=300, n_test=200)
+>>> hist = train(archs.get("2-L", width=256), data.normalize(ds.x), ds.y, num_classes=10,
+...              x_test=data.normalize(ds.x_test), y_test=ds.y_test, lr=0.5, epochs=20,
+...              batch_size=50, progress=False)
+>>> hist.test_acc[-1]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from .. import _checks
+
+__all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
+
+TRAIN_LOSSES: tuple[str, ...] = ("xent", "mse")
+"""Losses accepted by :func:`train`."""
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
+"""Optimizers accepted by :func:`train`."""
+
+
+@dataclass(frozen=True)
+class History:
+    """What :func:`train` recorded.
+
+    Attributes
+    ----------
+    epoch : ndarray, shape (E,)
+        Epochs at which the metrics were recorded (0 = at initialisation, when
+        ``record_init=True``; epoch ``e`` = after ``e`` passes over the data).
+    train_loss, train_acc : ndarray, shape (E,)
+        Loss (the training loss, averaged over all N training samples) and
+        accuracy on the training set.
+    test_loss, test_acc : ndarray, shape (E,) or (0,)
+        The same on the test set; empty when no test set was given.
+    class_acc : ndarray, shape (E, K)
+        Train accuracy restricted to the samples of each true class; NaN for a
+        class with no training sample.  Averaging a row with weights
+        ``n_k / N`` gives ``train_acc``.
+    class_prob : ndarray, shape (E, K, K)
+        ``class_prob[e, k]`` is the mean softmax probability vector over the
+        training samples of true class ``k`` (NaN row for an absent class).
+    wall_time : float
+        Seconds spent in parameter updates (including the first compilation of
+        the update step), excluding the evaluations for the history.
+    params
+        Final parameters (pytree).
+    apply_fn : callable
+        ``apply_fn(params, x) -> (N, K)`` logits.
+    num_classes, loss, optimizer, lr, batch_size, seed
+        The settings of the run (``batch_size`` = N for full batch).
+    steps : int
+        Number of parameter updates performed.
+    """
+
+    epoch: np.ndarray
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_loss: np.ndarray
+    test_acc: np.ndarray
+    class_acc: np.ndarray
+    class_prob: np.ndarray
+    wall_time: float
+    params: Any = field(repr=False)
+    apply_fn: Callable = field(repr=False)
+    num_classes: int = 0
+    loss: str = "xent"
+    optimizer: str = "sgd"
+    lr: float = 0.0
+    batch_size: int = 0
+    seed: int = 0
+    steps: int = 0
+
+    def predict(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Logits of the final network, shape ``(M, K)``, evaluated in chunks of ``batch_size``."""
+        x = _checks.finite_array(x, "x")
+        return _logits(self.apply_fn, self.params, x, batch_size)
+
+
+def _logits(apply_fn: Callable, params, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``apply_fn`` on ``x`` in chunks (bounds the memory of the CNNs' activations)."""
+    outs = [np.asarray(apply_fn(params, jnp.asarray(x[i:i + batch_size])))
+            for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs, axis=0).astype(np.float64)
+
+
+def _loss_values(logits: np.ndarray, y: np.ndarray, loss: str, targets: np.ndarray | None
+                 ) -> np.ndarray:
+    """Per-sample loss, shape (N,), with the same formula as the training step."""
+    if loss == "mse":
+        return 0.5 * np.sum((logits - targets) ** 2, axis=1)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _make_optimizer(optimizer: str, lr: float, momentum: float) -> optax.GradientTransformation:
+    if optimizer == "sgd":
+        return optax.sgd(lr)
+    if optimizer == "momentum":
+        return optax.sgd(lr, momentum=momentum)
+    return optax.adam(lr)
+
+
+def _targets(y: np.ndarray, num_classes: int, loss: str, centered: bool, dtype) -> np.ndarray | None:
+    if loss != "mse":
+        return None
+    out = np.eye(num_classes, dtype=np.float64)[y]
+    if centered:
+        out = out - 1.0 / num_classes
+    return out.astype(dtype)
+
+
+def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str = "xent",
+          optimizer: str = "sgd", lr: float = 0.1, epochs: int = 10, batch_size: int | None = None,
+          seed: int = 0, progress: bool = True, record_every: int = 1, centered: bool = False,
+          momentum: float = 0.9, params=None, record_init: bool = False, dtype=np.float32,
+          eval_batch_size: int = 1024, drop_last: bool = False) -> History:
+    """Train the finite-width network of ``arch`` and record per-epoch, per-class histories.
+
+    Parameters
+    ----------
+    arch
+        A stax triple ``(init_fn, apply_fn, kernel_fn)`` or :class:`ntkbook.archs.Arch`;
+        only ``init_fn`` and ``apply_fn`` are used.  Its output dimension must be
+        ``num_classes``.
+    x : array, shape (N, *feature_shape)
+        Training inputs (e.g. ``data.normalize(ds.x)``).
+    y : array, shape (N,)
+        Integer labels in ``[0, num_classes)``.  A class may be absent (its rows of
+        ``class_acc``/``class_prob`` are NaN).
+    num_classes
+        Number of classes K (>= 2).
+    x_test : array, shape (M, *feature_shape), optional
+    y_test : array, shape (M,), optional
+        Held-out set; give both or neither.
+    loss
+        ``"xent"`` (softmax cross-entropy) or ``"mse"`` (one-hot targets).
+    optimizer
+        ``"sgd"``, ``"momentum"`` (SGD with heavy-ball ``momentum``) or ``"adam"``.
+    lr
+        Learning rate (> 0).
+    epochs
+        Passes over the training set (>= 1).
+    batch_size
+        Minibatch size; ``None`` = full batch (one step per epoch).
+    seed
+        Seed of the initialisation and of the minibatch order.
+    progress
+        Show a tqdm bar over epochs.
+    record_every
+        Record the metrics every this many epochs (and always after the last).
+    centered
+        With ``loss="mse"``, use zero-centred targets ``e_k - 1/K``.
+    momentum
+        Momentum coefficient of ``optimizer="momentum"``.
+    params
+        Initial parameters; ``None`` draws them with ``init_fn(init_key, x.shape)``.
+    record_init
+        Also record the metrics at initialisation (epoch 0).
+    dtype
+        Floating type of inputs and parameters during training (float32 by
+        default: finite networks need no float64 and train about twice as fast).
+    eval_batch_size
+        Chunk size when evaluating the whole training/test set.
+    drop_last
+        Drop the last incomplete minibatch of each epoch (one compiled shape only).
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    ValueError
+        NaN/inf in inputs, labels outside ``[0, num_classes)``, ``x``/``y`` (or
+        ``x_test``/``y_test``) length mismatch, only one of ``x_test``/``y_test``,
+        unknown ``loss``/``optimizer``, non-positive ``lr``/``epochs``/``batch_size``,
+        a network whose output dimension is not ``num_classes``, or a loss that
+        becomes non-finite (the message names the epoch; lower ``lr``).
+    """
+    if loss not in TRAIN_LOSSES:
+        raise ValueError(f"loss={loss!r}; expected one of {TRAIN_LOSSES}.")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r}; expected one of {OPTIMIZERS}.")
+    num_classes = _checks.positive_int(num_classes, "num_classes", minimum=2)
+    if not isinstance(lr, (int, float, np.floating)) or not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive finite number; got {lr!r}.")
+    epochs = _checks.positive_int(epochs, "epochs")
+    record_every = _checks.positive_int(record_every, "record_every")
+    eval_batch_size = _checks.positive_int(eval_batch_size, "eval_batch_size")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype={dtype}; expected float32 or float64 (never float16 on this stack).")
+    init_fn, apply_fn = arch[0], arch[1]
+
+    x = _checks.finite_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, *feature_shape); got {x.shape}.")
+    n = x.shape[0]
+    y = _checks.labels(y, "y", num_classes)
+    if len(y) != n:
+        raise ValueError(f"x has {n} samples but y has {len(y)} labels; they must match.")
+    x = x.astype(dtype)
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give both x_test and y_test, or neither.")
+    has_test = x_test is not None
+    if has_test:
+        x_test = _checks.finite_array(x_test, "x_test").astype(dtype)
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(f"x_test has feature shape {x_test.shape[1:]} but x has {x.shape[1:]}.")
+        y_test = _checks.labels(y_test, "y_test", num_classes)
+        if len(y_test) != len(x_test):
+            raise ValueError(f"x_test has {len(x_test)} samples but y_test has {len(y_test)} labels.")
+    if batch_size is None:
+        batch_size = n
+    batch_size = _checks.positive_int(batch_size, "batch_size")
+    if batch_size > n:
+        raise ValueError(f"batch_size={batch_size} exceeds the {n} training samples; "
+                         "use batch_size=None for full batch.")
+
+    init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
+    if params is None:
+        out_shape, params = init_fn(init_key, x.shape)
+        if out_shape[-1] != num_classes:
+            raise ValueError(f"the network has {out_shape[-1]} outputs but num_classes="
+                             f"{num_classes}; build it with out_dim={num_classes}.")
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+
+    targets = _targets(y, num_classes, loss, centered, dtype)
+    tx = _make_optimizer(optimizer, float(lr), float(momentum))
+    opt_state = tx.init(params)
+
+    def batch_loss(p, xb, tb):
+        f = apply_fn(p, xb)
+        if loss == "mse":
+            return 0.5 * jnp.mean(jnp.sum(jnp.square(f - tb), axis=-1))
+        log_p = jax.nn.log_softmax(f, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(log_p, tb[:, None], axis=-1))
+
+    @jax.jit
+    def step(p, state, xb, tb):
+        g = jax.grad(batch_loss)(p, xb, tb)
+        updates, state = tx.update(g, state, p)
+        return optax.apply_updates(p, updates), state
+
+    # Training targets per sample: one-hot rows (mse) or integer labels (xent).
+    tgt = targets if loss == "mse" else y.astype(np.int32)
+    counts = np.bincount(y, minlength=num_classes)
+    records: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_acc", "test_loss",
+                                                "test_acc", "class_acc", "class_prob")}
+
+    def record(epoch: int, p) -> None:
+        logits = _logits(apply_fn, p, x, eval_batch_size)
+        per = _loss_values(logits, y, loss, None if targets is None else targets.astype(np.float64))
+        value = float(per.mean())
+        if not np.isfinite(value):
+            raise ValueError(f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
+                             "too large for this network (or the data are badly scaled).")
+        pred = logits.argmax(axis=1)
+        correct = (pred == y).astype(np.float64)
+        probs = _softmax(logits)
+        acc_k = np.full(num_classes, np.nan)
+        prob_k = np.full((num_classes, num_classes), np.nan)
+        for k in np.flatnonzero(counts):
+            acc_k[k] = correct[y == k].mean()
+            prob_k[k] = probs[y == k].mean(axis=0)
+        records["epoch"].append(epoch)
+        records["train_loss"].append(value)
+        records["train_acc"].append(correct.mean())
+        records["class_acc"].append(acc_k)
+        records["class_prob"].append(prob_k)
+        if has_test:
+            lt = _logits(apply_fn, p, x_test, eval_batch_size)
+            t_targets = (None if loss != "mse" else
+                         _targets(y_test, num_classes, loss, centered, np.float64))
+            records["test_loss"].append(float(_loss_values(lt, y_test, loss, t_targets).mean()))
+            records["test_acc"].append(float((lt.argmax(axis=1) == y_test).mean()))
+
+    if record_init:
+        record(0, params)
+    wall, steps = 0.0, 0
+    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
+        if batch_size == n:
+            order = np.arange(n)   # full batch: the order does not matter
+        else:
+            order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
+        stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+        t0 = time.perf_counter()
+        for start in stops:
+            idx = order[start:start + batch_size]
+            params, opt_state = step(params, opt_state, x[idx], tgt[idx])
+            steps += 1
+        jax.block_until_ready(params)
+        wall += time.perf_counter() - t0
+        if epoch % record_every == 0 or epoch == epochs:
+            record(epoch, params)
+            if progress:
+                bar.set_postfix(loss=f"{records['train_loss'][-1]:.4g}",
+                                acc=f"{records['train_acc'][-1]:.3f}")
+    bar.close()
+
+    empty = np.zeros(0)
+    return History(
+        epoch=np.asarray(records["epoch"], np.int64),
+        train_loss=np.asarray(records["train_loss"]),
+        train_acc=np.asarray(records["train_acc"]),
+        test_loss=np.asarray(records["test_loss"]) if has_test else empty,
+        test_acc=np.asarray(records["test_acc"]) if has_test else empty,
+        class_acc=np.stack(records["class_acc"]),
+        class_prob=np.stack(records["class_prob"]),
+        wall_time=float(wall), params=params, apply_fn=apply_fn, num_classes=num_classes,
+        loss=loss, optimizer=optimizer, lr=float(lr), batch_size=int(batch_size), seed=int(seed),
+        steps=steps)

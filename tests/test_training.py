@@ -1,0 +1,162 @@
+"""Tests of ntkbook.dynamics.training: determinism, one SGD step by hand, per-class bookkeeping."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkbook import archs, data
+from ntkbook.dynamics import History, train
+
+
+def _toy(rng, n=60, k=3, d=5, sep=3.0):
+    """Well-separated Gaussian blobs on ~the unit sphere: a linearly separable toy set."""
+    centres = sep * np.eye(k, d)
+    y = np.arange(n) % k
+    x = centres[y] + 0.3 * rng.standard_normal((n, d))
+    return data.normalize(x), y
+
+
+@pytest.fixture
+def toy(rng):
+    return _toy(rng)
+
+
+def test_same_seed_same_history_other_seed_differs(toy):
+    x, y = toy
+    arch = archs.mlp(2, width=32, out_dim=3)
+    kw = dict(num_classes=3, lr=0.5, epochs=4, batch_size=16, progress=False)
+    a = train(arch, x, y, seed=3, **kw)
+    b = train(arch, x, y, seed=3, **kw)
+    c = train(arch, x, y, seed=4, **kw)
+    # identical: same keys, same minibatch order, same compiled program -> bit-identical
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)
+    np.testing.assert_array_equal(a.class_prob, b.class_prob)
+    for pa, pb in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+        np.testing.assert_array_equal(np.asarray(pa), np.asarray(pb))
+    # another seed: another initialisation, so the losses differ well above rounding
+    assert np.max(np.abs(a.train_loss - c.train_loss)) > 1e-4
+
+
+def test_minibatch_order_depends_on_seed_only_through_shuffle(toy):
+    """Same initial params, different seeds: only the minibatch order differs, and it matters."""
+    x, y = toy
+    arch = archs.mlp(2, width=16, out_dim=3)
+    _, p0 = arch.init_fn(jax.random.PRNGKey(0), x.shape)
+    kw = dict(num_classes=3, lr=0.5, epochs=2, batch_size=10, progress=False, params=p0)
+    a = train(arch, x, y, seed=0, **kw)
+    b = train(arch, x, y, seed=1, **kw)
+    assert np.max(np.abs(a.train_loss - b.train_loss)) > 1e-6
+
+
+def test_full_batch_sgd_step_equals_hand_gradient_step(toy):
+    """One full-batch SGD epoch on MSE = p0 - lr * grad of 1/(2N) sum ||f - onehot||^2."""
+    x, y = toy
+    arch = archs.mlp(3, width=16, out_dim=3)
+    lr = 0.3
+    init_key, _ = jax.random.split(jax.random.PRNGKey(7))
+    _, p0 = arch.init_fn(init_key, x.shape)
+    hist = train(arch, x, y, num_classes=3, loss="mse", optimizer="sgd", lr=lr, epochs=1,
+                 seed=7, progress=False, dtype=np.float64)
+    targets = jnp.asarray(np.eye(3)[y])
+    xj = jnp.asarray(x)
+
+    def loss(p):
+        return 0.5 * jnp.sum((arch.apply_fn(p, xj) - targets) ** 2) / len(y)
+
+    expected = jax.tree_util.tree_map(lambda p, g: p - lr * g, p0, jax.grad(loss)(p0))
+    # float64 on both sides, same formula up to summation order: agree to ~1e-14
+    for pe, pt in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(hist.params)):
+        np.testing.assert_allclose(np.asarray(pt), np.asarray(pe), rtol=1e-10, atol=1e-12)
+    # the recorded loss is the loss of the updated parameters
+    assert hist.train_loss[0] == pytest.approx(float(loss(expected)), rel=1e-10)
+
+
+def test_centered_mse_targets(toy):
+    """centered=True trains on e_k - 1/K: one step equals the hand step with those targets."""
+    x, y = toy
+    arch = archs.mlp(2, width=8, out_dim=3)
+    _, p0 = arch.init_fn(jax.random.PRNGKey(1), x.shape)
+    hist = train(arch, x, y, num_classes=3, loss="mse", lr=0.2, epochs=1, params=p0,
+                 centered=True, progress=False, dtype=np.float64)
+    targets = jnp.asarray(np.eye(3)[y] - 1.0 / 3)
+    g = jax.grad(lambda p: 0.5 * jnp.mean(jnp.sum((arch.apply_fn(p, jnp.asarray(x)) - targets) ** 2,
+                                                  axis=-1)))(p0)
+    expected = jax.tree_util.tree_map(lambda p, d: p - 0.2 * d, p0, g)
+    for pe, pt in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(hist.params)):
+        np.testing.assert_allclose(np.asarray(pt), np.asarray(pe), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss,optimizer", [("xent", "sgd"), ("mse", "momentum"), ("xent", "adam")])
+def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
+    x, y = toy
+    lr = 0.01 if optimizer == "adam" else 0.5
+    hist = train(archs.mlp(2, width=64, out_dim=3), x, y, num_classes=3, loss=loss,
+                 optimizer=optimizer, lr=lr, epochs=30, batch_size=20, progress=False,
+                 record_init=True, record_every=10)
+    np.testing.assert_array_equal(hist.epoch, [0, 10, 20, 30])
+    # separable blobs: training must at least halve the loss and fit (almost) every point
+    assert hist.train_loss[-1] < 0.5 * hist.train_loss[0]
+    assert hist.train_acc[-1] >= 0.95
+    assert hist.wall_time > 0 and hist.steps == 30 * 3
+
+
+def test_per_class_accuracy_and_probabilities_are_consistent(rng):
+    x, y = _toy(rng, n=50, k=4, sep=0.8)    # overlapping classes: accuracies strictly between 0 and 1
+    y = y.copy()
+    y[:7] = 0                                # unequal class counts
+    hist = train(archs.mlp(2, width=32, out_dim=4), x, y, num_classes=4, x_test=x[:20],
+                 y_test=y[:20], lr=0.3, epochs=3, progress=False, record_init=True)
+    counts = np.bincount(y, minlength=4)
+    # count-weighted mean of per-class accuracy = overall accuracy (exact up to rounding)
+    np.testing.assert_allclose(hist.class_acc @ counts / counts.sum(), hist.train_acc, atol=1e-12)
+    # each class_prob row is a mean of probability vectors: sums to 1
+    np.testing.assert_allclose(hist.class_prob.sum(axis=-1), 1.0, atol=1e-6)
+    # the count-weighted class_prob rows give the mean softmax over all samples
+    probs = jax.nn.softmax(hist.predict(x), axis=-1)
+    np.testing.assert_allclose(np.einsum("k,kj->j", counts, hist.class_prob[-1]) / counts.sum(),
+                               np.asarray(probs).mean(axis=0), atol=1e-6)
+    # test accuracy recomputed by hand from the final logits
+    assert hist.test_acc[-1] == pytest.approx(np.mean(hist.predict(x[:20]).argmax(1) == y[:20]))
+    assert hist.class_acc.shape == (4, 4) and hist.class_prob.shape == (4, 4, 4)
+
+
+def test_absent_class_gives_nan_rows_and_no_test_gives_empty(toy):
+    x, y = toy
+    y = np.where(y == 2, 0, y)               # class 2 absent
+    hist = train(archs.mlp(2, width=8, out_dim=3), x, y, num_classes=3, lr=0.1, epochs=1,
+                 progress=False)
+    assert np.all(np.isnan(hist.class_acc[:, 2])) and np.all(np.isnan(hist.class_prob[:, 2]))
+    assert np.all(np.isfinite(hist.class_acc[:, :2]))
+    assert hist.test_loss.shape == (0,) and hist.test_acc.shape == (0,)
+    assert isinstance(hist, History)
+
+
+def test_bad_input(toy):
+    x, y = toy
+    arch = archs.mlp(2, width=8, out_dim=3)
+    kw = dict(num_classes=3, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="label 3 but num_classes=3"):
+        train(arch, x, np.where(y == 0, 3, y), **kw)
+    with pytest.raises(ValueError, match="negative label"):
+        train(arch, x, y - 1, **kw)
+    with pytest.raises(ValueError, match="x has 60 samples but y has 59"):
+        train(arch, x, y[:-1], **kw)
+    with pytest.raises(ValueError, match="loss='hinge'"):
+        train(arch, x, y, loss="hinge", **kw)
+    with pytest.raises(ValueError, match="optimizer='rmsprop'"):
+        train(arch, x, y, optimizer="rmsprop", **kw)
+    with pytest.raises(ValueError, match="lr must be"):
+        train(arch, x, y, lr=-1.0, **kw)
+    with pytest.raises(ValueError, match="batch_size=100 exceeds"):
+        train(arch, x, y, batch_size=100, **kw)
+    with pytest.raises(ValueError, match="both x_test and y_test"):
+        train(arch, x, y, x_test=x, **kw)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        train(arch, np.where(np.arange(x.size).reshape(x.shape) == 0, np.nan, x), y, **kw)
+    with pytest.raises(ValueError, match="4 outputs but num_classes=3"):
+        train(archs.mlp(2, width=8, out_dim=4), x, y, **kw)
+    with pytest.raises(ValueError, match="non-finite by epoch"):
+        train(arch, 1e6 * x, y, loss="mse", lr=1e3, **dict(kw, epochs=3))
