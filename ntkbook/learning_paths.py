@@ -1,0 +1,365 @@
+"""The eNTK as a local tool: one-step prediction changes, learning paths, distillation, fine-tuning.
+
+One SGD step on sample ``x_i`` moves the outputs at any other input ``x~`` by a first-order
+Taylor term (Ren, Guo, Sutherland 2022):
+
+    f_{t+1}(x~) - f_t(x~) = -eta eNTK_t(x~, x_i) l'(f_t(x_i)) + O(eta^2),
+
+with ``eNTK_t(x~, x_i) = J(x~) J(x_i)^T`` (O x O) and ``l'`` the gradient of the loss with
+respect to the outputs.  For cross-entropy, ``l' = q - p`` (softmax minus target) and the
+change of the *probabilities* picks up the softmax Jacobian, the covariance of a categorical
+variable, ``A_t(x~) = diag(q) - q q^T``:
+
+    q_{t+1}(x~) - q_t(x~) = eta A_t(x~) eNTK_t(x~, x_i) (p_i - q_t(x_i)) + O(eta^2).
+
+For a minibatch of B samples (mean loss) the terms are averaged.  The same algebra applied to
+a backbone ``z = phi(x)`` under a head ``g(z)`` gives the fine-tuning decomposition of Ren et
+al. (2023):
+
+    z_{t+1}(x~) - z_t(x~) = eta/B sum_i eNTK^phi(x~, x_i) J_g(x_i)^T (p_i - q_t(x_i)) + O(eta^2),
+
+with ``J_g`` the Jacobian of the logits with respect to the features (the "direction" of the
+head) and ``p_i - q_t(x_i)`` the "energy" left in the labels.
+
+Kernels are passed in: compute them with :func:`ntkbook.empirical.entk`.  The module also
+holds a small training loop that records every sample's predicted probabilities along
+training (:func:`train_recording`, for zig-zag paths and distillation targets) and the
+exponential-moving-average teacher of Filter-KD (:func:`ema_targets`, alpha = 0.05 in the
+authors' code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import _checks
+
+__all__ = ["sgd_prediction_change", "loss_output_grad", "categorical_covariance",
+           "softmax_prediction_change", "feature_change", "ema_targets", "Recording",
+           "train_recording", "simplex_xy", "LOSSES"]
+
+LOSSES: tuple[str, ...] = ("xent", "mse")
+"""Losses understood by :func:`loss_output_grad` and :func:`train_recording`."""
+
+
+def _check_kernel(K, name: str) -> np.ndarray:
+    K = _checks.finite_array(K, name, ndim=4, dtype=np.float64)
+    return K
+
+
+def sgd_prediction_change(K, grad_out, lr: float) -> np.ndarray:
+    """First-order change of the outputs at ``x~`` from one SGD step on a batch (mean loss).
+
+    Parameters
+    ----------
+    K : array, shape (M, B, O, O)
+        eNTK between the M probe inputs ``x~`` and the B batch inputs.
+    grad_out : array, shape (B, O)
+        ``l'(f_t(x_i))``, the gradient of each sample's loss with respect to its outputs
+        (see :func:`loss_output_grad`).
+    lr : float
+        Learning rate eta.
+
+    Returns
+    -------
+    ndarray, shape (M, O)
+        ``-eta/B sum_i K[m, i] grad_out[i]``.
+    """
+    K = _check_kernel(K, "K")
+    g = _checks.finite_array(grad_out, "grad_out", ndim=2, dtype=np.float64)
+    if K.shape[1] != g.shape[0] or K.shape[3] != g.shape[1]:
+        raise ValueError(f"K has shape {K.shape} but grad_out has shape {g.shape}; expected "
+                         f"K of shape (M, {g.shape[0]}, O, {g.shape[1]}).")
+    return -float(lr) * np.einsum("mipq,iq->mp", K, g) / g.shape[0]
+
+
+def _softmax(f: np.ndarray) -> np.ndarray:
+    z = f - f.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
+    """Gradient of one sample's loss with respect to its outputs, for every sample.
+
+    ``"xent"``: ``l = -sum_k p_k log softmax(f)_k`` with (possibly soft) targets ``p`` gives
+    ``softmax(f) - p``.  ``"mse"``: ``l = |f - p|^2 / 2`` gives ``f - p``.
+
+    Parameters
+    ----------
+    f : array, shape (N, O)
+        Outputs (logits).
+    targets : array, shape (N, O)
+        Target rows (one-hot or soft).
+    loss : {"xent", "mse"}
+
+    Returns
+    -------
+    ndarray, shape (N, O)
+    """
+    f = _checks.finite_array(f, "f", ndim=2, dtype=np.float64)
+    p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
+    if f.shape != p.shape:
+        raise ValueError(f"f has shape {f.shape} but targets has shape {p.shape}.")
+    if loss == "xent":
+        return _softmax(f) - p
+    if loss == "mse":
+        return f - p
+    raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
+
+
+def categorical_covariance(q) -> np.ndarray:
+    """``A = diag(q) - q q^T``, the softmax Jacobian, for each probability row of ``q``.
+
+    Parameters
+    ----------
+    q : array, shape (..., O)
+        Probability vectors (non-negative rows summing to one).
+
+    Returns
+    -------
+    ndarray, shape (..., O, O)
+    """
+    q = _checks.finite_array(q, "q", dtype=np.float64)
+    if q.ndim < 1 or np.any(q < 0) or not np.allclose(q.sum(-1), 1.0, atol=1e-8):
+        raise ValueError("q must hold probability vectors along its last axis "
+                         "(non-negative, summing to 1).")
+    eye = np.eye(q.shape[-1])
+    return q[..., :, None] * eye - q[..., :, None] * q[..., None, :]
+
+
+def softmax_prediction_change(K, q_probe, q_batch, targets, lr: float) -> np.ndarray:
+    """First-order change of the probabilities at ``x~`` from one cross-entropy SGD step.
+
+    Parameters
+    ----------
+    K : array, shape (M, B, O, O)
+        eNTK between probe inputs and the batch.
+    q_probe : array, shape (M, O)
+        Current probabilities at the probes.
+    q_batch : array, shape (B, O)
+        Current probabilities on the batch.
+    targets : array, shape (B, O)
+        Targets ``p_i`` of the batch (one-hot or soft).
+    lr : float
+
+    Returns
+    -------
+    ndarray, shape (M, O)
+        ``eta/B sum_i A(x~) K[m, i] (p_i - q_i)``.
+    """
+    K = _check_kernel(K, "K")
+    qb = _checks.finite_array(q_batch, "q_batch", ndim=2, dtype=np.float64)
+    p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
+    if p.shape != qb.shape:
+        raise ValueError(f"targets has shape {p.shape} but q_batch has shape {qb.shape}.")
+    A = categorical_covariance(_checks.finite_array(q_probe, "q_probe", ndim=2))
+    if A.shape[0] != K.shape[0]:
+        raise ValueError(f"q_probe has {A.shape[0]} rows but K has {K.shape[0]} probes.")
+    dlogits = sgd_prediction_change(K, qb - p, lr)            # first-order change of the logits
+    return np.einsum("mpq,mq->mp", A, dlogits)
+
+
+def feature_change(K_backbone, head_jac, energy, lr: float) -> np.ndarray:
+    """First-order change of backbone features at ``x~`` from one SGD step (mean loss).
+
+    Parameters
+    ----------
+    K_backbone : array, shape (M, B, D, D)
+        eNTK of the backbone ``z = phi(x)`` (D features) between probes and the batch.
+    head_jac : array, shape (B, O, D)
+        Jacobian of the head's logits with respect to the features at each batch sample.
+    energy : array, shape (B, O)
+        ``p_i - q_t(x_i)``: target minus predicted probabilities (cross-entropy).
+    lr : float
+
+    Returns
+    -------
+    ndarray, shape (M, D)
+        ``eta/B sum_i K_backbone[m, i] head_jac[i]^T energy[i]``.
+    """
+    K = _check_kernel(K_backbone, "K_backbone")
+    J = _checks.finite_array(head_jac, "head_jac", ndim=3, dtype=np.float64)
+    e = _checks.finite_array(energy, "energy", ndim=2, dtype=np.float64)
+    if J.shape[:2] != e.shape or K.shape[1] != e.shape[0] or K.shape[3] != J.shape[2]:
+        raise ValueError(f"shapes disagree: K_backbone {K.shape} (M, B, D, D), head_jac "
+                         f"{J.shape} (B, O, D), energy {e.shape} (B, O).")
+    direction = np.einsum("iod,io->id", J, e)                 # (B, D): head direction x energy
+    return float(lr) * np.einsum("mide,ie->md", K, direction) / e.shape[0]
+
+
+def ema_targets(q_path, alpha: float = 0.05, init=None) -> np.ndarray:
+    """Exponential moving average of predicted probabilities (the Filter-KD teacher table).
+
+    ``p_0 = init`` (default ``q_path[0]``), ``p_t = (1 - alpha) p_{t-1} + alpha q_path[t]``.
+
+    Parameters
+    ----------
+    q_path : array, shape (T, N, O)
+        Predicted probabilities of N samples at T recorded times.
+    alpha : float in (0, 1]
+        Weight of the newest prediction (0.05 in the authors' code).
+    init : array, shape (N, O), optional
+
+    Returns
+    -------
+    ndarray, shape (T, N, O)
+        The table after each update; ``[-1]`` is the distillation target.
+    """
+    q = _checks.finite_array(q_path, "q_path", ndim=3, dtype=np.float64)
+    alpha = _checks.fraction(alpha, "alpha")
+    if alpha == 0:
+        raise ValueError("alpha must be in (0, 1]; got 0 (the table would never move).")
+    p = q[0].copy() if init is None else _checks.finite_array(init, "init", ndim=2,
+                                                                 dtype=np.float64).copy()
+    if p.shape != q.shape[1:]:
+        raise ValueError(f"init has shape {p.shape}; expected {q.shape[1:]}.")
+    out = np.empty_like(q)
+    for t in range(q.shape[0]):
+        p = (1.0 - alpha) * p + alpha * q[t]
+        out[t] = p
+    return out
+
+
+@dataclass
+class Recording:
+    """Result of :func:`train_recording`.
+
+    Attributes
+    ----------
+    params
+        Final parameters.
+    probs : ndarray, shape (E + 1, M, O)
+        Softmax probabilities at the recorded inputs, before training and after each epoch.
+    train_loss : ndarray, shape (E + 1,)
+        Mean training loss on the whole set at the same times.
+    test_acc : ndarray, shape (E + 1,)
+        Accuracy on ``(x_test, y_test)`` at the same times (NaN if not given).
+    """
+
+    params: Any
+    probs: np.ndarray
+    train_loss: np.ndarray
+    test_acc: np.ndarray
+
+
+def _mean_loss(apply_fn, params, x, p, loss):
+    f = apply_fn(params, x)
+    if loss == "xent":
+        return -jnp.mean(jnp.sum(p * jax.nn.log_softmax(f, axis=-1), axis=-1))
+    return 0.5 * jnp.mean(jnp.sum((f - p) ** 2, axis=-1))
+
+
+def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs: int,
+                    batch_size: int | None = None, seed: int = 0, x_record=None,
+                    x_test=None, y_test=None, loss: str = "xent",
+                    trainable: Callable[[Any], Any] | None = None) -> Recording:
+    """Plain SGD (optax) on (soft) targets that records predicted probabilities every epoch.
+
+    Parameters
+    ----------
+    apply_fn, params
+        The network (``apply_fn(params, x) -> (N, O)``) and its initial parameters.
+    x : array, shape (N, ...)
+    targets : array, shape (N, O)
+        Target rows: one-hot labels, or soft targets (a teacher's probabilities).
+    lr, epochs, batch_size
+        Step size, number of passes, minibatch size (``None``: full batch).
+    seed
+        Seed of the minibatch order (``np.random.default_rng(seed)``).
+    x_record : array, shape (M, ...), optional
+        Inputs whose probabilities are recorded (default ``x``).
+    x_test, y_test : optional
+        Held-out inputs and integer labels for the accuracy curve.
+    loss : {"xent", "mse"}
+        Mean cross-entropy against ``targets`` or mean ``|f - p|^2 / 2``.
+    trainable : callable, optional
+        ``trainable(grads) -> grads`` masks gradients (e.g. zero the backbone's for head
+        probing); default trains everything.
+
+    Returns
+    -------
+    Recording
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
+    x = _checks.finite_array(x, "x")
+    p = _checks.finite_array(targets, "targets", ndim=2)
+    if p.shape[0] != x.shape[0]:
+        raise ValueError(f"targets has {p.shape[0]} rows but x has {x.shape[0]} samples.")
+    epochs = _checks.positive_int(epochs, "epochs", minimum=0)
+    n = x.shape[0]
+    bs = n if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+    if bs > n:
+        raise ValueError(f"batch_size={bs} exceeds the {n} training samples.")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0; got {lr}.")
+    xr = x if x_record is None else _checks.finite_array(x_record, "x_record")
+    if x_test is not None:
+        x_test = _checks.finite_array(x_test, "x_test")
+        y_test = _checks.labels(y_test, "y_test", p.shape[1], n=x_test.shape[0])
+    mask = (lambda g: g) if trainable is None else trainable
+
+    opt = optax.sgd(lr)
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, xb, pb):
+        grads = jax.grad(_mean_loss, argnums=1)(apply_fn, params, xb, pb, loss)
+        updates, state = opt.update(mask(grads), state, params)
+        return optax.apply_updates(params, updates), state
+
+    @jax.jit
+    def evaluate(params):
+        probs = jax.nn.softmax(apply_fn(params, xr), axis=-1)
+        return probs, _mean_loss(apply_fn, params, x, p, loss)
+
+    @jax.jit
+    def accuracy(params):
+        return jnp.mean(jnp.argmax(apply_fn(params, x_test), -1) == y_test)
+
+    rng = np.random.default_rng(seed)
+    probs, losses, accs = [], [], []
+
+    def record(params):
+        pr, lo = evaluate(params)
+        probs.append(np.asarray(pr))
+        losses.append(float(lo))
+        accs.append(float(accuracy(params)) if x_test is not None else np.nan)
+
+    record(params)
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        # drop the ragged last batch so every step has the same shape (one compilation)
+        for start in range(0, n - bs + 1, bs):
+            idx = order[start:start + bs]
+            params, state = step(params, state, x[idx], p[idx])
+        record(params)
+    return Recording(params=params, probs=np.stack(probs), train_loss=np.asarray(losses),
+                     test_acc=np.asarray(accs))
+
+
+def simplex_xy(q) -> np.ndarray:
+    """Barycentric -> Cartesian coordinates of 3-class probability vectors for simplex plots.
+
+    Vertices: class 0 at (0, 0), class 1 at (1, 0), class 2 at (1/2, sqrt(3)/2).
+
+    Parameters
+    ----------
+    q : array, shape (..., 3)
+
+    Returns
+    -------
+    ndarray, shape (..., 2)
+    """
+    q = _checks.finite_array(q, "q", dtype=np.float64)
+    if q.shape[-1] != 3:
+        raise ValueError(f"q must have 3 classes on its last axis; got shape {q.shape}.")
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+    return q @ corners
