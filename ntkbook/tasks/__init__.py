@@ -15,3 +15,11 @@ __all__ += ["GramLabel", "as_one_hot", "bias_rankings", "block_diagonality",
             "block_diagonalization_error", "block_error_from_z", "gram_label_matrix",
             "label_gradient", "rank_labelings", "Refurbishment", "refurbish_labels",
             "refurbish_scores"]
+
+# issue 3: architecture selection (kernel-PCA separation) and Complexity-Gap
+from .architecture import (KPCASeparation, kpca_projection, kpca_separation,  # noqa: E402
+                           rank_architectures)
+from .complexity_gap import binary_complexity_gap, complexity_gap  # noqa: E402
+
+__all__ += ["KPCASeparation", "kpca_projection", "kpca_separation", "rank_architectures",
+            "binary_complexity_gap", "complexity_gap"]

@@ -1,0 +1,173 @@
+"""Tests of kernel-PCA separation, architecture ranking and Complexity-Gap (ntkbook.tasks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.spatial.distance
+
+from ntkbook import closed_form, data
+from ntkbook.tasks import (binary_complexity_gap, complexity_gap, kpca_projection, kpca_separation,
+                           rank_architectures)
+
+
+# ---------------------------------------------------------------- kernel PCA separation
+
+def _square():
+    """Four points with known distances: class 0 at x=-1, class 1 at x=+1, y = +-0.5."""
+    X = np.array([[-1.0, 0.5], [-1.0, -0.5], [1.0, 0.5], [1.0, -0.5]])
+    return X @ X.T, np.array([0, 0, 1, 1])
+
+
+def test_kpca_separation_hand_computed_square():
+    H, y = _square()
+    # both components (the data are already centred): intra pairs have distance 1, inter pairs
+    # 2, 2, sqrt(5), sqrt(5) -> ratio = (4 + 2 sqrt 5)/4 / 1 exactly
+    s = kpca_separation(H, y, n_components=2)
+    assert s.ratio == pytest.approx(1 + np.sqrt(5) / 2, rel=1e-12)
+    # the low component is the y-axis (variance 0.25 < 1): coordinates +-0.5, so intra
+    # distances are 1, 1 and inter distances 0, 1, 1, 0 -> ratio 0.5, std ratio 0.5 / 0
+    low = kpca_separation(H, y, n_components=1, which="low")
+    assert low.ratio == pytest.approx(0.5, rel=1e-12)
+    assert low.mean_intra == pytest.approx(1.0, rel=1e-12)
+    assert low.std_intra == pytest.approx(0.0, abs=1e-12) and low.ratio_std == np.inf
+    # the high component is the x-axis: classes collapse to points, intra distance 0 -> inf
+    high = kpca_separation(H, y, n_components=1, which="high")
+    assert high.mean_inter == pytest.approx(2.0, rel=1e-12) and high.ratio == np.inf
+
+
+def test_kpca_separation_matches_linear_pca(rng):
+    """Linear kernel H = X X^T: centred kernel PCA scores = PCA scores of the centred X."""
+    n, d = 40, 6
+    y = np.arange(n) % 3
+    X = rng.standard_normal((n, d)) * np.array([3.0, 2.5, 2.0, 1.0, 0.5, 0.2]) + y[:, None]
+    Xc = X - X.mean(axis=0)
+    _, sv, vt = np.linalg.svd(Xc, full_matrices=False)      # singular values descending
+    for which, cols in (("low", [3, 4, 5]), ("high", [0, 1, 2])):
+        Z = Xc @ vt[cols].T
+        d_all = scipy.spatial.distance.squareform(scipy.spatial.distance.pdist(Z))
+        same = y[:, None] == y[None, :]
+        off = ~np.eye(n, dtype=bool)
+        ref = d_all[~same].mean() / d_all[same & off].mean()
+        ref_std = d_all[~same].std() / d_all[same & off].std()
+        s = kpca_separation(X @ X.T, y, n_components=3, which=which)
+        # eigh vs SVD of the same matrix: agree to rounding (1e-9 leaves room for eigenvector
+        # round-off in the smallest components)
+        assert s.ratio == pytest.approx(ref, rel=1e-9)
+        assert s.ratio_std == pytest.approx(ref_std, rel=1e-9)
+        np.testing.assert_allclose(np.sort(s.eigenvalues), np.sort(sv[cols] ** 2), rtol=1e-9)
+
+
+def test_kpca_projection_drops_the_centring_null_direction(rng):
+    x = data.normalize(rng.standard_normal((12, 5)))
+    H = closed_form.relu_ntk_eq4(x)                # positive definite on the sphere
+    lam, Z = kpca_projection(H, n_components=11, which="low")
+    assert lam[0] > 1e-10 * lam[-1]               # the constant vector's ~0 eigenvalue is gone
+    np.testing.assert_allclose(Z.sum(axis=0), 0.0, atol=1e-10)   # centred scores
+    with pytest.raises(ValueError, match="only 11 eigenvalues"):
+        kpca_projection(H, n_components=12)
+
+
+def test_ratio_is_scale_invariant_and_separated_classes_score_high(rng):
+    y = np.repeat([0, 1, 2, 3], 10)
+    tight = data.normalize(np.eye(4)[y] * 5 + 0.1 * rng.standard_normal((40, 4)))
+    loose = data.normalize(np.eye(4)[y] * 5 + 3.0 * rng.standard_normal((40, 4)))
+    Ht, Hl = closed_form.relu_ntk_eq4(tight), closed_form.relu_ntk_eq4(loose)
+    a = kpca_separation(Ht, y, which="high")
+    assert kpca_separation(7.0 * Ht, y, which="high").ratio == pytest.approx(a.ratio, rel=1e-10)
+    assert a.ratio > kpca_separation(Hl, y, which="high").ratio > 1.0
+    table = rank_architectures({"loose": Hl, "tight": Ht}, y, which="high")
+    assert list(table.index) == ["tight", "loose"]
+    assert table.loc["tight", "ratio"] == pytest.approx(a.ratio, rel=1e-12)
+    np.testing.assert_array_equal(table["rank"], [1, 2])
+
+
+def test_kpca_bad_input():
+    H, y = _square()
+    with pytest.raises(ValueError, match="square"):
+        kpca_separation(H[:3], y)
+    with pytest.raises(ValueError, match="symmetric"):
+        kpca_separation(H + np.triu(np.ones((4, 4)), 1), y)
+    with pytest.raises(ValueError, match="label 5 but num_classes=2"):
+        kpca_separation(H, [0, 0, 1, 5], n_components=1, num_classes=2)
+    with pytest.raises(ValueError, match=r"no sample of class\(es\) \[1\]"):
+        kpca_separation(H, [0, 0, 2, 2], n_components=1)
+    with pytest.raises(ValueError, match="length 3"):
+        kpca_separation(H, [0, 0, 1], n_components=1)
+    with pytest.raises(ValueError, match="which='middle'"):
+        kpca_separation(H, y, n_components=1, which="middle")
+    with pytest.raises(ValueError, match="no two samples of the same class"):
+        kpca_separation(H, [0, 1, 2, 3], n_components=1)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        kpca_separation(np.where(np.eye(4) > 0, np.nan, H), y)
+    with pytest.raises(ValueError, match="same shape"):
+        rank_architectures({"a": H, "b": H[:3, :3]}, y)
+    with pytest.raises(ValueError, match="empty"):
+        rank_architectures({}, y)
+
+
+# ---------------------------------------------------------------- Complexity-Gap
+
+def _brute_force_gap(H, y_pm):
+    """CG(i) by its definition: delete row/column i and solve again."""
+    full = y_pm @ np.linalg.solve(H, y_pm)
+    out = np.empty(len(y_pm))
+    for i in range(len(y_pm)):
+        keep = np.arange(len(y_pm)) != i
+        out[i] = full - y_pm[keep] @ np.linalg.solve(H[np.ix_(keep, keep)], y_pm[keep])
+    return out
+
+
+def test_binary_gap_equals_brute_force(rng):
+    x = data.normalize(rng.standard_normal((30, 8)))
+    H = closed_form.relu_ntk_eq4(x)
+    y_pm = np.where(rng.random(30) < 0.5, 1.0, -1.0)
+    # a well-conditioned 30x30 system in float64: both routes agree to ~1e-12 relative
+    np.testing.assert_allclose(binary_complexity_gap(H, y_pm), _brute_force_gap(H, y_pm),
+                               rtol=1e-8, atol=1e-10)
+
+
+def test_complexity_gap_protocol_against_direct_loop(rng):
+    """complexity_gap = the per-class problems rebuilt with the same draws and brute-forced."""
+    n, k = 36, 3
+    y = np.arange(n) % k
+    x = data.normalize(np.eye(k, 10)[y] + 0.8 * rng.standard_normal((n, 10)))
+    H = closed_form.relu_ntk_eq4(x)
+    got = complexity_gap(H, y, seed=5, repeats=2)
+    draws = np.random.default_rng(5)
+    ref = np.zeros(n)
+    for _ in range(2):
+        for c in range(k):
+            pos, rest = np.flatnonzero(y == c), np.flatnonzero(y != c)
+            neg = draws.choice(rest, size=len(pos), replace=False)
+            idx = np.concatenate([pos, neg])
+            y_pm = np.r_[np.ones(len(pos)), -np.ones(len(neg))]
+            ref[pos] += _brute_force_gap(H[np.ix_(idx, idx)], y_pm)[:len(pos)]
+    np.testing.assert_allclose(got, ref / 2, rtol=1e-8, atol=1e-10)
+
+
+def test_complexity_gap_flags_flipped_labels(rng):
+    """Well-separated clusters with 5 flipped labels: the flipped ones get the largest gaps."""
+    n, k = 90, 3
+    y = np.arange(n) % k
+    x = data.normalize(4 * np.eye(k, 12)[y] + 0.5 * rng.standard_normal((n, 12)))
+    y_noisy, flipped = data.add_label_noise(y, 5 / n, k, seed=1)
+    cg = complexity_gap(closed_form.relu_ntk_eq4(x), y_noisy)
+    assert set(np.argsort(-cg)[:5]) == set(flipped)
+
+
+def test_complexity_gap_bad_input(rng):
+    x = data.normalize(rng.standard_normal((6, 3)))
+    H = closed_form.relu_ntk_eq4(x)
+    with pytest.raises(ValueError, match="square"):
+        complexity_gap(H[:, :5], [0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match="symmetric"):
+        complexity_gap(H + np.triu(np.ones((6, 6)), 1), [0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"no sample of class\(es\) \[2\]"):
+        complexity_gap(H, [0, 1, 0, 1, 0, 1], num_classes=3)
+    with pytest.raises(ValueError, match="label 3 but num_classes=3"):
+        complexity_gap(H, [0, 1, 2, 3, 0, 1], num_classes=3)
+    with pytest.raises(ValueError, match="at least two classes"):
+        complexity_gap(H, [0] * 6)
+    with pytest.raises(ValueError, match="ill-conditioned"):
+        complexity_gap(np.ones((6, 6)), [0, 1, 0, 1, 0, 1])
