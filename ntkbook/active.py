@@ -38,7 +38,8 @@ import scipy.linalg
 
 from . import _checks
 
-__all__ = ["GrowingCholesky", "LookAhead", "lookahead", "retrain_direct", "softmax",
+__all__ = ["GrowingCholesky", "LookAhead", "lookahead", "retrain_direct", "output_change_direct",
+           "softmax",
            "score_output_change", "score_loss_change", "score_entropy", "score_random",
            "top_k", "relative_ridge"]
 
@@ -257,6 +258,55 @@ def retrain_direct(K, Y, f0, labelled, ridge: float) -> np.ndarray:
         raise ValueError(f"Y has shape {Y.shape}; expected ({len(idx)}, {f0.shape[1]}).")
     sol = cholesky_solve(K[np.ix_(idx, idx)], Y - f0[idx], ridge, relative=False)
     return f0 + K[:, idx] @ sol.alpha
+
+
+def output_change_direct(K, f0, Y, labelled, candidates, q, ridge: float) -> np.ndarray:
+    """:func:`score_output_change` without the rank-one update: one fresh solve per candidate.
+
+    For each candidate the bordered matrix ``K[L+c, L+c] + ridge I`` is factorised anew
+    (O((N+1)^3) each) and the O one-hot labels are solved for together.  This is the
+    baseline of the timing comparison and a reference for the fast path.
+
+    Parameters
+    ----------
+    K : array, shape (P, P)
+        Kernel on all points; the evaluation set is all P points.
+    f0 : array, shape (P, O)
+        Network outputs on all points.
+    Y : array, shape (N, O)
+        Targets of the labelled points.
+    labelled : array of int, shape (N,)
+    candidates : array of int, shape (C,)
+    q : array, shape (C, O)
+        Label probabilities of the candidates.
+    ridge : float
+        Absolute ridge.
+
+    Returns
+    -------
+    ndarray, shape (C,)
+    """
+    K = _checks.symmetric_matrix(K, "K")
+    f0 = _checks.finite_array(f0, "f0", ndim=2, dtype=np.float64)
+    lab = np.asarray(labelled, dtype=np.int64)
+    cand = np.asarray(candidates, dtype=np.int64)
+    o = f0.shape[1]
+    q = _check_q(q, len(cand), o)
+    f_now = retrain_direct(K, Y, f0, lab, ridge)
+    scores = np.empty(len(cand))
+    eye = np.eye(o)
+    for j, c in enumerate(cand):
+        idx = np.concatenate([lab, [c]])
+        factor = scipy.linalg.cho_factor(K[np.ix_(idx, idx)] + ridge * np.eye(len(idx)),
+                                         lower=True)
+        # right-hand sides for every hypothetical label y at once: (N + 1, O_labels, O)
+        rhs = np.concatenate([np.broadcast_to((Y - f0[lab])[:, None, :], (len(lab), o, o)),
+                              (eye - f0[c])[None]], axis=0)
+        alpha = scipy.linalg.cho_solve(factor, rhs.reshape(len(idx), o * o))
+        new = f0[:, None, :] + (K[:, idx] @ alpha).reshape(-1, o, o)      # (P, y, O)
+        change2 = np.mean(np.sum((new - f_now[:, None, :]) ** 2, axis=2), axis=0)   # (y,)
+        scores[j] = q[j] @ change2
+    return scores
 
 
 def softmax(f, temperature: float = 1.0) -> np.ndarray:

@@ -89,6 +89,9 @@ def test_score_output_change_brute_force(rng):
     np.testing.assert_allclose(active.score_output_change(la, q), brute_out, rtol=1e-8)
     np.testing.assert_allclose(active.score_loss_change(la, q, 0.5), brute_loss, rtol=1e-7,
                                atol=1e-12)
+    # the packaged baseline (one fresh factorisation per candidate) gives the same scores
+    np.testing.assert_allclose(active.output_change_direct(K, f0, Y, lab, cand, q, ridge),
+                               brute_out, rtol=1e-8)
 
 
 def test_entropy_softmax_topk(rng):
