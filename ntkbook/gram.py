@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -46,10 +47,18 @@ from tqdm.auto import tqdm
 from . import _checks
 from .closed_form import (arccos_relu, mlp_ntk, relu_ntk_2layer, relu_ntk_eq4)
 
-__all__ = ["gram", "GramMemoryError", "estimate_memory", "kernel_fn_of",
+__all__ = ["gram", "GramMemoryError", "estimate_memory", "kernel_fn_of", "fast_equivalent",
+           "last_run",
            "arccos_relu", "mlp_ntk", "relu_ntk_2layer", "relu_ntk_eq4"]
 
 KINDS = ("ntk", "nngp")
+
+
+last_run: dict = {}
+"""What the latest :func:`gram` call did: ``kernel`` (``"neural-tangents"`` or the
+hand-written kernel used), ``block_size``, ``blocks`` (blocks the matrix needs),
+``computed`` and ``from_cache`` (how many of them), ``devices`` (device -> blocks
+computed there)."""
 
 
 class GramMemoryError(MemoryError):
@@ -156,8 +165,24 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
                 device_available_bytes=_device_available_bytes(devices[0]))
 
 
-def _memory_guard(est: dict, batch_size: int) -> None:
-    """Raise :class:`GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit."""
+def _fits(est: dict) -> tuple[bool, float]:
+    """Whether the blocks of ``est`` fit beside the result, and the spare bytes per device."""
+    host = _MEMORY_SHARE * est["host_available_bytes"]
+    # On a CPU every "device" shares host memory with the result.
+    if est["on_host"]:
+        spare = (host - est["result_bytes"]) / est["devices"]
+    else:
+        spare = _MEMORY_SHARE * est["device_available_bytes"]
+    return est["block_bytes"] <= spare, spare
+
+
+def _memory_guard(est: dict, batch_size: int, reestimate: Callable[[int], dict] | None = None
+                  ) -> None:
+    """Raise :class:`GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit.
+
+    ``reestimate(b)`` re-runs the estimate for block size ``b``; with it the
+    suggested ``batch_size`` is checked to fit before it is named.
+    """
     gib = 2.0 ** 30
     host = _MEMORY_SHARE * est["host_available_bytes"]
     if est["result_bytes"] > host:
@@ -165,26 +190,86 @@ def _memory_guard(est: dict, batch_size: int) -> None:
             f"the Gram matrix alone needs {est['result_bytes'] / gib:.2f} GiB but only "
             f"{est['host_available_bytes'] / gib:.2f} GiB are free: compute it in row slices "
             f"(x=x[i:j], x2=x) or on a machine with more memory.")
-    # On a CPU every "device" shares host memory with the result.
-    if est["on_host"]:
-        spare = (host - est["result_bytes"]) / est["devices"]
-    else:
-        spare = _MEMORY_SHARE * est["device_available_bytes"]
-    if est["block_bytes"] > spare:
-        # the working set grows as batch_size**2 (pairs of inputs in a block)
-        suggestion = max(1, int(batch_size * math.sqrt(spare / est["block_bytes"])))
-        raise GramMemoryError(
-            f"one {batch_size}x{batch_size} block needs about {est['block_bytes'] / gib:.2f} GiB "
-            f"per device ({est['devices']} device(s)) beside a "
-            f"{est['result_bytes'] / gib:.2f} GiB result, but only {spare / gib:.2f} GiB per "
-            f"device are free: pass batch_size={suggestion} or less.")
+    ok, spare = _fits(est)
+    if ok:
+        return
+    # the working set grows about as batch_size**2 (pairs of inputs in a block);
+    # start there and shrink until the traced estimate really fits
+    suggestion = max(1, int(batch_size * math.sqrt(max(spare, 0.0) / est["block_bytes"])))
+    if reestimate is not None:
+        while suggestion > 1 and not _fits(reestimate(suggestion))[0]:
+            suggestion = max(1, int(suggestion * 0.8))
+        if not _fits(reestimate(suggestion))[0]:
+            raise GramMemoryError(
+                f"even a 1x1 block does not fit in the {spare / gib:.3g} GiB per device left "
+                f"beside the {est['result_bytes'] / gib:.2f} GiB result: free memory first.")
+    raise GramMemoryError(
+        f"one {batch_size}x{batch_size} block needs about {est['block_bytes'] / gib:.2f} GiB "
+        f"per device ({est['devices']} device(s)) beside a "
+        f"{est['result_bytes'] / gib:.2f} GiB result, but only {spare / gib:.2f} GiB per "
+        f"device are free: pass batch_size={suggestion} or less.")
+
+
+# (kernel_fn, feature shape) -> hand-written equivalent or None, decided once per pair
+_FAST_CHOICE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# Agreement a probe must show before a hand-written kernel replaces neural-tangents'
+# (the equivalents agree to ~1e-14; a different architecture is off by >1e-3).
+_PROBE_RTOL = 1e-9
+
+
+def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
+    """The hand-written kernel of :mod:`ntkbook.fast_kernels` equal to ``kernel_fn``, if any.
+
+    Each zoo CNN's hand-written kernel is evaluated beside ``kernel_fn`` on a
+    probe of five of the inputs (3 x 2 pairs, NTK and NNGP, float64); one that
+    agrees to ``1e-9`` relative is returned.  A kernel that matches no
+    candidate (other depths, strides, pooling inside the stack, 1-D inputs...)
+    gives ``None`` and stays with neural-tangents.  The answer is remembered
+    per ``kernel_fn`` and feature shape.
+
+    Parameters
+    ----------
+    kernel_fn : callable
+        neural-tangents ``kernel_fn(x1, x2, get)``.
+    x : array, shape (N, H, W, C)
+        Inputs the Gram matrix will be computed on (only a few rows are used).
+    """
+    from . import fast_kernels
+
+    if isinstance(kernel_fn, fast_kernels.CNNKernel) or np.ndim(x) != 4 or len(x) < 2:
+        return None
+    key = tuple(np.shape(x)[1:])
+    try:
+        known = _FAST_CHOICE.setdefault(kernel_fn, {})
+    except TypeError:          # not weak-referenceable: decide every time
+        known = {}
+    if key in known:
+        return known[key]
+    choice = None
+    xa = np.asarray(x[:3], dtype=np.float64)
+    xb = np.asarray(x[-2:], dtype=np.float64)
+    with enable_x64(True):
+        try:
+            refs = [np.asarray(kernel_fn(xa, xb, k)) for k in KINDS]
+        except Exception:      # kernel_fn that cannot take these inputs: nothing to match
+            refs = None
+        for name in fast_kernels.names() if refs is not None else []:
+            cand = fast_kernels.get(name)
+            vals = [np.asarray(cand(xa, xb, k)) for k in KINDS]
+            if all(v.shape == r.shape and np.max(np.abs(v - r)) <= _PROBE_RTOL * np.max(np.abs(r))
+                   for v, r in zip(vals, refs)):
+                choice = cand
+                break
+    known[key] = choice
+    return choice
 
 
 def _fingerprint(x: np.ndarray, x2: np.ndarray | None, kind: str, batch_size: int) -> str:
+    """sha256 of the inputs (shape, dtype, bytes), ``kind`` and the block size."""
     h = hashlib.sha256()
     for arr in (x, x2):
         if arr is not None:
-            h.update(str(arr.shape).encode())
+            h.update(f"{arr.shape}|{arr.dtype}".encode())
             h.update(np.ascontiguousarray(arr).tobytes())
     h.update(f"{kind}|{batch_size}".encode())
     return h.hexdigest()
@@ -221,7 +306,8 @@ class _BlockCache:
 
 def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256,
          progress: bool = True, *, dtype=np.float64, devices: Sequence | None = None,
-         cache_dir: str | os.PathLike | None = None, check_memory: bool = True) -> np.ndarray:
+         cache_dir: str | os.PathLike | None = None, check_memory: bool = True,
+         fast: bool = True) -> np.ndarray:
     """Gram matrix of an infinite-width kernel, computed in blocks.
 
     Parameters
@@ -254,6 +340,11 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
     check_memory
         Estimate the memory first and raise :class:`GramMemoryError` if it
         would not fit.
+    fast
+        Replace a zoo CNN's neural-tangents kernel by its hand-written
+        equivalent from :mod:`ntkbook.fast_kernels` when a probe shows they
+        agree (see :func:`fast_equivalent`); ``False`` always uses the kernel
+        as given.  :data:`last_run` says which kernel ran.
 
     Returns
     -------
@@ -287,9 +378,15 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
     n1, n2 = len(x), len(xb)
     devices = list(devices) if devices is not None else jax.local_devices()
     b = min(batch_size, max(n1, n2))
+    used = "neural-tangents"
+    if fast:
+        equivalent = fast_equivalent(kernel_fn, x)
+        if equivalent is not None:
+            kernel_fn, used = equivalent, repr(equivalent)
 
     if check_memory:
-        _memory_guard(estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices), b)
+        _memory_guard(estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices), b,
+                      lambda bs: estimate_memory(kernel_fn, x, x2, kind, bs, dtype, devices))
 
     xa_p, xb_p = _pad_rows(x, b), _pad_rows(xb, b)
     rows, cols = len(xa_p) // b, len(xb_p) // b
@@ -322,6 +419,9 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
         if cache is not None and cache.get(0, 0) is not None and (0, 0) not in todo:
             todo.insert(0, (0, 0))
 
+        last_run.clear()
+        last_run.update(kernel=used, block_size=b, blocks=len(pairs), computed=0,
+                        from_cache=len(pairs) - len(todo), devices={})
         bar = tqdm(total=len(pairs), desc=f"{kind} Gram {n1}x{n2}", disable=not progress,
                    unit="block", initial=len(pairs) - len(todo))
         # Dispatch one block per device before waiting on any: JAX dispatches
@@ -333,6 +433,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
                 a = jax.device_put(xa_p[i * b:(i + 1) * b], dev)
                 c = jax.device_put(xb_p[j * b:(j + 1) * b], dev)
                 pending.append(((i, j), block_fn(a, c)))
+                last_run["devices"][str(dev)] = last_run["devices"].get(str(dev), 0) + 1
             for (i, j), result in pending:
                 blk = np.asarray(result)
                 if cache is not None:
@@ -344,6 +445,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
                             "folder.")
                     cache.put(i, j, blk)
                 place(i, j, blk)
+                last_run["computed"] += 1
                 bar.update(1)
         bar.close()
     return out
