@@ -38,6 +38,18 @@ SEED: int = 0
 # book executes in well under 20 minutes on 2 CPU cores.
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
+        # issue 5: chapters 6-7 (empirical NTK; pseudo-NTK)
+        "ch06": dict(dataset="digits", n_train=100, n_probe=30, onestep_width=256,
+                     onestep_lrs=[0.01, 0.03, 0.1, 0.3, 1.0], n_impl=16,
+                     impl_widths=[32, 64, 128, 256], impl_depth=3, impl_depths=[2, 3, 4, 5],
+                     impl_width=128, repeats=2, train_widths=[32, 256, 2048], train_depth=2,
+                     steps=300, record_every=50, lr_scale=0.5),
+        "ch07": dict(dataset="digits", n=60, n_test=100, widths=[32, 64, 128, 256, 512, 1024],
+                     depth=3, n_inits=2, steps=200, record_every=50, reg=1e-4,
+                     expect_width=32, expect_inits=32, expect_n=3, cost_ns=[8, 16, 32, 64, 128],
+                     cost_outs=[10, 100], cost_width=256, cost_max_no=3200, cost_repeats=3,
+                     full_n=1347, full_n_test=450, full_widths=[64, 256, 512], full_steps=150,
+                     lr_scale=0.5),
         # issue 4: chapters 12-14 (Gram-label matrix, bias rankings, refurbishment)
         "ch12": dict(n=300, datasets=["digits", "mnist1d"], archs=["2-L", "CNN-1"],
                      noise_rates=[0.1, 0.3, 0.7], label_frac=0.1, epochs=25, lr=0.05,
@@ -64,6 +76,19 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      ridge=0.0, dataset="digits"),
     },
     "paper": {
+        # issue 5: chapters 6-7
+        "ch06": dict(dataset="cifar10", n_train=1000, n_probe=100, onestep_width=1024,
+                     onestep_lrs=[0.01, 0.03, 0.1, 0.3, 1.0], n_impl=64,
+                     impl_widths=[128, 256, 512, 1024, 2048], impl_depth=3,
+                     impl_depths=[2, 3, 4, 6, 8], impl_width=512, repeats=5,
+                     train_widths=[64, 512, 4096], train_depth=2, steps=2000, record_every=200,
+                     lr_scale=0.5),
+        "ch07": dict(dataset="cifar10", n=1000, n_test=500,
+                     widths=[64, 128, 256, 512, 1024, 2048, 4096], depth=3, n_inits=5, steps=2000,
+                     record_every=500, reg=1e-4, expect_width=64, expect_inits=200, expect_n=5,
+                     cost_ns=[16, 32, 64, 128, 256, 512], cost_outs=[10, 100], cost_width=1024,
+                     cost_max_no=20000, cost_repeats=5, full_n=50000, full_n_test=10000,
+                     full_widths=[128, 512, 2048], full_steps=2000, lr_scale=0.5),
         # issue 4: chapters 12-14
         "ch12": dict(n=5000, datasets=["mnist", "fashion_mnist"], archs=["2-L", "CNN-1"],
                      noise_rates=[0.1, 0.3, 0.7], label_frac=0.1, epochs=250, lr=0.05,
