@@ -59,8 +59,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      batch_size=50, width=256, channels=16, checkpoints=[2, 5, 10, 30],
                      rbo_p=0.9),
         "ch14": dict(n=600, datasets=["digits", "mnist1d"], archs=["2-L", "CNN-1"],
-                     noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=30, lr=0.05,
-                     batch_size=50, width=256, channels=16, n_bench=600, bench_flips=100),
+                     noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=8, lr=0.003,
+                     batch_size=50, width=256, channels=16, n_bench=1200, bench_flips=200),
         # issue 6: chapters 1, 2, 4, 5
         "ch01": dict(n=64, n_test=64, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
                      n_inits=2, steps=300, record_every=30, depth=2, fit_from=256,
@@ -98,7 +98,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      lr=0.05, batch_size=128, width=1024, channels=64,
                      checkpoints=[5, 25, 100, 250], rbo_p=0.9),
         "ch14": dict(n=5000, datasets=["mnist", "fashion_mnist"], archs=["2-L", "CNN-1"],
-                     noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=200, lr=0.05,
+                     noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=200, lr=0.003,
                      batch_size=128, width=1024, channels=64, n_bench=2000, bench_flips=200),
         # issue 6: chapters 1, 2, 4, 5
         "ch01": dict(n=256, n_test=256, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
