@@ -172,3 +172,44 @@ def test_bad_input(rng):
         lab.bias_rankings(np.eye(1))
     with pytest.raises(ValueError, match="labelings is empty"):
         lab.rank_labelings(H, {})
+
+
+# --------------------------------------------------------------------------- pseudo-labellers
+from ntkbook.tasks import pseudo_labels as pl  # noqa: E402
+
+
+def test_match_clusters_recovers_permutation(rng):
+    # clusters that are a relabelled copy of the truth: Hungarian matching must undo the
+    # permutation exactly (the reference is the permutation itself)
+    y = rng.integers(0, 5, 200)
+    perm = rng.permutation(5)
+    clusters = perm[y]
+    mapping = pl.match_clusters(clusters, y, 5)
+    np.testing.assert_array_equal(mapping[clusters], y)
+    np.testing.assert_array_equal(mapping[perm], np.arange(5))
+
+
+@pytest.mark.parametrize("labeller", [pl.kmeans_labels, pl.propagation_labels,
+                                      pl.weak_classifier_labels])
+def test_pseudo_labellers_on_separated_blobs(rng, labeller):
+    # four far-apart Gaussian blobs: each labeller must recover every label from 10 %
+    # of them (the truth is the reference); labelled samples keep their labels.
+    centres = 20.0 * np.eye(4, 6)
+    y = rng.permutation(np.arange(200) % 4)
+    x = centres[y] + rng.standard_normal((200, 6))
+    known = pl.known_subset(y, 0.1, seed=1)
+    assert len(known) == 20 and set(y[known]) == {0, 1, 2, 3}
+    out = labeller(x, y, known, 4)
+    np.testing.assert_array_equal(out, y)
+
+
+def test_pseudo_labellers_bad_input(rng):
+    x = rng.standard_normal((20, 3))
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="known must hold"):
+        pl.kmeans_labels(x, y, np.array([], dtype=int), 2)
+    with pytest.raises(ValueError, match="length 19 but 20"):
+        pl.weak_classifier_labels(x, y[:19], np.array([0, 1]), 2)
+    x[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pl.propagation_labels(x, y, np.array([0, 1]), 2)
