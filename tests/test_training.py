@@ -100,7 +100,8 @@ def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
     # separable blobs: training must at least halve the loss and fit (almost) every point
     assert hist.train_loss[-1] < 0.5 * hist.train_loss[0]
     assert hist.train_acc[-1] >= 0.95
-    assert hist.wall_time > 0 and hist.steps == 30 * 3
+    assert hist.wall_time > 0 and hist.steps == 30 * 3 and hist.epoch_time.shape == (30,)
+    assert hist.wall_time == pytest.approx(hist.epoch_time.sum(), rel=1e-12)
 
 
 def test_per_class_accuracy_and_probabilities_are_consistent(rng):
@@ -160,3 +161,17 @@ def test_bad_input(toy):
         train(archs.mlp(2, width=8, out_dim=4), x, y, **kw)
     with pytest.raises(ValueError, match="non-finite by epoch"):
         train(arch, 1e6 * x, y, loss="mse", lr=1e3, **dict(kw, epochs=3))
+
+
+def test_float32_cnn_trains_with_x64_on_and_matches_float64(rng):
+    """x64 is on in the tests: float32 training of a CNN must still run (neural-tangents' conv
+    mixes dtypes otherwise) and agree with float64 training to float32 rounding."""
+    x = data.normalize(rng.standard_normal((12, 6, 1)))
+    y = np.arange(12) % 2
+    arch = archs.cnn([4], [8], out_dim=2, ndim=1)
+    kw = dict(num_classes=2, loss="mse", lr=0.1, epochs=2, seed=0, progress=False)
+    h32 = train(arch, x, y, dtype=np.float32, **kw)
+    h64 = train(arch, x, y, dtype=np.float64, **kw)
+    assert all(np.asarray(p).dtype == np.float32 for p in jax.tree_util.tree_leaves(h32.params))
+    # same initial draw (cast), two steps: relative differences of order 1e-6 (float32 eps ~1e-7)
+    np.testing.assert_allclose(h32.train_loss, h64.train_loss, rtol=1e-4)

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import enable_x64
 from tqdm.auto import tqdm
 
 from .. import _checks
@@ -90,6 +91,11 @@ class History:
         The settings of the run (``batch_size`` = N for full batch).
     steps : int
         Number of parameter updates performed.
+    epoch_time : ndarray, shape (epochs,)
+        Wall seconds of the updates of each epoch (the first includes compilation).
+    cpu_time : float
+        Process CPU seconds (all threads) spent in the updates: on a shared
+        machine a steadier measure of cost than ``wall_time``.
     """
 
     epoch: np.ndarray
@@ -109,6 +115,8 @@ class History:
     batch_size: int = 0
     seed: int = 0
     steps: int = 0
+    epoch_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cpu_time: float = 0.0
 
     def predict(self, x, batch_size: int = 1024) -> np.ndarray:
         """Logits of the final network, shape ``(M, K)``, evaluated in chunks of ``batch_size``."""
@@ -264,87 +272,93 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         raise ValueError(f"batch_size={batch_size} exceeds the {n} training samples; "
                          "use batch_size=None for full batch.")
 
-    init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
-    if params is None:
-        out_shape, params = init_fn(init_key, x.shape)
-        if out_shape[-1] != num_classes:
-            raise ValueError(f"the network has {out_shape[-1]} outputs but num_classes="
-                             f"{num_classes}; build it with out_dim={num_classes}.")
-    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+    # Trace and run everything in the chosen precision: with float64 switched on globally,
+    # some neural-tangents layers create float64 constants that clash with float32
+    # parameters inside lax.conv, so float32 training runs with x64 off locally.
+    with enable_x64(dtype == np.dtype(np.float64)):
+        init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
+        if params is None:
+            out_shape, params = init_fn(init_key, x.shape)
+            if out_shape[-1] != num_classes:
+                raise ValueError(f"the network has {out_shape[-1]} outputs but num_classes="
+                                 f"{num_classes}; build it with out_dim={num_classes}.")
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
 
-    targets = _targets(y, num_classes, loss, centered, dtype)
-    tx = _make_optimizer(optimizer, float(lr), float(momentum))
-    opt_state = tx.init(params)
+        targets = _targets(y, num_classes, loss, centered, dtype)
+        tx = _make_optimizer(optimizer, float(lr), float(momentum))
+        opt_state = tx.init(params)
 
-    def batch_loss(p, xb, tb):
-        f = apply_fn(p, xb)
-        if loss == "mse":
-            return 0.5 * jnp.mean(jnp.sum(jnp.square(f - tb), axis=-1))
-        log_p = jax.nn.log_softmax(f, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(log_p, tb[:, None], axis=-1))
+        def batch_loss(p, xb, tb):
+            f = apply_fn(p, xb)
+            if loss == "mse":
+                return 0.5 * jnp.mean(jnp.sum(jnp.square(f - tb), axis=-1))
+            log_p = jax.nn.log_softmax(f, axis=-1)
+            return -jnp.mean(jnp.take_along_axis(log_p, tb[:, None], axis=-1))
 
-    @jax.jit
-    def step(p, state, xb, tb):
-        g = jax.grad(batch_loss)(p, xb, tb)
-        updates, state = tx.update(g, state, p)
-        return optax.apply_updates(p, updates), state
+        @jax.jit
+        def step(p, state, xb, tb):
+            g = jax.grad(batch_loss)(p, xb, tb)
+            updates, state = tx.update(g, state, p)
+            return optax.apply_updates(p, updates), state
 
-    # Training targets per sample: one-hot rows (mse) or integer labels (xent).
-    tgt = targets if loss == "mse" else y.astype(np.int32)
-    counts = np.bincount(y, minlength=num_classes)
-    records: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_acc", "test_loss",
-                                                "test_acc", "class_acc", "class_prob")}
+        # Training targets per sample: one-hot rows (mse) or integer labels (xent).
+        tgt = targets if loss == "mse" else y.astype(np.int32)
+        counts = np.bincount(y, minlength=num_classes)
+        records: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_acc", "test_loss",
+                                                    "test_acc", "class_acc", "class_prob")}
 
-    def record(epoch: int, p) -> None:
-        logits = _logits(apply_fn, p, x, eval_batch_size)
-        per = _loss_values(logits, y, loss, None if targets is None else targets.astype(np.float64))
-        value = float(per.mean())
-        if not np.isfinite(value):
-            raise ValueError(f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
-                             "too large for this network (or the data are badly scaled).")
-        pred = logits.argmax(axis=1)
-        correct = (pred == y).astype(np.float64)
-        probs = _softmax(logits)
-        acc_k = np.full(num_classes, np.nan)
-        prob_k = np.full((num_classes, num_classes), np.nan)
-        for k in np.flatnonzero(counts):
-            acc_k[k] = correct[y == k].mean()
-            prob_k[k] = probs[y == k].mean(axis=0)
-        records["epoch"].append(epoch)
-        records["train_loss"].append(value)
-        records["train_acc"].append(correct.mean())
-        records["class_acc"].append(acc_k)
-        records["class_prob"].append(prob_k)
-        if has_test:
-            lt = _logits(apply_fn, p, x_test, eval_batch_size)
-            t_targets = (None if loss != "mse" else
-                         _targets(y_test, num_classes, loss, centered, np.float64))
-            records["test_loss"].append(float(_loss_values(lt, y_test, loss, t_targets).mean()))
-            records["test_acc"].append(float((lt.argmax(axis=1) == y_test).mean()))
+        def record(epoch: int, p) -> None:
+            logits = _logits(apply_fn, p, x, eval_batch_size)
+            per = _loss_values(logits, y, loss, None if targets is None else targets.astype(np.float64))
+            value = float(per.mean())
+            if not np.isfinite(value):
+                raise ValueError(f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
+                                 "too large for this network (or the data are badly scaled).")
+            pred = logits.argmax(axis=1)
+            correct = (pred == y).astype(np.float64)
+            probs = _softmax(logits)
+            acc_k = np.full(num_classes, np.nan)
+            prob_k = np.full((num_classes, num_classes), np.nan)
+            for k in np.flatnonzero(counts):
+                acc_k[k] = correct[y == k].mean()
+                prob_k[k] = probs[y == k].mean(axis=0)
+            records["epoch"].append(epoch)
+            records["train_loss"].append(value)
+            records["train_acc"].append(correct.mean())
+            records["class_acc"].append(acc_k)
+            records["class_prob"].append(prob_k)
+            if has_test:
+                lt = _logits(apply_fn, p, x_test, eval_batch_size)
+                t_targets = (None if loss != "mse" else
+                             _targets(y_test, num_classes, loss, centered, np.float64))
+                records["test_loss"].append(float(_loss_values(lt, y_test, loss, t_targets).mean()))
+                records["test_acc"].append(float((lt.argmax(axis=1) == y_test).mean()))
 
-    if record_init:
-        record(0, params)
-    wall, steps = 0.0, 0
-    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
-    for epoch in bar:
-        if batch_size == n:
-            order = np.arange(n)   # full batch: the order does not matter
-        else:
-            order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
-        stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
-        t0 = time.perf_counter()
-        for start in stops:
-            idx = order[start:start + batch_size]
-            params, opt_state = step(params, opt_state, x[idx], tgt[idx])
-            steps += 1
-        jax.block_until_ready(params)
-        wall += time.perf_counter() - t0
-        if epoch % record_every == 0 or epoch == epochs:
-            record(epoch, params)
-            if progress:
-                bar.set_postfix(loss=f"{records['train_loss'][-1]:.4g}",
-                                acc=f"{records['train_acc'][-1]:.3f}")
-    bar.close()
+        if record_init:
+            record(0, params)
+        wall, cpu, steps, epoch_time = 0.0, 0.0, 0, []
+        bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
+        for epoch in bar:
+            if batch_size == n:
+                order = np.arange(n)   # full batch: the order does not matter
+            else:
+                order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
+            stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for start in stops:
+                idx = order[start:start + batch_size]
+                params, opt_state = step(params, opt_state, x[idx], tgt[idx])
+                steps += 1
+            jax.block_until_ready(params)
+            epoch_time.append(time.perf_counter() - t0)
+            wall += epoch_time[-1]
+            cpu += time.process_time() - c0
+            if epoch % record_every == 0 or epoch == epochs:
+                record(epoch, params)
+                if progress:
+                    bar.set_postfix(loss=f"{records['train_loss'][-1]:.4g}",
+                                    acc=f"{records['train_acc'][-1]:.3f}")
+        bar.close()
 
     empty = np.zeros(0)
     return History(
@@ -357,4 +371,4 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         class_prob=np.stack(records["class_prob"]),
         wall_time=float(wall), params=params, apply_fn=apply_fn, num_classes=num_classes,
         loss=loss, optimizer=optimizer, lr=float(lr), batch_size=int(batch_size), seed=int(seed),
-        steps=steps)
+        steps=steps, epoch_time=np.asarray(epoch_time), cpu_time=float(cpu))
