@@ -38,6 +38,11 @@ SEED: int = 0
 # book executes in well under 20 minutes on 2 CPU cores.
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
+        # issue 7: chapters 8-9 (eNTK as a local tool; look-ahead active learning)
+        "ch09": dict(n_init=20, n_pool=300, n_test=300, rounds=10, per_round=5, seeds=[0, 1, 2],
+                     width=256, epochs=100, lr=0.01, reg=1e-3, temperature=0.1,
+                     strategies=["look-ahead (output)", "look-ahead (loss)", "max-entropy",
+                                 "random"], dataset="digits"),
         # issue 5: chapters 6-7 (empirical NTK; pseudo-NTK)
         "ch06": dict(dataset="digits", n_train=100, n_probe=30, onestep_width=256,
                      onestep_lrs=[0.01, 0.03, 0.1, 0.3, 1.0], n_impl=16,
@@ -76,6 +81,11 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      ridge=0.0, dataset="digits"),
     },
     "paper": {
+        # issue 7: chapters 8-9
+        "ch09": dict(n_init=100, n_pool=5000, n_test=2000, rounds=20, per_round=50,
+                     seeds=[0, 1, 2, 3, 4], width=1024, epochs=200, lr=0.01, reg=1e-3,
+                     temperature=0.1, strategies=["look-ahead (output)", "look-ahead (loss)",
+                                                  "max-entropy", "random"], dataset="mnist"),
         # issue 5: chapters 6-7
         "ch06": dict(dataset="cifar10", n_train=1000, n_probe=100, onestep_width=1024,
                      onestep_lrs=[0.01, 0.03, 0.1, 0.3, 1.0], n_impl=64,
