@@ -217,12 +217,44 @@ _FAST_CHOICE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _PROBE_RTOL = 1e-9
 
 
+_PROBES: dict = {}
+# Only the pooled CNNs are worth a probe: neural-tangents' flatten-CNN and MLP
+# kernels are already fast once jitted (0.2 s for a 200 x 200 CNN-1 Gram here),
+# while its GAP kernels are the slow ones.  The probe itself costs a few CPU
+# seconds once per process and feature shape, so it is only tried for Gram
+# matrices with at least this many entries.
+_AUTO_CANDIDATES = ("CNN-1-GAP", "CNN-2-GAP")
+_AUTO_MIN_ENTRIES = 40_000
+
+
+def _probe(shape: tuple) -> tuple:
+    """Fixed probe images of one feature shape and every candidate's values on them (cached).
+
+    The probe is five unit-norm random images (seed 0), so each candidate is
+    evaluated once per feature shape and process, not once per call.
+    """
+    from . import fast_kernels
+
+    if shape not in _PROBES:
+        z = np.random.default_rng(0).normal(size=(5,) + shape)
+        z /= np.linalg.norm(z.reshape(5, -1), axis=1).reshape((5,) + (1,) * len(shape))
+        xa, xb = z[:3], z[3:]
+        cands = []
+        with enable_x64(True):
+            for name in _AUTO_CANDIDATES:
+                cand = fast_kernels.get(name)
+                vals = jax.jit(lambda a, c: cand(a, c, KINDS))(xa, xb)
+                cands.append((cand, [np.asarray(v) for v in vals]))
+        _PROBES[shape] = (xa, xb, cands)
+    return _PROBES[shape]
+
+
 def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
     """The hand-written kernel of :mod:`ntkbook.fast_kernels` equal to ``kernel_fn``, if any.
 
-    Each zoo CNN's hand-written kernel is evaluated beside ``kernel_fn`` on a
-    probe of five of the inputs (3 x 2 pairs, NTK and NNGP, float64); one that
-    agrees to ``1e-9`` relative is returned.  A kernel that matches no
+    Each zoo GAP CNN's hand-written kernel is evaluated beside ``kernel_fn`` on a
+    probe of five random unit-norm images of ``x``'s shape (3 x 2 pairs, NTK
+    and NNGP, float64); one that agrees to ``1e-9`` relative is returned.  A kernel that matches no
     candidate (other depths, strides, pooling inside the stack, 1-D inputs...)
     gives ``None`` and stays with neural-tangents.  The answer is remembered
     per ``kernel_fn`` and feature shape.
@@ -232,7 +264,7 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
     kernel_fn : callable
         neural-tangents ``kernel_fn(x1, x2, get)``.
     x : array, shape (N, H, W, C)
-        Inputs the Gram matrix will be computed on (only a few rows are used).
+        Inputs the Gram matrix will be computed on (only their shape is used).
     """
     from . import fast_kernels
 
@@ -246,16 +278,13 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
     if key in known:
         return known[key]
     choice = None
-    xa = np.asarray(x[:3], dtype=np.float64)
-    xb = np.asarray(x[-2:], dtype=np.float64)
+    xa, xb, cands = _probe(key)
     with enable_x64(True):
         try:
             refs = [np.asarray(kernel_fn(xa, xb, k)) for k in KINDS]
         except Exception:      # kernel_fn that cannot take these inputs: nothing to match
             refs = None
-        for name in fast_kernels.names() if refs is not None else []:
-            cand = fast_kernels.get(name)
-            vals = [np.asarray(cand(xa, xb, k)) for k in KINDS]
+        for cand, vals in cands if refs is not None else []:
             if all(v.shape == r.shape and np.max(np.abs(v - r)) <= _PROBE_RTOL * np.max(np.abs(r))
                    for v, r in zip(vals, refs)):
                 choice = cand
@@ -341,10 +370,11 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
         Estimate the memory first and raise :class:`GramMemoryError` if it
         would not fit.
     fast
-        Replace a zoo CNN's neural-tangents kernel by its hand-written
-        equivalent from :mod:`ntkbook.fast_kernels` when a probe shows they
-        agree (see :func:`fast_equivalent`); ``False`` always uses the kernel
-        as given.  :data:`last_run` says which kernel ran.
+        For Gram matrices of at least 40,000 entries, replace a zoo GAP
+        CNN's neural-tangents kernel by its hand-written equivalent from
+        :mod:`ntkbook.fast_kernels` when a probe shows they agree (see
+        :func:`fast_equivalent`); ``False`` always uses the kernel as given.
+        Pass ``fast_kernels.get(name)`` to use a hand-written kernel directly.  :data:`last_run` says which kernel ran.
 
     Returns
     -------
@@ -379,7 +409,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
     devices = list(devices) if devices is not None else jax.local_devices()
     b = min(batch_size, max(n1, n2))
     used = "neural-tangents"
-    if fast:
+    if fast and n1 * n2 >= _AUTO_MIN_ENTRIES:
         equivalent = fast_equivalent(kernel_fn, x)
         if equivalent is not None:
             kernel_fn, used = equivalent, repr(equivalent)
