@@ -102,6 +102,7 @@ def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
     assert hist.train_acc[-1] >= 0.95
     assert hist.wall_time > 0 and hist.steps == 30 * 3 and hist.epoch_time.shape == (30,)
     assert hist.wall_time == pytest.approx(hist.epoch_time.sum(), rel=1e-12)
+    assert hist.cpu_time == pytest.approx(hist.epoch_cpu_time.sum(), rel=1e-12)
 
 
 def test_per_class_accuracy_and_probabilities_are_consistent(rng):

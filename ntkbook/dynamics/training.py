@@ -96,6 +96,8 @@ class History:
     cpu_time : float
         Process CPU seconds (all threads) spent in the updates: on a shared
         machine a steadier measure of cost than ``wall_time``.
+    epoch_cpu_time : ndarray, shape (epochs,)
+        The same per epoch (the first includes compilation).
     """
 
     epoch: np.ndarray
@@ -117,6 +119,7 @@ class History:
     steps: int = 0
     epoch_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cpu_time: float = 0.0
+    epoch_cpu_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def predict(self, x, batch_size: int = 1024) -> np.ndarray:
         """Logits of the final network, shape ``(M, K)``, evaluated in chunks of ``batch_size``."""
@@ -336,7 +339,7 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
 
         if record_init:
             record(0, params)
-        wall, cpu, steps, epoch_time = 0.0, 0.0, 0, []
+        wall, cpu, steps, epoch_time, epoch_cpu = 0.0, 0.0, 0, [], []
         bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
         for epoch in bar:
             if batch_size == n:
@@ -352,7 +355,8 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
             jax.block_until_ready(params)
             epoch_time.append(time.perf_counter() - t0)
             wall += epoch_time[-1]
-            cpu += time.process_time() - c0
+            epoch_cpu.append(time.process_time() - c0)
+            cpu += epoch_cpu[-1]
             if epoch % record_every == 0 or epoch == epochs:
                 record(epoch, params)
                 if progress:
@@ -371,4 +375,5 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         class_prob=np.stack(records["class_prob"]),
         wall_time=float(wall), params=params, apply_fn=apply_fn, num_classes=num_classes,
         loss=loss, optimizer=optimizer, lr=float(lr), batch_size=int(batch_size), seed=int(seed),
-        steps=steps, epoch_time=np.asarray(epoch_time), cpu_time=float(cpu))
+        steps=steps, epoch_time=np.asarray(epoch_time), cpu_time=float(cpu),
+        epoch_cpu_time=np.asarray(epoch_cpu))
