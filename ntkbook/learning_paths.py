@@ -42,7 +42,7 @@ from . import _checks
 
 __all__ = ["sgd_prediction_change", "loss_output_grad", "categorical_covariance",
            "softmax_prediction_change", "feature_change", "ema_targets", "Recording",
-           "train_recording", "simplex_xy", "LOSSES"]
+           "train_recording", "simplex_xy", "gaussian_toy", "LOSSES"]
 
 LOSSES: tuple[str, ...] = ("xent", "mse")
 """Losses understood by :func:`loss_output_grad` and :func:`train_recording`."""
@@ -363,3 +363,45 @@ def simplex_xy(q) -> np.ndarray:
         raise ValueError(f"q must have 3 classes on its last axis; got shape {q.shape}.")
     corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
     return q @ corners
+
+
+def gaussian_toy(n: int, seed: int = 0, *, num_classes: int = 3, dim: int = 2,
+                 radius: float = 1.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian-mixture toy of the zig-zag experiment, with its exact Bayes posterior.
+
+    Classes are balanced; class ``k`` is ``N(mu_k, I_dim)`` with ``mu_k`` on a circle of
+    ``radius`` in the first two coordinates (angles ``2 pi k / num_classes``), zero elsewhere,
+    so the extra ``dim - 2`` coordinates are pure noise (they make memorising noisy labels
+    easier, as a large network does on real data).
+
+    Parameters
+    ----------
+    n
+        Number of samples.
+    seed
+        Seed of ``np.random.default_rng``.
+    num_classes, dim, radius
+        Classes K, input dimension (>= 2) and distance of the means from the origin.
+
+    Returns
+    -------
+    x : ndarray, shape (n, dim)
+    y : ndarray, shape (n,), int64
+        The mixture component of each sample (the clean label).
+    p_star : ndarray, shape (n, num_classes)
+        Bayes posterior ``p(y | x)`` under equal priors: ``softmax_k(mu_k . x - |mu_k|^2 / 2)``.
+    """
+    n = _checks.positive_int(n, "n")
+    num_classes = _checks.positive_int(num_classes, "num_classes", minimum=2)
+    dim = _checks.positive_int(dim, "dim", minimum=2)
+    if not radius > 0:
+        raise ValueError(f"radius must be > 0; got {radius}.")
+    rng = np.random.default_rng(seed)
+    angles = 2 * np.pi * np.arange(num_classes) / num_classes
+    mu = np.zeros((num_classes, dim))
+    mu[:, 0], mu[:, 1] = radius * np.cos(angles), radius * np.sin(angles)
+    y = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
+    x = mu[y] + rng.normal(size=(n, dim))
+    # log N(x; mu_k, I) = const - |x|^2/2 + mu_k.x - |mu_k|^2/2; the first two cancel in softmax
+    p_star = _softmax(x @ mu.T - 0.5 * np.sum(mu ** 2, axis=1))
+    return x, y, p_star

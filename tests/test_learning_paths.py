@@ -168,3 +168,20 @@ def test_bad_inputs(key, rng):
                            epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="rows but x"):
         lp.train_recording(apply_fn, params, np.zeros((4, 5)), np.eye(3), lr=0.1, epochs=1)
+
+
+def test_gaussian_toy_posterior():
+    from scipy.stats import multivariate_normal
+
+    x, y, p = lp.gaussian_toy(60, 3, num_classes=3, dim=4, radius=2.0)
+    assert x.shape == (60, 4) and np.bincount(y).tolist() == [20, 20, 20]
+    ang = 2 * np.pi * np.arange(3) / 3
+    mu = np.zeros((3, 4))
+    mu[:, 0], mu[:, 1] = 2 * np.cos(ang), 2 * np.sin(ang)
+    dens = np.stack([multivariate_normal(mu[k], np.eye(4)).pdf(x) for k in range(3)], 1)
+    # Bayes rule from scipy's densities; both in float64, so agreement to 1e-12
+    np.testing.assert_allclose(p, dens / dens.sum(1, keepdims=True), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="radius"):
+        lp.gaussian_toy(10, radius=0.0)
+    with pytest.raises(ValueError, match="dim"):
+        lp.gaussian_toy(10, dim=1)
