@@ -39,6 +39,13 @@ SEED: int = 0
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
         # issue 7: chapters 8-9 (eNTK as a local tool; look-ahead active learning)
+        "ch08": dict(n_toy=600, n_toy_test=600, toy_dim=20, toy_radius=1.5, width=512,
+                     epochs=200, lr=1.0, batch_size=32, noise_rates=[0.0, 0.2, 0.4],
+                     path_noise=0.2, ema_alpha=0.05, n_paths=6, n_probe=20,
+                     etas=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
+                     ft_dataset="digits", ft_width=256, feat_dim=32, pretrain_epochs=30,
+                     ft_lr=1.0, ft_batch=32, n_check=16, ft_check_etas=[1e-2, 1e-3],
+                     probe_epochs=[0, 4, 16, 64, 256], finetune_epochs=20),
         "ch09": dict(n_init=20, n_pool=300, n_test=300, rounds=10, per_round=5, seeds=[0, 1, 2],
                      width=256, epochs=100, lr=0.01, reg=1e-3, temperature=0.1,
                      strategies=["look-ahead (output)", "look-ahead (loss)", "max-entropy",
@@ -82,6 +89,13 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "paper": {
         # issue 7: chapters 8-9
+        "ch08": dict(n_toy=3000, n_toy_test=3000, toy_dim=20, toy_radius=1.5, width=2000,
+                     epochs=500, lr=1.0, batch_size=64, noise_rates=[0.0, 0.2, 0.4],
+                     path_noise=0.2, ema_alpha=0.05, n_paths=8, n_probe=100,
+                     etas=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
+                     ft_dataset="mnist", ft_width=1024, feat_dim=128, pretrain_epochs=50,
+                     ft_lr=1.0, ft_batch=128, n_check=64, ft_check_etas=[1e-2, 1e-3],
+                     probe_epochs=[0, 1, 4, 16, 64, 256], finetune_epochs=30),
         "ch09": dict(n_init=100, n_pool=5000, n_test=2000, rounds=20, per_round=50,
                      seeds=[0, 1, 2, 3, 4], width=1024, epochs=200, lr=0.01, reg=1e-3,
                      temperature=0.1, strategies=["look-ahead (output)", "look-ahead (loss)",
