@@ -27,8 +27,10 @@ __all__ = ["match_clusters", "kmeans_labels", "propagation_labels", "weak_classi
 def known_subset(y, fraction: float, seed: int = 0) -> np.ndarray:
     """Sorted indices of a class-stratified random subset of ``round(fraction * N)`` samples.
 
-    Every class present in ``y`` gets at least one index, so each labeller sees
-    every class.
+    Every class present in ``y`` gets at least two indices (or all its members if
+    fewer), so each labeller sees every class and, since labelled samples keep
+    their labels, every class keeps the two members eq. 10 of the
+    block-diagonalization error needs.
     """
     y = _checks.labels(y, "y")
     fraction = _checks.fraction(fraction, "fraction")
@@ -36,7 +38,7 @@ def known_subset(y, fraction: float, seed: int = 0) -> np.ndarray:
     picks = []
     for k in np.unique(y):
         idx = np.flatnonzero(y == k)
-        take = max(1, int(round(fraction * len(idx))))
+        take = min(len(idx), max(2, int(round(fraction * len(idx)))))
         picks.append(rng.choice(idx, size=take, replace=False))
     return np.sort(np.concatenate(picks)).astype(np.int64)
 
