@@ -7,7 +7,8 @@ memory.  What it does beyond ``neural_tangents.batch``:
 
 * **Symmetry.**  For ``x2=None`` only the blocks on and above the diagonal are
   computed; the rest is filled by transposition (about half the work).
-* **One compilation.**  The block function is jitted once.  Inputs are padded
+* **One compilation.**  The block function is jitted once per kernel and kind
+  (and reused by later calls with the same kernel and block shape).  Inputs are padded
   (by repeating their last row) to a whole number of blocks, so the ragged last
   block has the same shape as the others and never triggers a recompilation.
 * **Every device.**  Blocks are dispatched round-robin to all local JAX devices
@@ -125,6 +126,9 @@ def _device_available_bytes(device) -> int:
     return _host_available_bytes()
 
 
+# kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}
+_LARGEST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
 # Working set of one block, in multiples of its largest intermediate array:
 # neural-tangents keeps the NNGP and NTK covariance tensors of the current
 # layer plus about as many temporaries while building the next one.
@@ -153,10 +157,18 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     n1 = len(x)
     n2 = n1 if x2 is None else len(x2)
     b1, b2 = min(batch_size, n1), min(batch_size, n2)
-    with enable_x64(np.dtype(dtype) == np.float64):
-        spec_a = jax.ShapeDtypeStruct((b1,) + x.shape[1:], dtype)
-        spec_b = jax.ShapeDtypeStruct((b2,) + x.shape[1:], dtype)
-        largest = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
+    key = (kind, b1, b2, x.shape[1:], np.dtype(dtype).str)
+    try:
+        known = _LARGEST.setdefault(kernel_fn, {})
+    except TypeError:          # not weak-referenceable: trace every time
+        known = {}
+    if key not in known:
+        # tracing a deep neural-tangents kernel takes seconds; do it once per shape
+        with enable_x64(np.dtype(dtype) == np.float64):
+            spec_a = jax.ShapeDtypeStruct((b1,) + x.shape[1:], dtype)
+            spec_b = jax.ShapeDtypeStruct((b2,) + x.shape[1:], dtype)
+            known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
+    largest = known[key]
     devices = list(devices) if devices is not None else jax.local_devices()
     return dict(result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
                 block_bytes=_WORKING_SET_FACTOR * largest, devices=len(devices),
@@ -293,6 +305,22 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
     return choice
 
 
+# kernel_fn -> {kind: jitted block function}: a second gram() call with the same
+# kernel and block shape reuses the compiled program instead of compiling again
+_BLOCK_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
+    """The jitted ``(a, c) -> kernel_fn(a, c, kind)``, one per kernel and kind (cached)."""
+    try:
+        per_kind = _BLOCK_FNS.setdefault(kernel_fn, {})
+    except TypeError:          # not weak-referenceable: no reuse across calls
+        per_kind = {}
+    if kind not in per_kind:
+        per_kind[kind] = jax.jit(lambda a, c: kernel_fn(a, c, kind))
+    return per_kind[kind]
+
+
 def _fingerprint(x: np.ndarray, x2: np.ndarray | None, kind: str, batch_size: int) -> str:
     """sha256 of the inputs (shape, dtype, bytes), ``kind`` and the block size."""
     h = hashlib.sha256()
@@ -426,7 +454,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
     out = np.empty((n1, n2), dtype=dtype)
 
     with enable_x64(dtype == np.float64):
-        block_fn = jax.jit(lambda a, c: kernel_fn(a, c, kind))
+        block_fn = _block_fn(kernel_fn, kind)
 
         def place(i: int, j: int, blk: np.ndarray) -> None:
             if symmetric and i == j:

@@ -1,0 +1,253 @@
+"""Benchmarks of the Gram engine and of the package's fast paths, as ratios in one process.
+
+``python -m ntkbook.bench`` (what ``make bench`` runs) times each fast path
+against its baseline **in the same process, on the same inputs**, so the
+ratios survive a busy machine better than absolute seconds do:
+
+* infinite-width Gram matrices of ``2-L``, ``10-L``, ``CNN-1``, ``CNN-2`` and
+  ``CNN-1-GAP`` on digits: ``neural_tangents.batch(kernel_fn, batch_size)``
+  against :func:`ntkbook.gram.gram` with the same block size, each timed on
+  its second (warm) call; the first calls, which include compilation (and
+  gram's fast-kernel probe), are reported in the note;
+* the same GAP Gram in float32 against float64 (the dtype choice);
+* the full eNTK against the pNTK (:mod:`ntkbook.empirical`);
+* label refurbishment, direct re-solve against incremental updates
+  (:func:`ntkbook.tasks.refurbish.refurbish_labels`);
+* a ``2-L`` Gram of N = 10,000 in float64 against the ``X X^T`` product of the
+  same size (the machine's matmul throughput), both compiled beforehand.
+
+Every row is printed and written to a CSV (default ``bench-results/bench.csv``)
+that the book's benchmark appendix reads.  ``--quick`` uses CI sizes (a minute
+or two on 2 cores).
+
+Columns: ``benchmark``, ``case``, ``n``, ``baseline`` and ``ntkbook`` (what
+was compared), ``baseline_s``/``ntkbook_s`` (wall seconds),
+``baseline_cpu_s``/``ntkbook_cpu_s`` (process CPU seconds), ``ratio``
+(``baseline_s / ntkbook_s``; > 1 means ntkbook is faster), ``cpu_ratio``,
+``max_rel_diff`` (``max|A - B| / max|B|`` of the two results, or the stated
+error measure) and ``note``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+__all__ = ["timed", "run", "main", "SIZES"]
+
+# benchmark -> sizes at each profile; "full" are the issue's targets
+SIZES = {
+    "quick": dict(n_gram=100, gram_batch=50, n_dtype=100, n_entk=64, entk_width=256,
+                  n_refurb=500, refurb_flips=50, n_big=2000, big_batch=1000),
+    "full": dict(n_gram=400, gram_batch=100, n_dtype=200, n_entk=200, entk_width=512,
+                 n_refurb=2000, refurb_flips=200, n_big=10_000, big_batch=2500),
+}
+GRAM_ARCHS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP")
+
+
+def timed(fn: Callable, *args, **kwargs) -> tuple[object, float, float]:
+    """Run ``fn`` once; return its result (device arrays waited for), wall and CPU seconds."""
+    import jax
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    out = fn(*args, **kwargs)
+    out = jax.block_until_ready(out)
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def _row(benchmark, case, n, baseline, ntkbook, tb, cb, tn, cn, diff, note="") -> dict:
+    return dict(benchmark=benchmark, case=case, n=int(n), baseline=baseline, ntkbook=ntkbook,
+                baseline_s=tb, ntkbook_s=tn, baseline_cpu_s=cb, ntkbook_cpu_s=cn,
+                ratio=tb / tn, cpu_ratio=cb / cn, max_rel_diff=diff, note=note)
+
+
+def _gram_rows(s: dict, log: Callable) -> list[dict]:
+    import neural_tangents as nt
+
+    from . import archs, data, gram
+
+    x = data.normalize(data.load("digits", n=s["n_gram"], seed=0).x.astype(np.float64))
+    rows = []
+    for name in GRAM_ARCHS:
+        arch = archs.get(name)
+        batched = nt.batch(arch.kernel_fn, batch_size=s["gram_batch"])
+        ref, t_first, _ = timed(batched, x, None, "ntk")
+        ref, tb, cb = timed(batched, x, None, "ntk")
+        H, tn_first, _ = timed(gram.gram, arch, x, batch_size=s["gram_batch"], progress=False)
+        H, tn, cn = timed(gram.gram, arch, x, batch_size=s["gram_batch"], progress=False)
+        rows.append(_row("gram", name, len(x), f"nt.batch(bs={s['gram_batch']}), warm call",
+                         f"gram(bs={s['gram_batch']}), warm call", tb, cb, tn, cn,
+                         _rel(H, ref), f"first calls (compile included): nt.batch "
+                         f"{t_first:.2f} s, gram {tn_first:.2f} s; ntkbook kernel: "
+                         f"{gram.last_run['kernel']}"))
+        log(rows[-1])
+    # the dtype choice, on the kernel where it matters most
+    arch = archs.get("CNN-1-GAP")
+    xd = x[: s["n_dtype"]]
+    H64, t64, c64 = timed(gram.gram, arch, xd, batch_size=s["gram_batch"], progress=False)
+    H32, t32, c32 = timed(gram.gram, arch, xd, batch_size=s["gram_batch"], progress=False,
+                          dtype=np.float32)
+    rows.append(_row("dtype", "CNN-1-GAP", len(xd), "gram float32", "gram float64",
+                     t32, c32, t64, c64, _rel(H32, H64),
+                     "ratio > 1: float64 is faster; diff is float32's error"))
+    log(rows[-1])
+    return rows
+
+
+def _entk_rows(s: dict, log: Callable) -> list[dict]:
+    try:
+        from . import empirical
+    except ImportError as err:
+        print(f"skipping eNTK vs pNTK: ntkbook.empirical is not importable ({err})")
+        return []
+    import jax
+
+    from . import archs, data
+
+    x = data.normalize(data.load("digits", n=s["n_entk"], seed=0).x.astype(np.float64))
+    x = x.reshape(len(x), -1)
+    init_fn, apply_fn, _ = archs.mlp(3, width=s["entk_width"], out_dim=10)
+    _, params = init_fn(jax.random.PRNGKey(0), x.shape)
+    empirical.entk(apply_fn, params, x[:4])       # compile both once at another size
+    empirical.pntk(apply_fn, params, x[:4])
+    K, tb, cb = timed(empirical.entk, apply_fn, params, x)
+    Kp, tn, cn = timed(empirical.pntk, apply_fn, params, x)
+    err = empirical.relative_frobenius_error(K, Kp)
+    row = _row("entk", f"3-layer MLP, width {s['entk_width']}, O=10", len(x),
+               "entk (N x N x O x O)", "pntk (N x N)", tb, cb, tn, cn, err,
+               "diff: relative Frobenius error of pNTK (x) I_O against the eNTK (an "
+               "approximation, not rounding)")
+    log(row)
+    return [row]
+
+
+def _refurbish_rows(s: dict, log: Callable) -> list[dict]:
+    try:
+        from .tasks.refurbish import refurbish_labels
+    except ImportError as err:
+        print(f"skipping refurbishment: ntkbook.tasks.refurbish is not importable ({err})")
+        return []
+    from . import closed_form, data
+
+    rng = np.random.default_rng(0)
+    n, k = s["n_refurb"], 10
+    z = data.normalize(rng.normal(size=(n, 32)))
+    y = rng.integers(0, k, size=n)
+    # class-dependent means so the labels carry signal the Gram matrix can see
+    z = data.normalize(z + 0.8 * data.normalize(rng.normal(size=(k, 32)))[y])
+    H = np.asarray(closed_form.relu_ntk_eq4(z))
+    y_noisy, _ = data.add_label_noise(y, 0.2, k, seed=1)
+    kw = dict(steps=s["refurb_flips"], stop="never", num_classes=k)
+    direct, tb, cb = timed(refurbish_labels, H, y_noisy, incremental=False, **kw)
+    inc, tn, cn = timed(refurbish_labels, H, y_noisy, incremental=True, **kw)
+    same = (np.array_equal(direct.index, inc.index) and np.array_equal(direct.new, inc.new))
+    row = _row("refurbish", f"K={k}, {len(inc.index)} flips", n, "direct (re-solve per flip)",
+               "incremental (O(NK) per flip)", tb, cb, tn, cn, 0.0 if same else 1.0,
+               "diff: 0 when both make the identical flips")
+    log(row)
+    return [row]
+
+
+def _big_rows(s: dict, log: Callable) -> list[dict]:
+    import jax
+
+    from . import archs, data, gram
+
+    n = s["n_big"]
+    rng = np.random.default_rng(0)
+    x = data.normalize(rng.normal(size=(n, 64)))
+    mm = jax.jit(lambda a: a @ a.T)              # float64: run() switched x64 on
+    xj = jax.numpy.asarray(x)
+    mm(xj).block_until_ready()                   # compile at this size
+    _, tb, cb = timed(mm, xj)
+    arch = archs.get("2-L")
+    gram.gram(arch, x[: s["big_batch"] + 1], batch_size=s["big_batch"], progress=False)  # compile
+    H, tn, cn = timed(gram.gram, arch, x, batch_size=s["big_batch"], progress=False)
+    gflops = 2 * n * n * x.shape[1] / tb / 1e9
+    # one Gram entry of the 2-L kernel costs the dot product (2 D flops) plus O(1)
+    row = _row("2-L at scale", f"float64, D={x.shape[1]}", n, "X X^T (jit, float64)",
+               f"gram(bs={s['big_batch']})", tb, cb, tn, cn, float("nan"),
+               f"matmul {gflops:.1f} GFLOP/s; gram = {tn / tb:.1f} x the X X^T time "
+               f"({100 * tb / tn:.0f}% of matmul throughput)")
+    log(row)
+    return [row]
+
+
+def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable | None = None):
+    """Run the benchmarks; return a pandas DataFrame of rows (see the module docstring).
+
+    Parameters
+    ----------
+    quick
+        CI sizes (``SIZES["quick"]``) instead of the issue's (``SIZES["full"]``).
+    only
+        Subset of ``("gram", "entk", "refurbish", "big")``; default all.
+    log
+        Called with each row as it is finished (default: print a line).
+    """
+    import jax
+    import pandas as pd
+
+    from . import config
+
+    config.enable_x64()
+    s = SIZES["quick" if quick else "full"]
+    log = log or (lambda r: print(f"  {r['benchmark']:>13} {r['case']:<34} N={r['n']:<6} "
+                                  f"ratio {r['ratio']:6.2f} (cpu {r['cpu_ratio']:6.2f}) "
+                                  f"diff {r['max_rel_diff']:.1e}", flush=True))
+    parts = dict(gram=_gram_rows, entk=_entk_rows, refurbish=_refurbish_rows, big=_big_rows)
+    only = tuple(parts) if only is None else only
+    for p in only:
+        if p not in parts:
+            raise ValueError(f"unknown benchmark {p!r}; expected some of {tuple(parts)}.")
+    print(f"ntkbook.bench ({'quick' if quick else 'full'}): {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, JAX devices {[str(d) for d in jax.devices()]}", flush=True)
+    rows = []
+    for p in only:
+        rows += parts[p](s, log)
+    df = pd.DataFrame(rows)
+    df["profile"] = "quick" if quick else "full"
+    df["cpus"] = os.cpu_count()
+    return df
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: ``python -m ntkbook.bench [--quick] [--out PATH] [--only ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m ntkbook.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI sizes (a minute or two)")
+    parser.add_argument("--out", default="bench-results/bench.csv", help="CSV path")
+    parser.add_argument("--only", nargs="+", choices=["gram", "entk", "refurbish", "big"],
+                        help="run only these benchmarks")
+    args = parser.parse_args(argv)
+    df = run(args.quick, tuple(args.only) if args.only else None)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_colwidth", 40):
+        print(df[["benchmark", "case", "n", "baseline_s", "ntkbook_s", "ratio", "cpu_ratio",
+                  "max_rel_diff"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        for _, r in df.iterrows():
+            print(f"{r['benchmark']} / {r['case']}: {r['baseline']} vs {r['ntkbook']}. {r['note']}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
