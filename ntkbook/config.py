@@ -38,6 +38,8 @@ SEED: int = 0
 # book executes in well under 20 minutes on 2 CPU cores.
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
+        # issue 8: benchmark appendix (A1): ntkbook.bench profile when no make-bench CSV exists
+        "a1": dict(bench_profile="quick"),
         # issue 7: chapters 8-9 (eNTK as a local tool; look-ahead active learning)
         "ch08": dict(n_toy=600, n_toy_test=600, toy_dim=20, toy_radius=1.5, width=512,
                      epochs=200, lr=1.0, batch_size=32, noise_rates=[0.0, 0.2, 0.4],
@@ -88,6 +90,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      ridge=0.0, dataset="digits"),
     },
     "paper": {
+        # issue 8: benchmark appendix
+        "a1": dict(bench_profile="full"),
         # issue 7: chapters 8-9
         "ch08": dict(n_toy=3000, n_toy_test=3000, toy_dim=20, toy_radius=1.5, width=2000,
                      epochs=500, lr=1.0, batch_size=64, noise_rates=[0.0, 0.2, 0.4],
