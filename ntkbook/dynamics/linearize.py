@@ -232,19 +232,25 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
 
     grad_fn = jax.grad(loss_fn)
 
-    def step_fn(_, p):
+    # One jitted step driven by a Python loop.  (A compiled lax.fori_loop looks
+    # cheaper, but XLA's CPU backend runs convolutions inside a while loop about
+    # 25x slower than as a top-level computation: measured 0.33 s vs 0.013 s per
+    # step for a small CNN.)  Dispatch costs ~0.1 ms per step.
+    @jax.jit
+    def step_fn(p):
         g = grad_fn(p)
         return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
 
-    # One compiled loop per record interval: the Python loop only runs R times,
-    # so dispatch overhead does not dominate small networks.
-    @jax.jit
     def advance(p, k):
-        return jax.lax.fori_loop(0, k, step_fn, p)
+        for _ in range(k):
+            p = step_fn(p)
+        return p
+
+    forward = jax.jit(apply_fn)
 
     def snapshot(p):
-        f_tr = np.asarray(apply_fn(p, x)).reshape(y.shape)
-        f_ev = None if x_eval is None else np.asarray(apply_fn(p, x_eval)).reshape(len(x_eval), -1)
+        f_tr = np.asarray(forward(p, x)).reshape(y.shape)
+        f_ev = None if x_eval is None else np.asarray(forward(p, x_eval)).reshape(len(x_eval), -1)
         return f_tr, f_ev
 
     record_steps = list(range(0, steps, record_every)) + [steps]
