@@ -38,6 +38,17 @@ SEED: int = 0
 # book executes in well under 20 minutes on 2 CPU cores.
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
+        # issue 3: chapters 10-11 (Gram cost, architecture selection, Complexity-Gap)
+        "ch10": dict(n=200, datasets=["digits", "mnist1d"], archs=["2-L", "10-L", "CNN-1", "CNN-2"],
+                     cnn3_n=20, cnn3_dataset="mnist1d", gram_batch=100, width=512, epochs=3,
+                     lr=0.1, batch_size=50, paper_epochs=100, scaling_archs=["2-L", "CNN-2"],
+                     scaling_ns=[150, 300, 600, 1200]),
+        "ch11": dict(n=300, n_synth=128, datasets=["corners", "shapes", "digits", "mnist1d"],
+                     kpca_archs=["2-L", "CNN-2"], n_components=4, gram_batch=100,
+                     cg_datasets=["digits", "mnist1d"], cg_archs=["2-L", "10-L", "CNN-1", "CNN-2"],
+                     noise_rate=0.2, check_frac=0.2, rank_dataset="mnist1d", rank_n_test=500,
+                     rank_epochs=40, rank_width=128, rank_channels=32, rank_lr=0.005,
+                     rank_batch_size=50, rbo_p=0.9),
         # issue 8: benchmark appendix (A1): ntkbook.bench profile when no make-bench CSV exists
         "a1": dict(bench_profile="quick"),
         # issue 7: chapters 8-9 (eNTK as a local tool; look-ahead active learning)
@@ -90,6 +101,18 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      ridge=0.0, dataset="digits"),
     },
     "paper": {
+        # issue 3: chapters 10-11
+        "ch10": dict(n=10000, datasets=["mnist", "fashion_mnist"],
+                     archs=["2-L", "10-L", "CNN-1", "CNN-2"], cnn3_n=1000, cnn3_dataset="mnist",
+                     gram_batch=256, width=10000, epochs=3, lr=0.1, batch_size=128,
+                     paper_epochs=100, scaling_archs=["2-L", "CNN-2"],
+                     scaling_ns=[1000, 2000, 4000, 8000]),
+        "ch11": dict(n=5000, n_synth=1000, datasets=["corners", "shapes", "mnist", "fashion_mnist"],
+                     kpca_archs=["2-L", "CNN-2"], n_components=4, gram_batch=256,
+                     cg_datasets=["mnist", "fashion_mnist"], cg_archs=["2-L", "10-L", "CNN-1", "CNN-2"],
+                     noise_rate=0.2, check_frac=0.2, rank_dataset="cifar10", rank_n_test=2000,
+                     rank_epochs=100, rank_width=1024, rank_channels=128, rank_lr=0.001,
+                     rank_batch_size=128, rbo_p=0.9),
         # issue 8: benchmark appendix
         "a1": dict(bench_profile="full"),
         # issue 7: chapters 8-9
