@@ -19,9 +19,18 @@ memory.  What it does beyond ``neural_tangents.batch``:
   large a request fails with :class:`GramMemoryError` naming a block size that fits.
 * **Resumable.**  With ``cache_dir`` every finished block is saved as ``.npy``;
   a later call with the same inputs reloads them and computes only the rest.
-* **float64 by default.**  Gram matrices feed linear solves; the chapters need
-  float64 for conditioning.  On the 2-core CPU we measured float64 *faster*
-  than float32 for the pooled CNN kernels (see the benchmark appendix).
+* **float64 by default, chosen by measurement.**  Gram matrices feed linear
+  solves and the chapters need float64 for conditioning; it is also the
+  faster choice here.  ``python -m ntkbook.bench`` (row ``dtype``) timed the
+  CNN-1-GAP Gram of 100 digits on the 2-core CPU at 2.3-3.0x *longer* in
+  float32 than in float64 (XLA's CPU float32 transcendental functions
+  vectorise worse), and float32's result is off by ~7e-5 relative (the
+  arc-cosine's infinite slope at equal inputs amplifies rounding).  Issue 8
+  saw the same with ``nt.batch``: 166 s in float32 against 48 s in float64.
+* **Hand-written kernels.**  For zoo CNNs with global average pooling,
+  neural-tangents' kernel is replaced by the exact one of
+  :mod:`ntkbook.fast_kernels` when a probe confirms they agree
+  (:func:`fast_equivalent`; switch off with ``fast=False``).
 
 Examples
 --------
@@ -482,28 +491,36 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
                         from_cache=len(pairs) - len(todo), devices={})
         bar = tqdm(total=len(pairs), desc=f"{kind} Gram {n1}x{n2}", disable=not progress,
                    unit="block", initial=len(pairs) - len(todo))
-        # Dispatch one block per device before waiting on any: JAX dispatches
-        # asynchronously, so all devices work at once.
-        for start in range(0, len(todo), len(devices)):
-            wave = todo[start:start + len(devices)]
-            pending = []
-            for (i, j), dev in zip(wave, devices):
-                a = jax.device_put(xa_p[i * b:(i + 1) * b], dev)
-                c = jax.device_put(xb_p[j * b:(j + 1) * b], dev)
-                pending.append(((i, j), block_fn(a, c)))
-                last_run["devices"][str(dev)] = last_run["devices"].get(str(dev), 0) + 1
-            for (i, j), result in pending:
-                blk = np.asarray(result)
-                if cache is not None:
-                    previous = cache.get(i, j)
-                    if previous is not None and not np.allclose(previous, blk, rtol=1e-6, atol=0):
-                        raise ValueError(
-                            f"cache_dir={str(cache.folder)!r} was filled by a different kernel "
-                            "(its first block disagrees with a fresh computation); use another "
-                            "folder.")
-                    cache.put(i, j, blk)
-                place(i, j, blk)
-                last_run["computed"] += 1
-                bar.update(1)
+
+        def collect(ij: tuple[int, int], result) -> None:
+            i, j = ij
+            blk = np.asarray(result)
+            if cache is not None:
+                previous = cache.get(i, j)
+                if previous is not None and not np.allclose(previous, blk, rtol=1e-6, atol=0):
+                    raise ValueError(
+                        f"cache_dir={str(cache.folder)!r} was filled by a different kernel "
+                        "(its first block disagrees with a fresh computation); use another "
+                        "folder.")
+                cache.put(i, j, blk)
+            place(i, j, blk)
+            last_run["computed"] += 1
+            bar.update(1)
+
+        # Blocks go round-robin to the devices.  JAX dispatches asynchronously, so
+        # keeping two blocks per device in flight lets every device work at once
+        # and overlaps copying a finished block into the result with computing
+        # the next one.
+        inflight: list = []
+        for k, (i, j) in enumerate(todo):
+            dev = devices[k % len(devices)]
+            a = jax.device_put(xa_p[i * b:(i + 1) * b], dev)
+            c = jax.device_put(xb_p[j * b:(j + 1) * b], dev)
+            inflight.append(((i, j), block_fn(a, c)))
+            last_run["devices"][str(dev)] = last_run["devices"].get(str(dev), 0) + 1
+            if len(inflight) >= 2 * len(devices):
+                collect(*inflight.pop(0))
+        while inflight:
+            collect(*inflight.pop(0))
         bar.close()
     return out
