@@ -20,13 +20,15 @@ memory.  What it does beyond ``neural_tangents.batch``:
 * **Resumable.**  With ``cache_dir`` every finished block is saved as ``.npy``;
   a later call with the same inputs reloads them and computes only the rest.
 * **float64 by default, chosen by measurement.**  Gram matrices feed linear
-  solves and the chapters need float64 for conditioning; it is also the
-  faster choice here.  ``python -m ntkbook.bench`` (row ``dtype``) timed the
-  CNN-1-GAP Gram of 100 digits on the 2-core CPU at 2.3-3.0x *longer* in
-  float32 than in float64 (XLA's CPU float32 transcendental functions
-  vectorise worse), and float32's result is off by ~7e-5 relative (the
-  arc-cosine's infinite slope at equal inputs amplifies rounding).  Issue 8
-  saw the same with ``nt.batch``: 166 s in float32 against 48 s in float64.
+  solves and the chapters need float64 for conditioning; float32's result is
+  off by ~1e-4 relative (the arc-cosine's infinite slope at equal inputs
+  amplifies rounding).  Speed depends on the kernel (``python -m
+  ntkbook.bench``, row ``dtype``, 2-core CPU): neural-tangents' CNN-1-GAP
+  kernel on 100 digits took 2.3-3.0x *longer* in float32 than in float64
+  (issue 8 saw the same with ``nt.batch``: 166 s against 48 s), while the
+  hand-written GAP kernel on 200 digits was 1.4x faster in float32.  No
+  speed-up is worth 1e-4 errors in matrices that are then inverted, so
+  float64 stays the default and float32 is available through ``dtype``.
 * **Hand-written kernels.**  For zoo CNNs with global average pooling,
   neural-tangents' kernel is replaced by the exact one of
   :mod:`ntkbook.fast_kernels` when a probe confirms they agree
