@@ -126,8 +126,14 @@ def _load_mnist1d(n, n_test, seed, root) -> Dataset:
                    10, n, n_test, seed)
 
 
-def _noisy_canvas(rng: np.random.Generator, n: int, size: int, noise: float) -> np.ndarray:
-    return noise * rng.random((n, size, size)).astype(np.float32)
+def _balanced_noisy_canvases(n: int, seed: int, size: int, noise: float
+                             ) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """Generator, shuffled balanced 4-class labels ``(n,)`` and noise images ``(n, size, size)``."""
+    n = _checks.positive_int(n, "n")
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % 4)
+    x = noise * rng.random((n, size, size)).astype(np.float32)
+    return rng, y, x
 
 
 def make_corners(n: int, seed: int = 0, size: int = 32, noise: float = 0.1
@@ -143,10 +149,7 @@ def make_corners(n: int, seed: int = 0, size: int = 32, noise: float = 0.1
     x : ndarray, shape (n, size, size, 1), float32
     y : ndarray, shape (n,), int64
     """
-    n = _checks.positive_int(n, "n")
-    rng = np.random.default_rng(seed)
-    y = rng.permutation(np.arange(n) % 4)
-    x = _noisy_canvas(rng, n, size, noise)
+    rng, y, x = _balanced_noisy_canvases(n, seed, size, noise)
     half = size // 2
     rows = rng.integers(0, half, n) + half * (y >= 2)
     cols = rng.integers(0, half, n) + half * (y % 2 == 1)
@@ -172,10 +175,7 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, noise: float = 0.1
     x : ndarray, shape (n, size, size, 1), float32
     y : ndarray, shape (n,), int64
     """
-    n = _checks.positive_int(n, "n")
-    rng = np.random.default_rng(seed)
-    y = rng.permutation(np.arange(n) % 4)
-    x = _noisy_canvas(rng, n, size, noise)
+    rng, y, x = _balanced_noisy_canvases(n, seed, size, noise)
     rr, cc = np.mgrid[0:size, 0:size].astype(np.float32)
     for i in range(n):
         r = rng.integers(4, 8)
