@@ -34,6 +34,20 @@ def test_absolute_ridge_and_dense_solve(rng):
     np.testing.assert_allclose(sol.condition_number, np.linalg.cond(K + 0.5 * np.eye(20)), rtol=1e-8)
 
 
+def test_condition_estimate_tracks_the_1_norm_condition_number(rng):
+    A = rng.normal(size=(40, 40))
+    K = A @ A.T + 1e-3 * np.eye(40)
+    exact_1norm = np.linalg.cond(K, 1)
+    est = cholesky_solve(K, np.ones(40), condition="estimate")
+    # LAPACK's estimator is a lower bound that is exact or within a small factor in practice
+    assert exact_1norm / 3 <= est.condition_number <= exact_1norm * (1 + 1e-8)
+    np.testing.assert_allclose(est.alpha, cholesky_solve(K, np.ones(40)).alpha, rtol=1e-8)
+    with pytest.raises(ValueError, match="not positive definite"):
+        cholesky_solve(-np.eye(3), np.ones(3), condition="estimate")
+    with pytest.raises(ValueError, match="condition="):
+        cholesky_solve(K, np.ones(40), condition="fast")
+
+
 def test_interpolates_training_targets_without_ridge(rng):
     x = rng.normal(size=(15, 4))
     K = np.asarray(archs.mlp(2).kernel_fn(x, None, "ntk"))
