@@ -1,4 +1,4 @@
-"""Sphinx extension: keep the built book free of scripts that need the network.
+"""Sphinx extension: an offline book, with math rendered wherever it appears.
 
 Jupyter Book 1.x always loads sphinx-thebe, which puts its configuration on
 every page (twice on some pages, so the browser reports a redeclared
@@ -25,4 +25,7 @@ def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("html-page-context", _drop_thebe, priority=900)
+    # Load the (local) MathJax on every page, not only on pages with math of their own:
+    # the navigation shows other chapters' titles and captions, which may hold math.
+    app.set_html_assets_policy("always")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
