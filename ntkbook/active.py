@@ -36,26 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from . import _checks
+from . import _checks, _numerics
+from .dynamics.kernel_regression import relative_ridge
 
 __all__ = ["GrowingCholesky", "LookAhead", "lookahead", "retrain_direct", "output_change_direct",
            "softmax",
            "score_output_change", "score_loss_change", "score_entropy", "score_random",
            "top_k", "relative_ridge"]
-
-
-def relative_ridge(K, reg: float) -> float:
-    """Absolute ridge ``reg * trace(K) / N`` (the scaling of ``neural_tangents.predict``).
-
-    Parameters
-    ----------
-    K : array, shape (N, N)
-    reg : float, >= 0
-    """
-    K = _checks.symmetric_matrix(K, "K")
-    if not reg >= 0:
-        raise ValueError(f"reg must be >= 0; got {reg}.")
-    return float(reg * np.trace(K) / K.shape[0])
 
 
 class GrowingCholesky:
@@ -314,10 +301,7 @@ def softmax(f, temperature: float = 1.0) -> np.ndarray:
     f = _checks.finite_array(f, "f", dtype=np.float64)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
-    z = f / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=-1, keepdims=True)
+    return _numerics.softmax(f / temperature)
 
 
 def _check_q(q, c: int, o: int) -> np.ndarray:

@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from . import _checks
+from ._numerics import softmax
 
 __all__ = ["sgd_prediction_change", "loss_output_grad", "categorical_covariance",
            "softmax_prediction_change", "feature_change", "ema_targets", "Recording",
@@ -79,12 +80,6 @@ def sgd_prediction_change(K, grad_out, lr: float) -> np.ndarray:
     return -float(lr) * np.einsum("mipq,iq->mp", K, g) / g.shape[0]
 
 
-def _softmax(f: np.ndarray) -> np.ndarray:
-    z = f - f.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
     """Gradient of one sample's loss with respect to its outputs, for every sample.
 
@@ -108,7 +103,7 @@ def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
     if f.shape != p.shape:
         raise ValueError(f"f has shape {f.shape} but targets has shape {p.shape}.")
     if loss == "xent":
-        return _softmax(f) - p
+        return softmax(f) - p
     if loss == "mse":
         return f - p
     raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
@@ -403,5 +398,5 @@ def gaussian_toy(n: int, seed: int = 0, *, num_classes: int = 3, dim: int = 2,
     y = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
     x = mu[y] + rng.normal(size=(n, dim))
     # log N(x; mu_k, I) = const - |x|^2/2 + mu_k.x - |mu_k|^2/2; the first two cancel in softmax
-    p_star = _softmax(x @ mu.T - 0.5 * np.sum(mu ** 2, axis=1))
+    p_star = softmax(x @ mu.T - 0.5 * np.sum(mu ** 2, axis=1))
     return x, y, p_star

@@ -19,7 +19,21 @@ import scipy.linalg
 
 from .. import _checks
 
-__all__ = ["KernelSolve", "kernel_regression", "cholesky_solve"]
+__all__ = ["KernelSolve", "kernel_regression", "cholesky_solve", "relative_ridge"]
+
+
+def relative_ridge(K, reg: float) -> float:
+    """Absolute ridge ``reg * trace(K) / N`` (the scaling of ``neural_tangents.predict``).
+
+    Parameters
+    ----------
+    K : array, shape (N, N)
+    reg : float, >= 0
+    """
+    K = _checks.symmetric_matrix(K, "K")
+    if not reg >= 0:
+        raise ValueError(f"reg must be >= 0; got {reg}.")
+    return float(reg * np.trace(K) / K.shape[0])
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
     if reg < 0:
         raise ValueError(f"reg must be >= 0; got {reg}.")
     n = K.shape[0]
-    ridge = float(reg * np.trace(K) / n) if relative else float(reg)
+    ridge = relative_ridge(K, reg) if relative else float(reg)
     A = K + ridge * np.eye(n)
     if condition not in CONDITION_MODES:
         raise ValueError(f"condition={condition!r}; expected one of {CONDITION_MODES}.")

@@ -50,6 +50,7 @@ from jax.experimental import enable_x64
 from tqdm.auto import tqdm
 
 from .. import _checks
+from .._numerics import softmax
 
 __all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
 
@@ -142,12 +143,6 @@ def _loss_values(logits: np.ndarray, y: np.ndarray, loss: str, targets: np.ndarr
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
     return -log_p[np.arange(len(y)), y]
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _make_optimizer(optimizer: str, lr: float, momentum: float) -> optax.GradientTransformation:
@@ -319,7 +314,7 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
                                  "too large for this network (or the data are badly scaled).")
             pred = logits.argmax(axis=1)
             correct = (pred == y).astype(np.float64)
-            probs = _softmax(logits)
+            probs = softmax(logits)
             acc_k = np.full(num_classes, np.nan)
             prob_k = np.full((num_classes, num_classes), np.nan)
             for k in np.flatnonzero(counts):
