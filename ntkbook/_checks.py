@@ -94,7 +94,85 @@ def positive_int(value, name: str, *, minimum: int = 1) -> int:
 
 def fraction(value, name: str, *, low: float = 0.0, high: float = 1.0) -> float:
     """Return ``value`` as a float after checking ``low <= value <= high``."""
-    v = float(value)
-    if not (low <= v <= high) or not np.isfinite(v):
-        raise ValueError(f"{name} must be in [{low}, {high}]; got {value}.")
+    return real_scalar(value, name, low=low, high=high)
+
+
+def real_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a finite float after checking it lies in the stated interval.
+
+    Parameters
+    ----------
+    value
+        A real number (Python or NumPy scalar, or a 0-d array); ``bool`` is refused.
+    name
+        Argument name used in the error message.
+    low, high
+        Bounds of the interval (``None``: unbounded on that side).
+    low_open, high_open
+        Exclude the bound itself (``low < value`` instead of ``low <= value``).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number.
+    ValueError
+        ``value`` is NaN, infinite, or outside the interval.
+    """
+    arr = None if isinstance(value, (bool, np.bool_, str, bytes)) else np.asarray(value)
+    if arr is None or arr.ndim != 0 or not (np.issubdtype(arr.dtype, np.integer)
+                                            or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__}.")
+    v = float(arr)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number; got {value}.")
+    too_low = low is not None and (v <= low if low_open else v < low)
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if too_low or too_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{name} must be in {interval}; got {value}.")
     return v
+
+
+def indices(value, name: str, n: int, *, unique: bool = True, min_size: int = 0) -> np.ndarray:
+    """Return integer indices into an axis of length ``n`` as an int64 vector.
+
+    Negative indices are refused rather than wrapped (``-1`` is almost always a bug
+    here, not "the last sample"), and so are repeats when ``unique``.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not numeric.
+    ValueError
+        Not 1-D, non-integer values, an index outside ``[0, n)``, a repeated index
+        (when ``unique``), or fewer than ``min_size`` indices.
+    """
+    arr = finite_array(value, name, ndim=1)
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{name} must hold integer indices; got a boolean mask "
+                        f"(use np.flatnonzero(mask)).")
+    if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
+        raise ValueError(f"{name} must hold integer indices; got non-integer values.")
+    arr = arr.astype(np.int64)
+    if arr.size < min_size:
+        raise ValueError(f"{name} must hold at least {min_size} index(es); got {arr.size}.")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        bad = int(arr[(arr < 0) | (arr >= n)][0])
+        raise ValueError(f"{name} holds index {bad}, outside [0, {n}) (negative indices are "
+                         f"not wrapped).")
+    if unique and len(np.unique(arr)) != arr.size:
+        vals, counts = np.unique(arr, return_counts=True)
+        raise ValueError(f"{name} repeats index {int(vals[counts > 1][0])}; each index may "
+                         f"appear once.")
+    return arr
+
+
+def one_of(value, name: str, options) -> str:
+    """Return ``value`` after checking it is one of ``options`` (e.g. a mode name)."""
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}={value!r}; expected one of {options}.")
+    return value
