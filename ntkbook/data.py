@@ -380,12 +380,20 @@ def normalize(x) -> np.ndarray:
     ----------
     x : array, shape (N, ...)
 
+    Returns
+    -------
+    ndarray, shape (N, ...)
+        In the input's floating dtype; integer or boolean input gives float64
+        (casting unit vectors back to integers would round them to zeros).
+
     Raises
     ------
     ValueError
         If a sample is all zeros (its direction is undefined) or holds NaN/inf.
     """
     x = _checks.finite_array(x, "x")
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and at least one feature axis; got shape {x.shape}.")
     norms = np.sqrt(np.sum(x.reshape(len(x), -1).astype(np.float64) ** 2, axis=1))
