@@ -64,9 +64,7 @@ class GrowingCholesky:
 
     def __init__(self, K, ridge: float = 0.0):
         K = _checks.symmetric_matrix(K, "K")
-        if not ridge >= 0:
-            raise ValueError(f"ridge must be >= 0; got {ridge}.")
-        self.ridge = float(ridge)
+        self.ridge = _checks.real_scalar(ridge, "ridge", low=0.0)
         A = K + self.ridge * np.eye(K.shape[0])
         try:
             self.L = np.linalg.cholesky(A)
@@ -155,7 +153,14 @@ class LookAhead:
 
     def predictions(self, c: int, target) -> np.ndarray:
         """Outputs on the evaluation points after adding candidate ``c`` with ``target`` (O,)."""
+        c = _checks.positive_int(c, "c", minimum=0)
+        if c >= self.G.shape[1]:
+            raise ValueError(f"c={c} but there are {self.G.shape[1]} candidates (c in [0, "
+                             f"{self.G.shape[1]})).")
         target = _checks.finite_array(target, "target", ndim=1, dtype=np.float64)
+        if target.shape != self.f_cand.shape[1:]:
+            raise ValueError(f"target has shape {target.shape}; expected {self.f_cand.shape[1:]} "
+                             "(one entry per output).")
         return self.f_eval + np.outer(self.G[:, c], target - self.f_cand[c])
 
 
@@ -183,6 +188,8 @@ def lookahead(chol: GrowingCholesky, K_LC, K_EC, K_EL, k_CC, f_eval, f_cand) -> 
     -------
     LookAhead
     """
+    if not isinstance(chol, GrowingCholesky):
+        raise TypeError(f"chol must be a GrowingCholesky; got {type(chol).__name__}.")
     K_LC = _checks.finite_array(K_LC, "K_LC", ndim=2, dtype=np.float64)
     K_EC = _checks.finite_array(K_EC, "K_EC", ndim=2, dtype=np.float64)
     K_EL = _checks.finite_array(K_EL, "K_EL", ndim=2, dtype=np.float64)
@@ -239,7 +246,10 @@ def retrain_direct(K, Y, f0, labelled, ridge: float) -> np.ndarray:
 
     K = _checks.symmetric_matrix(K, "K")
     f0 = _checks.finite_array(f0, "f0", ndim=2, dtype=np.float64)
-    idx = np.asarray(labelled, dtype=np.int64)
+    if f0.shape[0] != K.shape[0]:
+        raise ValueError(f"f0 has {f0.shape[0]} rows but K is {K.shape[0]}x{K.shape[0]}.")
+    idx = _checks.indices(labelled, "labelled", K.shape[0], min_size=1)
+    ridge = _checks.real_scalar(ridge, "ridge", low=0.0)
     Y = _checks.finite_array(Y, "Y", ndim=2, dtype=np.float64)
     if Y.shape != (len(idx), f0.shape[1]):
         raise ValueError(f"Y has shape {Y.shape}; expected ({len(idx)}, {f0.shape[1]}).")
@@ -275,8 +285,12 @@ def output_change_direct(K, f0, Y, labelled, candidates, q, ridge: float) -> np.
     """
     K = _checks.symmetric_matrix(K, "K")
     f0 = _checks.finite_array(f0, "f0", ndim=2, dtype=np.float64)
-    lab = np.asarray(labelled, dtype=np.int64)
-    cand = np.asarray(candidates, dtype=np.int64)
+    lab = _checks.indices(labelled, "labelled", K.shape[0], min_size=1)
+    cand = _checks.indices(candidates, "candidates", K.shape[0], min_size=1)
+    both = np.intersect1d(lab, cand)
+    if both.size:
+        raise ValueError(f"candidates must not be labelled already; index {int(both[0])} is in "
+                         "both candidates and labelled.")
     o = f0.shape[1]
     q = _check_q(q, len(cand), o)
     f_now = retrain_direct(K, Y, f0, lab, ridge)
@@ -299,9 +313,15 @@ def output_change_direct(K, f0, Y, labelled, candidates, q, ridge: float) -> np.
 def softmax(f, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of ``f / temperature``, shape preserved (last axis = classes)."""
     f = _checks.finite_array(f, "f", dtype=np.float64)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}.")
+    if f.ndim < 1:
+        raise ValueError(f"f must have a class axis (last axis); got shape {f.shape}.")
+    temperature = _checks.real_scalar(temperature, "temperature", low=0.0, low_open=True)
     return _numerics.softmax(f / temperature)
+
+
+def _check_lookahead(la) -> None:
+    if not isinstance(la, LookAhead):
+        raise TypeError(f"la must be a LookAhead (from lookahead()); got {type(la).__name__}.")
 
 
 def _check_q(q, c: int, o: int) -> np.ndarray:
@@ -329,6 +349,7 @@ def score_output_change(la: LookAhead, q) -> np.ndarray:
     -------
     ndarray, shape (C,)
     """
+    _check_lookahead(la)
     c, o = la.f_cand.shape
     q = _check_q(q, c, o)
     # |e_y - f|^2 = 1 - 2 f_y + |f|^2, for every y at once.
@@ -353,6 +374,8 @@ def score_loss_change(la: LookAhead, q, temperature: float = 1.0) -> np.ndarray:
     -------
     ndarray, shape (C,)
     """
+    _check_lookahead(la)
+    temperature = _checks.real_scalar(temperature, "temperature", low=0.0, low_open=True)
     c, o = la.f_cand.shape
     q = _check_q(q, c, o)
     pseudo = np.argmax(la.f_eval, axis=1)                                  # (E,)
@@ -378,6 +401,7 @@ def score_entropy(q) -> np.ndarray:
 def score_random(n: int, seed: int) -> np.ndarray:
     """Independent uniform scores for ``n`` candidates (random acquisition)."""
     n = _checks.positive_int(n, "n")
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     return np.random.default_rng(seed).random(n)
 
 
@@ -387,12 +411,14 @@ def top_k(scores, k: int, exclude=None) -> np.ndarray:
     Raises
     ------
     ValueError
-        If fewer than ``k`` candidates remain.
+        If fewer than ``k`` candidates remain, or ``exclude`` holds an index outside
+        ``[0, len(scores))`` (negative indices are not wrapped).
     """
     scores = _checks.finite_array(scores, "scores", ndim=1, dtype=np.float64).copy()
     k = _checks.positive_int(k, "k")
     if exclude is not None:
-        scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
+        # repeats are harmless here (excluding twice is excluding once)
+        scores[_checks.indices(exclude, "exclude", len(scores), unique=False)] = -np.inf
     if np.sum(np.isfinite(scores)) < k:
         raise ValueError(f"k={k} but only {int(np.sum(np.isfinite(scores)))} candidates remain.")
     order = np.argsort(-scores, kind="stable")

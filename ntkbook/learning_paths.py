@@ -51,7 +51,15 @@ LOSSES: tuple[str, ...] = ("xent", "mse")
 
 def _check_kernel(K, name: str) -> np.ndarray:
     K = _checks.finite_array(K, name, ndim=4, dtype=np.float64)
+    if K.shape[2] != K.shape[3]:
+        raise ValueError(f"{name} must have shape (M, B, O, O) (square output blocks); "
+                         f"got {K.shape}.")
     return K
+
+
+def _check_lr(lr) -> float:
+    """A step size: finite and > 0 (a negative one would be gradient ascent)."""
+    return _checks.real_scalar(lr, "lr", low=0.0, low_open=True)
 
 
 def sgd_prediction_change(K, grad_out, lr: float) -> np.ndarray:
@@ -77,7 +85,8 @@ def sgd_prediction_change(K, grad_out, lr: float) -> np.ndarray:
     if K.shape[1] != g.shape[0] or K.shape[3] != g.shape[1]:
         raise ValueError(f"K has shape {K.shape} but grad_out has shape {g.shape}; expected "
                          f"K of shape (M, {g.shape[0]}, O, {g.shape[1]}).")
-    return -float(lr) * np.einsum("mipq,iq->mp", K, g) / g.shape[0]
+    lr = _check_lr(lr)
+    return -lr * np.einsum("mipq,iq->mp", K, g) / g.shape[0]
 
 
 def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
@@ -102,11 +111,10 @@ def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
     p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
     if f.shape != p.shape:
         raise ValueError(f"f has shape {f.shape} but targets has shape {p.shape}.")
+    _checks.one_of(loss, "loss", LOSSES)
     if loss == "xent":
         return softmax(f) - p
-    if loss == "mse":
-        return f - p
-    raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
+    return f - p
 
 
 def categorical_covariance(q) -> np.ndarray:
@@ -154,9 +162,11 @@ def softmax_prediction_change(K, q_probe, q_batch, targets, lr: float) -> np.nda
     p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
     if p.shape != qb.shape:
         raise ValueError(f"targets has shape {p.shape} but q_batch has shape {qb.shape}.")
-    A = categorical_covariance(_checks.finite_array(q_probe, "q_probe", ndim=2))
-    if A.shape[0] != K.shape[0]:
-        raise ValueError(f"q_probe has {A.shape[0]} rows but K has {K.shape[0]} probes.")
+    q_probe = _checks.finite_array(q_probe, "q_probe", ndim=2, dtype=np.float64)
+    if q_probe.shape != (K.shape[0], K.shape[2]):
+        raise ValueError(f"q_probe has shape {q_probe.shape}; expected {(K.shape[0], K.shape[2])} "
+                         "(one probability row per probe of K).")
+    A = categorical_covariance(q_probe)
     dlogits = sgd_prediction_change(K, qb - p, lr)            # first-order change of the logits
     return np.einsum("mpq,mq->mp", A, dlogits)
 
@@ -185,8 +195,9 @@ def feature_change(K_backbone, head_jac, energy, lr: float) -> np.ndarray:
     if J.shape[:2] != e.shape or K.shape[1] != e.shape[0] or K.shape[3] != J.shape[2]:
         raise ValueError(f"shapes disagree: K_backbone {K.shape} (M, B, D, D), head_jac "
                          f"{J.shape} (B, O, D), energy {e.shape} (B, O).")
+    lr = _check_lr(lr)
     direction = np.einsum("iod,io->id", J, e)                 # (B, D): head direction x energy
-    return float(lr) * np.einsum("mide,ie->md", K, direction) / e.shape[0]
+    return lr * np.einsum("mide,ie->md", K, direction) / e.shape[0]
 
 
 def ema_targets(q_path, alpha: float = 0.05, init=None) -> np.ndarray:
@@ -208,9 +219,7 @@ def ema_targets(q_path, alpha: float = 0.05, init=None) -> np.ndarray:
         The table after each update; ``[-1]`` is the distillation target.
     """
     q = _checks.finite_array(q_path, "q_path", ndim=3, dtype=np.float64)
-    alpha = _checks.fraction(alpha, "alpha")
-    if alpha == 0:
-        raise ValueError("alpha must be in (0, 1]; got 0 (the table would never move).")
+    alpha = _checks.real_scalar(alpha, "alpha", low=0.0, high=1.0, low_open=True)
     p = q[0].copy() if init is None else _checks.finite_array(init, "init", ndim=2,
                                                                  dtype=np.float64).copy()
     if p.shape != q.shape[1:]:
@@ -282,9 +291,14 @@ def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs
     -------
     Recording
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be callable; got {type(apply_fn).__name__}.")
+    if trainable is not None and not callable(trainable):
+        raise TypeError(f"trainable must be callable or None; got {type(trainable).__name__}.")
+    _checks.one_of(loss, "loss", LOSSES)
     x = _checks.finite_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, ...) with a feature axis; got {x.shape}.")
     p = _checks.finite_array(targets, "targets", ndim=2)
     if p.shape[0] != x.shape[0]:
         raise ValueError(f"targets has {p.shape[0]} rows but x has {x.shape[0]} samples.")
@@ -293,11 +307,18 @@ def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs
     bs = n if batch_size is None else _checks.positive_int(batch_size, "batch_size")
     if bs > n:
         raise ValueError(f"batch_size={bs} exceeds the {n} training samples.")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0; got {lr}.")
+    lr = _check_lr(lr)
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     xr = x if x_record is None else _checks.finite_array(x_record, "x_record")
+    if xr.shape[1:] != x.shape[1:]:
+        raise ValueError(f"x_record has feature shape {xr.shape[1:]} but x has {x.shape[1:]}.")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give both x_test and y_test, or neither.")
     if x_test is not None:
         x_test = _checks.finite_array(x_test, "x_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(f"x_test has feature shape {x_test.shape[1:]} but x has "
+                             f"{x.shape[1:]}.")
         y_test = _checks.labels(y_test, "y_test", p.shape[1], n=x_test.shape[0])
     mask = (lambda g: g) if trainable is None else trainable
 
@@ -389,8 +410,8 @@ def gaussian_toy(n: int, seed: int = 0, *, num_classes: int = 3, dim: int = 2,
     n = _checks.positive_int(n, "n")
     num_classes = _checks.positive_int(num_classes, "num_classes", minimum=2)
     dim = _checks.positive_int(dim, "dim", minimum=2)
-    if not radius > 0:
-        raise ValueError(f"radius must be > 0; got {radius}.")
+    radius = _checks.real_scalar(radius, "radius", low=0.0, low_open=True)
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     angles = 2 * np.pi * np.arange(num_classes) / num_classes
     mu = np.zeros((num_classes, dim))
