@@ -25,7 +25,14 @@ __all__ = ["rbo", "noise_found_at", "roc_auc"]
 
 
 def _ranking(values: Sequence, name: str) -> list:
-    items = list(values)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of items (a ranking); got "
+                        f"{type(values).__name__}.")
+    items = np.asarray(values).tolist() if isinstance(values, np.ndarray) else list(values)
+    if not items:
+        raise ValueError(f"{name} is empty; a ranking needs at least one item.")
+    if any(isinstance(v, float) and not np.isfinite(v) for v in items):
+        raise ValueError(f"{name} holds NaN or inf; rank items must be comparable labels.")
     if len(set(items)) != len(items):
         raise ValueError(f"{name} must list each item once (a ranking); it has duplicates.")
     return items
@@ -55,19 +62,13 @@ def rbo(a: Sequence, b: Sequence, p: float = 0.9) -> float:
     """
     import rbo as _rbo
 
-    if not (0.0 < float(p) < 1.0):
-        raise ValueError(f"p must be in (0, 1); got {p}.")
+    p = _checks.real_scalar(p, "p", low=0.0, high=1.0, low_open=True, high_open=True)
     a, b = _ranking(a, "a"), _ranking(b, "b")
-    return float(_rbo.RankingSimilarity(a, b).rbo_ext(p=float(p)))
+    return float(_rbo.RankingSimilarity(a, b).rbo_ext(p=p))
 
 
 def _noisy_mask(noisy_idx, n: int) -> np.ndarray:
-    idx = _checks.finite_array(noisy_idx, "noisy_idx", ndim=1)
-    if idx.size and (not np.all(np.equal(np.mod(idx, 1), 0)) or idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"noisy_idx must hold integer indices in [0, {n}).")
-    idx = idx.astype(np.int64)
-    if len(np.unique(idx)) != len(idx):
-        raise ValueError("noisy_idx has repeated indices.")
+    idx = _checks.indices(noisy_idx, "noisy_idx", n)
     mask = np.zeros(n, dtype=bool)
     mask[idx] = True
     return mask
