@@ -28,12 +28,17 @@ neural-tangents implementations and the eNTK against the pNTK.
 
 Examples
 --------
->>> from ntkbook import archs, empirical
+>>> import jax
+>>> from ntkbook import archs, data, empirical
+>>> x = data.normalize(data.load("digits", n=8).x)      # (8, 8, 8, 1)
 >>> init_fn, apply_fn, _ = archs.mlp(3, width=256, out_dim=10)
 >>> _, params = init_fn(jax.random.PRNGKey(0), x.shape)
 >>> K = empirical.entk(apply_fn, params, x)            # (N, N, 10, 10)
 >>> Kp = empirical.pntk(apply_fn, params, x)           # (N, N)
->>> empirical.relative_frobenius_error(K, Kp)          # -> 0 as width grows
+>>> K.shape, Kp.shape
+((8, 8, 10, 10), (8, 8))
+>>> empirical.relative_frobenius_error(K, Kp) < 0.5    # -> 0 as width grows
+True
 """
 
 from __future__ import annotations
@@ -125,8 +130,11 @@ def output_dim(apply_fn: ApplyFn, params, x) -> int:
     ValueError
         If the network does not return a 2-D ``(N, O)`` array.
     """
-    x = jnp.asarray(x)
-    out = jax.eval_shape(apply_fn, params, x[:1])
+    _check_apply_fn(apply_fn)
+    x = _checks.finite_array(x, "x")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (N, ...) with N >= 1 and a feature axis; got {x.shape}.")
+    out = jax.eval_shape(apply_fn, params, jnp.asarray(x[:1]))
     if len(out.shape) != 2:
         raise ValueError(f"apply_fn must return outputs of shape (N, O); got {tuple(out.shape)} "
                          f"for one input.")
@@ -182,8 +190,7 @@ def pntk_fn(apply_fn: ApplyFn, mode: str = "sum",
     which differentiates all O outputs and averages the diagonal blocks.
     """
     _check_apply_fn(apply_fn)
-    if mode not in PNTK_MODES:
-        raise ValueError(f"mode={mode!r} is not known; expected one of {PNTK_MODES}.")
+    _checks.one_of(mode, "mode", PNTK_MODES)
     import neural_tangents as nt
 
     impl = _implementation(implementation)
@@ -260,6 +267,8 @@ def entk(apply_fn: ApplyFn, params, x1, x2=None, implementation: str = "structur
     """
     _check_apply_fn(apply_fn)
     fn = entk_fn(apply_fn, implementation)
+    if batch_size is not None:
+        batch_size = _checks.positive_int(batch_size, "batch_size")
     x1, x2 = _inputs(x1, x2)
     _check_params(params)
     o = output_dim(apply_fn, params, x1)
@@ -295,6 +304,8 @@ def pntk(apply_fn: ApplyFn, params, x1, x2=None, mode: str = "sum",
     """
     _check_apply_fn(apply_fn)
     fn = pntk_fn(apply_fn, mode, implementation)
+    if batch_size is not None:
+        batch_size = _checks.positive_int(batch_size, "batch_size")
     x1, x2 = _inputs(x1, x2)
     _check_params(params)
     output_dim(apply_fn, params, x1)  # checks the (N, O) output contract
@@ -372,7 +383,7 @@ class EigenStats(NamedTuple):
 
 def eigen_stats(K) -> EigenStats:
     """:class:`EigenStats` of a square kernel: an eNTK ``(N, N, O, O)`` (flattened to N O x N O) or an N x N matrix."""
-    arr = np.asarray(K)
+    arr = _checks.finite_array(K, "K", ndim=(2, 4), dtype=np.float64)
     if arr.ndim == 4:
         if arr.shape[0] != arr.shape[1]:
             raise ValueError(f"K must pair a set of inputs with itself; got shape {arr.shape}.")
@@ -461,6 +472,7 @@ def entk_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train
     ndarray, shape (M, O)
     """
     K = _entk4(K_train, "K_train")
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
     n, n2, o, _ = K.shape
     if n != n2:
         raise ValueError(f"K_train must be the eNTK of the training set with itself; got {K.shape}.")
@@ -498,6 +510,7 @@ def pntk_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train
     ndarray, shape (M, O)
     """
     K = _checks.finite_array(K_train, "K_train", ndim=2, dtype=np.float64)
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
     n = K.shape[0]
     Y = _targets(Y, n, None)
     if K_test_train is None:

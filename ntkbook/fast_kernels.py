@@ -31,8 +31,11 @@ already as fast.
 
 Examples
 --------
->>> from ntkbook import fast_kernels, gram
->>> H = gram.gram(fast_kernels.get("CNN-1-GAP"), x, batch_size=100)  # (N, N) float64
+>>> from ntkbook import data, fast_kernels, gram
+>>> x = data.normalize(data.load("digits", n=20).x)        # (20, 8, 8, 1)
+>>> H = gram.gram(fast_kernels.get("CNN-1-GAP"), x, batch_size=100, progress=False)
+>>> H.shape                                                 # (N, N) float64
+(20, 20)
 """
 
 from __future__ import annotations

@@ -36,8 +36,11 @@ memory.  What it does beyond ``neural_tangents.batch``:
 
 Examples
 --------
->>> from ntkbook import archs, gram
->>> H = gram.gram(archs.get("CNN-1"), x, batch_size=128)   # (N, N) float64 ndarray
+>>> from ntkbook import archs, data, gram
+>>> x = data.normalize(data.load("digits", n=20).x)        # (20, 8, 8, 1)
+>>> H = gram.gram(archs.get("CNN-1"), x, batch_size=128, progress=False)
+>>> H.shape, H.dtype                                        # (N, N) float64 ndarray
+((20, 20), dtype('float64'))
 """
 
 from __future__ import annotations

@@ -279,8 +279,9 @@ def solve_ode(rhs: Callable, y0, t, *, rtol: float = 1e-8, atol: float = 1e-8,
     t = _checks.finite_array(t, "t", ndim=1, dtype=np.float64)
     if len(t) < 1 or np.any(np.diff(t) <= 0):
         raise ValueError("t must be a non-empty, strictly increasing 1-D array of times.")
-    if not (rtol > 0 and atol > 0):
-        raise ValueError(f"rtol and atol must be > 0; got rtol={rtol}, atol={atol}.")
+    rtol = _checks.real_scalar(rtol, "rtol", low=0.0, low_open=True)
+    atol = _checks.real_scalar(atol, "atol", low=0.0, low_open=True)
+    mxstep = _checks.positive_int(mxstep, "mxstep")
     out = np.asarray(odeint(rhs, jnp.asarray(y0), jnp.asarray(t), rtol=rtol, atol=atol,
                             mxstep=mxstep))
     bad = ~np.isfinite(out.reshape(len(t), -1)).all(axis=1)

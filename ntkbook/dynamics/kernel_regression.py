@@ -31,8 +31,9 @@ def relative_ridge(K, reg: float) -> float:
     reg : float, >= 0
     """
     K = _checks.symmetric_matrix(K, "K")
-    if not reg >= 0:
-        raise ValueError(f"reg must be >= 0; got {reg}.")
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
+    if K.shape[0] == 0:
+        raise ValueError("K is empty (0 x 0); the relative ridge needs at least one point.")
     return float(reg * np.trace(K) / K.shape[0])
 
 
@@ -92,16 +93,17 @@ def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
         number and the ridge used, and suggests a larger ``reg``).
     """
     K = _checks.symmetric_matrix(K, "K")
+    if K.shape[0] == 0:
+        raise ValueError("K is empty (0 x 0); there is nothing to solve.")
     Y = _checks.finite_array(Y, "Y", ndim=(1, 2), dtype=np.float64)
     if Y.shape[0] != K.shape[0]:
         raise ValueError(f"Y has {Y.shape[0]} rows but K is {K.shape[0]}x{K.shape[0]}.")
-    if reg < 0:
-        raise ValueError(f"reg must be >= 0; got {reg}.")
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
+    max_condition = _checks.real_scalar(max_condition, "max_condition", low=1.0)
+    _checks.one_of(condition, "condition", CONDITION_MODES)
     n = K.shape[0]
-    ridge = relative_ridge(K, reg) if relative else float(reg)
+    ridge = relative_ridge(K, reg) if relative else reg
     A = K + ridge * np.eye(n)
-    if condition not in CONDITION_MODES:
-        raise ValueError(f"condition={condition!r}; expected one of {CONDITION_MODES}.")
     if condition == "exact":
         eig = np.linalg.eigvalsh(A)
         cond = float(eig[-1] / eig[0]) if eig[0] > 0 else np.inf

@@ -63,16 +63,25 @@ def linearize(apply_fn: ApplyFn, params0) -> ApplyFn:
     """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be callable; got {type(apply_fn).__name__}.")
+    _finite_tree(params0, "params0")
     import neural_tangents as nt
 
     return nt.linearize(apply_fn, params0)
 
 
-def tree_norm(tree) -> float:
-    """Euclidean norm of all leaves of a pytree taken together (``sqrt(sum leaf**2)``)."""
+def _finite_tree(tree, name: str) -> list:
+    """The leaves of a parameter pytree, after checking there is one and all are finite."""
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves:
-        raise ValueError("tree has no array leaves; its norm is undefined.")
+        raise ValueError(f"{name} has no array leaves; pass a parameter pytree.")
+    for leaf in leaves:
+        _checks.finite_array(leaf, name)
+    return leaves
+
+
+def tree_norm(tree) -> float:
+    """Euclidean norm of all leaves of a pytree taken together (``sqrt(sum leaf**2)``)."""
+    leaves = _finite_tree(tree, "tree")
     return float(jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in leaves)))
 
 
@@ -87,7 +96,7 @@ def relative_weight_change(params, params0) -> float:
     s1, s0 = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(params0)
     if s1 != s0:
         raise ValueError(f"params and params0 must have the same tree structure; got {s1} and {s0}.")
-    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(params0)):
+    for a, b in zip(_finite_tree(params, "params"), _finite_tree(params0, "params0")):
         if jnp.shape(a) != jnp.shape(b):
             raise ValueError(f"params and params0 hold leaves of different shapes: "
                              f"{jnp.shape(a)} and {jnp.shape(b)}.")
@@ -203,19 +212,22 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         non-finite (the step size is too large for this network; the message says
         at which step).
     """
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be callable; got {type(apply_fn).__name__}.")
     x = _checks.finite_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, ...) with a feature axis; got {x.shape}.")
     n = x.shape[0]
     y = jnp.asarray(_as_targets(y, n))
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive finite number; got {lr}.")
+    lr = _checks.real_scalar(lr, "lr", low=0.0, low_open=True)
+    _finite_tree(params, "params")
     steps = _checks.positive_int(steps, "steps")
     record_every = _checks.positive_int(record_every, "record_every")
     if x_eval is not None:
         x_eval = _checks.finite_array(x_eval, "x_eval")
         if x_eval.shape[1:] != x.shape[1:]:
             raise ValueError(f"x_eval has feature shape {x_eval.shape[1:]} but x has {x.shape[1:]}.")
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r}; expected one of {LOSSES}.")
+    _checks.one_of(loss, "loss", LOSSES)
     if loss == "xent" and (np.any(np.asarray(y) < 0) or
                            not np.allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-8)):
         raise ValueError("for loss='xent', y must hold probability rows (non-negative, summing "
@@ -347,9 +359,15 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     -------
     LazyStats
     """
-    if not (0 < lr_scale < 2):
-        raise ValueError(f"lr_scale must be in (0, 2) for stable gradient descent; got {lr_scale}.")
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be callable; got {type(apply_fn).__name__}.")
+    # gradient descent on the Taylor model is stable only for lr_scale in (0, 2)
+    lr_scale = _checks.real_scalar(lr_scale, "lr_scale", low=0.0, high=2.0, low_open=True,
+                                   high_open=True)
     x = _checks.finite_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (N, ...) with a feature axis; got {x.shape}.")
+    _finite_tree(params0, "params0")
     theta0 = _entk(apply_fn, params0, jnp.asarray(x))
     lam_max = float(np.linalg.eigvalsh(theta0)[-1])
     lr = lr_scale / lam_max
