@@ -1,11 +1,13 @@
 """The built book as a reader meets it: every chapter opened in headless Chromium.
 
-Skipped (with a message) when Debian's ``chromium`` is not installed.  The book
-is built with ``make book`` unless ``book/_build/html`` already holds it (set
-``NTKBOOK_REBUILD=1`` to force a fresh build).  Each page is served from
-127.0.0.1 and must: render all its math (no unrendered TeX, no MathJax error),
-load every image, log no console error, and send no request off localhost.
-A screenshot of each page goes to ``book/_build/screenshots/``.
+This test reads an existing build; plain ``pytest`` never builds the book (a build executes
+every notebook, minutes of work).  ``make test`` builds the book once -- its single execution
+of the notebooks -- and then runs this file against that build.  Skipped, with a message
+saying how to run it, when there is no build in ``book/_build/html`` (run ``make book`` first,
+or set ``NTKBOOK_BUILD_BOOK=1`` to let this test build it) or when Debian's ``chromium`` is
+not installed.  Each page is served from 127.0.0.1 and must: render all its math (no
+unrendered TeX, no MathJax error), load every image, log no console error, and send no
+request off localhost.  A screenshot of each page goes to ``book/_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -26,10 +28,18 @@ HTML = ROOT / "book" / "_build" / "html"
 SHOTS = ROOT / "book" / "_build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
+# Building the book executes every notebook: only when asked, never as a side effect of `pytest`.
+BUILD_ASKED = os.environ.get("NTKBOOK_BUILD_BOOK", "") not in ("", "0")
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package "
                        "'chromium'; see README): the browser test of the built book is skipped"),
+    pytest.mark.skipif(not (HTML / "index.html").exists() and not BUILD_ASKED,
+                       reason="the book is not built (book/_build/html/index.html is missing): "
+                       "run `make book` and then `pytest tests/test_browser.py`, or `make test` "
+                       "(builds it once, then runs this test), or set NTKBOOK_BUILD_BOOK=1 to "
+                       "let this test build it"),
 ]
 
 # Flags that keep Chromium from reaching for the network on its own.
@@ -41,13 +51,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def _chapter_pages() -> list[Path]:
     pages = [HTML / "intro.html"]
     pages += sorted((HTML / "notebooks").glob("*.html"))
-    pages += [p for p in (HTML / "bibliography.html",) if p.exists()]
+    pages += [p for p in (HTML / "execution_times.html", HTML / "bibliography.html") if p.exists()]
     return pages
 
 
 @pytest.fixture(scope="module")
 def site():
-    if os.environ.get("NTKBOOK_REBUILD") or not (HTML / "index.html").exists():
+    if BUILD_ASKED:
         subprocess.run(["make", "book"], cwd=ROOT, check=True)
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep pytest output readable
