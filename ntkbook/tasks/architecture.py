@@ -110,8 +110,8 @@ def kpca_projection(H, n_components: int = 4, which: str = "low", *, center: boo
     H = _checks.symmetric_matrix(H, "H")
     n = H.shape[0]
     n_components = _checks.positive_int(n_components, "n_components")
-    if which not in WHICH:
-        raise ValueError(f"which={which!r}; expected one of {WHICH}.")
+    _checks.one_of(which, "which", WHICH)
+    rtol = _checks.real_scalar(rtol, "rtol", low=0.0)
     if center:
         Hc = H - H.mean(axis=0, keepdims=True)
         Hc = Hc - Hc.mean(axis=1, keepdims=True)
@@ -219,6 +219,9 @@ def rank_architectures(grams: Mapping[str, np.ndarray], y, n_components: int = 4
         Empty ``grams``, Gram matrices of different sizes, or any error of
         :func:`kpca_separation`.
     """
+    if not isinstance(grams, Mapping):
+        raise TypeError(f"grams must be a mapping architecture name -> Gram matrix; got "
+                        f"{type(grams).__name__}.")
     if not grams:
         raise ValueError("grams is empty; pass {architecture name: Gram matrix}.")
     sizes = {name: np.shape(H) for name, H in grams.items()}

@@ -55,6 +55,7 @@ def binary_complexity_gap(H, y_pm, reg: float = 0.0) -> np.ndarray:
         Non-symmetric/non-finite H, length mismatch, or H too ill-conditioned
         (message with condition number and ridge; raise ``reg``).
     """
+    y_pm = _checks.finite_array(y_pm, "y_pm", ndim=1, dtype=np.float64)
     sol = cholesky_solve(H, y_pm, reg)
     c, lower = sol.factor
     n = c.shape[0]
@@ -101,9 +102,11 @@ def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: flo
     y, k = class_labels(y, n, num_classes)
     if k < 2:
         raise ValueError("y must hold at least two classes (one-vs-rest problems).")
-    if not (np.isfinite(unbalance_ratio) and unbalance_ratio > 0):
-        raise ValueError(f"unbalance_ratio must be positive; got {unbalance_ratio}.")
+    unbalance_ratio = _checks.real_scalar(unbalance_ratio, "unbalance_ratio", low=0.0,
+                                          low_open=True)
     repeats = _checks.positive_int(repeats, "repeats")
+    seed = _checks.positive_int(seed, "seed", minimum=0)
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
     rng = np.random.default_rng(seed)
     total = np.zeros(n)
     for _ in range(repeats):

@@ -92,6 +92,8 @@ def as_one_hot(y_or_Y, n: int | None = None, num_classes: int | None = None,
         are not one-hot.
     """
     arr = _checks.finite_array(y_or_Y, name, ndim=(1, 2))
+    if n is not None:
+        n = _checks.positive_int(n, "n", minimum=0)
     if arr.ndim == 1:
         y = _checks.labels(arr, name, num_classes, n)
         k = int(y.max()) + 1 if num_classes is None else _checks.positive_int(num_classes,
@@ -108,6 +110,11 @@ def as_one_hot(y_or_Y, n: int | None = None, num_classes: int | None = None,
         raise ValueError(f"{name} must hold one-hot rows (one 1, the rest 0); pass integer "
                          "labels or a one-hot matrix.")
     return Y
+
+
+def _beta(beta) -> float:
+    """The off-diagonal weight of eq. 10: any finite real number."""
+    return _checks.real_scalar(beta, "beta")
 
 
 def _check_counts(counts: np.ndarray, name: str = "y") -> None:
@@ -164,13 +171,18 @@ def block_error_from_z(Z, counts, beta: float = 1.0) -> float:
     Raises
     ------
     ValueError
-        Shapes that disagree, NaN, or a class with fewer than 2 members.
+        Shapes that disagree, NaN, a non-symmetric ``Z`` (``Y^T A Y`` is symmetric),
+        counts that are not whole numbers, a non-finite ``beta``, or a class with
+        fewer than 2 members.
     """
-    Z = _checks.finite_array(Z, "Z", ndim=2, dtype=np.float64)
+    Z = _checks.symmetric_matrix(Z, "Z", rtol=1e-8)
     n = _checks.finite_array(counts, "counts", ndim=1, dtype=np.float64)
+    beta = _beta(beta)
     k = n.shape[0]
     if Z.shape != (k, k):
         raise ValueError(f"Z has shape {Z.shape} but counts has {k} classes; expected ({k}, {k}).")
+    if not np.all(n == np.round(n)):
+        raise ValueError(f"counts must be whole numbers of samples per class; got {n.tolist()}.")
     _check_counts(n, "counts")
     diag = np.sum(np.diag(Z) / (n * (n - 1.0))) / k
     if k == 1:
@@ -209,6 +221,7 @@ def block_diagonalization_error(H, y, beta: float = 1.0, reg: float = 0.0, *,
         Bad H or y (see :func:`gram_label_matrix`), or a class with 0 or 1
         members (the message names it).
     """
+    beta = _beta(beta)
     gl = gram_label_matrix(H, y, reg, num_classes=num_classes)
     _check_counts(gl.counts, "y")
     return block_error_from_z(gl.Z, gl.counts, beta)
@@ -256,6 +269,7 @@ def label_gradient(H, Y, beta: float = 1.0, reg: float = 0.0) -> np.ndarray:
     """
     H = _checks.symmetric_matrix(H, "H")
     Y = _checks.finite_array(Y, "Y", ndim=2, dtype=np.float64)
+    beta = _beta(beta)
     if Y.shape[0] != H.shape[0]:
         raise ValueError(f"Y has {Y.shape[0]} rows but H is {H.shape[0]}x{H.shape[0]}.")
     n = Y.sum(0)
@@ -264,7 +278,7 @@ def label_gradient(H, Y, beta: float = 1.0, reg: float = 0.0) -> np.ndarray:
                          f"got {n.tolist()}.")
     M = cholesky_solve(H, Y, reg).alpha
     Z = Y.T @ M
-    return _gradient(M, 0.5 * (Z + Z.T), n, float(beta))
+    return _gradient(M, 0.5 * (Z + Z.T), n, beta)
 
 
 def block_diagonality(Theta, y, *, num_classes: int | None = None) -> float:
@@ -333,6 +347,10 @@ def rank_labelings(H, labelings: Mapping[str, np.ndarray], beta: float = 1.0,
     import pandas as pd
 
     H = _checks.symmetric_matrix(H, "H")
+    beta = _beta(beta)
+    if not isinstance(labelings, Mapping):
+        raise TypeError(f"labelings must be a mapping name -> labels; got "
+                        f"{type(labelings).__name__}.")
     if not labelings:
         raise ValueError("labelings is empty; pass a dict name -> labels.")
     blocks = {name: as_one_hot(y, H.shape[0], name=f"labelings[{name!r}]")
@@ -385,8 +403,8 @@ def bias_rankings(Z, counts=None) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"Z must be at least 2x2 to rank classes; got shape {Z.shape}.")
     n = np.ones(k) if counts is None else _checks.finite_array(counts, "counts", ndim=1,
                                                                dtype=np.float64)
-    if n.shape != (k,) or np.any(n <= 0):
-        raise ValueError(f"counts must be {k} positive class counts; got {n.tolist()}.")
+    if n.shape != (k,) or np.any(n <= 0) or not np.all(n == np.round(n)):
+        raise ValueError(f"counts must be {k} positive whole class counts; got {n.tolist()}.")
     # stable sorts: ties keep class order, so the ranking is deterministic
     intra = np.argsort(np.diag(Z) / n, kind="stable")
     W = np.abs(Z) / np.outer(n, n)

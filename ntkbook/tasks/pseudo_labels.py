@@ -33,7 +33,10 @@ def known_subset(y, fraction: float, seed: int = 0) -> np.ndarray:
     block-diagonalization error needs.
     """
     y = _checks.labels(y, "y")
+    if y.size == 0:
+        raise ValueError("y is empty; there is nothing to sample from.")
     fraction = _checks.fraction(fraction, "fraction")
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     picks = []
     for k in np.unique(y):
@@ -72,14 +75,13 @@ def match_clusters(clusters, y_ref, num_classes: int) -> np.ndarray:
 
 
 def _prepare(x, y, known, num_classes):
+    _checks.positive_int(num_classes, "num_classes", minimum=2)
     x = _checks.finite_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (N, ...); got {x.shape}.")
     X = x.reshape(len(x), -1).astype(np.float64)
     y = _checks.labels(y, "y", num_classes, n=len(X))
-    known = _checks.finite_array(known, "known", ndim=1).astype(np.int64)
-    if known.size == 0 or known.min() < 0 or known.max() >= len(X):
-        raise ValueError(f"known must hold at least one index in [0, {len(X)}).")
+    known = _checks.indices(known, "known", len(X), min_size=1)
     return X, y, known
 
 
@@ -103,6 +105,7 @@ def kmeans_labels(x, y, known, num_classes: int, seed: int = 0) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     X, y, known = _prepare(x, y, known, num_classes)
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     clusters = KMeans(num_classes, n_init=4, random_state=seed).fit_predict(X)
     out = match_clusters(clusters[known], y[known], num_classes)[clusters]
     out[known] = y[known]
@@ -114,6 +117,9 @@ def propagation_labels(x, y, known, num_classes: int, n_neighbors: int = 10) -> 
     from sklearn.semi_supervised import LabelSpreading
 
     X, y, known = _prepare(x, y, known, num_classes)
+    n_neighbors = _checks.positive_int(n_neighbors, "n_neighbors")
+    if n_neighbors >= len(X):
+        raise ValueError(f"n_neighbors={n_neighbors} but there are only {len(X)} samples.")
     partial = np.full(len(X), -1, dtype=np.int64)
     partial[known] = y[known]
     model = LabelSpreading(kernel="knn", n_neighbors=n_neighbors, max_iter=100).fit(X, partial)
@@ -127,6 +133,7 @@ def weak_classifier_labels(x, y, known, num_classes: int, C: float = 1.0) -> np.
     from sklearn.linear_model import LogisticRegression
 
     X, y, known = _prepare(x, y, known, num_classes)
+    C = _checks.real_scalar(C, "C", low=0.0, low_open=True)
     model = LogisticRegression(C=C, max_iter=500).fit(X[known], y[known])
     out = model.predict(X).astype(np.int64)
     out[known] = y[known]
