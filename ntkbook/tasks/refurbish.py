@@ -103,15 +103,18 @@ class Refurbishment:
 
     def labels_after(self, y_start, step: int) -> np.ndarray:
         """Labels after the first ``step`` flips, replayed from the starting labels (N,)."""
-        y = np.array(y_start, dtype=np.int64, copy=True)
+        y = _checks.labels(y_start, "y_start", n=len(self.labels)).copy()
+        step = _checks.positive_int(step, "step", minimum=0)
+        if step > self.steps:
+            raise ValueError(f"step={step} but only {self.steps} steps were applied.")
         for t in range(step):                    # in order: a row may be flipped twice
             y[self.index[t]] = self.new[t]
         return y
 
     def accuracy_path(self, y_start, y_true) -> np.ndarray:
         """Share of labels equal to ``y_true`` after 0, 1, ..., S flips, shape (S + 1,)."""
-        y = np.array(y_start, dtype=np.int64, copy=True)
-        y_true = np.asarray(y_true)
+        y = _checks.labels(y_start, "y_start", n=len(self.labels)).copy()
+        y_true = _checks.labels(y_true, "y_true", n=len(self.labels))
         correct = int(np.sum(y == y_true))
         out = [correct]
         for i, b in zip(self.index, self.new):
@@ -250,13 +253,18 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
                          seconds={"setup": t_loop - t_start, "loop": time.perf_counter() - t_loop})
 
 
-def refurbish_scores(y_true, y_noisy, y_new) -> dict[str, float]:
+def refurbish_scores(y_true, y_noisy, y_new, *, num_classes: int | None = None
+                     ) -> dict[str, float]:
     """How well a relabelling repaired noisy labels.
 
     Parameters
     ----------
     y_true, y_noisy, y_new : array, shape (N,)
         Ground truth, the labels given to the method, and its output.
+    num_classes
+        K; every label must lie in ``[0, K)``.  Default ``max(y_true, y_noisy) + 1``:
+        a relabelling only moves samples between classes that exist, so ``y_new``
+        may not introduce a new one.
 
     Returns
     -------
@@ -265,9 +273,14 @@ def refurbish_scores(y_true, y_noisy, y_new) -> dict[str, float]:
         label is the true one; ``clean_changed``: share of the clean labels the
         method changed; ``accuracy_before`` and ``accuracy_after``; ``n_noisy``.
     """
-    y_true = _checks.labels(y_true, "y_true")
-    y_noisy = _checks.labels(y_noisy, "y_noisy", n=len(y_true))
-    y_new = _checks.labels(y_new, "y_new", n=len(y_true))
+    if num_classes is not None:
+        num_classes = _checks.positive_int(num_classes, "num_classes")
+    y_true = _checks.labels(y_true, "y_true", num_classes)
+    if y_true.size == 0:
+        raise ValueError("y_true is empty; there is nothing to score.")
+    y_noisy = _checks.labels(y_noisy, "y_noisy", num_classes, n=len(y_true))
+    k = num_classes if num_classes is not None else int(max(y_true.max(), y_noisy.max())) + 1
+    y_new = _checks.labels(y_new, "y_new", k, n=len(y_true))
     noisy = y_noisy != y_true
     return dict(corrected=float(np.mean(y_new[noisy] == y_true[noisy])) if noisy.any() else float("nan"),
                 clean_changed=float(np.mean(y_new[~noisy] != y_true[~noisy])) if (~noisy).any()
