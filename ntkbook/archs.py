@@ -33,8 +33,6 @@ from __future__ import annotations
 import math
 from typing import Callable, NamedTuple, Sequence
 
-from neural_tangents import stax
-
 from . import _checks
 
 __all__ = ["Arch", "get", "names", "describe", "mlp", "cnn", "ndim_of", "W_STD", "B_STD"]
@@ -79,6 +77,10 @@ def mlp(depth: int, width: int = 512, out_dim: int = 10, *, parameterization: st
         ``"ntk"`` (weights N(0, 1), layer output scaled by ``W_std/sqrt(fan_in)``)
         or ``"standard"`` (weights N(0, W_std^2/fan_in), no scaling).
     """
+    # neural-tangents only here: the rest of the package (and fast_kernels' use of
+    # W_STD/B_STD) must import on a JAX where neural-tangents cannot be installed
+    from neural_tangents import stax
+
     depth = _checks.positive_int(depth, "depth")
     width = _checks.positive_int(width, "width")
     p = _check_param(parameterization)
@@ -118,6 +120,8 @@ def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *
         If given, replaces every entry of ``channels`` and ``dense`` (used to
         train wider or narrower finite versions of one architecture).
     """
+    from neural_tangents import stax
+
     if ndim not in (1, 2):
         raise ValueError(f"ndim must be 1 (signals) or 2 (images); got {ndim}.")
     if pool not in ("flatten", "gap"):

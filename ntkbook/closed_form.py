@@ -10,6 +10,17 @@ ReLU Gaussian expectations (Cho and Saul's arc-cosine kernels): for
 
     E[relu(u) relu(v)]   = sqrt(k11 k22) (sin t + (pi - t) cos t) / (2 pi)
     E[relu'(u) relu'(v)] = (pi - t) / (2 pi)
+
+The angle is computed as ``t = atan2(sqrt(det), k12)`` with
+``det = k11 k22 - k12^2`` the determinant of the 2x2 covariance (and
+``sqrt(k11 k22) sin t = sqrt(det)``), not as ``arccos(cos t)``: arccos has an
+infinite slope at 1, so a cosine that rounding leaves one ulp below 1 gave an
+angle of ``sqrt(2 eps) ~ 2e-8`` for two *equal* inputs, and the Gram diagonal
+moved by ~1e-8 between JAX versions.  A determinant at rounding level
+(``det <= 64 eps k11 k22``) is set to 0, so equal inputs get ``t = 0`` exactly
+and the diagonal equals the closed form ``E[relu(u)^2] = k/2``.  Angles below
+``sqrt(64 eps)`` (1.2e-7 rad in float64) cannot be resolved from a covariance
+anyway: the rounding of ``k12`` alone moves them by ``sqrt(2 eps)``.
 """
 
 from __future__ import annotations
@@ -19,11 +30,23 @@ import jax.numpy as jnp
 __all__ = ["arccos_relu", "relu_ntk_eq4", "relu_ntk_2layer", "mlp_ntk"]
 
 
+# Determinants below this many ulps of k11 k22 are rounding: treated as parallel inputs.
+_DET_SNAP_ULPS = 64
+
+
 def _angle(k12, k11, k22):
-    # Rounding can push |cos| a hair above 1 for (nearly) parallel inputs,
-    # where arccos would return NaN; the clip only removes that rounding.
-    cos = jnp.clip(k12 / jnp.sqrt(k11 * k22), -1.0, 1.0)
-    return cos, jnp.arccos(cos)
+    """``(sqrt(det), t)`` of the 2x2 covariance ``[[k11, k12], [k12, k22]]``, elementwise.
+
+    ``det = k11 k22 - k12^2`` (snapped to 0 at rounding level) and
+    ``t = atan2(sqrt(det), k12)``, the angle whose cosine is ``k12 / sqrt(k11 k22)``.
+    """
+    k12, k11, k22 = jnp.asarray(k12), jnp.asarray(k11), jnp.asarray(k22)
+    prod = k11 * k22
+    det = prod - k12 * k12
+    eps = jnp.finfo(jnp.result_type(det, float)).eps
+    det = jnp.where(det <= _DET_SNAP_ULPS * eps * prod, 0.0, det)
+    root = jnp.sqrt(det)
+    return root, jnp.arctan2(root, k12)
 
 
 def arccos_relu(k12, k11, k22):
@@ -41,13 +64,13 @@ def arccos_relu(k12, k11, k22):
     Returns
     -------
     e_relu : array, shape (N1, N2)
-        ``E[relu(u) relu(v)]``.
+        ``E[relu(u) relu(v)] = (sqrt(det) + (pi - t) k12) / (2 pi)``.
     e_step : array, shape (N1, N2)
-        ``E[relu'(u) relu'(v)]``.
+        ``E[relu'(u) relu'(v)] = (pi - t) / (2 pi)``.
     """
-    cos, t = _angle(k12, k11, k22)
-    e_relu = jnp.sqrt(k11 * k22) * (jnp.sin(t) + (jnp.pi - t) * cos) / (2 * jnp.pi)
+    root, t = _angle(k12, k11, k22)
     e_step = (jnp.pi - t) / (2 * jnp.pi)
+    e_relu = root / (2 * jnp.pi) + e_step * k12
     return e_relu, e_step
 
 

@@ -47,9 +47,9 @@ import jax.numpy as jnp
 
 from . import _checks
 from .archs import B_STD, W_STD
-from .closed_form import arccos_relu
+from .closed_form import _DET_SNAP_ULPS, arccos_relu, mlp_ntk
 
-__all__ = ["cnn_kernel_fn", "get", "names", "CNNKernel"]
+__all__ = ["cnn_kernel_fn", "get", "names", "CNNKernel", "MLPKernel"]
 
 
 def _shift_sum_full(t, k: int):
@@ -96,10 +96,12 @@ def _box_sum(t, k: int):
 def _relu_big(cov, s1, s2):
     """:func:`~ntkbook.closed_form.arccos_relu` for the big covariance tensors, fused.
 
-    Same formulas, arranged so each entry costs one ``arccos`` and one ``sqrt``:
+    Same formulas, arranged so each entry costs one ``atan2`` and one ``sqrt``:
     ``s1``, ``s2`` are the (small) inverse standard deviations
-    ``1/sqrt(var)`` broadcast against ``cov``, and ``sin t`` is taken as
-    ``sqrt(1 - cos^2)`` instead of a second transcendental ``sin(arccos(.))``.
+    ``1/sqrt(var)`` broadcast against ``cov``; the normalised determinant
+    ``sin^2 t = 1 - cos^2 t`` is snapped to 0 at rounding level and the angle
+    is ``atan2(sin t, cos t)`` -- the stable angle of :mod:`ntkbook.closed_form`,
+    so equal pixels of equal inputs get ``t = 0`` exactly.
 
     Returns
     -------
@@ -107,9 +109,11 @@ def _relu_big(cov, s1, s2):
     """
     scale = s1 * s2
     cos = jnp.clip(cov * scale, -1.0, 1.0)   # rounding only: |cos| <= 1 exactly
-    t = jnp.arccos(cos)
-    e_step = (jnp.pi - t) / (2 * jnp.pi)
-    e_relu = (jnp.sqrt(1.0 - cos * cos) / (2 * jnp.pi) + e_step * cos) / scale
+    sin2 = 1.0 - cos * cos
+    eps = jnp.finfo(sin2.dtype).eps
+    sin = jnp.sqrt(jnp.where(sin2 <= _DET_SNAP_ULPS * eps, 0.0, sin2))
+    e_step = (jnp.pi - jnp.arctan2(sin, cos)) / (2 * jnp.pi)
+    e_relu = (sin / (2 * jnp.pi) + e_step * cos) / scale
     return e_relu, e_step
 
 
@@ -220,14 +224,47 @@ class CNNKernel:
             k11, k22 = k11 / 2, k22 / 2
         k12 = self.Wout2 * k12 + b2
         theta = self.Wout2 * theta + k12
-        out = {"ntk": theta, "nngp": k12}
-        if isinstance(get, str):
-            if get not in out:
-                raise ValueError(f"get={get!r}; expected 'ntk', 'nngp' or a tuple of them.")
-            return out[get]
-        if not all(g in out for g in get):
+        return _select({"ntk": theta, "nngp": k12}, get)
+
+
+def _select(out: dict, get):
+    """neural-tangents' ``get`` convention: one name -> one array, a tuple -> a tuple."""
+    if isinstance(get, str):
+        if get not in out:
             raise ValueError(f"get={get!r}; expected 'ntk', 'nngp' or a tuple of them.")
-        return tuple(out[g] for g in get)
+        return out[get]
+    if not all(g in out for g in get):
+        raise ValueError(f"get={get!r}; expected 'ntk', 'nngp' or a tuple of them.")
+    return tuple(out[g] for g in get)
+
+
+class MLPKernel:
+    """``kernel_fn`` of :func:`ntkbook.archs.mlp` by the closed-form recursion, without neural-tangents.
+
+    ``Flatten -> (depth - 1) x [Dense(W_std, b_std) -> ReLU] -> Dense(W_std_out, b_std)``
+    in NTK parameterization; evaluated by :func:`ntkbook.closed_form.mlp_ntk`.
+    Call it as ``kernel_fn(x1, x2=None, get="ntk")`` with inputs of any shape
+    ``(N, ...)`` (flattened); returns arrays of shape ``(N1, N2)``.
+    """
+
+    def __init__(self, depth: int, *, W_std: float = W_STD, b_std: float = B_STD,
+                 W_std_out: float = 1.0):
+        self.depth = _checks.positive_int(depth, "depth")
+        self.W_std, self.b_std, self.W_std_out = float(W_std), float(b_std), float(W_std_out)
+
+    def __repr__(self) -> str:
+        return (f"MLPKernel(depth={self.depth}, W_std={self.W_std:g}, b_std={self.b_std:g}, "
+                f"W_std_out={self.W_std_out:g})")
+
+    def __call__(self, x1, x2=None, get="ntk"):
+        x1 = jnp.asarray(x1)
+        x2 = x1 if x2 is None else jnp.asarray(x2)
+        if x1.ndim < 2 or x1.shape[1:] != x2.shape[1:]:
+            raise ValueError("x1 and x2 must have shape (N, ...) with one feature shape; got "
+                             f"{x1.shape} and {x2.shape}.")
+        ntk, nngp = mlp_ntk(x1.reshape(len(x1), -1), x2.reshape(len(x2), -1), depth=self.depth,
+                            W_std=self.W_std, b_std=self.b_std, W_std_out=self.W_std_out)
+        return _select({"ntk": ntk, "nngp": nngp}, get)
 
 
 def cnn_kernel_fn(channels: Sequence[int], dense: Sequence[int] = (), *, pool: str = "flatten",
@@ -246,15 +283,23 @@ _ZOO: dict[str, tuple[int, int, str]] = {
     "CNN-1": (2, 2, "flatten"), "CNN-2": (4, 4, "flatten"),
     "CNN-1-GAP": (2, 2, "gap"), "CNN-2-GAP": (4, 4, "gap"),
 }
+# zoo MLPs: name -> layers of weights (archs._ZOO's "2-L" and "10-L")
+_MLP_ZOO: dict[str, int] = {"2-L": 2, "10-L": 10}
 
 
 def names() -> list[str]:
-    """Zoo architectures with a hand-written kernel."""
-    return list(_ZOO)
+    """Zoo architectures with a hand-written kernel (the MLPs' is their closed form)."""
+    return list(_MLP_ZOO) + list(_ZOO)
 
 
 def get(name: str) -> Callable:
-    """The hand-written ``kernel_fn`` of a zoo CNN (2-D images, default ``W_std``/``b_std``)."""
+    """The hand-written ``kernel_fn`` of a zoo network (default ``W_std``/``b_std``; CNNs on 2-D images).
+
+    Needs no neural-tangents: the MLPs are :class:`MLPKernel` (closed form),
+    the CNNs :class:`CNNKernel`.
+    """
+    if name in _MLP_ZOO:
+        return MLPKernel(_MLP_ZOO[name])
     if name not in _ZOO:
         raise ValueError(f"name={name!r} has no hand-written kernel; known: {names()}.")
     n_conv, n_dense, pool = _ZOO[name]

@@ -56,10 +56,10 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import enable_x64
 from tqdm.auto import tqdm
 
 from . import _checks
+from ._x64 import enable_x64
 from .closed_form import (arccos_relu, mlp_ntk, relu_ntk_2layer, relu_ntk_eq4)
 
 __all__ = ["gram", "GramMemoryError", "estimate_memory", "kernel_fn_of", "fast_equivalent",

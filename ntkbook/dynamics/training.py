@@ -46,10 +46,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.experimental import enable_x64
 from tqdm.auto import tqdm
 
 from .. import _checks
+from .._x64 import enable_x64
 from .._numerics import softmax
 
 __all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]

@@ -1,0 +1,72 @@
+"""A float64 context manager that works on the pinned JAX (0.4.23) and on current JAX.
+
+``jax.experimental.enable_x64`` (what the package used before) is gone from
+current JAX, which instead offers ``jax.enable_x64`` (a config state that is
+also a context manager, from JAX 0.8).  :func:`enable_x64` picks whichever the
+installed JAX has, and falls back to saving and restoring the global
+``jax_enable_x64`` flag with ``jax.config.update`` on a JAX that has neither.
+
+Examples
+--------
+>>> from ntkbook._x64 import enable_x64
+>>> with enable_x64(True):
+...     jnp.zeros(1).dtype          # float64 inside, whatever the global flag says
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Callable, Iterator
+
+import jax
+
+__all__ = ["enable_x64", "backend"]
+
+
+def _native() -> tuple[str, Callable | None]:
+    """The installed JAX's own x64 context manager, and where it comes from."""
+    state = getattr(jax, "enable_x64", None)
+    if state is not None and callable(state):
+        return "jax.enable_x64", state
+    try:
+        with warnings.catch_warnings():
+            # some releases between 0.4.23 and its removal warn on import
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from jax.experimental import enable_x64 as experimental
+        return "jax.experimental.enable_x64", experimental
+    except ImportError:
+        return "jax.config.update", None
+
+
+_BACKEND, _NATIVE = _native()
+
+
+def backend() -> str:
+    """Which mechanism :func:`enable_x64` uses on this JAX (reported by tests and the doctor)."""
+    return _BACKEND
+
+
+@contextlib.contextmanager
+def _global_flag(enabled: bool) -> Iterator[None]:
+    previous = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", enabled)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+def enable_x64(enabled: bool = True):
+    """Context manager: JAX creates float64 (``True``) or float32 (``False``) arrays inside it.
+
+    Parameters
+    ----------
+    enabled
+        The value of ``jax_enable_x64`` inside the ``with`` block; the previous
+        value is restored on exit (also when the block raises).
+    """
+    enabled = bool(enabled)
+    if _NATIVE is None:
+        return _global_flag(enabled)
+    return _NATIVE(enabled)
