@@ -10,6 +10,18 @@ with ``Z = Y^T A Y``, ``A = H^{-1}``, ``n = Y^T 1``).  Each step of Algorithm 1
    ``d_i = max_j(-G_ij) - (-G_{i, a_i})``,
 3. relabels the single row with the largest ``d_i`` to its best class.
 
+Which class ``a_i`` is scored against (``score_against``)
+---------------------------------------------------------
+Algorithm 1 as printed takes ``a`` as the *initial* positions of the 1's and
+never updates it (line 3 reads ``-G_{i, a_i}`` with ``a`` from the Require
+line).  ``score_against="current"`` (default) scores against the row's current
+label instead, which is what "its current label" in the paper's prose says.
+``score_against="initial"`` follows the printed algorithm: once row i has been
+moved from ``a_i`` to ``b``, its score ``max_j(-G_ij) - (-G_{i, a_i})`` stays
+large, so the same row can be chosen again and "moved" to the class it already
+holds -- a step that changes nothing.  Such no-op steps are recorded (``old ==
+new``); with ``stop="auto"`` the first one ends the run (it cannot lower ``L``).
+
 Stopping (``steps=None``, ``stop="auto"``): before applying the chosen flip we
 evaluate the *exact* change of ``L`` it causes -- a flip of row i from class a
 to b with ``e = e_b - e_a`` changes ``Z`` to
@@ -47,9 +59,10 @@ from .. import _checks
 from ..dynamics.kernel_regression import cholesky_solve
 from .labels import _check_counts, _gradient, as_one_hot, block_error_from_z
 
-__all__ = ["Refurbishment", "refurbish_labels", "refurbish_scores", "STOP_RULES"]
+__all__ = ["Refurbishment", "refurbish_labels", "refurbish_scores", "STOP_RULES", "SCORE_AGAINST"]
 
 STOP_RULES = ("auto", "never")
+SCORE_AGAINST = ("current", "initial")
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,9 @@ class Refurbishment:
     labels : ndarray, shape (N,)
         Labels after the last applied flip.
     index, old, new : ndarray, shape (S,)
-        Row relabelled at each applied step, its class before and after.
+        Row relabelled at each applied step, its class before and after
+        (``old == new`` marks a no-op step, possible only with
+        ``score_against="initial"``).
     gain : ndarray, shape (S,)
         First-order score ``d_I`` of each applied flip.
     L : ndarray, shape (S + 1,)
@@ -76,6 +91,8 @@ class Refurbishment:
         From the Cholesky solve of ``H + ridge I``.
     incremental : bool
         Which update was used.
+    score_against : str
+        ``"current"`` or ``"initial"`` (see the module docstring).
     seconds : dict
         Wall-clock seconds of the ``"setup"`` (checks, factorisation, condition
         number, and for the incremental version forming ``A``) and of the
@@ -95,11 +112,23 @@ class Refurbishment:
     condition_number: float
     incremental: bool
     seconds: dict | None = None
+    score_against: str = "current"
 
     @property
     def steps(self) -> int:
-        """Number of applied flips."""
+        """Number of applied steps (no-op steps included)."""
         return int(self.index.shape[0])
+
+    @property
+    def changed_rows(self) -> int:
+        """Number of distinct rows whose label differs from the start after all steps."""
+        if self.steps == 0:
+            return 0
+        start: dict[int, int] = {}
+        for i, a in zip(self.index, self.old):       # first class each touched row held
+            start.setdefault(int(i), int(a))
+        y = self.labels[np.fromiter(start, dtype=np.int64)]
+        return int(np.sum(y != np.fromiter(start.values(), dtype=np.int64)))
 
     def labels_after(self, y_start, step: int) -> np.ndarray:
         """Labels after the first ``step`` flips, replayed from the starting labels (N,)."""
@@ -128,14 +157,16 @@ def _flip_update(Z: np.ndarray, n: np.ndarray, m_i: np.ndarray, a_ii: float, a: 
                  b: int) -> tuple[np.ndarray, np.ndarray]:
     """``Z`` (K, K) and ``n`` (K,) after moving one row from class a to b (rank-two update)."""
     e = np.zeros_like(n)
-    e[a], e[b] = -1.0, 1.0
+    e[a] -= 1.0
+    e[b] += 1.0                                 # a == b (a no-op step) leaves e = 0
     Z_new = Z + np.outer(m_i, e) + np.outer(e, m_i) + a_ii * np.outer(e, e)
     return Z_new, n + e
 
 
 def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
                      beta: float = 1.0, incremental: bool = True, *, reg: float = 0.0,
-                     num_classes: int | None = None) -> Refurbishment:
+                     num_classes: int | None = None,
+                     score_against: str = "current") -> Refurbishment:
     """Relabel one sample per step along ``-dL/dY`` (Algorithm 1 of DeOliveira et al.).
 
     Parameters
@@ -161,6 +192,10 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
         Relative ridge on H (``reg * trace(H)/N``).
     num_classes
         K (default ``max(y_noisy) + 1``).
+    score_against
+        ``"current"`` (default): score each row against its current label.
+        ``"initial"``: against its label in ``y_noisy``, as Algorithm 1 is
+        printed (the vector ``a`` is never updated); see the module docstring.
 
     Returns
     -------
@@ -170,12 +205,14 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     ------
     ValueError
         Non-symmetric or non-finite H, ``y_noisy`` of the wrong length or out of
-        range, a class with fewer than 2 members, an unknown ``stop``, or
-        ``steps=None`` with ``stop="never"``.
+        range, a class with fewer than 2 members, an unknown ``stop`` or
+        ``score_against``, or ``steps=None`` with ``stop="never"``.
     """
     t_start = time.perf_counter()
     if stop not in STOP_RULES:
         raise ValueError(f"stop={stop!r}; expected one of {STOP_RULES}.")
+    if score_against not in SCORE_AGAINST:
+        raise ValueError(f"score_against={score_against!r}; expected one of {SCORE_AGAINST}.")
     if steps is None and stop == "never":
         raise ValueError("steps=None needs stop='auto' (otherwise nothing says when to stop).")
     beta = float(beta)
@@ -191,6 +228,8 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     _check_counts(n, "y_noisy")
     max_steps = N if steps is None else _checks.positive_int(steps, "steps")
     labels = np.argmax(Y, axis=1).astype(np.int64)
+    # the class each row is scored against: the printed algorithm's fixed a, or the live labels
+    ref = labels.copy() if score_against == "initial" else labels
 
     # The loop is the work; an O(N^3) exact condition number would cost more than
     # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
@@ -217,7 +256,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
             Z = 0.5 * (Z + Z.T)
             n = Y.sum(0)
         neg = -_gradient(M, Z, n, beta)
-        d = neg.max(axis=1) - neg[rows, labels]
+        d = neg.max(axis=1) - neg[rows, ref]
         d[n[labels] <= 2] = -np.inf           # never empty a class below 2 members
         I = int(np.argmax(d))
         if not d[I] > 0:
@@ -231,7 +270,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
             x = scipy.linalg.solve_triangular(c_factor, np.eye(1, N, I)[0], lower=lower,
                                               trans=0 if lower else 1)
             a_ii = float(x @ x)               # A_II = ||L^{-1} e_I||^2 from the factor
-        Z_new, n_new = _flip_update(Z, n, M[I], a_ii, a, J)
+        Z_new, n_new = _flip_update(Z, n, M[I], a_ii, a, J)   # a == J: Z, n unchanged
         L_new = block_error_from_z(Z_new, n_new, beta)
         if stop == "auto" and not L_new < L_now:
             reason, next_dL = "no decrease", L_new - L_now
@@ -250,7 +289,8 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
                          gain=np.asarray(hist_g), L=np.asarray(hist_L), next_dL=next_dL,
                          stop_reason=reason, ridge=sol.ridge,
                          condition_number=sol.condition_number, incremental=bool(incremental),
-                         seconds={"setup": t_loop - t_start, "loop": time.perf_counter() - t_loop})
+                         seconds={"setup": t_loop - t_start, "loop": time.perf_counter() - t_loop},
+                         score_against=score_against)
 
 
 def refurbish_scores(y_true, y_noisy, y_new, *, num_classes: int | None = None
