@@ -107,33 +107,3 @@ def test_entropy_softmax_topk(rng):
     r = active.score_random(1000, 0)
     assert abs(r.mean() - 0.5) < 0.05   # uniform mean 1/2, sd of mean 0.009
     np.testing.assert_array_equal(r, active.score_random(1000, 0))
-
-
-def test_bad_inputs(rng):
-    K = _kernel(rng, 6)
-    with pytest.raises(ValueError, match="symmetric"):
-        active.GrowingCholesky(K + np.triu(np.ones((6, 6)), 1), 0.1)
-    with pytest.raises(ValueError, match="not positive definite"):
-        active.GrowingCholesky(-np.eye(3), 0.0)
-    chol = active.GrowingCholesky(K[:4, :4], 1e-3)
-    with pytest.raises(ValueError, match="length 3"):
-        chol.append(K[:3, 4], K[4, 4])
-    with pytest.raises(ValueError, match="Schur complement"):
-        active.GrowingCholesky(np.ones((2, 2)) + 1e-3 * np.eye(2), 0.0).append(np.ones(2), 0.5)
-    with pytest.raises(ValueError, match="NaN"):
-        chol.solve(np.full(4, np.nan))
-    with pytest.raises(ValueError, match="rows but the labelled set"):
-        active.lookahead(chol, K[:3, 4:], K[:, 4:], K[:, :4], np.diag(K)[4:], np.zeros((6, 2)),
-                         np.zeros((2, 2)))
-    la = active.lookahead(chol, K[:4, 4:], K[:, 4:], K[:, :4], np.diag(K)[4:], np.zeros((6, 2)),
-                          np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="probability rows"):
-        active.score_output_change(la, np.ones((2, 2)))
-    with pytest.raises(ValueError, match="shape"):
-        active.score_output_change(la, np.ones((3, 2)) / 2)
-    with pytest.raises(ValueError, match="temperature"):
-        active.softmax(np.zeros((2, 2)), 0.0)
-    with pytest.raises(ValueError, match="remain"):
-        active.top_k(np.zeros(3), 3, exclude=[0])
-    with pytest.raises(ValueError, match="reg must be"):
-        active.relative_ridge(K, -1.0)

@@ -145,31 +145,6 @@ def test_simplex_xy():
     np.testing.assert_allclose(xy[3], [0.5, np.sqrt(3) / 6], atol=1e-15)   # the centroid
 
 
-def test_bad_inputs(key, rng):
-    with pytest.raises(ValueError, match="expected K of shape"):
-        lp.sgd_prediction_change(np.zeros((2, 3, 4, 4)), np.zeros((2, 4)), 0.1)
-    with pytest.raises(ValueError, match="loss="):
-        lp.loss_output_grad(np.zeros((2, 3)), np.zeros((2, 3)), "hinge")
-    with pytest.raises(ValueError, match="NaN"):
-        lp.loss_output_grad(np.full((2, 3), np.nan), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="probability vectors"):
-        lp.categorical_covariance(np.array([0.5, 0.6]))
-    with pytest.raises(ValueError, match="shapes disagree"):
-        lp.feature_change(np.zeros((1, 2, 4, 4)), np.zeros((2, 3, 5)), np.zeros((2, 3)), 0.1)
-    with pytest.raises(ValueError, match="alpha must be in"):
-        lp.ema_targets(np.ones((2, 1, 3)) / 3, 0.0)
-    with pytest.raises(ValueError, match="alpha must be in"):
-        lp.ema_targets(np.ones((2, 1, 3)) / 3, 1.5)
-    with pytest.raises(ValueError, match="3 classes"):
-        lp.simplex_xy(np.ones((2, 4)) / 4)
-    apply_fn, params = _net(key)
-    with pytest.raises(ValueError, match="batch_size"):
-        lp.train_recording(apply_fn, params, np.zeros((4, 5)), np.eye(3)[[0, 1, 2, 0]], lr=0.1,
-                           epochs=1, batch_size=8)
-    with pytest.raises(ValueError, match="rows but x"):
-        lp.train_recording(apply_fn, params, np.zeros((4, 5)), np.eye(3), lr=0.1, epochs=1)
-
-
 def test_gaussian_toy_posterior():
     from scipy.stats import multivariate_normal
 
