@@ -8,9 +8,11 @@ installed JAX has, and falls back to saving and restoring the global
 
 Examples
 --------
+>>> import jax.numpy as jnp
 >>> from ntkbook._x64 import enable_x64
 >>> with enable_x64(True):
 ...     jnp.zeros(1).dtype          # float64 inside, whatever the global flag says
+dtype('float64')
 """
 
 from __future__ import annotations
