@@ -386,9 +386,9 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
     arch_or_kernel_fn
         A stax triple ``(init_fn, apply_fn, kernel_fn)`` (e.g. from
         :func:`ntkbook.archs.get`) or a ``kernel_fn`` alone.
-    x : array, shape (N1, *feature_shape)
+    x : array, shape ``(N1, *feature_shape)``
         First inputs.
-    x2 : array, shape (N2, *feature_shape), optional
+    x2 : array, shape ``(N2, *feature_shape)``, optional
         Second inputs; ``None`` means ``x`` (a symmetric Gram, computed on and
         above the diagonal blocks only).
     kind

@@ -175,14 +175,14 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         A stax triple ``(init_fn, apply_fn, kernel_fn)`` or :class:`ntkbook.archs.Arch`;
         only ``init_fn`` and ``apply_fn`` are used.  Its output dimension must be
         ``num_classes``.
-    x : array, shape (N, *feature_shape)
+    x : array, shape ``(N, *feature_shape)``
         Training inputs (e.g. ``data.normalize(ds.x)``).
     y : array, shape (N,)
         Integer labels in ``[0, num_classes)``.  A class may be absent (its rows of
         ``class_acc``/``class_prob`` are NaN).
     num_classes
         Number of classes K (>= 2).
-    x_test : array, shape (M, *feature_shape), optional
+    x_test : array, shape ``(M, *feature_shape)``, optional
     y_test : array, shape (M,), optional
         Held-out set; give both or neither.
     loss
