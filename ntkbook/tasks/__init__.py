@@ -10,7 +10,7 @@ Submodules each hold one job; their public names are re-exported here:
 """
 
 from .architecture import KPCASeparation, kpca_projection, kpca_separation, rank_architectures
-from .complexity_gap import binary_complexity_gap, complexity_gap
+from .complexity_gap import binary_complexity_gap, complexity_gap, multiclass_complexity_gap
 from .labels import (GramLabel, as_one_hot, bias_rankings, block_diagonality,
                      block_diagonalization_error, block_error_from_z, gram_label_matrix,
                      label_gradient, rank_labelings)
@@ -20,7 +20,7 @@ from .refurbish import Refurbishment, refurbish_labels, refurbish_scores
 
 __all__ = [
     "KPCASeparation", "kpca_projection", "kpca_separation", "rank_architectures",
-    "binary_complexity_gap", "complexity_gap",
+    "binary_complexity_gap", "complexity_gap", "multiclass_complexity_gap",
     "GramLabel", "as_one_hot", "bias_rankings", "block_diagonality",
     "block_diagonalization_error", "block_error_from_z", "gram_label_matrix", "label_gradient",
     "rank_labelings",

@@ -18,6 +18,9 @@ many (capped at all of them), as ``-1``; a sample's score is the gap computed in
 its own class's problem, averaged over ``repeats`` draws of the subsample.
 The original uses only the 2-layer arc-cosine kernel; DeOliveira et al. swap in
 the Gram matrices of deeper and convolutional architectures.
+
+:func:`multiclass_complexity_gap` is the one-shot alternative: all samples and
+all one-hot columns in one solve, ``sum_k (H^{-1} y_k)_i^2 / (H^{-1})_ii``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .. import _checks
 from ..dynamics.kernel_regression import cholesky_solve
 from .architecture import class_labels
 
-__all__ = ["complexity_gap", "binary_complexity_gap"]
+__all__ = ["complexity_gap", "binary_complexity_gap", "multiclass_complexity_gap"]
 
 
 def binary_complexity_gap(H, y_pm, reg: float = 0.0) -> np.ndarray:
@@ -57,12 +60,58 @@ def binary_complexity_gap(H, y_pm, reg: float = 0.0) -> np.ndarray:
     """
     y_pm = _checks.finite_array(y_pm, "y_pm", ndim=1, dtype=np.float64)
     sol = cholesky_solve(H, y_pm, reg)
-    c, lower = sol.factor
-    n = c.shape[0]
-    # diag of (L L^T)^{-1} = column sums of squares of L^{-1}; triangular solve, no inverse of H
-    l_inv = scipy.linalg.solve_triangular(c, np.eye(n), lower=lower)
-    diag_inv = np.sum(l_inv ** 2, axis=0)
-    return sol.alpha ** 2 / diag_inv
+    return sol.alpha ** 2 / _diag_of_inverse(sol.factor)
+
+
+def _diag_of_inverse(factor) -> np.ndarray:
+    """``diag(H^{-1})``, shape (n,), from a ``cho_factor`` pair; no explicit inverse of H."""
+    c, lower = factor
+    # diag of (L L^T)^{-1} = column sums of squares of L^{-1}
+    l_inv = scipy.linalg.solve_triangular(c, np.eye(c.shape[0]), lower=lower)
+    return np.sum(l_inv ** 2, axis=0)
+
+
+def multiclass_complexity_gap(H, y, *, num_classes: int | None = None,
+                              reg: float = 0.0) -> np.ndarray:
+    """One-shot multi-class Complexity-Gap: every sample, every class, one factorisation.
+
+    With ``A = H^{-1}`` and one-hot targets ``Y`` (columns ``y_k``), the score of
+    sample i is the drop of the total complexity ``sum_k y_k^T A y_k`` when i is
+    removed,
+
+        score(i) = sum_k (A y_k)_i^2 / A_ii,
+
+    over all N samples at once (no binary problems, no random negatives).  A
+    mislabeled sample contributes twice: as a lone 1 in the column of its given
+    label and as a lone 0 in the column of its true class.
+
+    Parameters
+    ----------
+    H : array, shape (N, N)
+        Symmetric positive-definite Gram matrix of all samples.
+    y : array, shape (N,)
+        (Possibly noisy) labels in ``[0, K)``.
+    num_classes
+        K; default ``max(y) + 1``.
+    reg
+        Relative ridge of the solve (``reg * trace(H)/N`` on the diagonal).
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        Larger = harder to fit / more likely mislabeled.
+
+    Raises
+    ------
+    ValueError
+        Non-square, non-symmetric or non-finite ``H``; labels of the wrong
+        length or out of range; an ill-conditioned ``H`` (raise ``reg``).
+    """
+    H = _checks.symmetric_matrix(H, "H")
+    y, k = class_labels(y, H.shape[0], num_classes)
+    targets = np.eye(k)[y]                                  # (N, K) one-hot
+    sol = cholesky_solve(H, targets, reg)
+    return np.sum(sol.alpha ** 2, axis=1) / _diag_of_inverse(sol.factor)
 
 
 def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: float = 1.0,
