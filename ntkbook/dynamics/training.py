@@ -125,6 +125,9 @@ class History:
     def predict(self, x, batch_size: int = 1024) -> np.ndarray:
         """Logits of the final network, shape ``(M, K)``, evaluated in chunks of ``batch_size``."""
         x = _checks.finite_array(x, "x")
+        if x.ndim < 2:
+            raise ValueError(f"x must have shape (M, *feature_shape); got {x.shape}.")
+        batch_size = _checks.positive_int(batch_size, "batch_size")
         return _logits(self.apply_fn, self.params, x, batch_size)
 
 
