@@ -133,34 +133,3 @@ def test_lazy_training_wider_is_lazier(key):
     assert wide.kernel_change < narrow.kernel_change / 2
     assert wide.lin_gap < narrow.lin_gap / 2
     assert narrow.lin_gap > 1e-6                 # the narrow net is visibly non-linear
-
-
-def test_bad_inputs(key):
-    apply_fn, params, x = _net(key, out_dim=1)
-    y = jnp.ones(6)
-    with pytest.raises(ValueError, match="lr must be a positive"):
-        gd_trajectory(apply_fn, params, x, y, 0.0, 5)
-    with pytest.raises(ValueError, match="y has 5 rows"):
-        gd_trajectory(apply_fn, params, x, y[:5], 0.1, 5)
-    with pytest.raises(ValueError, match="steps must be >= 1"):
-        gd_trajectory(apply_fn, params, x, y, 0.1, 0)
-    with pytest.raises(ValueError, match="x_eval has feature shape"):
-        gd_trajectory(apply_fn, params, x, y, 0.1, 5, x_eval=jnp.ones((2, 4)))
-    with pytest.raises(ValueError, match="non-finite"):
-        gd_trajectory(apply_fn, params, x, y, 1e6, 50, record_every=50)
-    with pytest.raises(ValueError, match="NaN"):
-        gd_trajectory(apply_fn, params, x.at[0, 0].set(jnp.nan), y, 0.1, 5)
-    with pytest.raises(ValueError, match="loss="):
-        gd_trajectory(apply_fn, params, x, y, 0.1, 5, loss="hinge")
-    with pytest.raises(ValueError, match="probability rows"):
-        gd_trajectory(apply_fn, params, x, 2 * y, 0.1, 5, loss="xent")
-    with pytest.raises(ValueError, match="lr_scale"):
-        lazy_training(apply_fn, params, x, y, steps=5, lr_scale=2.5)
-    with pytest.raises(ValueError, match="same tree structure"):
-        relative_weight_change(params, params[:-1])
-    with pytest.raises(ValueError, match="same shape"):
-        relative_kernel_change(np.eye(3), np.eye(4))
-    with pytest.raises(ValueError, match="all zeros"):
-        relative_kernel_change(np.eye(3), np.zeros((3, 3)))
-    with pytest.raises(TypeError, match="apply_fn must be callable"):
-        linearize("not a function", params)
