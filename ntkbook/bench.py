@@ -51,6 +51,7 @@ SIZES = {
     "full": dict(n_gram=400, gram_batch=100, n_dtype=200, n_entk=200, entk_width=512,
                  n_refurb=2000, refurb_flips=200, n_big=10_000, big_batch=2500),
 }
+"""Benchmark sizes per profile (``"quick"``, ``"full"``); ``"full"`` holds the issue's targets."""
 GRAM_ARCHS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP")
 
 

@@ -161,6 +161,7 @@ def _as_targets(y, n: int) -> np.ndarray:
 
 
 LOSSES = ("mse", "xent")
+"""Losses accepted by ``loss`` of :func:`gd_trajectory`."""
 
 
 def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,

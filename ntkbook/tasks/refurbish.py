@@ -62,7 +62,9 @@ from .labels import _check_counts, _gradient, as_one_hot, block_error_from_z
 __all__ = ["Refurbishment", "refurbish_labels", "refurbish_scores", "STOP_RULES", "SCORE_AGAINST"]
 
 STOP_RULES = ("auto", "never")
+"""Accepted values of ``stop`` in :func:`refurbish_labels`."""
 SCORE_AGAINST = ("current", "initial")
+"""Accepted values of ``score_against`` in :func:`refurbish_labels`."""
 
 
 @dataclass(frozen=True)
