@@ -35,7 +35,8 @@ import numpy as np
 from . import _checks
 from .config import data_root
 
-__all__ = ["Dataset", "load", "names", "sources", "add_label_noise", "normalize", "one_hot",
+__all__ = ["Dataset", "load", "names", "sources", "GRAM_THROUGHPUT", "GRAM_RELATIVE_COST",
+           "estimate_gram_seconds", "add_label_noise", "normalize", "one_hot",
            "make_corners", "make_shapes", "read_idx"]
 
 
@@ -371,6 +372,69 @@ def load(name: str, n: int | None = None, seed: int = 0, root: str | Path | None
     if name not in _LOADERS:
         raise ValueError(f"name={name!r} is not a known dataset; known names: {names()}.")
     return _LOADERS[name](n, n_test, seed, root)
+
+
+# ---------------------------------------------------------------------------
+# what a Gram matrix on 28x28 images costs
+
+GRAM_THROUGHPUT: dict[str, dict[str, float]] = {
+    # one H100, float64, gram.gram on 28x28 MNIST (issue 14): 2-L N=60,000 in 43 s;
+    # CNN-1 (flatten) N=20,000 in 12 s; CNN-1-GAP N=1,000 in 44 s (batch 32)
+    "h100": {"2-L": 60_000 ** 2 / 43, "CNN-1": 20_000 ** 2 / 12, "CNN-1-GAP": 1_000 ** 2 / 44},
+    # the book's 2-core CI machine: CNN-1 (flatten) about 6,000 entries/s, CNN-1-GAP about 9
+    "cpu2": {"CNN-1": 6_000.0, "CNN-1-GAP": 9.0},
+}
+"""Measured Gram-matrix entries per second (``N * N2`` per call) by device and architecture."""
+
+GRAM_RELATIVE_COST: dict[str, float] = {
+    # process CPU seconds per entry relative to CNN-1, measured on 28x28 MNIST with warm
+    # gram.gram calls on the (shared, loaded) CI machine, N = 100-300: repeat runs agree only
+    # to a factor of about 3, so one significant figure; the MLP kernels' cost is negligible
+    # beside the CNNs' either way
+    "2-L": 0.006, "2-L (2 hidden)": 0.008, "10-L": 0.02, "10-L (10 hidden)": 0.02,
+    "CNN-1": 1.0, "CNN-2": 2.0,
+}
+"""Cost of one Gram entry relative to CNN-1, for architectures without a measured throughput."""
+
+
+def estimate_gram_seconds(jobs, device: str = "h100") -> float:
+    """Estimated seconds to compute a list of Gram matrices on 28x28 images.
+
+    Parameters
+    ----------
+    jobs : iterable of (arch_name, n) or (arch_name, n, n2)
+        Each Gram matrix to compute: ``n x n`` (or ``n x n2``) entries.
+    device
+        A key of :data:`GRAM_THROUGHPUT` (``"h100"`` or ``"cpu2"``).
+
+    Returns
+    -------
+    float
+        Sum of ``entries / throughput``; an architecture without a measured
+        throughput on ``device`` uses CNN-1's times :data:`GRAM_RELATIVE_COST`.
+
+    Raises
+    ------
+    ValueError
+        Unknown device, or an architecture with neither a throughput nor a relative cost.
+    """
+    if device not in GRAM_THROUGHPUT:
+        raise ValueError(f"device={device!r} is not one of {sorted(GRAM_THROUGHPUT)}.")
+    rates = GRAM_THROUGHPUT[device]
+    total = 0.0
+    for job in jobs:
+        name, n, *rest = job
+        n = _checks.positive_int(n, "n")
+        n2 = _checks.positive_int(rest[0], "n2") if rest else n
+        if name in rates:
+            rate = rates[name]
+        elif name in GRAM_RELATIVE_COST:
+            rate = rates["CNN-1"] / GRAM_RELATIVE_COST[name]
+        else:
+            raise ValueError(f"arch {name!r} has no measured throughput on {device!r} and no "
+                             f"relative cost; known: {sorted(set(rates) | set(GRAM_RELATIVE_COST))}.")
+        total += n * n2 / rate
+    return total
 
 
 # ---------------------------------------------------------------------------

@@ -51,3 +51,21 @@ def test_multiclass_gap_bad_input(rng):
         multiclass_complexity_gap(H, [0, 0, 0, 2, 2, 2])
     with pytest.raises(ValueError, match="y"):
         multiclass_complexity_gap(H, [0, 1, 0])
+
+
+def test_paper_convention_mlp_has_the_papers_hidden_layers(key):
+    import jax.numpy as jnp
+
+    from ntkbook import archs
+    from ntkbook.tasks import paper_convention_mlp
+
+    def weight_matrices(arch):
+        _, params = arch.init_fn(key, (-1, 6))
+        return sum(1 for layer in params if layer and jnp.ndim(layer[0]) == 2)
+
+    # the paper's 2-L / 10-L: 2 / 10 hidden layers + readout; the zoo's have one layer fewer
+    assert weight_matrices(paper_convention_mlp("2-L (2 hidden)", width=8)) == 3
+    assert weight_matrices(paper_convention_mlp("10-L (10 hidden)", width=8)) == 11
+    assert weight_matrices(archs.get("2-L", width=8)) == 2
+    with pytest.raises(ValueError, match="expected one of"):
+        paper_convention_mlp("3-L")

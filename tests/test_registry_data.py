@@ -165,3 +165,17 @@ def test_missing_dataset_error_names_make_data(tmp_path):
 def test_pinned_integrities_are_sha512():
     for pkg in rd.PACKAGES.values():
         assert pkg.integrity.startswith("sha512-") and len(pkg.integrity) == 7 + 88
+
+
+def test_estimate_gram_seconds_from_measured_throughput():
+    # the issue's own H100 measurements must come back: 2-L at N=60,000 took 43 s
+    assert data.estimate_gram_seconds([("2-L", 60_000)]) == pytest.approx(43.0, rel=1e-12)
+    assert data.estimate_gram_seconds([("CNN-1", 20_000), ("CNN-1-GAP", 1_000)]) == \
+        pytest.approx(12.0 + 44.0, rel=1e-12)
+    # CNN-2 has no GPU measurement: CNN-1's rate scaled by the relative cost, rectangular n x n2
+    est = data.estimate_gram_seconds([("CNN-2", 100, 200)], device="cpu2")
+    assert est == pytest.approx(100 * 200 * data.GRAM_RELATIVE_COST["CNN-2"] / 6000.0, rel=1e-12)
+    with pytest.raises(ValueError, match="device='tpu'"):
+        data.estimate_gram_seconds([("2-L", 10)], device="tpu")
+    with pytest.raises(ValueError, match="no measured throughput"):
+        data.estimate_gram_seconds([("CNN-3", 10)])

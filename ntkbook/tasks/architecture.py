@@ -37,7 +37,33 @@ import scipy.spatial.distance
 from .. import _checks
 
 __all__ = ["KPCASeparation", "kpca_separation", "kpca_projection", "rank_architectures",
-           "class_labels"]
+           "class_labels", "PAPER_HIDDEN_LAYERS", "paper_convention_mlp"]
+
+PAPER_HIDDEN_LAYERS: dict[str, int] = {"2-L (2 hidden)": 2, "10-L (10 hidden)": 10}
+"""DeOliveira et al. define 2-L and 10-L as feed-forward nets with 2 and 10 *hidden* layers;
+the zoo's ``archs.get("2-L")``/``("10-L")`` have 1 and 9 (2 and 10 layers of weights)."""
+
+
+def paper_convention_mlp(name: str, out_dim: int = 10, width: int = 512):
+    """The paper's 2-L / 10-L: a ReLU MLP with 2 / 10 hidden layers (3 / 11 layers of weights).
+
+    Parameters
+    ----------
+    name
+        A key of :data:`PAPER_HIDDEN_LAYERS`.
+    out_dim, width
+        Outputs and hidden width of the finite network (the kernel ignores width).
+
+    Returns
+    -------
+    archs.Arch
+        ``archs.mlp(hidden + 1, width, out_dim)``.
+    """
+    from .. import archs
+
+    if name not in PAPER_HIDDEN_LAYERS:
+        raise ValueError(f"name={name!r}; expected one of {sorted(PAPER_HIDDEN_LAYERS)}.")
+    return archs.mlp(PAPER_HIDDEN_LAYERS[name] + 1, width, out_dim)
 
 WHICH = ("low", "high")
 
