@@ -93,6 +93,9 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=8, lr=0.003,
                      batch_size=50, width=256, channels=16, n_bench=1200, bench_flips=200,
                      real_datasets=["mnist", "fashion_mnist"], real_n=2000, real_arch="2-L"),
+        # issue 17: chapter 15 (the four tools on your own data, ntkbook.audit)
+        "ch15": dict(dataset="digits", n=300, noise_rate=0.1, arch="2-L", compare=["10-L", "CNN-1"],
+                     shuffles=20, flag_frac=0.1, folds=5),
         # issue 6: chapters 1, 2, 4, 5
         "ch01": dict(n=64, n_test=64, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
                      n_inits=2, steps=300, record_every=30, depth=2, fit_from=256,
@@ -169,6 +172,9 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=200, lr=0.003,
                      batch_size=128, width=1024, channels=64, n_bench=2000, bench_flips=200,
                      real_datasets=["mnist", "fashion_mnist"], real_n=8000, real_arch="2-L"),
+        # issue 17: chapter 15
+        "ch15": dict(dataset="mnist", n=5000, noise_rate=0.1, arch="2-L",
+                     compare=["10-L", "CNN-1", "CNN-2"], shuffles=100, flag_frac=0.1, folds=5),
         # issue 6: chapters 1, 2, 4, 5
         "ch01": dict(n=256, n_test=256, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
                                                 8192, 16384],
