@@ -104,23 +104,63 @@ def test_binary_gap_equals_brute_force(rng):
                                rtol=1e-8, atol=1e-10)
 
 
-def test_complexity_gap_protocol_against_direct_loop(rng):
-    """complexity_gap = the per-class problems rebuilt with the same draws and brute-forced."""
-    n, k = 36, 3
-    y = np.arange(n) % k
+def _protocol_reference(H, y, c, negatives):
+    """CG of the members of class c in one binary problem, written from the paper's description.
+
+    Class c is +1, the given ``negatives`` (indices of other classes) are -1, and the gap of
+    member i is ``y^T H^{-1} y - y_{-i}^T H_{-i}^{-1} y_{-i}``, sample i deleted and the
+    problem solved again (:func:`_brute_force_gap`).  Returns {member index: gap}.
+    """
+    pos = np.flatnonzero(y == c)
+    idx = np.concatenate([pos, np.asarray(negatives, dtype=int)])
+    y_pm = np.r_[np.ones(len(pos)), -np.ones(len(negatives))]
+    return dict(zip(pos.tolist(), _brute_force_gap(H[np.ix_(idx, idx)], y_pm)[:len(pos)]))
+
+
+def test_complexity_gap_with_whole_rest_equals_one_problem_per_class(rng):
+    """When the subsample is the whole rest, the protocol has no randomness left: one binary
+    problem per class (class c = +1, every other sample = -1) and each sample's gap in its own
+    class's problem, computed by deleting the sample and solving again."""
+    n, k = 30, 3
+    y = np.r_[np.zeros(6, int), np.ones(10, int), np.full(14, 2)]   # unequal classes
     x = data.normalize(np.eye(k, 10)[y] + 0.8 * rng.standard_normal((n, 10)))
     H = closed_form.relu_ntk_eq4(x)
-    got = complexity_gap(H, y, seed=5, repeats=2)
-    draws = np.random.default_rng(5)
-    ref = np.zeros(n)
-    for _ in range(2):
-        for c in range(k):
-            pos, rest = np.flatnonzero(y == c), np.flatnonzero(y != c)
-            neg = draws.choice(rest, size=len(pos), replace=False)
-            idx = np.concatenate([pos, neg])
-            y_pm = np.r_[np.ones(len(pos)), -np.ones(len(neg))]
-            ref[pos] += _brute_force_gap(H[np.ix_(idx, idx)], y_pm)[:len(pos)]
-    np.testing.assert_allclose(got, ref / 2, rtol=1e-8, atol=1e-10)
+    ref = np.empty(n)
+    for c in range(k):
+        for i, gap in _protocol_reference(H, y, c, np.flatnonzero(y != c)).items():
+            ref[i] = gap
+    # unbalance_ratio 5 asks for 5 x |class| negatives, more than the rest holds for every
+    # class (30 >= 24, 50 >= 20, 70 >= 16), so the cap takes the whole rest; two repeats of a
+    # deterministic problem average to the same value.  Both routes solve 30x30 well-conditioned
+    # float64 systems (Schur-complement identity vs deletion): agreement to ~1e-12 relative.
+    got = complexity_gap(H, y, unbalance_ratio=5.0, repeats=2, seed=3)
+    np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-12)
+
+
+def test_complexity_gap_subsample_is_one_equal_size_draw_per_class(rng):
+    """With the default ratio 1 the negatives of class c are a random subset of the rest with
+    as many samples as class c.  Without reproducing the random draw, check every possible
+    draw: the scores of all members of class c must equal the brute-force gaps of one and the
+    same size-|c| subset of the rest (and no subset of another size)."""
+    from itertools import combinations
+
+    n, k = 9, 3
+    y = np.arange(n) % k                                             # 3 classes of 3
+    x = data.normalize(np.eye(k, 6)[y] + 0.7 * rng.standard_normal((n, 6)))
+    H = closed_form.relu_ntk_eq4(x)
+    got = complexity_gap(H, y, seed=11)
+    for c in range(k):
+        pos, rest = np.flatnonzero(y == c), np.flatnonzero(y != c)
+        matches = {}
+        for size in range(1, len(rest) + 1):
+            for neg in combinations(rest.tolist(), size):
+                ref = _protocol_reference(H, y, c, neg)
+                # 9x9 float64 solves: the draw that was taken agrees to ~1e-13; distinct draws
+                # differ by O(0.01-1), far above the 1e-8 tolerance
+                if np.allclose([ref[i] for i in pos], got[pos], rtol=1e-8, atol=1e-12):
+                    matches.setdefault(size, []).append(neg)
+        assert list(matches) == [len(pos)], (c, matches)
+        assert len(matches[len(pos)]) == 1, (c, matches)
 
 
 def test_complexity_gap_flags_flipped_labels(rng):
