@@ -89,6 +89,65 @@ def test_centered_mse_targets(toy):
         np.testing.assert_allclose(np.asarray(pt), np.asarray(pe), rtol=1e-10, atol=1e-12)
 
 
+def _hand_optimizer_steps(optimizer, grad_fn, p0, lr, momentum, steps):
+    """The three update rules written out by hand (no optax), ``steps`` full-batch steps.
+
+    sgd: ``p -= lr g``.  momentum (heavy ball, optax's convention): ``v = g + m v``,
+    ``p -= lr v``.  adam (b1 = 0.9, b2 = 0.999, eps = 1e-8, bias-corrected):
+    ``p -= lr mhat / (sqrt(vhat) + eps)``.
+    """
+    leaves, tree = jax.tree_util.tree_flatten(p0)
+    p = [np.asarray(a, dtype=np.float64) for a in leaves]
+    v = [np.zeros_like(a) for a in p]
+    m1 = [np.zeros_like(a) for a in p]
+    m2 = [np.zeros_like(a) for a in p]
+    for t in range(1, steps + 1):
+        g = [np.asarray(a) for a in jax.tree_util.tree_leaves(grad_fn(tree.unflatten(p)))]
+        for k in range(len(p)):
+            if optimizer == "sgd":
+                p[k] = p[k] - lr * g[k]
+            elif optimizer == "momentum":
+                v[k] = g[k] + momentum * v[k]
+                p[k] = p[k] - lr * v[k]
+            else:
+                m1[k] = 0.9 * m1[k] + 0.1 * g[k]
+                m2[k] = 0.999 * m2[k] + 0.001 * g[k] ** 2
+                mhat, vhat = m1[k] / (1 - 0.9 ** t), m2[k] / (1 - 0.999 ** t)
+                p[k] = p[k] - lr * mhat / (np.sqrt(vhat) + 1e-8)
+    return p
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_optimizer_steps_equal_hand_written_rules(toy, optimizer):
+    """Three full-batch epochs with each optimizer equal its update rule written out by hand.
+
+    The three rules give different parameters after three steps (checked below), so the test
+    fails if ``optimizer`` were ignored or mapped to the wrong rule.
+    """
+    x, y = toy
+    arch = archs.mlp(2, width=8, out_dim=3)
+    _, p0 = arch.init_fn(jax.random.PRNGKey(2), x.shape)
+    lr, momentum = 0.05, 0.8
+    hist = train(arch, x, y, num_classes=3, loss="xent", optimizer=optimizer, lr=lr,
+                 momentum=momentum, epochs=3, params=p0, progress=False, dtype=np.float64)
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+    def grad_fn(p):
+        return jax.grad(lambda q: -jnp.mean(jax.nn.log_softmax(arch.apply_fn(q, xj))[
+            jnp.arange(len(y)), yj]))(p)
+
+    rules = {o: _hand_optimizer_steps(o, grad_fn, p0, lr, momentum, 3)
+             for o in ("sgd", "momentum", "adam")}
+    got = [np.asarray(a) for a in jax.tree_util.tree_leaves(hist.params)]
+    # float64 on both sides, same formulas up to summation order: ~1e-14; 1e-10 leaves room
+    for a, b in zip(got, rules[optimizer]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    # and the other two rules are far from it (they differ at O(lr) after three steps)
+    for other in set(rules) - {optimizer}:
+        gap = max(np.max(np.abs(a - b)) for a, b in zip(got, rules[other]))
+        assert gap > 1e-4, (optimizer, other, gap)
+
+
 @pytest.mark.parametrize("loss,optimizer", [("xent", "sgd"), ("mse", "momentum"), ("xent", "adam")])
 def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
     x, y = toy
