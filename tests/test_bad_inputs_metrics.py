@@ -8,6 +8,9 @@ import pytest
 
 from ntkbook import data, metrics
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 NAN = float("nan")
 S3 = [0.1, 0.2, 0.3]
 

@@ -8,6 +8,9 @@ import pytest
 
 from ntkbook import claims, config
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 
 @pytest.fixture
 def ledger_dir(tmp_path, monkeypatch):

@@ -11,6 +11,9 @@ import pytest
 
 from ntkbook import data
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 
 def test_digits_split_and_range():
     d = data.load("digits")
@@ -31,6 +34,7 @@ def test_subsample_is_deterministic():
 
 
 def test_mnist1d_generated_locally_and_keeps_global_rng():
+    pytest.importorskip("mnist1d", reason="the mnist1d package is a book dependency, not in the core lock")
     np.random.seed(123)
     before = np.random.random()
     np.random.seed(123)

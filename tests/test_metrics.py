@@ -8,6 +8,9 @@ from sklearn.metrics import roc_auc_score
 
 from ntkbook import metrics
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 
 def test_rbo_identical_and_hand_computed():
     # extrapolated RBO of identical lists is exactly 1 (the truncated .rbo() would not be)
