@@ -31,9 +31,10 @@ Examples
 >>> from ntkbook.dynamics import train
 >>> ds = data.load("digits", n=300, n_test=200)
 >>> hist = train(archs.get("2-L", width=256), data.normalize(ds.x), ds.y, num_classes=10,
-...              x_test=data.normalize(ds.x_test), y_test=ds.y_test, lr=0.5, epochs=20,
-...              batch_size=50, progress=False)
->>> hist.test_acc[-1]     # doctest: +SKIP
+...              x_test=data.normalize(ds.x_test), y_test=ds.y_test, optimizer="adam",
+...              lr=0.01, epochs=20, batch_size=50, progress=False)
+>>> bool(hist.test_acc[-1] > 0.8)     # held-out accuracy after 20 epochs (about 0.9)
+True
 """
 
 from __future__ import annotations
