@@ -24,3 +24,37 @@ def test_environment_report_matches_installed_versions():
     assert report["packages"]["neural-tangents"] == "0.6.5"
     assert report["scale"] == config.scale() and report["seed"] == config.SEED
     assert report["cpu_count"] >= 1 and report["devices"]
+
+
+def test_make_test_executes_each_notebook_once():
+    """`make test` (dry run): no nbmake pass, one from-scratch book build, claims emptied first,
+    the core suite in .venv-core, the browser test after the build."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["make", "-n", "--no-print-directory", "test"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert not [l for l in lines if "nbmake" in l], "make test must not execute notebooks with nbmake"
+    builds = [i for i, l in enumerate(lines) if "jupyter-book build book --all" in l]
+    assert len(builds) == 1, lines
+    claims = [i for i, l in enumerate(lines) if l.startswith("rm -f") and "claims" in l]
+    browser = [i for i, l in enumerate(lines) if "tests/test_browser.py" in l]
+    core = [i for i, l in enumerate(lines) if ".venv-core/bin/python -m pytest" in l]
+    assert claims and claims[-1] < builds[0] < browser[0], lines
+    assert core and core[0] < builds[0]
+
+
+def test_claims_ledger_appendix_is_executed_after_every_chapter():
+    """Sphinx reads (so myst-nb executes) documents in sorted docname order: the ledger page,
+    which reads the chapters' records, must sort after every chapter in the table of contents."""
+    import re
+    from pathlib import Path
+
+    toc = (Path(__file__).resolve().parents[1] / "book" / "_toc.yml").read_text()
+    docs = re.findall(r"file:\s*(notebooks/\S+)", toc)
+    ledger = [d for d in docs if "claims_ledger" in d]
+    chapters = [d for d in docs if re.match(r"notebooks/\d\d_", d)]
+    assert len(ledger) == 1 and chapters
+    assert all(c < ledger[0] for c in chapters), (chapters, ledger)
