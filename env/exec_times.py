@@ -31,7 +31,7 @@ def main(build: str) -> int:
         status = "ok" if data["succeeded"] else f"FAILED ({data['error']})"
         print(f"{doc:<{width}}  {data['runtime']:7.1f}  {status}")
     total = sum(data["runtime"] or 0.0 for _, data in rows)
-    print(f"{'total':<{width}}  {total:7.1f}  ({len(rows)} notebooks, one execution each)")
+    print(f"{'total':<{width}}  {total:7.1f}  ({len(rows)} notebook(s), one execution each)")
     return 0
 
 
