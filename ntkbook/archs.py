@@ -31,11 +31,13 @@ Examples
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Callable, NamedTuple, Sequence
 
 from . import _checks
 
-__all__ = ["Arch", "get", "names", "describe", "mlp", "cnn", "ndim_of", "W_STD", "B_STD"]
+__all__ = ["Arch", "get", "names", "describe", "mlp", "cnn", "ndim_of", "layers_of", "W_STD",
+           "B_STD"]
 
 W_STD: float = math.sqrt(2.0)
 """Weight scale of hidden layers (He initialisation for ReLU)."""
@@ -46,11 +48,48 @@ PARAMETERIZATIONS = ("ntk", "standard")
 
 
 class Arch(NamedTuple):
-    """A neural-tangents triple; unpacks as ``init_fn, apply_fn, kernel_fn``."""
+    """A neural-tangents triple; unpacks as ``init_fn, apply_fn, kernel_fn``.
+
+    ``arch.layers`` is the layer list the builder recorded (see :func:`layers_of`).
+    """
 
     init_fn: Callable
     apply_fn: Callable
     kernel_fn: Callable
+
+    @property
+    def layers(self) -> tuple | None:
+        """The recorded layer list of this network (``None`` if not built here)."""
+        return layers_of(self.kernel_fn)
+
+
+# kernel_fn -> (parameterization, ndim, layers): what :func:`mlp` and :func:`cnn` built, so
+# that ntkbook.gram can pick a hand-written kernel without probing the kernel_fn
+_LAYERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def layers_of(kernel_fn: Callable) -> tuple | None:
+    """The structure :func:`mlp`/:func:`cnn` recorded for ``kernel_fn``, or ``None``.
+
+    Returns
+    -------
+    tuple or None
+        ``(parameterization, ndim, layers)`` with ``layers`` a tuple of
+        ``("conv", kernel, stride, W_std, b_std)``, ``("relu",)``,
+        ``("avgpool", window, stride)``, ``("gap",)``, ``("flatten",)`` and
+        ``("dense", W_std, b_std)`` in network order (``ndim`` is ``None`` for an
+        MLP, which flattens any input).  Widths are left out: they do not enter
+        the infinite-width kernel.
+    """
+    try:
+        return _LAYERS.get(kernel_fn)
+    except TypeError:          # not weak-referenceable: never recorded
+        return None
+
+
+def _record(arch: Arch, parameterization: str, ndim: int | None, layers: list) -> Arch:
+    _LAYERS[arch.kernel_fn] = (parameterization, ndim, tuple(layers))
+    return arch
 
 
 def _check_param(parameterization: str) -> str:
@@ -85,10 +124,13 @@ def mlp(depth: int, width: int = 512, out_dim: int = 10, *, parameterization: st
     width = _checks.positive_int(width, "width")
     p = _check_param(parameterization)
     layers = [stax.Flatten()]
+    spec: list = [("flatten",)]
     for _ in range(depth - 1):
         layers += [stax.Dense(width, W_std=W_std, b_std=b_std, parameterization=p), stax.Relu()]
+        spec += [("dense", W_std, b_std), ("relu",)]
     layers += [stax.Dense(out_dim, W_std=1.0, b_std=b_std, parameterization=p)]
-    return Arch(*stax.serial(*layers))
+    spec += [("dense", 1.0, b_std)]
+    return _record(Arch(*stax.serial(*layers)), p, None, spec)
 
 
 def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *,
@@ -132,17 +174,22 @@ def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *
         channels = [width] * len(channels)
         dense = [width] * len(dense)
     filt, strides, window = (kernel,) * ndim, (stride,) * ndim, (2,) * ndim
-    layers = []
+    layers, spec = [], []
     for i, c in enumerate(channels):
         layers += [stax.Conv(c, filt, strides, padding="SAME", W_std=W_std, b_std=b_std,
                              parameterization=p), stax.Relu()]
+        spec += [("conv", kernel, stride, W_std, b_std), ("relu",)]
         if i in pool_after:
             layers += [stax.AvgPool(window, window, padding="SAME")]
+            spec += [("avgpool", 2, 2)]
     layers += [stax.GlobalAvgPool() if pool == "gap" else stax.Flatten()]
+    spec += [("gap",) if pool == "gap" else ("flatten",)]
     for w in dense:
         layers += [stax.Dense(w, W_std=W_std, b_std=b_std, parameterization=p), stax.Relu()]
+        spec += [("dense", W_std, b_std), ("relu",)]
     layers += [stax.Dense(out_dim, W_std=1.0, b_std=b_std, parameterization=p)]
-    return Arch(*stax.serial(*layers))
+    spec += [("dense", 1.0, b_std)]
+    return _record(Arch(*stax.serial(*layers)), p, ndim, spec)
 
 
 _VGG19 = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]

@@ -4,6 +4,12 @@
 against its baseline **in the same process, on the same inputs**, so the
 ratios survive a busy machine better than absolute seconds do:
 
+* **issue 13's targets** (row ``target``): two reader-built CNNs (flatten and
+  GAP, built with :func:`ntkbook.archs.cnn`, not zoo names) and the zoo's
+  ``CNN-1-GAP``, ``gram(arch, x)`` at its defaults against
+  ``neural_tangents.batch(kernel_fn, 100)``, both timed on their *first* call
+  (compilation included), with the arc-cosine roofline of each
+  (:func:`arccos_rate`) in the note;
 * infinite-width Gram matrices of ``2-L``, ``10-L``, ``CNN-1``, ``CNN-2`` and
   ``CNN-1-GAP`` on digits: ``neural_tangents.batch(kernel_fn, batch_size)``
   against :func:`ntkbook.gram.gram` with the same block size, each timed on
@@ -42,17 +48,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-__all__ = ["timed", "run", "main", "SIZES"]
+__all__ = ["timed", "run", "main", "block_sweep", "SIZES"]
 
 # benchmark -> sizes at each profile; "full" are the issue's targets
 SIZES = {
     "quick": dict(n_gram=100, gram_batch=50, n_dtype=100, n_entk=64, entk_width=256,
-                  n_refurb=500, refurb_flips=50, n_big=2000, big_batch=1000),
+                  n_refurb=500, refurb_flips=50, n_big=2000, big_batch=1000,
+                  n_flat=200, n_gap=40),
     "full": dict(n_gram=400, gram_batch=100, n_dtype=200, n_entk=200, entk_width=512,
-                 n_refurb=2000, refurb_flips=200, n_big=10_000, big_batch=2500),
+                 n_refurb=2000, refurb_flips=200, n_big=10_000, big_batch=2500,
+                 n_flat=800, n_gap=400),
 }
 """Benchmark sizes per profile (``"quick"``, ``"full"``); ``"full"`` holds the issue's targets."""
 GRAM_ARCHS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP")
+ZOO_KERNELS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP", "CNN-2-GAP")
 
 
 def timed(fn: Callable, *args, **kwargs) -> tuple[object, float, float]:
@@ -199,6 +208,125 @@ def _big_rows(s: dict, log: Callable) -> list[dict]:
     return [row]
 
 
+def arccos_rate(n: int = 2 ** 22) -> float:
+    """Arc-cosine ReLU expectations per second on this machine, measured alone (float64).
+
+    Times the fused elementwise step of the hand-written kernels
+    (``fast_kernels._relu_big``: one ``atan2``, one ``sqrt`` and a few
+    multiplies per entry) on ``n`` entries, compiled beforehand, best of three.
+    It is the roofline of a GAP kernel: every ReLU layer of the conv stack
+    evaluates it once per pair of inputs and pair of pixels.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from . import config
+    from .fast_kernels import _relu_big
+
+    config.enable_x64()
+    rng = np.random.default_rng(0)
+    cov = jnp.asarray(rng.uniform(-0.9, 0.9, size=n))
+    inv = jnp.ones(n)
+    fn = jax.jit(lambda c, s: _relu_big(c, s, s))
+    jax.block_until_ready(fn(cov, inv))
+    best = min(timed(fn, cov, inv)[1] for _ in range(3))
+    return n / best
+
+
+def _arccos_needed(arch, n: int, shape: tuple) -> float:
+    """Arc-cosine evaluations a hand-written Gram of ``n`` inputs needs at least (upper triangle)."""
+    from . import archs
+
+    structure = archs.layers_of(arch.kernel_fn)
+    ops = [layer[0] for layer in structure[2]]
+    end = ops.index("gap") if "gap" in ops else ops.index("flatten")
+    relus = ops[:end].count("relu")
+    pixels = int(np.prod(shape[:-1]))
+    per_pair = pixels ** 2 if ops[end] == "gap" else pixels
+    return relus * per_pair * n * (n + 1) / 2
+
+
+def _target_rows(s: dict, log: Callable) -> list[dict]:
+    """Issue 13's targets: reader-built and zoo kernels at defaults, first call included."""
+    import neural_tangents as nt
+
+    from . import archs, data, gram
+
+    rate = arccos_rate()
+    cases = [  # (case, builder, N, target); fresh triples so no compilation is shared
+        ("reader-built Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
+         lambda: archs.cnn([64, 64], [512], 1), s["n_flat"], 1.6),
+        ("reader-built Conv64-Relu-Conv64-Relu-GAP-Dense1",
+         lambda: archs.cnn([64, 64], [], 1, pool="gap"), s["n_gap"], 3.0),
+        ("zoo CNN-1-GAP", lambda: archs.get("CNN-1-GAP"), s["n_gap"], 5.0),
+    ]
+    rows = []
+    for case, build, n, target in cases:
+        x = data.normalize(data.load("digits", n=n, seed=0).x.astype(np.float64))
+        arch = build()
+        ref, tb, cb = timed(nt.batch(arch.kernel_fn, batch_size=100), x, None, "ntk")
+        H, tn, cn = timed(gram.gram, build(), x, progress=False)
+        needed = _arccos_needed(arch, n, x.shape[1:])
+        floor_s = needed / rate
+        met = tb / tn >= target
+        note = (f"target {target:g}x {'met' if met else 'NOT met'}; both first calls "
+                f"(compilation included), defaults; ntkbook kernel {gram.last_run['kernel']} "
+                f"({gram.last_run['kernel_choice']}), block {gram.last_run['block_size']}; "
+                f"roofline: {needed:.3g} arc-cosine evaluations at {rate:.3g}/s alone = "
+                f"{floor_s:.3g} s, the target needs <= {tb / target:.3g} s")
+        rows.append(_row("target", case, n, "nt.batch(kernel_fn, 100), first call",
+                         "gram(arch, x) at defaults, first call", tb, cb, tn, cn,
+                         _rel(H, ref), note) | dict(target=target, met=met,
+                                                     arccos_floor_s=floor_s,
+                                                     arccos_per_s=rate))
+        log(rows[-1])
+    return rows
+
+
+def block_sweep(n: int = 400, names: tuple[str, ...] = ZOO_KERNELS,
+                sizes: tuple[int, ...] = (25, 50, 100, 200, 400), repeats: int = 2,
+                log: Callable | None = print):
+    """Seconds per Gram at fixed block sizes against ``batch_size=None``, per zoo kernel.
+
+    Each kernel is what :func:`ntkbook.gram.gram` runs for ``archs.get(name)``
+    at defaults (the hand-written kernel), on ``n`` digits (8 x 8, float64);
+    each cell is the best of ``repeats`` warm calls (compiled beforehand).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per kernel: ``auto_batch``, ``auto_s``, one ``bs_<b>`` column per
+        fixed size, ``best_fixed_s`` and ``auto_over_best`` (``auto_s /
+        best_fixed_s``; the target is <= 1.1).
+    """
+    import pandas as pd
+
+    from . import archs, config, data, gram
+
+    config.enable_x64()
+    x = data.normalize(data.load("digits", n=n, seed=0).x.astype(np.float64))
+    rows = []
+    for name in names:
+        arch = archs.get(name)
+        row = dict(kernel=name)
+
+        def best(bs):
+            gram.gram(arch, x, batch_size=bs, progress=False)            # compile
+            return min(timed(gram.gram, arch, x, batch_size=bs, progress=False)[1]
+                       for _ in range(repeats))
+
+        row["auto_s"] = best(None)
+        row["auto_batch"] = gram.last_run["block_size"]
+        for bs in sizes:
+            row[f"bs_{bs}"] = best(bs)
+        row["best_fixed_s"] = min(row[f"bs_{bs}"] for bs in sizes)
+        row["auto_over_best"] = row["auto_s"] / row["best_fixed_s"]
+        rows.append(row)
+        if log:
+            log(row)
+    return pd.DataFrame(rows)
+
+
 def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable | None = None):
     """Run the benchmarks; return a pandas DataFrame of rows (see the module docstring).
 
@@ -207,7 +335,7 @@ def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable 
     quick
         CI sizes (``SIZES["quick"]``) instead of the issue's (``SIZES["full"]``).
     only
-        Subset of ``("gram", "entk", "refurbish", "big")``; default all.
+        Subset of ``("target", "gram", "entk", "refurbish", "big")``; default all.
     log
         Called with each row as it is finished (default: print a line).
     """
@@ -221,7 +349,8 @@ def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable 
     log = log or (lambda r: print(f"  {r['benchmark']:>13} {r['case']:<34} N={r['n']:<6} "
                                   f"ratio {r['ratio']:6.2f} (cpu {r['cpu_ratio']:6.2f}) "
                                   f"diff {r['max_rel_diff']:.1e}", flush=True))
-    parts = dict(gram=_gram_rows, entk=_entk_rows, refurbish=_refurbish_rows, big=_big_rows)
+    parts = dict(target=_target_rows, gram=_gram_rows, entk=_entk_rows,
+                 refurbish=_refurbish_rows, big=_big_rows)
     only = tuple(parts) if only is None else only
     for p in only:
         if p not in parts:
@@ -242,9 +371,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ntkbook.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="CI sizes (a minute or two)")
     parser.add_argument("--out", default="bench-results/bench.csv", help="CSV path")
-    parser.add_argument("--only", nargs="+", choices=["gram", "entk", "refurbish", "big"],
+    parser.add_argument("--only", nargs="+",
+                        choices=["target", "gram", "entk", "refurbish", "big"],
                         help="run only these benchmarks")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead: the block-size sweep of the zoo kernels (block_sweep)")
     args = parser.parse_args(argv)
+    if args.sweep:
+        sweep = block_sweep(log=lambda r: print({k: (round(v, 3) if isinstance(v, float) else v)
+                                                 for k, v in r.items()}, flush=True))
+        out = Path(args.out).with_name("sweep.csv")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sweep.to_csv(out, index=False)
+        print(f"wrote {out}")
+        return 0
     df = run(args.quick, tuple(args.only) if args.only else None)
     import pandas as pd
 

@@ -25,9 +25,46 @@ anyway: the rounding of ``k12`` alone moves them by ``sqrt(2 eps)``.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
 
 __all__ = ["arccos_relu", "relu_ntk_eq4", "relu_ntk_2layer", "mlp_ntk"]
+
+
+def _concrete(value, name: str, ndim: int) -> tuple[object, bool]:
+    """``(value checked finite with ndim dimensions, False)``, or ``(value, True)`` for a tracer.
+
+    Inside ``jit`` (the hand-written kernels call these functions on traced
+    blocks) the values are unknown; their caller (:func:`ntkbook.gram.gram`)
+    has checked its inputs already.
+    """
+    try:
+        arr = np.asarray(value)
+    except jax.errors.TracerArrayConversionError:
+        return value, True
+    return jnp.asarray(_checks.finite_array(arr, name, ndim=ndim)), False
+
+
+def _inputs(x1, x2, b_std: float) -> tuple:
+    """Checked ``(N, D)`` inputs; zero rows only allowed where a bias keeps the variance > 0."""
+    x1, traced1 = _concrete(x1, "x1", 2)
+    x2, traced2 = (x1, traced1) if x2 is None else _concrete(x2, "x2", 2)
+    if traced1 or traced2:
+        return x1, x2
+    if x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must have the same number of features; got "
+                         f"{x1.shape[1]} and {x2.shape[1]}.")
+    if b_std == 0:
+        for arr, name in ((x1, "x1"), (x2, "x2")):
+            zero = np.flatnonzero(~np.any(np.asarray(arr) != 0, axis=1))
+            if zero.size:
+                raise ValueError(f"{name} has all-zero rows (first: {int(zero[0])}) whose "
+                                 "variance is 0 without a bias: the ReLU kernel is "
+                                 "undefined there; drop them or use b_std > 0.")
+    return x1, x2
 
 
 # Determinants below this many ulps of k11 k22 are rounding: treated as parallel inputs.
@@ -68,6 +105,13 @@ def arccos_relu(k12, k11, k22):
     e_step : array, shape (N1, N2)
         ``E[relu'(u) relu'(v)] = (pi - t) / (2 pi)``.
     """
+    checked = [_concrete(k, n, np.ndim(k)) for k, n in ((k12, "k12"), (k11, "k11"), (k22, "k22"))]
+    (k12, _), (k11, _), (k22, _) = checked
+    if not any(traced for _, traced in checked):
+        for k, name in ((k11, "k11"), (k22, "k22")):
+            if np.any(np.asarray(k) <= 0):
+                raise ValueError(f"{name} holds variances and must be > 0; got minimum "
+                                 f"{float(np.min(np.asarray(k)))}.")
     root, t = _angle(k12, k11, k22)
     e_step = (jnp.pi - t) / (2 * jnp.pi)
     e_relu = root / (2 * jnp.pi) + e_step * k12
@@ -90,7 +134,7 @@ def relu_ntk_eq4(x1, x2=None):
     -------
     array, shape (N1, N2)
     """
-    x2 = x1 if x2 is None else x2
+    x1, x2 = _inputs(x1, x2, 0.0)
     dot = x1 @ x2.T
     n1 = jnp.sum(x1 ** 2, axis=1)[:, None]
     n2 = jnp.sum(x2 ** 2, axis=1)[None, :]
@@ -115,7 +159,11 @@ def relu_ntk_2layer(x1, x2=None, W_std: float = 1.0, b_std: float = 0.0,
     -------
     ntk, nngp : arrays, shape (N1, N2)
     """
-    x2 = x1 if x2 is None else x2
+    W_std, W_std_out = (_checks.real_scalar(w, n) for w, n in ((W_std, "W_std"),
+                                                                 (W_std_out, "W_std_out")))
+    b_std, b_std_out = (_checks.real_scalar(b, n) for b, n in ((b_std, "b_std"),
+                                                                 (b_std_out, "b_std_out")))
+    x1, x2 = _inputs(x1, x2, b_std)
     d = x1.shape[1]
     k12 = W_std ** 2 * (x1 @ x2.T) / d + b_std ** 2
     k11 = W_std ** 2 * jnp.sum(x1 ** 2, axis=1)[:, None] / d + b_std ** 2
@@ -157,9 +205,10 @@ def mlp_ntk(x1, x2=None, depth: int = 3, W_std: float = 2 ** 0.5, b_std: float =
     ntk, nngp : arrays, shape (N1, N2)
     layers : dict, only with ``return_layers=True``
     """
-    if depth < 1:
-        raise ValueError(f"depth must be >= 1; got {depth}.")
-    x2 = x1 if x2 is None else x2
+    depth = _checks.positive_int(depth, "depth")
+    W_std, W_std_out, b_std = (_checks.real_scalar(v, n) for v, n in
+                               ((W_std, "W_std"), (W_std_out, "W_std_out"), (b_std, "b_std")))
+    x1, x2 = _inputs(x1, x2, b_std)
     d = x1.shape[1]
     w1 = W_std if depth > 1 else W_std_out
     s12 = w1 ** 2 * (x1 @ x2.T) / d + b_std ** 2

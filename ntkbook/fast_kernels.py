@@ -49,11 +49,11 @@ from . import _checks
 from .archs import B_STD, W_STD
 from .closed_form import _DET_SNAP_ULPS, arccos_relu, mlp_ntk
 
-__all__ = ["cnn_kernel_fn", "get", "names", "CNNKernel", "MLPKernel"]
+__all__ = ["cnn_kernel_fn", "get", "names", "from_layers", "CNNKernel", "MLPKernel", "LayerKernel"]
 
 
-def _shift_sum_full(t, k: int):
-    """``sum_d t[..., p + d, q + d]`` over the ``k x k`` offsets, zero outside the image.
+def _shift_sum_full(t, k: int, kx: int | None = None):
+    """``sum_d t[..., p + d, q + d]`` over the ``k x kx`` offsets, zero outside the image.
 
     Parameters
     ----------
@@ -61,7 +61,9 @@ def _shift_sum_full(t, k: int):
         Covariance over pairs of inputs and pairs of pixels ``p = (py, px)``,
         ``q = (qy, qx)`` (axes 2, 3 for ``p``; 4, 5 for ``q``).
     k : int
-        Odd filter size; ``SAME`` padding of ``k // 2`` on each side.
+        Odd filter size (height); ``SAME`` padding of ``k // 2`` on each side.
+    kx : int, optional
+        Odd filter width (default ``k``; 1-D signals run as ``H = 1``, ``k = 1``).
 
     Returns
     -------
@@ -70,9 +72,9 @@ def _shift_sum_full(t, k: int):
     # Shifted in-place adds (``.at[].add``) instead of pad + k slices: XLA on CPU
     # then makes about one pass over the tensor per offset instead of allocating
     # a padded copy and k temporaries (measured 2x faster on a 10^7-entry tensor).
-    r = k // 2
+    r, rx = k // 2, (k if kx is None else kx) // 2
     o = t
-    for d in range(1, r + 1):       # along x: px and qx shifted by the same offset
+    for d in range(1, rx + 1):      # along x: px and qx shifted by the same offset
         o = o.at[:, :, :, d:, :, d:].add(t[:, :, :, :-d, :, :-d])
         o = o.at[:, :, :, :-d, :, :-d].add(t[:, :, :, d:, :, d:])
     t = o
@@ -82,13 +84,13 @@ def _shift_sum_full(t, k: int):
     return o
 
 
-def _box_sum(t, k: int):
-    """``k x k`` box sum over the last two (pixel) axes, zero padded: ``(..., H, W) -> (..., H, W)``."""
-    r = k // 2
+def _box_sum(t, k: int, kx: int | None = None):
+    """``k x kx`` box sum over the last two (pixel) axes, zero padded: ``(..., H, W) -> (..., H, W)``."""
+    r, rx = k // 2, (k if kx is None else kx) // 2
     h, w = t.shape[-2], t.shape[-1]
     lead = ((0, 0),) * (t.ndim - 2)
-    tp = jnp.pad(t, lead + ((0, 0), (r, r)))
-    t = sum(tp[..., :, r + d:r + d + w] for d in range(-r, r + 1))
+    tp = jnp.pad(t, lead + ((0, 0), (rx, rx)))
+    t = sum(tp[..., :, rx + d:rx + d + w] for d in range(-rx, rx + 1))
     tp = jnp.pad(t, lead + ((r, r), (0, 0)))
     return sum(tp[..., r + d:r + d + h, :] for d in range(-r, r + 1))
 
@@ -147,6 +149,10 @@ class CNNKernel:
             raise ValueError(f"kernel must be odd (SAME padding symmetric); got {kernel}.")
         self.kernel = kernel
         self.W2, self.b2, self.Wout2 = float(W_std) ** 2, float(b_std) ** 2, float(W_std_out) ** 2
+
+    def accepts(self, feature_shape: Sequence[int]) -> bool:
+        """Whether inputs of this feature shape (no batch axis) can run here: images ``(H, W, C)``."""
+        return len(tuple(feature_shape)) == 3
 
     def __repr__(self) -> str:
         return (f"CNNKernel(n_conv={self.n_conv}, n_dense={self.n_dense}, pool={self.pool!r}, "
@@ -252,6 +258,10 @@ class MLPKernel:
         self.depth = _checks.positive_int(depth, "depth")
         self.W_std, self.b_std, self.W_std_out = float(W_std), float(b_std), float(W_std_out)
 
+    def accepts(self, feature_shape: Sequence[int]) -> bool:
+        """Any feature shape: the inputs are flattened."""
+        return len(tuple(feature_shape)) >= 1
+
     def __repr__(self) -> str:
         return (f"MLPKernel(depth={self.depth}, W_std={self.W_std:g}, b_std={self.b_std:g}, "
                 f"W_std_out={self.W_std_out:g})")
@@ -265,6 +275,251 @@ class MLPKernel:
         ntk, nngp = mlp_ntk(x1.reshape(len(x1), -1), x2.reshape(len(x2), -1), depth=self.depth,
                             W_std=self.W_std, b_std=self.b_std, W_std_out=self.W_std_out)
         return _select({"ntk": ntk, "nngp": nngp}, get)
+
+
+_OPS = ("conv", "relu", "avgpool", "gap", "flatten", "dense")
+
+
+def _b2(b_std) -> float:
+    """Bias variance; ``b_std=None`` (no bias) counts as 0."""
+    return 0.0 if b_std is None else float(b_std) ** 2
+
+
+class LayerKernel:
+    """``kernel_fn`` of any ReLU network built from Conv/Relu/AvgPool/GAP/Flatten/Dense, derived from its layer list.
+
+    The layer list is what :func:`ntkbook.archs.layers_of` returns for a
+    network built by :func:`ntkbook.archs.cnn` or :func:`ntkbook.archs.mlp`:
+    tuples ``("conv", kernel, stride, W_std, b_std)``, ``("relu",)``,
+    ``("avgpool", window, stride)``, ``("gap",)``, ``("flatten",)``,
+    ``("dense", W_std, b_std)``, NTK parameterization.  Convolutions must be
+    stride 1 with an odd filter (``SAME`` padding); average pools need
+    window = stride and image sides divisible by it (:meth:`accepts`).
+
+    The convolutional part runs on the pixel-diagonal covariance
+    ``(B1, B2, H, W)`` when only ``Flatten`` follows it (exact: a stride-1 conv
+    and the ReLU never mix two pixels' diagonals), and on the full
+    ``(B1, B2, H, W, H, W)`` covariance when an average pool or GAP mixes
+    pixels; the per-input variances are then read off each input's own full
+    covariance (``lax.map`` over the batch).  1-D signals ``(N, L, C)`` run as
+    images of height 1.
+    """
+
+    def __init__(self, layers: Sequence[tuple], ndim: int | None = 2):
+        if ndim not in (None, 1, 2):
+            raise ValueError(f"ndim must be None (MLP), 1 or 2; got {ndim!r}.")
+        layers = tuple(tuple(layer) for layer in layers)
+        if not layers or any(not layer or layer[0] not in _OPS for layer in layers):
+            raise ValueError(f"layers must be a non-empty list of {_OPS} tuples; got {layers!r}.")
+        ends = [i for i, layer in enumerate(layers) if layer[0] in ("gap", "flatten")]
+        if len(ends) != 1:
+            raise ValueError("layers must contain exactly one 'gap' or 'flatten'; got "
+                             f"{[layers[i][0] for i in ends]}.")
+        self.conv_part, self.pool = layers[:ends[0]], layers[ends[0]][0]
+        self.dense_part = layers[ends[0] + 1:]
+        for layer in self.conv_part:
+            if layer[0] == "dense":
+                raise ValueError("a 'dense' layer before 'gap'/'flatten' is not supported.")
+            if layer[0] == "conv" and (layer[1] % 2 == 0 or layer[2] != 1):
+                raise ValueError(f"conv layers need an odd kernel and stride 1; got {layer}.")
+            if layer[0] == "avgpool" and layer[1] != layer[2]:
+                raise ValueError(f"avgpool needs window == stride; got {layer}.")
+        if any(layer[0] not in ("dense", "relu") for layer in self.dense_part):
+            raise ValueError("after 'gap'/'flatten' only 'dense' and 'relu' layers are supported.")
+        if ndim is None and self.conv_part:
+            raise ValueError("an MLP (ndim=None) has no layers before 'flatten'.")
+        self.ndim, self.layers = ndim, layers
+        # full pixel-pair covariance only where pixels mix: GAP or an average pool
+        self.full = self.pool == "gap" or any(layer[0] == "avgpool" for layer in self.conv_part)
+
+    def __repr__(self) -> str:
+        return f"LayerKernel({'-'.join(layer[0] for layer in self.layers)}, ndim={self.ndim})"
+
+    def accepts(self, feature_shape: Sequence[int]) -> bool:
+        """Whether inputs of this feature shape (no batch axis) can run here."""
+        shape = tuple(feature_shape)
+        if self.ndim is None:
+            return len(shape) >= 1
+        if len(shape) != self.ndim + 1:
+            return False
+        hw = (1,) + shape[:1] if self.ndim == 1 else shape[:2]
+        for layer in self.conv_part:
+            if layer[0] == "avgpool":
+                if hw[0] % layer[1] and hw[0] != 1 or hw[1] % layer[1]:
+                    return False
+                hw = (hw[0] if hw[0] == 1 else hw[0] // layer[1], hw[1] // layer[1])
+        return True
+
+    def _as_images(self, x):
+        """``(N, H, W, C)`` view of the inputs (signals get height 1, MLP inputs one pixel)."""
+        if self.ndim is None:
+            return x.reshape(len(x), 1, 1, -1)
+        return x[:, None] if self.ndim == 1 else x
+
+    def _kernel_size(self, layer) -> tuple[int, int]:
+        return (1, layer[1]) if self.ndim == 1 else (layer[1], layer[1])
+
+    def _pool_window(self, layer, h: int) -> tuple[int, int]:
+        return (1 if h == 1 else layer[1], layer[1])
+
+    # -- convolutional part on the full pixel-pair covariance ---------------------------
+    def _walk_full(self, x1, x2, vars1=None, vars2=None):
+        """Full covariance walk; ``vars*=None`` means ``x1 is x2`` (one input): variances from the diagonal.
+
+        Returns the NNGP and NTK after the conv part ``(B1, B2, H, W, H, W)``
+        and the variance maps used at each ReLU (self mode only).
+        """
+        c = x1.shape[-1]
+        cov = jnp.einsum("aijc,bklc->abijkl", x1, x2) / c
+        ntk = None                     # the inputs carry no NTK term: Theta starts at the first layer
+        used, r = [], 0
+        for layer in self.conv_part:
+            op = layer[0]
+            if op == "conv":
+                ky, kx = self._kernel_size(layer)
+                w2 = float(layer[3]) ** 2 / (ky * kx)
+                cov = w2 * _shift_sum_full(cov, ky, kx) + _b2(layer[4])
+                ntk = cov if ntk is None else w2 * _shift_sum_full(ntk, ky, kx) + cov
+            elif op == "avgpool":
+                wy, wx = self._pool_window(layer, cov.shape[2])
+                b1, b2, h, w = cov.shape[:4]
+                shape = (b1, b2, h // wy, wy, w // wx, wx, h // wy, wy, w // wx, wx)
+                cov = jnp.mean(cov.reshape(shape), axis=(3, 5, 7, 9))
+                ntk = None if ntk is None else jnp.mean(ntk.reshape(shape), axis=(3, 5, 7, 9))
+            else:   # relu
+                if vars1 is None:
+                    h, w = cov.shape[2:4]
+                    v = jnp.diagonal(cov.reshape(h * w, h * w)).reshape(1, h, w)
+                    used.append(v[0])
+                    v1 = v2 = v
+                else:
+                    v1, v2 = vars1[r], vars2[r]
+                r += 1
+                cov, step = _relu_big(cov, jax.lax.rsqrt(v1)[:, None, :, :, None, None],
+                                      jax.lax.rsqrt(v2)[None, :, None, None])
+                ntk = None if ntk is None else ntk * step
+        return cov, (jnp.zeros_like(cov) if ntk is None else ntk), used
+
+    def _self_stats(self, x):
+        """Per input: the variance maps at each ReLU and the pooled self-covariance, by lax.map."""
+        def one(xi):
+            cov, _, used = self._walk_full(xi[None], xi[None])
+            if self.pool == "gap":
+                k = jnp.mean(cov)
+            else:
+                h, w = cov.shape[2:4]
+                k = jnp.mean(jnp.diagonal(cov.reshape(h * w, h * w)))
+            return used, k
+
+        return jax.lax.map(one, x)
+
+    # -- convolutional part on the pixel-diagonal covariance ------------------------------
+    def _walk_diag(self, x1, x2):
+        c = x1.shape[-1]
+        cov = jnp.einsum("aijc,bijc->abij", x1, x2) / c
+        v1, v2 = jnp.sum(x1 * x1, axis=-1) / c, jnp.sum(x2 * x2, axis=-1) / c
+        ntk = None
+        for layer in self.conv_part:
+            if layer[0] == "conv":
+                ky, kx = self._kernel_size(layer)
+                w2, b2 = float(layer[3]) ** 2 / (ky * kx), _b2(layer[4])
+                cov = w2 * _box_sum(cov, ky, kx) + b2
+                ntk = cov if ntk is None else w2 * _box_sum(ntk, ky, kx) + cov
+                v1, v2 = w2 * _box_sum(v1, ky, kx) + b2, w2 * _box_sum(v2, ky, kx) + b2
+            else:   # relu (no pooling on this path)
+                cov, step = _relu_big(cov, jax.lax.rsqrt(v1)[:, None], jax.lax.rsqrt(v2)[None, :])
+                ntk = None if ntk is None else ntk * step
+                v1, v2 = v1 / 2, v2 / 2          # E[relu(u)^2] = var / 2
+        return cov, (jnp.zeros_like(cov) if ntk is None else ntk), v1, v2
+
+    def __call__(self, x1, x2=None, get="ntk"):
+        x1 = jnp.asarray(x1)
+        x2 = x1 if x2 is None else jnp.asarray(x2)
+        if x1.shape[1:] != x2.shape[1:] or not self.accepts(x1.shape[1:]):
+            raise ValueError(f"x1 and x2 must share a feature shape this network accepts "
+                             f"({self!r}); got {x1.shape} and {x2.shape}.")
+        a, c = self._as_images(x1), self._as_images(x2)
+        if self.full:
+            (vars1, k11), (vars2, k22) = self._self_stats(a), self._self_stats(c)
+            cov, ntk, _ = self._walk_full(a, c, vars1, vars2)
+            if self.pool == "gap":
+                k12, theta = jnp.mean(cov, axis=(2, 3, 4, 5)), jnp.mean(ntk, axis=(2, 3, 4, 5))
+            else:
+                b1, b2, h, w = cov.shape[:4]
+                cov = jnp.diagonal(cov.reshape(b1, b2, h * w, h * w), axis1=2, axis2=3)
+                ntk = jnp.diagonal(ntk.reshape(b1, b2, h * w, h * w), axis1=2, axis2=3)
+                k12, theta = jnp.mean(cov, axis=2), jnp.mean(ntk, axis=2)
+            k11, k22 = k11[:, None], k22[None, :]
+        else:
+            cov, ntk, v1, v2 = self._walk_diag(a, c)
+            k12, theta = jnp.mean(cov, axis=(2, 3)), jnp.mean(ntk, axis=(2, 3))
+            k11, k22 = jnp.mean(v1, axis=(1, 2))[:, None], jnp.mean(v2, axis=(1, 2))[None, :]
+        for layer in self.dense_part:
+            if layer[0] == "dense":
+                w2, b2 = float(layer[1]) ** 2, _b2(layer[2])
+                k12, k11, k22 = w2 * k12 + b2, w2 * k11 + b2, w2 * k22 + b2
+                theta = w2 * theta + k12
+            else:
+                k12, step = arccos_relu(k12, k11, k22)
+                theta = theta * step
+                k11, k22 = k11 / 2, k22 / 2
+        return _select({"ntk": theta, "nngp": k12}, get)
+
+
+def _uniform(values) -> bool:
+    return len(set(values)) <= 1
+
+
+def from_layers(structure) -> Callable | None:
+    """The hand-written ``kernel_fn`` of a recorded network structure, or ``None``.
+
+    Parameters
+    ----------
+    structure : tuple
+        ``(parameterization, ndim, layers)`` as :func:`ntkbook.archs.layers_of` returns.
+
+    Returns
+    -------
+    callable or None
+        :class:`CNNKernel` for the zoo's pattern (``n x [conv -> relu]``, GAP or
+        Flatten, ``m x [dense -> relu]``, dense readout; one filter size, stride 1,
+        shared ``W_std``/``b_std``, 2-D), :class:`MLPKernel` for a plain MLP,
+        :class:`LayerKernel` for any other supported layer list, ``None`` when a
+        layer or the parameterization has no hand-written kernel (standard
+        parameterization: its kernel depends on the widths, which are not recorded).
+    """
+    if structure is None:
+        return None
+    parameterization, ndim, layers = structure
+    if parameterization != "ntk":
+        return None
+    ops = [layer[0] for layer in layers]
+    n_body = len(ops) - 1
+    if (ndim is None and ops[0] == "flatten" and ops[-1] == "dense"
+            and ops[1:-1] == ["dense", "relu"] * ((n_body - 1) // 2)
+            and _uniform(layers[i][1:] for i in range(1, n_body, 2))):
+        depth = (n_body - 1) // 2 + 1
+        hidden = layers[1][1:] if depth > 1 else (1.0, layers[-1][2])
+        if _b2(hidden[1]) == _b2(layers[-1][2]):
+            return MLPKernel(depth, W_std=hidden[0], b_std=_b2(hidden[1]) ** 0.5,
+                             W_std_out=layers[-1][1])
+    if ndim == 2 and ("gap" in ops or "flatten" in ops):
+        end = ops.index("gap") if "gap" in ops else ops.index("flatten")
+        conv, dense = layers[:end], layers[end + 1:-1]
+        n, m = len(conv) // 2, len(dense) // 2
+        if (ndim == 2 and n >= 1 and [l[0] for l in conv] == ["conv", "relu"] * n
+                and [l[0] for l in dense] == ["dense", "relu"] * m and ops[-1] == "dense"
+                and _uniform([l[1:] for l in conv[::2]] + [(layers[0][1], 1) + l[1:]
+                                                          for l in dense[::2]])
+                and layers[0][2] == 1 and layers[0][1] % 2 == 1
+                and _b2(layers[-1][2]) == _b2(layers[0][4])):
+            k, _, w_std, b_std = layers[0][1:]
+            return CNNKernel(n, m, ops[end], kernel=k, W_std=w_std, b_std=_b2(b_std) ** 0.5,
+                             W_std_out=layers[-1][1])
+    try:
+        return LayerKernel(layers, ndim)
+    except ValueError:
+        return None
 
 
 def cnn_kernel_fn(channels: Sequence[int], dense: Sequence[int] = (), *, pool: str = "flatten",

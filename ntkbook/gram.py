@@ -29,10 +29,16 @@ memory.  What it does beyond ``neural_tangents.batch``:
   hand-written GAP kernel on 200 digits was 1.4x faster in float32.  No
   speed-up is worth 1e-4 errors in matrices that are then inverted, so
   float64 stays the default and float32 is available through ``dtype``.
-* **Hand-written kernels.**  For zoo CNNs with global average pooling,
-  neural-tangents' kernel is replaced by the exact one of
-  :mod:`ntkbook.fast_kernels` when a probe confirms they agree
-  (:func:`fast_equivalent`; switch off with ``fast=False``).
+* **Hand-written kernels, chosen without probing.**  A network built by
+  :mod:`ntkbook.archs` carries its layer list (:func:`ntkbook.archs.layers_of`),
+  so its hand-written kernel (:func:`ntkbook.fast_kernels.from_layers`: any ReLU
+  network of Conv/Relu/AvgPool/GAP/Flatten/Dense in NTK parameterization) runs
+  instead of neural-tangents' without a probe; a bare ``kernel_fn`` is probed
+  against the zoo's GAP kernels, on tiny images first (:func:`fast_equivalent`).
+  :data:`last_run` says which kernel ran and why; ``fast=False`` switches this off.
+* **Block size chosen by the engine** (``batch_size=None``): from the traced
+  working set per pair of inputs and a cache (CPU) or memory (accelerator)
+  budget, :func:`auto_batch_size`.
 
 Examples
 --------
@@ -46,6 +52,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -63,7 +70,7 @@ from ._x64 import enable_x64
 from .closed_form import (arccos_relu, mlp_ntk, relu_ntk_2layer, relu_ntk_eq4)
 
 __all__ = ["gram", "GramMemoryError", "estimate_memory", "kernel_fn_of", "fast_equivalent",
-           "last_run",
+           "choose_kernel", "auto_batch_size", "last_run",
            "arccos_relu", "mlp_ntk", "relu_ntk_2layer", "relu_ntk_eq4"]
 
 KINDS = ("ntk", "nngp")
@@ -71,7 +78,9 @@ KINDS = ("ntk", "nngp")
 
 last_run: dict = {}
 """What the latest :func:`gram` call did: ``kernel`` (``"neural-tangents"`` or the
-hand-written kernel used), ``block_size``, ``blocks`` (blocks the matrix needs),
+hand-written kernel used), ``kernel_choice`` (how it was chosen, see
+:func:`choose_kernel`), ``block_size`` and ``block_rule`` (``"given"`` or the
+automatic rule with its numbers), ``blocks`` (blocks the matrix needs),
 ``computed`` and ``from_cache`` (how many of them), ``devices`` (device -> blocks
 computed there)."""
 
@@ -236,6 +245,77 @@ def _memory_guard(est: dict, batch_size: int, reestimate: Callable[[int], dict] 
         f"device are free: pass batch_size={suggestion} or less.")
 
 
+def _cache_bytes() -> int:
+    """Size of the CPU's last-level cache, read from sysfs (32 MiB where it cannot be read)."""
+    sizes = []
+    for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        unit = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30}.get(text[-1:].upper(), 1)
+        sizes.append(int(text.rstrip("KkMmGg")) * unit)
+    return max(sizes) if sizes else 32 * 2 ** 20
+
+
+# Block-size rule (batch_size=None).  The working set of one block grows as the number
+# of input pairs in it, b^2 (traced per pair at a 16 x 16 block).  On a CPU the
+# blocked kernels are memory-bound: a block whose working set spills far out of the
+# last-level cache streams every covariance tensor through DRAM several times per
+# layer, while blocks that are too small pay XLA's per-call overhead and padding.
+# The sweep recorded in :func:`auto_batch_size` put the best block at a working set
+# of a few times the last-level cache for every zoo kernel, hence this budget.
+_CPU_CACHE_MULTIPLE = 8
+# On an accelerator, one block may use this share of its free memory (two blocks are
+# in flight per device, and XLA's temporaries exceed the traced estimate).
+_DEVICE_SHARE = 0.25
+_MIN_BLOCK, _MAX_BLOCK = 8, 4096
+_TRACE_BLOCK = 16
+
+
+def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.float64,
+                    devices: Sequence | None = None) -> tuple[int, dict]:
+    """The block size :func:`gram` uses when ``batch_size=None``, and why.
+
+    Rule: trace one ``16 x 16`` block to get the working set per input pair
+    ``w`` (:func:`estimate_memory`), take the budget ``M`` -- on a CPU
+    ``8 x`` the last-level cache (sysfs), on an accelerator a quarter of its free
+    memory -- and use ``b = sqrt(M / w)``, clipped to ``[8, 4096]`` and to the
+    number of inputs, then evened out so that the blocks cover the inputs with
+    as little padding as possible (``b = ceil(N / ceil(N / b))``).  The memory
+    guard still applies on top.
+
+    Measured on this project's 2-core CPU (32 MiB L3), float64, ``N = 400``
+    digits (8 x 8), seconds for the whole Gram at fixed block sizes against the
+    automatic choice (see ``python -m ntkbook.bench --sweep``): recorded in
+    appendix A1.
+
+    Returns
+    -------
+    b : int
+    info : dict
+        ``rule`` (a sentence), ``bytes_per_pair``, ``budget_bytes``.
+    """
+    kernel_fn = kernel_fn_of(arch_or_kernel_fn)
+    x = np.asarray(x)
+    n = max(len(x), len(x) if x2 is None else len(x2))
+    devices = list(devices) if devices is not None else jax.local_devices()
+    t = min(_TRACE_BLOCK, n)
+    est = estimate_memory(kernel_fn, x[:t], None if x2 is None else np.asarray(x2)[:t], kind,
+                          t, dtype, devices)
+    per_pair = est["block_bytes"] / (t * t)
+    if est["on_host"]:
+        budget, where = _CPU_CACHE_MULTIPLE * _cache_bytes(), "8 x last-level cache"
+    else:
+        budget, where = _DEVICE_SHARE * est["device_available_bytes"], "1/4 of free device memory"
+    b = int(math.sqrt(budget / per_pair))
+    b = min(max(b, _MIN_BLOCK), _MAX_BLOCK, n)
+    b = -(-n // -(-n // b))          # ceil(n / ceil(n / b)): equal blocks, least padding
+    return b, dict(rule=f"b = sqrt(budget / bytes per pair), budget = {where} "
+                        f"({budget / 2 ** 20:.0f} MiB), {per_pair:.0f} bytes per pair",
+                   bytes_per_pair=per_pair, budget_bytes=budget)
+
+
 # (kernel_fn, feature shape) -> hand-written equivalent or None, decided once per pair
 _FAST_CHOICE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # Agreement a probe must show before a hand-written kernel replaces neural-tangents'
@@ -244,13 +324,15 @@ _PROBE_RTOL = 1e-9
 
 
 _PROBES: dict = {}
-# Only the pooled CNNs are worth a probe: neural-tangents' flatten-CNN and MLP
-# kernels are already fast once jitted (0.2 s for a 200 x 200 CNN-1 Gram here),
-# while its GAP kernels are the slow ones.  The probe itself costs a few CPU
-# seconds once per process and feature shape, so it is only tried for Gram
-# matrices with at least this many entries.
+# A bare kernel_fn (no recorded structure) is only probed against the pooled CNNs:
+# neural-tangents' flatten-CNN and MLP kernels are already fast once jitted, while
+# its GAP kernels are the slow ones.  The probe is first run on tiny images (4 x 4,
+# milliseconds even for neural-tangents' GAP kernels); only a kernel that matches
+# there is probed again at the real feature shape.  Gram matrices below this many
+# entries are not worth even the tiny probe.
 _AUTO_CANDIDATES = ("CNN-1-GAP", "CNN-2-GAP")
 _AUTO_MIN_ENTRIES = 40_000
+_TINY_SIDE = 4
 
 
 def _probe(shape: tuple) -> tuple:
@@ -275,15 +357,33 @@ def _probe(shape: tuple) -> tuple:
     return _PROBES[shape]
 
 
-def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
-    """The hand-written kernel of :mod:`ntkbook.fast_kernels` equal to ``kernel_fn``, if any.
+def _probe_match(kernel_fn: Callable, shape: tuple) -> Callable | None:
+    """The candidate that agrees with ``kernel_fn`` on the probe images of ``shape``, or ``None``."""
+    xa, xb, cands = _probe(shape)
+    with enable_x64(True):
+        try:
+            refs = [np.asarray(kernel_fn(xa, xb, k)) for k in KINDS]
+        except Exception:      # kernel_fn that cannot take these inputs: nothing to match
+            return None
+        for cand, vals in cands:
+            if all(v.shape == r.shape and np.max(np.abs(v - r)) <= _PROBE_RTOL * np.max(np.abs(r))
+                   for v, r in zip(vals, refs)):
+                return cand
+    return None
 
-    Each zoo GAP CNN's hand-written kernel is evaluated beside ``kernel_fn`` on a
-    probe of five random unit-norm images of ``x``'s shape (3 x 2 pairs, NTK
-    and NNGP, float64); one that agrees to ``1e-9`` relative is returned.  A kernel that matches no
-    candidate (other depths, strides, pooling inside the stack, 1-D inputs...)
-    gives ``None`` and stays with neural-tangents.  The answer is remembered
-    per ``kernel_fn`` and feature shape.
+
+def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
+    """The hand-written kernel of :mod:`ntkbook.fast_kernels` equal to a bare ``kernel_fn``, if any.
+
+    Each zoo GAP CNN's hand-written kernel is evaluated beside ``kernel_fn`` on
+    five random unit-norm images (3 x 2 pairs, NTK and NNGP, float64), first of
+    4 x 4 pixels (cheap), then -- only if one agrees there -- of ``x``'s shape;
+    one that agrees to ``1e-9`` relative on both is returned.  A kernel that
+    matches no candidate (other depths, strides, pooling inside the stack, 1-D
+    inputs...) gives ``None`` and stays with neural-tangents.  The answer is
+    remembered per ``kernel_fn`` and feature shape.  Kernels built by
+    :mod:`ntkbook.archs` never need this: :func:`gram` reads their recorded
+    layers instead (:func:`choose_kernel`).
 
     Parameters
     ----------
@@ -303,20 +403,49 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
         known = {}
     if key in known:
         return known[key]
-    choice = None
-    xa, xb, cands = _probe(key)
-    with enable_x64(True):
-        try:
-            refs = [np.asarray(kernel_fn(xa, xb, k)) for k in KINDS]
-        except Exception:      # kernel_fn that cannot take these inputs: nothing to match
-            refs = None
-        for cand, vals in cands if refs is not None else []:
-            if all(v.shape == r.shape and np.max(np.abs(v - r)) <= _PROBE_RTOL * np.max(np.abs(r))
-                   for v, r in zip(vals, refs)):
-                choice = cand
-                break
+    tiny = (_TINY_SIDE, _TINY_SIDE, key[-1])
+    choice = _probe_match(kernel_fn, tiny)
+    if choice is not None and key != tiny:
+        choice = _probe_match(kernel_fn, key)
     known[key] = choice
     return choice
+
+
+def choose_kernel(kernel_fn: Callable, x: np.ndarray, n_entries: int, fast: bool = True
+                  ) -> tuple[Callable, str, str]:
+    """Which kernel :func:`gram` runs for ``kernel_fn`` on inputs shaped like ``x``.
+
+    In order: a hand-written kernel passed directly runs as given; a kernel built
+    by :mod:`ntkbook.archs` gets the hand-written kernel derived from its recorded
+    layer list (:func:`ntkbook.fast_kernels.from_layers`) without any probe, or
+    neural-tangents when its layers have none; a bare ``kernel_fn`` is probed
+    (:func:`fast_equivalent`) for Gram matrices of at least 40,000 entries.
+
+    Returns
+    -------
+    kernel_fn, name, how
+        The kernel to run, its name for :data:`last_run` (``"neural-tangents"``
+        or the hand-written kernel's repr) and how it was chosen: ``"given"``,
+        ``"layers"``, ``"probe"``, ``"fast=False"`` or ``"no hand-written kernel"``.
+    """
+    from . import archs, fast_kernels
+
+    hand = (fast_kernels.CNNKernel, fast_kernels.MLPKernel, fast_kernels.LayerKernel)
+    if isinstance(kernel_fn, hand):
+        return kernel_fn, repr(kernel_fn), "given"
+    if not fast:
+        return kernel_fn, "neural-tangents", "fast=False"
+    structure = archs.layers_of(kernel_fn)
+    if structure is not None:
+        derived = fast_kernels.from_layers(structure)
+        if derived is not None and derived.accepts(np.shape(x)[1:]):
+            return derived, repr(derived), "layers"
+        return kernel_fn, "neural-tangents", "no hand-written kernel"
+    if n_entries >= _AUTO_MIN_ENTRIES:
+        equivalent = fast_equivalent(kernel_fn, x)
+        if equivalent is not None:
+            return equivalent, repr(equivalent), "probe"
+    return kernel_fn, "neural-tangents", "no hand-written kernel"
 
 
 # kernel_fn -> {kind: jitted block function}: a second gram() call with the same
@@ -347,11 +476,20 @@ def _fingerprint(x: np.ndarray, x2: np.ndarray | None, kind: str, batch_size: in
 
 
 class _BlockCache:
-    """Finished blocks of one Gram matrix, one ``.npy`` file each, under ``folder``."""
+    """Finished blocks of one Gram matrix, one ``.npy`` file each, under ``folder``.
+
+    Each file is named after its block and the first 16 hex digits of the
+    sha256 of its bytes (``block_00001_00002.<sha>.npy``) and written
+    atomically (temporary file, then rename), so a process killed mid-write
+    leaves no block, and a file whose bytes no longer match its name (a
+    corrupted disk, a truncated copy) is detected on load, deleted and
+    recomputed instead of being used.
+    """
 
     def __init__(self, folder: str | os.PathLike, fingerprint: str):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.corrupt: list[tuple[int, int]] = []
         meta = self.folder / "meta.json"
         if meta.exists():
             stored = json.loads(meta.read_text()).get("fingerprint")
@@ -360,22 +498,43 @@ class _BlockCache:
                     f"cache_dir={str(self.folder)!r} holds blocks of a different Gram matrix "
                     "(other inputs, kind or batch_size); use another folder or empty this one.")
         else:
-            meta.write_text(json.dumps({"fingerprint": fingerprint}))
+            tmp = self.folder / ".meta.json.tmp"
+            tmp.write_text(json.dumps({"fingerprint": fingerprint}))
+            os.replace(tmp, meta)
 
-    def path(self, i: int, j: int) -> Path:
-        return self.folder / f"block_{i:05d}_{j:05d}.npy"
+    @staticmethod
+    def _digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    def _files(self, i: int, j: int) -> list[Path]:
+        return sorted(self.folder.glob(f"block_{i:05d}_{j:05d}.*.npy"))
 
     def get(self, i: int, j: int) -> np.ndarray | None:
-        p = self.path(i, j)
-        return np.load(p) if p.exists() else None
+        """The cached block, or ``None`` when it is missing or fails its checksum."""
+        for p in self._files(i, j):
+            data = p.read_bytes()
+            if p.name.split(".")[1] == self._digest(data):
+                try:
+                    return np.load(io.BytesIO(data), allow_pickle=False)
+                except ValueError:    # checksum of a file that was never a valid .npy
+                    pass
+            self.corrupt.append((i, j))
+            p.unlink(missing_ok=True)
+        return None
 
     def put(self, i: int, j: int, block: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(block), allow_pickle=False)
+        data = buf.getvalue()
         tmp = self.folder / f".tmp_{i:05d}_{j:05d}.npy"
-        np.save(tmp, block)
-        os.replace(tmp, self.path(i, j))   # atomic: an interrupted save leaves no half block
+        tmp.write_bytes(data)
+        for old in self._files(i, j):
+            old.unlink(missing_ok=True)
+        # atomic: an interrupted save leaves no half block under a block's name
+        os.replace(tmp, self.folder / f"block_{i:05d}_{j:05d}.{self._digest(data)}.npy")
 
 
-def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256,
+def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | None = None,
          progress: bool = True, *, dtype=np.float64, devices: Sequence | None = None,
          cache_dir: str | os.PathLike | None = None, check_memory: bool = True,
          fast: bool = True) -> np.ndarray:
@@ -395,7 +554,10 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
         ``"ntk"`` (the neural tangent kernel Theta) or ``"nngp"`` (the
         Gaussian-process kernel K).
     batch_size
-        Block size along each axis.  Working memory grows as ``batch_size**2``.
+        Block size along each axis; working memory grows as ``batch_size**2``.
+        ``None`` (default): chosen by :func:`auto_batch_size` from the traced
+        working set of one block and the cache (CPU) or free memory
+        (accelerator); :data:`last_run` reports the choice and the rule.
     progress
         Show a tqdm bar over blocks.
     dtype
@@ -412,11 +574,11 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
         Estimate the memory first and raise :class:`GramMemoryError` if it
         would not fit.
     fast
-        For Gram matrices of at least 40,000 entries, replace a zoo GAP
-        CNN's neural-tangents kernel by its hand-written equivalent from
-        :mod:`ntkbook.fast_kernels` when a probe shows they agree (see
-        :func:`fast_equivalent`); ``False`` always uses the kernel as given.
-        Pass ``fast_kernels.get(name)`` to use a hand-written kernel directly.  :data:`last_run` says which kernel ran.
+        Run the hand-written kernel of a network built by :mod:`ntkbook.archs`
+        (from its recorded layers), or, for a bare ``kernel_fn`` and Gram
+        matrices of at least 40,000 entries, of a zoo GAP CNN a probe shows it
+        equals (:func:`choose_kernel`); ``False`` always uses the kernel as
+        given.  :data:`last_run` says which kernel ran.
 
     Returns
     -------
@@ -436,25 +598,26 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype={dtype}; expected float64 or float32.")
-    batch_size = _checks.positive_int(batch_size, "batch_size")
+    if batch_size is not None:
+        batch_size = _checks.positive_int(batch_size, "batch_size")
     x = _checks.finite_array(x, "x").astype(dtype)
-    if x.ndim < 2:
-        raise ValueError(f"x must have shape (N, *feature_shape); got {x.shape}.")
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must have shape (N, *feature_shape) with N >= 1; got {x.shape}.")
     symmetric = x2 is None
     if not symmetric:
         x2 = _checks.finite_array(x2, "x2").astype(dtype)
-        if x2.shape[1:] != x.shape[1:]:
-            raise ValueError(f"x and x2 must have the same feature shape; got {x.shape[1:]} "
-                             f"and {x2.shape[1:]}.")
+        if x2.ndim < 2 or x2.shape[1:] != x.shape[1:] or len(x2) == 0:
+            raise ValueError(f"x2 must have shape (N2, *feature_shape) with N2 >= 1 and x's "
+                             f"feature shape {x.shape[1:]}; got {x2.shape}.")
     xb = x if symmetric else x2
     n1, n2 = len(x), len(xb)
     devices = list(devices) if devices is not None else jax.local_devices()
-    b = min(batch_size, max(n1, n2))
-    used = "neural-tangents"
-    if fast and n1 * n2 >= _AUTO_MIN_ENTRIES:
-        equivalent = fast_equivalent(kernel_fn, x)
-        if equivalent is not None:
-            kernel_fn, used = equivalent, repr(equivalent)
+    kernel_fn, used, how = choose_kernel(kernel_fn, x, n1 * n2, fast)
+    if batch_size is None:
+        b, choice = auto_batch_size(kernel_fn, x, x2, kind, dtype, devices)
+        rule = choice["rule"]
+    else:
+        b, rule = min(batch_size, max(n1, n2)), "given"
 
     if check_memory:
         _memory_guard(estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices), b,
@@ -481,18 +644,22 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
             if symmetric and i != j:
                 out[c0:c1, r0:r1] = blk[: r1 - r0, : c1 - c0].T
 
-        todo = []
+        todo, first_cached = [], None
         for i, j in pairs:
             cached = cache.get(i, j) if cache is not None else None
-            if cached is not None and (i, j) != (0, 0):
-                place(i, j, cached)
-            else:
+            if cached is None:
                 todo.append((i, j))
-        if cache is not None and cache.get(0, 0) is not None and (0, 0) not in todo:
-            todo.insert(0, (0, 0))
+            elif (i, j) == (0, 0):
+                # recomputed and compared: a cache filled by another kernel is refused
+                first_cached = cached
+                todo.append((i, j))
+            else:
+                place(i, j, cached)
 
         last_run.clear()
-        last_run.update(kernel=used, block_size=b, blocks=len(pairs), computed=0,
+        last_run.update(kernel=used, kernel_choice=how, block_size=b, block_rule=rule,
+                        corrupt_blocks=list(cache.corrupt) if cache is not None else [],
+                        blocks=len(pairs), computed=0,
                         from_cache=len(pairs) - len(todo), devices={})
         bar = tqdm(total=len(pairs), desc=f"{kind} Gram {n1}x{n2}", disable=not progress,
                    unit="block", initial=len(pairs) - len(todo))
@@ -501,8 +668,8 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256
             i, j = ij
             blk = np.asarray(result)
             if cache is not None:
-                previous = cache.get(i, j)
-                if previous is not None and not np.allclose(previous, blk, rtol=1e-6, atol=0):
+                if (i, j) == (0, 0) and first_cached is not None and not np.allclose(
+                        first_cached, blk, rtol=1e-6, atol=0):
                     raise ValueError(
                         f"cache_dir={str(cache.folder)!r} was filled by a different kernel "
                         "(its first block disagrees with a fresh computation); use another "

@@ -72,7 +72,7 @@ def test_bad_input_is_rejected(digits):
     bad[3, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="x contains 1 NaN"):
         gram.gram(arch, bad, progress=False)
-    with pytest.raises(ValueError, match="same feature shape"):
+    with pytest.raises(ValueError, match="x's feature shape"):
         gram.gram(arch, digits, digits[:, :4], progress=False)
     with pytest.raises(ValueError, match="kind="):
         gram.gram(arch, digits, kind="ntkk", progress=False)

@@ -216,18 +216,21 @@ def test_gram_uses_fast_kernel_only_when_it_matches(digits, monkeypatch):
     monkeypatch.setattr(gram, "_AUTO_MIN_ENTRIES", 1)    # probe even these small matrices
     x = digits[:8]
     arch = archs.get("CNN-1-GAP")
-    H = gram.gram(arch, x, batch_size=4, progress=False)
+    # a bare kernel_fn (no recorded layers) is recognised by the probe
+    H = gram.gram(lambda a, c, get: arch.kernel_fn(a, c, get), x, batch_size=4, progress=False)
     assert gram.last_run["kernel"].startswith("CNNKernel(n_conv=2, n_dense=2, pool='gap'")
+    assert gram.last_run["kernel_choice"] == "probe"
     assert rel_err(H, arch.kernel_fn(x, None, "ntk")) < 1e-6
-    # an MLP on the same images matches no hand-written kernel: neural-tangents runs
+    # a bare MLP kernel on the same images matches no hand-written GAP kernel
     mlp = archs.get("2-L")
-    H2 = gram.gram(mlp, x, progress=False)
+    H2 = gram.gram(lambda a, c, get: mlp.kernel_fn(a, c, get), x, progress=False)
     assert gram.last_run["kernel"] == "neural-tangents"
     assert rel_err(H2, mlp.kernel_fn(x, None, "ntk")) < 1e-6
     gram.gram(arch, x, batch_size=4, progress=False, fast=False)
     assert gram.last_run["kernel"] == "neural-tangents"
     # passed explicitly, a hand-written kernel runs through the engine as given
     Hf = gram.gram(fast_kernels.get("CNN-1"), digits, batch_size=10, progress=False)
+    assert gram.last_run["kernel_choice"] == "given"
     assert rel_err(Hf, archs.get("CNN-1").kernel_fn(digits, None, "ntk")) < 1e-6
 
 
