@@ -77,8 +77,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      steps=300, record_every=50, lr_scale=0.5),
         "ch07": dict(dataset="digits", n=60, n_test=100, widths=[32, 64, 128, 256, 512, 1024],
                      depth=3, n_inits=2, steps=200, record_every=50, reg=1e-4,
-                     expect_width=32, expect_inits=32, expect_n=3, cost_ns=[8, 16, 32, 64, 128],
-                     cost_outs=[10, 100], cost_width=256, cost_max_no=3200, cost_repeats=3,
+                     expect_width=32, expect_inits=16, expect_n=3, cost_ns=[8, 16, 32, 64, 128],
+                     cost_outs=[10, 100], cost_width=256, cost_max_no=3200, cost_repeats=2,
                      full_n=1347, full_n_test=450, full_widths=[64, 256, 512], full_steps=150,
                      lr_scale=0.5, sgd_lr=2.0, sgd_epochs=20, sgd_batch=64),
         # issue 4: chapters 12-14 (Gram-label matrix, bias rankings, refurbishment)
