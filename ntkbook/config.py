@@ -50,7 +50,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      cg_datasets=["digits", "mnist", "fashion_mnist"],
                      cg_archs=["2-L", "10-L", "CNN-1", "CNN-2"],
                      cg_convention_archs=["2-L eq. 4", "2-L (2 hidden)", "10-L (10 hidden)"],
-                     protocol_dataset="mnist", protocol_n=1000, rbo_random=2000,
+                     protocol_dataset="mnist", protocol_n=1000, rbo_random=1000,
                      noise_rate=0.2, check_frac=0.2, rank_dataset="mnist1d", rank_n_test=500,
                      rank_epochs=40, rank_width=128, rank_channels=32, rank_lr=0.005,
                      rank_batch_size=50, rbo_p=0.9),
