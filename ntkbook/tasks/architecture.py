@@ -63,6 +63,7 @@ def paper_convention_mlp(name: str, out_dim: int = 10, width: int = 512):
 
     if name not in PAPER_HIDDEN_LAYERS:
         raise ValueError(f"name={name!r}; expected one of {sorted(PAPER_HIDDEN_LAYERS)}.")
+    out_dim = _checks.positive_int(out_dim, "out_dim")
     return archs.mlp(PAPER_HIDDEN_LAYERS[name] + 1, width, out_dim)
 
 WHICH = ("low", "high")
