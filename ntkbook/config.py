@@ -42,7 +42,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "ch10": dict(n=200, datasets=["digits", "mnist1d"], archs=["2-L", "10-L", "CNN-1", "CNN-2"],
                      cnn3_n=20, cnn3_dataset="mnist1d", gram_batch=100, width=512, epochs=3,
                      lr=0.1, batch_size=50, paper_epochs=100, scaling_archs=["2-L", "CNN-2"],
-                     scaling_ns=[150, 300, 600, 1200], pd_n=100,
+                     scaling_ns=[150, 300, 600, 900], pd_n=100,
                      convention_archs=["2-L (2 hidden)", "10-L (10 hidden)"]),
         "ch11": dict(n=300, n_synth=128, n_real=200,
                      datasets=["corners", "shapes", "digits", "mnist", "fashion_mnist"],
