@@ -1,6 +1,6 @@
 """Determinism (issue 16.3): a chapter executed twice from a clean kernel gives the same numbers.
 
-Two of the fastest chapters of the ``ci`` profile are executed twice each with nbclient, in a
+Two short chapters of the ``ci`` profile are executed twice each with nbclient, in a
 temporary copy (the repository's notebooks and claims ledger are not touched), and every
 glued value (myst-nb ``glue`` outputs, which carry ``metadata.scrapbook.name``) and every
 table or text result (``text/plain``, ``text/html``, ``text/latex``, ``text/markdown`` of
