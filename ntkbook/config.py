@@ -90,11 +90,11 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      eq5_n=300),
         "ch13": dict(n=400, datasets=["digits"], arch="CNN-1", epochs=30, lr=0.003,
                      batch_size=50, width=256, channels=16, checkpoints=[2, 5, 10, 30],
-                     rbo_p=0.9, real_datasets=["mnist", "fashion_mnist"], real_n=1000,
+                     rbo_p=0.9, real_datasets=["mnist", "fashion_mnist"], real_n=800,
                      real_arch="2-L", real_seeds=3),
         "ch14": dict(n=600, datasets=["digits"], archs=["2-L", "CNN-1"],
                      noise_rates=[0.1, 0.2, 0.3, 0.7], baseline_epochs=8, lr=0.003,
-                     batch_size=50, width=256, channels=16, n_bench=1200, bench_flips=200,
+                     batch_size=50, width=256, channels=16, n_bench=1000, bench_flips=200,
                      real_datasets=["mnist", "fashion_mnist"], real_n=2000, real_arch="2-L"),
         # issue 17: chapter 15 (the four tools on your own data, ntkbook.audit)
         "ch15": dict(dataset="digits", n=300, noise_rate=0.1, arch="2-L", compare=["10-L", "CNN-1"],
