@@ -52,7 +52,7 @@ def _algorithm1(H, y0, steps, score_against):
 def digits_noisy():
     """2-L (eq. 4) Gram of 150 unit-norm digits and 20 % symmetric label noise."""
     ds = data.load("digits", n=150, seed=3)
-    x = data.normalize(ds.x.reshape(len(ds.x), -1))
+    x = data.normalize(ds.x.reshape(len(ds.x), -1)).astype(np.float64)   # float64 kernel: symmetric
     H = np.asarray(closed_form.relu_ntk_eq4(x)) + 1e-3 * np.eye(len(x))   # well conditioned
     y_noisy, _ = data.add_label_noise(ds.y, 0.2, 10, seed=4)
     return H, np.asarray(y_noisy, dtype=np.int64)
