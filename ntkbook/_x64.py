@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import jax
 
-__all__ = ["enable_x64", "backend"]
+__all__ = ["enable_x64", "backend", "x64_enabled"]
 
 
 def _native() -> tuple[str, Callable | None]:
@@ -49,9 +49,17 @@ def backend() -> str:
     return _BACKEND
 
 
+def x64_enabled() -> bool:
+    """The global ``jax_enable_x64`` flag (attribute on older JAX, ``config.read`` on newer)."""
+    try:
+        return bool(jax.config.jax_enable_x64)
+    except AttributeError:
+        return bool(jax.config.read("jax_enable_x64"))
+
+
 @contextlib.contextmanager
 def _global_flag(enabled: bool) -> Iterator[None]:
-    previous = bool(jax.config.jax_enable_x64)
+    previous = x64_enabled()
     jax.config.update("jax_enable_x64", enabled)
     try:
         yield

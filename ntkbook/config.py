@@ -270,9 +270,9 @@ def enable_x64(enabled: bool = True) -> None:
 
 def x64_enabled() -> bool:
     """Whether JAX currently creates float64 arrays by default."""
-    import jax
+    from ._x64 import x64_enabled as flag
 
-    return bool(jax.config.jax_enable_x64)
+    return flag()
 
 
 _REPORTED_PACKAGES = ("jax", "jaxlib", "neural-tangents", "numpy", "scipy", "tensorflow", "optax",

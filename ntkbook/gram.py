@@ -153,9 +153,12 @@ def _device_available_bytes(device) -> int:
 _LARGEST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # Working set of one block, in multiples of its largest intermediate array:
-# neural-tangents keeps the NNGP and NTK covariance tensors of the current
-# layer plus about as many temporaries while building the next one.
-_WORKING_SET_FACTOR = 4
+# neural-tangents and the hand-written kernels keep the NNGP and NTK covariance
+# tensors of the current layer plus temporaries while building the next one.
+# Measured (``python -m ntkbook.bench --memory``, CPU, peak RSS rise during a warm
+# call, 48 digits, block 16): the hand-written CNN-1-GAP block peaked at 1.5x
+# "4 x largest" (50 MB against 34 MB), so 8 x largest bounds it with a third to spare.
+_WORKING_SET_FACTOR = 8
 # Share of the free memory the guard lets one call use.
 _MEMORY_SHARE = 0.8
 
@@ -165,7 +168,8 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     """Estimate the memory :func:`gram` needs, without allocating it.
 
     The block working set is read off the traced block computation
-    (``jax.make_jaxpr``): ``4 x`` its largest intermediate array.
+    (``jax.make_jaxpr``): ``8 x`` its largest intermediate array (measured
+    to bound the peak RSS of every zoo kernel on CPU, see ``_WORKING_SET_FACTOR``).
 
     Returns
     -------
@@ -260,16 +264,19 @@ def _cache_bytes() -> int:
 
 # Block-size rule (batch_size=None).  The working set of one block grows as the number
 # of input pairs in it, b^2 (traced per pair at a 16 x 16 block).  On a CPU the
-# blocked kernels are memory-bound: a block whose working set spills far out of the
+# blocked kernels are memory-bound: a block whose working set spills out of the
 # last-level cache streams every covariance tensor through DRAM several times per
-# layer, while blocks that are too small pay XLA's per-call overhead and padding.
-# The sweep recorded in :func:`auto_batch_size` put the best block at a working set
-# of a few times the last-level cache for every zoo kernel, hence this budget.
-_CPU_CACHE_MULTIPLE = 8
+# layer, while blocks that are too small pay XLA's per-call overhead and recompute the
+# per-input terms (the GAP kernels' self-covariances) once per block.  The sweep
+# recorded in :func:`auto_batch_size` put the best block of the flatten CNNs at a
+# traced working set (4 x the largest array) of about an eighth of the last-level cache
+# (b = 40 of 20..160), a quarter with the guard's factor of 8,
+# and the GAP kernel's at the smallest size tried, hence this budget and floor.
+_CPU_CACHE_SHARE = 1 / 4
 # On an accelerator, one block may use this share of its free memory (two blocks are
 # in flight per device, and XLA's temporaries exceed the traced estimate).
 _DEVICE_SHARE = 0.25
-_MIN_BLOCK, _MAX_BLOCK = 8, 4096
+_MIN_BLOCK, _MAX_BLOCK = 16, 4096
 _TRACE_BLOCK = 16
 
 
@@ -278,17 +285,28 @@ def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.f
     """The block size :func:`gram` uses when ``batch_size=None``, and why.
 
     Rule: trace one ``16 x 16`` block to get the working set per input pair
-    ``w`` (:func:`estimate_memory`), take the budget ``M`` -- on a CPU
-    ``8 x`` the last-level cache (sysfs), on an accelerator a quarter of its free
-    memory -- and use ``b = sqrt(M / w)``, clipped to ``[8, 4096]`` and to the
-    number of inputs, then evened out so that the blocks cover the inputs with
-    as little padding as possible (``b = ceil(N / ceil(N / b))``).  The memory
-    guard still applies on top.
+    ``w`` (:func:`estimate_memory`), take the budget ``M`` -- on a CPU a
+    quarter of the last-level cache (sysfs), on an accelerator a quarter of its
+    free memory -- and use ``b = sqrt(M / w)``, clipped to ``[16, 4096]`` and to
+    the number of inputs, then evened out so that the blocks cover the inputs
+    with as little padding as possible (``b = ceil(N / ceil(N / b))``).  The
+    memory guard still applies on top.
 
-    Measured on this project's 2-core CPU (32 MiB L3), float64, ``N = 400``
-    digits (8 x 8), seconds for the whole Gram at fixed block sizes against the
-    automatic choice (see ``python -m ntkbook.bench --sweep``): recorded in
-    appendix A1.
+    Measured on this project's 2-core CPU (32 MiB L3, shared with other jobs,
+    load ~10), float64, ``N = 160`` digits (8 x 8), seconds per warm Gram with
+    the hand-written kernels (``python -m ntkbook.bench --sweep``; the run
+    itself is stored for appendix A1 in ``notebooks/data/a1_block_sweep.csv``):
+
+    ==========  ======  ======  ======  ======
+    kernel       b=20    b=40    b=80   b=160
+    ==========  ======  ======  ======  ======
+    CNN-1        0.45    0.32    0.96    1.16
+    CNN-2        0.72    0.65    1.53    2.02
+    CNN-1-GAP   22.6    29.3    45.4    48.5
+    ==========  ======  ======  ======  ======
+
+    (the MLPs take milliseconds at every size; one block of all inputs is
+    what the rule gives them).
 
     Returns
     -------
@@ -305,7 +323,7 @@ def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.f
                           t, dtype, devices)
     per_pair = est["block_bytes"] / (t * t)
     if est["on_host"]:
-        budget, where = _CPU_CACHE_MULTIPLE * _cache_bytes(), "8 x last-level cache"
+        budget, where = _CPU_CACHE_SHARE * _cache_bytes(), "1/4 of the last-level cache"
     else:
         budget, where = _DEVICE_SHARE * est["device_available_bytes"], "1/4 of free device memory"
     b = int(math.sqrt(budget / per_pair))
@@ -411,6 +429,10 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
     return choice
 
 
+# kernel_fn with recorded layers -> its hand-written kernel (or None), derived once
+_DERIVED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def choose_kernel(kernel_fn: Callable, x: np.ndarray, n_entries: int, fast: bool = True
                   ) -> tuple[Callable, str, str]:
     """Which kernel :func:`gram` runs for ``kernel_fn`` on inputs shaped like ``x``.
@@ -437,7 +459,11 @@ def choose_kernel(kernel_fn: Callable, x: np.ndarray, n_entries: int, fast: bool
         return kernel_fn, "neural-tangents", "fast=False"
     structure = archs.layers_of(kernel_fn)
     if structure is not None:
-        derived = fast_kernels.from_layers(structure)
+        # one derived kernel per kernel_fn, so its compiled blocks and traced memory
+        # estimate are reused by later calls (a new object would compile again)
+        if kernel_fn not in _DERIVED:
+            _DERIVED[kernel_fn] = fast_kernels.from_layers(structure)
+        derived = _DERIVED[kernel_fn]
         if derived is not None and derived.accepts(np.shape(x)[1:]):
             return derived, repr(derived), "layers"
         return kernel_fn, "neural-tangents", "no hand-written kernel"

@@ -91,7 +91,7 @@ def test_automatic_block_size_is_reported_and_gives_the_same_matrix(rng):
     b, info = gram.auto_batch_size(fast_kernels.get("CNN-1-GAP"), x)
     assert gram.last_run["block_size"] == b and "budget" in gram.last_run["block_rule"]
     # the rule's own arithmetic: sqrt(budget / bytes per pair), evened out over 50 rows
-    raw = min(max(int(np.sqrt(info["budget_bytes"] / info["bytes_per_pair"])), 8), 50)
+    raw = min(max(int(np.sqrt(info["budget_bytes"] / info["bytes_per_pair"])), gram._MIN_BLOCK), 50)
     assert b == -(-50 // -(-50 // raw))
     H10 = gram.gram(arch, x, batch_size=10, progress=False)
     assert rel_err(H, H10) < 1e-13       # blocks differ only in summation order
