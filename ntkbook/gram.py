@@ -294,8 +294,11 @@ def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.f
 
     Measured on this project's 2-core CPU (32 MiB L3, shared with other jobs,
     load ~10), float64, ``N = 160`` digits (8 x 8), seconds per warm Gram with
-    the hand-written kernels (``python -m ntkbook.bench --sweep``; the run
-    itself is stored for appendix A1 in ``notebooks/data/a1_block_sweep.csv``):
+    the hand-written kernels (``python -m ntkbook.bench --sweep``), first sweep,
+    which set the budget; a second run with the final rule (blocks 16/40/80/160
+    and the automatic one: within 11 % of the best fixed size for the CNNs, the
+    MLPs' millisecond timings are noise) is stored for appendix A1 in
+    ``notebooks/data/a1_block_sweep.csv``:
 
     ==========  ======  ======  ======  ======
     kernel       b=20    b=40    b=80   b=160
