@@ -10,6 +10,9 @@ from ntkbook import closed_form, data
 from ntkbook.tasks import (binary_complexity_gap, complexity_gap, kpca_projection, kpca_separation,
                            rank_architectures)
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 
 # ---------------------------------------------------------------- kernel PCA separation
 

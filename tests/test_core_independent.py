@@ -19,6 +19,9 @@ import pytest
 
 from ntkbook import _x64, archs, closed_form as cf, fast_kernels
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 REPO = Path(__file__).resolve().parents[1]
 
 CORE_MODULES = ("ntkbook.gram", "ntkbook.fast_kernels", "ntkbook.closed_form", "ntkbook.tasks",

@@ -10,6 +10,9 @@ import pytest
 from ntkbook import closed_form, data
 from ntkbook.tasks import refurbish as rf
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 
 def _eq13(Y, A):
     """Eq. 13 with beta = 1 in jax.numpy: the loop below differentiates it with jax.grad."""

@@ -16,6 +16,9 @@ import pytest
 
 from ntkbook import data, registry_data as rd
 
+# core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
+pytestmark = pytest.mark.core
+
 
 def _tarball(path, json_dir: str, files: dict[int, object]) -> None:
     """Write ``package/src/<json_dir>/K.json`` = ``{"data": files[K]}`` into a .tgz."""

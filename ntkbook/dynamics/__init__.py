@@ -13,7 +13,19 @@ from .flow import (MSEFlow, linear_regression_flow, mse_flow, residual_spectrum,
 from .kernel_regression import KernelSolve, cholesky_solve, kernel_regression
 from .linearize import (LazyStats, Trajectory, gd_trajectory, lazy_training, linearize,
                         relative_kernel_change, relative_weight_change, tree_norm)
-from .training import OPTIMIZERS, TRAIN_LOSSES, History, train
+
+# `training` needs optax, which the core environment (a current JAX, no neural-tangents, no
+# optax) does not have; `tasks` reaches `kernel_regression` through this package, so the
+# training names are imported on first use instead of here (PEP 562).
+_TRAINING_NAMES = ("OPTIMIZERS", "TRAIN_LOSSES", "History", "train")
+
+
+def __getattr__(name: str):
+    if name in _TRAINING_NAMES:
+        from . import training
+        return getattr(training, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "KernelSolve", "cholesky_solve", "kernel_regression",
