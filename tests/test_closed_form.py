@@ -29,14 +29,45 @@ def test_mlp_recursion_matches_neural_tangents(xs, depth, b_std):
     assert rel_err(nngp, ref.nngp) < 1e-10
 
 
-def test_mlp_recursion_layers_are_consistent(xs):
+def _stax_mlp(depth: int, W_std: float, b_std: float, W_std_out: float):
+    """``depth`` Dense layers (ReLU between them) written out with stax, readout scale ``W_std_out``."""
+    layers = []
+    for _ in range(depth - 1):
+        layers += [stax.Dense(64, W_std=W_std, b_std=b_std), stax.Relu()]
+    layers += [stax.Dense(1, W_std=W_std_out, b_std=b_std)]
+    return stax.serial(*layers)[2]
+
+
+def test_mlp_recursion_layers_match_truncated_networks(xs):
+    """Each returned layer (Sigma_l, Theta_l) is the NNGP/NTK of the l-layer network that stops there.
+
+    The reference is neural-tangents on networks written out layer by layer (hidden scale
+    W_std on every layer inside the deep net, W_std_out on its last), not the recursion's own
+    outputs.
+    """
     x1, _ = xs
-    ntk, nngp, layers = cf.mlp_ntk(x1, depth=4, return_layers=True)
-    assert len(layers["sigma"]) == 4 and len(layers["sigma_dot"]) == 3
-    # Theta_l = Theta_{l-1} * Sigmadot_l + Sigma_l, checked on the last step
-    np.testing.assert_allclose(layers["theta"][-2] * layers["sigma_dot"][-1] + layers["sigma"][-1],
-                               ntk, rtol=1e-12)
-    np.testing.assert_allclose(layers["sigma"][-1], nngp, rtol=1e-12)
+    W_std, b_std, W_std_out = 1.3, 0.2, 0.9
+    _, _, layers = cf.mlp_ntk(x1, depth=4, W_std=W_std, b_std=b_std, W_std_out=W_std_out,
+                              return_layers=True)
+    assert len(layers["sigma"]) == 4 and len(layers["theta"]) == 4
+    for depth in range(1, 5):
+        last = W_std_out if depth == 4 else W_std
+        ref = _stax_mlp(depth, W_std, b_std, last)(x1, None, ("ntk", "nngp"))
+        assert rel_err(layers["sigma"][depth - 1], ref.nngp) < 1e-10, depth
+        assert rel_err(layers["theta"][depth - 1], ref.ntk) < 1e-10, depth
+
+
+@pytest.mark.parametrize("depth", [2, 4])
+def test_mlp_readout_scale_matches_neural_tangents(xs, depth):
+    """W_std_out scales the readout of a deep net; a wrong use of it changes the kernel visibly."""
+    x1, x2 = xs
+    ref = _stax_mlp(depth, 1.3, 0.1, 0.7)(x1, x2, ("ntk", "nngp"))
+    ntk, nngp = cf.mlp_ntk(x1, x2, depth=depth, W_std=1.3, b_std=0.1, W_std_out=0.7)
+    assert rel_err(ntk, ref.ntk) < 1e-10
+    assert rel_err(nngp, ref.nngp) < 1e-10
+    # the default readout scale (1.0) gives a kernel that differs by far more than the tolerance
+    ntk_default, _ = cf.mlp_ntk(x1, x2, depth=depth, W_std=1.3, b_std=0.1)
+    assert rel_err(ntk_default, ref.ntk) > 1e-2
 
 
 def test_two_layer_closed_form_matches_neural_tangents(xs):
