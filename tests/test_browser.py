@@ -51,7 +51,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def _chapter_pages() -> list[Path]:
     pages = [HTML / "intro.html"]
     pages += sorted((HTML / "notebooks").glob("*.html"))
-    pages += [p for p in (HTML / "execution_times.html", HTML / "bibliography.html") if p.exists()]
+    # front matter and appendix pages outside notebooks/ (notation, API reference, run times)
+    pages += [p for p in (HTML / "notation.html", HTML / "api.html", HTML / "execution_times.html",
+                          HTML / "bibliography.html") if p.exists()]
     return pages
 
 
@@ -136,3 +138,57 @@ def test_every_page_renders_offline(site, browser):
         summary.append(f"{rel}: {report['math']} math, {report['images']} images")
     print("\n".join(summary))
     assert not problems, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in problems.items())
+
+
+# Runs in the page: every hidden-solution dropdown of sphinx-exercise/sphinx-togglebutton, with
+# the rendered height of its body (0 while hidden).
+SOLUTIONS = """() => Array.from(document.querySelectorAll('.solution.dropdown')).map(s => ({
+  id: s.id, hidden: s.classList.contains('toggle-hidden'),
+  body: Array.from(s.children).filter(c => !c.classList.contains('admonition-title'))
+             .reduce((h, c) => h + c.offsetHeight, 0)}))"""
+
+
+def test_exercises_theorems_and_reference_pages(site, browser):
+    """Every chapter has >= 3 exercises whose solutions start hidden and open on a click;
+    theorem/definition boxes are numbered; the API reference and notation pages have content."""
+    chapters = sorted((HTML / "notebooks").glob("[01][0-9]_*.html"))
+    assert chapters, "no chapter pages in the build"
+    problems: list[str] = []
+    boxes = 0
+    for path in chapters:
+        rel = path.relative_to(HTML).as_posix()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{site}/{rel}", wait_until="load")
+        page.wait_for_function("() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
+                               ".length === document.querySelectorAll('.solution.dropdown').length")
+        n_ex = page.locator("div.exercise").count()
+        before = page.evaluate(SOLUTIONS)
+        boxes += page.locator("div.proof").count()
+        if n_ex < 3:
+            problems.append(f"{rel}: {n_ex} exercises (at least 3 expected)")
+        if not before:
+            problems.append(f"{rel}: no hidden solutions")
+        else:
+            shown = [s["id"] for s in before if not s["hidden"] or s["body"] > 0]
+            if shown:
+                problems.append(f"{rel}: solutions visible before a click: {shown}")
+            first = page.locator(".solution.dropdown").first
+            first.locator("button.toggle-button").click()
+            page.wait_for_timeout(500)
+            after = page.evaluate(SOLUTIONS)[0]
+            if after["hidden"] or after["body"] == 0:
+                problems.append(f"{rel}: the first solution did not open on a click ({after})")
+        page.close()
+    assert boxes >= 10, f"only {boxes} theorem/definition boxes across the chapters"
+    for name, selector, least in (("api.html", "dl.py.function", 50),
+                                  ("notation.html", "table tbody tr", 10)):
+        if not (HTML / name).exists():
+            problems.append(f"{name} is missing from the build")
+            continue
+        page = browser.new_page()
+        page.goto(f"{site}/{name}", wait_until="load")
+        count = page.locator(selector).count()
+        page.close()
+        if count < least:
+            problems.append(f"{name}: {count} x {selector!r} (at least {least} expected)")
+    assert not problems, "\n".join(problems)
