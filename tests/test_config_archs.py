@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -69,3 +73,19 @@ def test_width_counts_parameters(key):
 
 def test_ndim_of():
     assert archs.ndim_of((8, 8, 1)) == 2 and archs.ndim_of((40, 1)) == 1
+
+
+@pytest.mark.parametrize("raw,expected", [("", 0), ("7", 7), (" 3 ", 3)])
+def test_seed_comes_from_the_environment(raw, expected):
+    # a fresh interpreter: SEED is read once, when ntkbook.config is imported
+    out = subprocess.run([sys.executable, "-c", "from ntkbook import config; print(config.SEED)"],
+                         env={**os.environ, "NTKBOOK_SEED": raw}, capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout.strip()) == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "abc"])
+def test_bad_seed_in_the_environment_is_refused(raw):
+    out = subprocess.run([sys.executable, "-c", "import ntkbook.config"],
+                         env={**os.environ, "NTKBOOK_SEED": raw}, capture_output=True, text=True)
+    assert out.returncode != 0 and "NTKBOOK_SEED must be a non-negative integer" in out.stderr
