@@ -2,6 +2,8 @@
 #   .venv       the book's stack, from pyproject.toml's pins (JAX 0.4.23, neural-tangents 0.6.5);
 #   .venv-core  the core's stack, from env/core-requirements.txt (a current JAX CPU build,
 #               NumPy 2, no neural-tangents, no TensorFlow).
+# bash, not sh: the book recipe needs `set -o pipefail` to keep the build's status through `tee`.
+SHELL  := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,7 +19,7 @@ CORE_TESTS  = $(shell grep -l '^pytestmark.*mark\.core' tests/test_*.py)
 # the book so the appendix can never show a chapter's records from an earlier run.
 CLAIMS_DIR  = $(or $(NTKBOOK_CLAIMS_DIR),build/claims)
 
-.PHONY: env env-core data test test-core unit notebook book lab bench clean
+.PHONY: env env-core data test test-core unit test-browser test-determinism notebook book lab bench clean
 
 env: $(STAMP)
 
@@ -35,21 +37,28 @@ $(STAMP): pyproject.toml
 data: $(STAMP)
 	$(BIN)/python -m ntkbook.registry_data
 
-# The whole check, each notebook executed exactly once:
-#  1. unit tests in .venv (every test but the browser one);
-#  2. the core suite in .venv-core (current JAX, no neural-tangents);
-#  3. the book built from scratch: this is the one execution of every notebook (sorted file
-#     order, so the claims-ledger appendix A3 runs after every chapter); a cell that raises
-#     fails it, naming the notebook and printing the cell and its traceback;
-#  4. that build opened in headless Chromium (skipped, with a message, without chromium).
-test: $(STAMP) $(CORE_STAMP) data
-	$(BIN)/python -m pytest tests -q -m "not browser"
-	$(MAKE) --no-print-directory test-core
-	$(MAKE) --no-print-directory book
+# The whole check, each notebook executed exactly once, with both cores busy throughout:
+#  1. at once (make -j3; each one's log is printed as a block when it ends): the unit tests
+#     in .venv, the core suite in .venv-core (current JAX, no neural-tangents), and the book
+#     built from scratch -- the one execution of every notebook, as many at a time as there
+#     are cores, the claims-ledger appendix A3 after all the chapters (see `book`);
+#  2. then, side by side, on that build: the browser test (headless Chromium; skipped, with a
+#     message, without chromium) and the determinism test (two chapters executed again must
+#     reproduce the build's outputs to the last digit).
+test: $(STAMP) $(CORE_STAMP) $(MATHJAX) data
+	@echo "make test: unit tests, core suite and book build run side by side; each log follows when it ends"
+	@$(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browser test-determinism
+
+# Every test that does not read the built book.
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q -m "not built"
+
+test-browser: $(STAMP)
 	$(BIN)/python -m pytest tests/test_browser.py -q -s
 
-unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q -m "not browser"
+test-determinism: $(STAMP)
+	$(BIN)/python -m pytest tests/test_determinism.py -q
 
 env-core: $(CORE_STAMP)
 
@@ -89,22 +98,31 @@ $(MATHJAX):
 	tar -xzf build/mathjax/mathjax-$(MATHJAX_VERSION).tgz -C build/mathjax
 	cp -r build/mathjax/package/es5 book/_vendor/mathjax
 
-# The executed book, always built from scratch (--all): execute_notebooks is "force", so this
-# is one full execution of every notebook.  Any cell that raises fails the build
-# (execute.allow_errors: false), and so does any warning (a missing citation or
-# cross-reference among them); --keep-going lists every failure, not just the first.
-# Per-notebook execution times are printed at the end and shown in the appendix.
+# The executed book, always built from scratch: the jupyter-cache is emptied, then
+# env/execute_notebooks.py executes every notebook once, as many at a time as there are cores
+# (longest first; the claims-ledger appendix A3 after all the chapters), into that cache, and
+# jupyter-book (execute_notebooks: cache) renders those outputs without executing anything.
+# A cell that raises fails the build, naming the notebook with the cell's traceback; so does
+# any Sphinx warning (a missing citation or cross-reference among them), and --keep-going
+# lists every one.  Per-notebook execution times are printed at the end and shown in the
+# appendix.  NOTEBOOK_WORKERS=1 runs the notebooks one at a time.
+NOTEBOOK_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+BOOK_LOG := build/logs/book.log
 book: $(STAMP) $(MATHJAX) data
 	rm -f $(CLAIMS_DIR)/*.json
-	rm -rf book/_build/html/reports
-	$(BIN)/jupyter-book build book --all --warningiserror --keep-going; status=$$?; \
+	rm -rf book/_build/html/reports book/_build/.jupyter_cache
+	mkdir -p $(dir $(BOOK_LOG))
+	$(BIN)/python env/execute_notebooks.py --book book --workers $(NOTEBOOK_WORKERS)
+	set -o pipefail; $(BIN)/jupyter-book build book --all --warningiserror --keep-going 2>&1 \
+	  | tee $(BOOK_LOG); status=$$?; \
 	  $(BIN)/python env/exec_times.py book/_build; \
 	  if [ $$status -ne 0 ]; then \
-	    echo "make: the book build failed (status $$status). Each failing notebook is named above"; \
-	    echo "      ('WARNING: Executing notebook failed') with the cell that raised and its traceback;"; \
-	    echo "      tracebacks are also under book/_build/html/reports/. Rerun one chapter alone with"; \
-	    echo "      make notebook NB=notebooks/<name>.ipynb"; \
-	    exit $$status; fi
+	    echo "make: the book build failed (status $$status); every warning is listed above."; \
+	    exit $$status; fi; \
+	  if grep -q "Executing notebook using" $(BOOK_LOG); then \
+	    echo "make: jupyter-book executed a notebook itself: its cached outputs did not match"; \
+	    echo "      the source (see 'Executing notebook' in $(BOOK_LOG)); each notebook ran twice."; \
+	    exit 1; fi
 	@echo "book: open book/_build/html/index.html"
 
 lab: $(STAMP)

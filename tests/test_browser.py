@@ -33,6 +33,7 @@ BUILD_ASKED = os.environ.get("NTKBOOK_BUILD_BOOK", "") not in ("", "0")
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.built,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package "
                        "'chromium'; see README): the browser test of the built book is skipped"),
     pytest.mark.skipif(not (HTML / "index.html").exists() and not BUILD_ASKED,

@@ -1,13 +1,16 @@
-"""Determinism (issue 16.3): a chapter executed twice from a clean kernel gives the same numbers.
+"""Determinism (issue 16.3): a chapter executed again from a clean kernel gives the same numbers.
 
-Two short chapters of the ``ci`` profile are executed twice each with nbclient, in a
-temporary copy (the repository's notebooks and claims ledger are not touched), and every
-glued value (myst-nb ``glue`` outputs, which carry ``metadata.scrapbook.name``) and every
-table or text result (``text/plain``, ``text/html``, ``text/latex``, ``text/markdown`` of
-``execute_result``/``display_data`` outputs: DataFrames, printed reprs) must agree *to the
-last character*, i.e. to the last digit of every number shown.  Same seeds, same machine,
-same numbers: any difference means a hidden source of randomness (an unseeded generator,
-global NumPy state, dict/set order, thread-count-dependent reductions).
+The built book holds one execution of every notebook (``make book`` caches each executed
+notebook in ``book/_build/.jupyter_cache``).  Two short chapters of the ``ci`` profile are
+executed once more here with nbclient, in a temporary copy (the repository's notebooks and
+claims ledger are not touched), and every glued value (myst-nb ``glue`` outputs, which carry
+``metadata.scrapbook.name``) and every table or text result (``text/plain``, ``text/html``,
+``text/latex``, ``text/markdown`` of ``execute_result``/``display_data`` outputs: DataFrames,
+printed reprs) must agree with the build's *to the last character*, i.e. to the last digit of
+every number shown.  Same seeds, same machine, same numbers: any difference means a hidden
+source of randomness (an unseeded generator, global NumPy state, dict/set order,
+thread-count-dependent reductions).  The build ran its notebooks side by side with other
+work, so the comparison also covers load-dependent scheduling.
 
 Wall-clock measurements are the one legitimate difference between two runs; a chapter whose
 outputs show timings would need them excluded here, so the two chapters are chosen among
@@ -16,7 +19,8 @@ those that show none (checked: a failure message names the output that differed)
 Figures are compared through the numbers drawn in them only where those are glued or shown
 as tables; PNG bytes are not compared (the renderer is not the subject of this test).
 
-Marked ``slow`` so that quick runs can deselect it (``-m "not slow"``); ``make test`` runs it.
+Marked ``built``: it needs the book built first (skipped, saying so, without it); ``make test``
+runs it right after the build, beside the browser test.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "book" / "_build" / ".jupyter_cache"
+pytestmark = pytest.mark.built
 # Two short chapters of the ci profile that glue numbers into their prose and show no
-# timings.  Measured: about 30 s of CPU per execution each (94 s and 104 s wall per run on
-# the shared 2-core machine at load ~9); the whole test is four executions.
+# timings: about 30 s of CPU per execution each on 2 cores, one execution each here.
 CHAPTERS = ("02_gradient_flow.ipynb", "05_classification_losses.ipynb")
 TEXT_MIMES = ("text/plain", "text/html", "text/latex", "text/markdown", "application/json")
 CELL_TIMEOUT_S = 600
@@ -53,12 +58,12 @@ def _shown_values(nb: nbformat.NotebookNode) -> dict[str, object]:
     """Every glued value and every text/table output of ``nb``, keyed by where it appeared.
 
     Glue outputs are keyed by their glue name (so a reordering of cells does not hide a
-    change of value); other rich outputs by ``cell <index> output <index> <mime>``.
+    change of value); other rich outputs by ``cell <index> output <index> <mime>``, with the
+    cell's index among the code cells.
     """
     shown: dict[str, object] = {}
-    for ci, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
+    # numbered among code cells only: the cached copy of the build keeps no markdown cells
+    for ci, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         for oi, out in enumerate(cell.get("outputs", [])):
             if out.output_type not in ("execute_result", "display_data"):
                 continue
@@ -74,21 +79,37 @@ def _shown_values(nb: nbformat.NotebookNode) -> dict[str, object]:
     return shown
 
 
-@pytest.mark.slow
+def _built(src: Path) -> nbformat.NotebookNode:
+    """The book build's executed copy of ``src``, from its jupyter-cache (skip without one)."""
+    from jupyter_cache import get_cache
+
+    if not (CACHE / "global.db").is_file():
+        pytest.skip(f"the book is not built ({CACHE} is missing): run `make book` first, "
+                    "or `make test`, which runs this test right after building it")
+    cache = get_cache(str(CACHE))
+    try:
+        record = cache.match_cache_notebook(nbformat.read(src, as_version=4))
+    except KeyError:
+        pytest.fail(f"{src.name} changed since the book was built (no cached execution matches "
+                    "its code cells): run `make book` again")
+    return cache.get_cache_bundle(record.pk).nb
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_outputs_identical_across_two_runs(chapter, tmp_path, monkeypatch):
+def test_chapter_outputs_identical_to_the_built_book(chapter, tmp_path, monkeypatch):
     # The chapters record their claims; keep those records out of the shared build folder.
     monkeypatch.setenv("NTKBOOK_CLAIMS_DIR", str(tmp_path / "claims"))
     monkeypatch.setenv("NTKBOOK_SCALE", "ci")
     src = ROOT / "notebooks" / chapter
-    first = _shown_values(_execute(src, tmp_path / "run1"))
-    second = _shown_values(_execute(src, tmp_path / "run2"))
+    first = _shown_values(_built(src))
+    second = _shown_values(_execute(src, tmp_path / "again"))
     # the comparison must have something to compare: glued numbers at least
     assert any(k.startswith("glue") for k in first), f"{chapter} shows no glued value"
     assert first.keys() == second.keys(), (
         f"{chapter}: different outputs appeared: {sorted(first.keys() ^ second.keys())}")
     differing = [k for k in first if first[k] != second[k]]
     assert not differing, (
-        f"{chapter}: {len(differing)} output(s) differ between two identical runs, e.g. "
+        f"{chapter}: {len(differing)} output(s) differ between the book build and a second "
+        f"run, e.g. "
         f"{differing[0]}: {str(first[differing[0]])[:200]!r} vs "
         f"{str(second[differing[0]])[:200]!r}")
