@@ -37,7 +37,8 @@ $(STAMP): pyproject.toml
 data: $(STAMP)
 	$(BIN)/python -m ntkbook.registry_data
 
-# The whole check, each notebook executed exactly once, with both cores busy throughout:
+# The whole check, each notebook executed exactly once, with both cores busy throughout
+# (first, side by side: .venv-core and MathJax installed, .venv installed and the data fetched):
 #  1. at once (make -j3; each one's log is printed as a block when it ends): the unit tests
 #     in .venv, the core suite in .venv-core (current JAX, no neural-tangents), and the book
 #     built from scratch -- the one execution of every notebook, as many at a time as there
@@ -45,7 +46,8 @@ data: $(STAMP)
 #  2. then, side by side, on that build: the browser test (headless Chromium; skipped, with a
 #     message, without chromium) and the determinism test (two chapters executed again must
 #     reproduce the build's outputs to the last digit).
-test: $(STAMP) $(CORE_STAMP) $(MATHJAX) data
+test:
+	@$(MAKE) --no-print-directory -j3 $(CORE_STAMP) $(MATHJAX) data
 	@echo "make test: unit tests, core suite and book build run side by side; each log follows when it ends"
 	@$(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browser test-determinism

@@ -100,13 +100,40 @@ CHECK_PAGE = """() => {
 }"""
 
 
-def test_every_page_renders_offline(site, browser):
-    pages = _chapter_pages()
-    assert len(pages) >= 3, f"expected the intro, chapters and bibliography; found {pages}"
+# Runs in the page: every hidden-solution dropdown of sphinx-exercise/sphinx-togglebutton, with
+# the rendered height of its body (0 while hidden).
+SOLUTIONS = """() => Array.from(document.querySelectorAll('.solution.dropdown')).map(s => ({
+  id: s.id, hidden: s.classList.contains('toggle-hidden'),
+  body: Array.from(s.children).filter(c => !c.classList.contains('admonition-title'))
+             .reduce((h, c) => h + c.offsetHeight, 0)}))"""
+
+
+CHAPTER_PAGE = "notebooks/[01][0-9]_*.html"
+REFERENCE_PAGES = (("api.html", "dl.py.function", 50), ("notation.html", "table tbody tr", 10))
+
+
+def _exercise_check(page) -> dict:
+    """Exercises, theorem boxes and the hidden solutions of one open chapter page, clicking the first."""
+    page.wait_for_function("() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
+                           ".length === document.querySelectorAll('.solution.dropdown').length")
+    found = {"exercises": page.locator("div.exercise").count(),
+             "proofs": page.locator("div.proof").count(),
+             "before": page.evaluate(SOLUTIONS), "after": None}
+    if found["before"]:
+        page.locator(".solution.dropdown").first.locator("button.toggle-button").click()
+        page.wait_for_timeout(500)
+        found["after"] = page.evaluate(SOLUTIONS)[0]
+    return found
+
+
+@pytest.fixture(scope="module")
+def visits(site, browser) -> dict[str, dict]:
+    """Every page opened once (rendering each costs seconds of CPU): what both tests check."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    problems: dict[str, list[str]] = {}
-    summary = []
-    for path in pages:
+    chapters = {p.relative_to(HTML).as_posix() for p in HTML.glob(CHAPTER_PAGE)}
+    selectors = {name: selector for name, selector, _ in REFERENCE_PAGES}
+    found: dict[str, dict] = {}
+    for path in _chapter_pages():
         rel = path.relative_to(HTML).as_posix()
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         console_errors: list[str] = []
@@ -126,14 +153,29 @@ def test_every_page_renders_offline(site, browser):
         page.route("**/*", guard)
         page.goto(f"{site}/{rel}", wait_until="load")
         page.wait_for_function(WAIT_FOR_MATH, timeout=60_000)
-        report = page.evaluate(CHECK_PAGE)
+        visit = {"report": page.evaluate(CHECK_PAGE)}
         page.screenshot(path=str(SHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")))
+        if rel in chapters:
+            visit["exercises"] = _exercise_check(page)
+        if rel in selectors:
+            visit["count"] = page.locator(selectors[rel]).count()
         page.close()
+        visit.update(console_errors=console_errors, offsite=offsite)
+        found[rel] = visit
+    return found
+
+
+def test_every_page_renders_offline(visits):
+    assert len(visits) >= 3, f"expected the intro, chapters and bibliography; found {list(visits)}"
+    problems: dict[str, list[str]] = {}
+    summary = []
+    for rel, visit in visits.items():
+        report = visit["report"]
         issues = ([f"unrendered math: {t!r}" for t in report["unrendered"]]
                   + [f"MathJax error: {t!r}" for t in report["errors"]]
                   + [f"image not loaded: {s}" for s in report["broken"]]
-                  + [f"console error: {t}" for t in console_errors]
-                  + [f"request left localhost: {u}" for u in offsite])
+                  + [f"console error: {t}" for t in visit["console_errors"]]
+                  + [f"request left localhost: {u}" for u in visit["offsite"]])
         if issues:
             problems[rel] = issues
         summary.append(f"{rel}: {report['math']} math, {report['images']} images")
@@ -141,55 +183,30 @@ def test_every_page_renders_offline(site, browser):
     assert not problems, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in problems.items())
 
 
-# Runs in the page: every hidden-solution dropdown of sphinx-exercise/sphinx-togglebutton, with
-# the rendered height of its body (0 while hidden).
-SOLUTIONS = """() => Array.from(document.querySelectorAll('.solution.dropdown')).map(s => ({
-  id: s.id, hidden: s.classList.contains('toggle-hidden'),
-  body: Array.from(s.children).filter(c => !c.classList.contains('admonition-title'))
-             .reduce((h, c) => h + c.offsetHeight, 0)}))"""
-
-
-def test_exercises_theorems_and_reference_pages(site, browser):
+def test_exercises_theorems_and_reference_pages(visits):
     """Every chapter has >= 3 exercises whose solutions start hidden and open on a click;
     theorem/definition boxes are numbered; the API reference and notation pages have content."""
-    chapters = sorted((HTML / "notebooks").glob("[01][0-9]_*.html"))
+    chapters = {rel: v["exercises"] for rel, v in visits.items() if "exercises" in v}
     assert chapters, "no chapter pages in the build"
     problems: list[str] = []
-    boxes = 0
-    for path in chapters:
-        rel = path.relative_to(HTML).as_posix()
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{site}/{rel}", wait_until="load")
-        page.wait_for_function("() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
-                               ".length === document.querySelectorAll('.solution.dropdown').length")
-        n_ex = page.locator("div.exercise").count()
-        before = page.evaluate(SOLUTIONS)
-        boxes += page.locator("div.proof").count()
-        if n_ex < 3:
-            problems.append(f"{rel}: {n_ex} exercises (at least 3 expected)")
-        if not before:
+    for rel, found in sorted(chapters.items()):
+        if found["exercises"] < 3:
+            problems.append(f"{rel}: {found['exercises']} exercises (at least 3 expected)")
+        if not found["before"]:
             problems.append(f"{rel}: no hidden solutions")
-        else:
-            shown = [s["id"] for s in before if not s["hidden"] or s["body"] > 0]
-            if shown:
-                problems.append(f"{rel}: solutions visible before a click: {shown}")
-            first = page.locator(".solution.dropdown").first
-            first.locator("button.toggle-button").click()
-            page.wait_for_timeout(500)
-            after = page.evaluate(SOLUTIONS)[0]
-            if after["hidden"] or after["body"] == 0:
-                problems.append(f"{rel}: the first solution did not open on a click ({after})")
-        page.close()
-    assert boxes >= 10, f"only {boxes} theorem/definition boxes across the chapters"
-    for name, selector, least in (("api.html", "dl.py.function", 50),
-                                  ("notation.html", "table tbody tr", 10)):
-        if not (HTML / name).exists():
-            problems.append(f"{name} is missing from the build")
             continue
-        page = browser.new_page()
-        page.goto(f"{site}/{name}", wait_until="load")
-        count = page.locator(selector).count()
-        page.close()
-        if count < least:
-            problems.append(f"{name}: {count} x {selector!r} (at least {least} expected)")
+        shown = [s["id"] for s in found["before"] if not s["hidden"] or s["body"] > 0]
+        if shown:
+            problems.append(f"{rel}: solutions visible before a click: {shown}")
+        after = found["after"]
+        if after["hidden"] or after["body"] == 0:
+            problems.append(f"{rel}: the first solution did not open on a click ({after})")
+    boxes = sum(found["proofs"] for found in chapters.values())
+    assert boxes >= 10, f"only {boxes} theorem/definition boxes across the chapters"
+    for name, selector, least in REFERENCE_PAGES:
+        if name not in visits:
+            problems.append(f"{name} is missing from the build")
+        elif visits[name]["count"] < least:
+            problems.append(f"{name}: {visits[name]['count']} x {selector!r} "
+                            f"(at least {least} expected)")
     assert not problems, "\n".join(problems)
