@@ -1,7 +1,8 @@
 """Print how long each notebook took in the last book build (and whether it ran cleanly).
 
-Usage: ``python env/exec_times.py book/_build``.  myst-nb records every executed notebook's
-run time in the Sphinx environment pickle; the same numbers fill the appendix page
+Usage: ``python env/exec_times.py book/_build``.  ``env/execute_notebooks.py`` stores every
+notebook's run time with its outputs in the jupyter-cache, and myst-nb copies it into the Sphinx
+environment pickle; the same numbers fill the appendix page
 ``execution_times`` (``{nb-exec-table}``).  This prints them at the end of ``make book``, so a
 test log shows where the time went without opening the book.
 """
@@ -31,7 +32,8 @@ def main(build: str) -> int:
         status = "ok" if data["succeeded"] else f"FAILED ({data['error']})"
         print(f"{doc:<{width}}  {data['runtime']:7.1f}  {status}")
     total = sum(data["runtime"] or 0.0 for _, data in rows)
-    print(f"{'total':<{width}}  {total:7.1f}  ({len(rows)} notebook(s), one execution each)")
+    print(f"{'sum':<{width}}  {total:7.1f}  ({len(rows)} notebook(s), one execution each, run side by "
+          "side: env/execute_notebooks.py printed the wall-clock time of them all)")
     return 0
 
 
