@@ -30,6 +30,7 @@ authors' code).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -260,10 +261,43 @@ def _mean_loss(apply_fn, params, x, p, loss):
     return 0.5 * jnp.mean(jnp.sum((f - p) ** 2, axis=-1))
 
 
+def _all_trainable(grads):
+    """The default gradient mask of :func:`train_recording`: train every parameter."""
+    return grads
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(apply_fn: Callable, loss: str, mask: Callable) -> tuple[Callable, Callable, Callable]:
+    """Jitted SGD step, evaluation and test accuracy of one network, loss and gradient mask.
+
+    Cached, and with the step size and the data as arguments rather than baked-in constants,
+    so that repeated :func:`train_recording` calls on one network (several step sizes, noise
+    rates, students, probing lengths) compile once per input shape instead of once per call.
+    """
+
+    @jax.jit
+    def step(params, state, xb, pb, lr):
+        grads = jax.grad(_mean_loss, argnums=1)(apply_fn, params, xb, pb, loss)
+        updates, state = optax.sgd(lr).update(mask(grads), state, params)
+        return optax.apply_updates(params, updates), state
+
+    @jax.jit
+    def evaluate(params, xr, x, p):
+        probs = jax.nn.softmax(apply_fn(params, xr), axis=-1)
+        return probs, _mean_loss(apply_fn, params, x, p, loss)
+
+    @jax.jit
+    def accuracy(params, x_test, y_test):
+        return jnp.mean(jnp.argmax(apply_fn(params, x_test), -1) == y_test)
+
+    return step, evaluate, accuracy
+
+
 def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs: int,
                     batch_size: int | None = None, seed: int = 0, x_record=None,
                     x_test=None, y_test=None, loss: str = "xent",
-                    trainable: Callable[[Any], Any] | None = None) -> Recording:
+                    trainable: Callable[[Any], Any] | None = None,
+                    keep_path: bool = True) -> Recording:
     """Plain SGD (optax) on (soft) targets that records predicted probabilities every epoch.
 
     Parameters
@@ -285,7 +319,13 @@ def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs
         Mean cross-entropy against ``targets`` or mean ``|f - p|^2 / 2``.
     trainable : callable, optional
         ``trainable(grads) -> grads`` masks gradients (e.g. zero the backbone's for head
-        probing); default trains everything.
+        probing); default trains everything.  Pass the same function object to every call
+        that should share one compilation.
+    keep_path : bool
+        Record after every epoch (``True``), or only before training and after the last
+        epoch (``False``: the arrays of the :class:`Recording` then have 2 rows, or 1 when
+        ``epochs == 0``).  The training itself, and so the final parameters, are the same;
+        ``False`` saves the per-epoch evaluations when only the end point is needed.
 
     Returns
     -------
@@ -320,43 +360,30 @@ def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs
             raise ValueError(f"x_test has feature shape {x_test.shape[1:]} but x has "
                              f"{x.shape[1:]}.")
         y_test = _checks.labels(y_test, "y_test", p.shape[1], n=x_test.shape[0])
-    mask = (lambda g: g) if trainable is None else trainable
-
-    opt = optax.sgd(lr)
-    state = opt.init(params)
-
-    @jax.jit
-    def step(params, state, xb, pb):
-        grads = jax.grad(_mean_loss, argnums=1)(apply_fn, params, xb, pb, loss)
-        updates, state = opt.update(mask(grads), state, params)
-        return optax.apply_updates(params, updates), state
-
-    @jax.jit
-    def evaluate(params):
-        probs = jax.nn.softmax(apply_fn(params, xr), axis=-1)
-        return probs, _mean_loss(apply_fn, params, x, p, loss)
-
-    @jax.jit
-    def accuracy(params):
-        return jnp.mean(jnp.argmax(apply_fn(params, x_test), -1) == y_test)
+    if not isinstance(keep_path, (bool, np.bool_)):
+        raise TypeError(f"keep_path must be True or False; got {type(keep_path).__name__}.")
+    step, evaluate, accuracy = _compiled(apply_fn, loss,
+                                         _all_trainable if trainable is None else trainable)
+    state = optax.sgd(lr).init(params)
 
     rng = np.random.default_rng(seed)
     probs, losses, accs = [], [], []
 
     def record(params):
-        pr, lo = evaluate(params)
+        pr, lo = evaluate(params, xr, x, p)
         probs.append(np.asarray(pr))
         losses.append(float(lo))
-        accs.append(float(accuracy(params)) if x_test is not None else np.nan)
+        accs.append(float(accuracy(params, x_test, y_test)) if x_test is not None else np.nan)
 
     record(params)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = rng.permutation(n)
         # drop the ragged last batch so every step has the same shape (one compilation)
         for start in range(0, n - bs + 1, bs):
             idx = order[start:start + bs]
-            params, state = step(params, state, x[idx], p[idx])
-        record(params)
+            params, state = step(params, state, x[idx], p[idx], lr)
+        if keep_path or epoch == epochs - 1:
+            record(params)
     return Recording(params=params, probs=np.stack(probs), train_loss=np.asarray(losses),
                      test_acc=np.asarray(accs))
 

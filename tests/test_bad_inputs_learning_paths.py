@@ -63,6 +63,7 @@ CASES = [
     ("train_recording", lambda: _rec(seed=-3), ValueError, "seed"),
     ("train_recording", lambda: _rec(apply_fn=None), TypeError, "apply_fn"),
     ("train_recording", lambda: _rec(trainable=3), TypeError, "trainable"),
+    ("train_recording", lambda: _rec(keep_path="no"), TypeError, "keep_path"),
     ("train_recording", lambda: _rec(x_record=np.zeros((2, 4))), ValueError, "x_record"),
     ("train_recording", lambda: _rec(x_test=np.zeros((2, 5))), ValueError, "x_test and y_test"),
     ("train_recording", lambda: _rec(x_test=np.zeros((2, 5)), y_test=[0, 3]), ValueError, "y_test holds label 3"),

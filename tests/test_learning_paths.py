@@ -138,6 +138,40 @@ def test_train_recording_matches_manual_steps(key, rng):
     np.testing.assert_array_equal(ravel_pytree(frozen.params)[0], ravel_pytree(params)[0])
 
 
+
+def test_train_recording_shares_compilation_and_keeps_end_points(key, rng):
+    apply_fn, params = _net(key)
+    x = rng.normal(size=(8, 5))
+    p = np.eye(3)[rng.integers(0, 3, 8)]
+    y_test = p.argmax(1)
+    lp._compiled.cache_clear()
+    runs = {}
+    for lr in [0.1, 0.05]:          # one network, two step sizes: compiled once
+        runs[lr] = lp.train_recording(apply_fn, params, x, p, lr=lr, epochs=3, batch_size=4,
+                                      seed=1, x_test=x, y_test=y_test)
+    info = lp._compiled.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    # the step size is an argument of the shared step, not a constant of the first call:
+    # each run agrees with plain SGD at its own step size (two full-batch epochs as reference)
+    for lr in [0.1, 0.05]:
+        full = lp.train_recording(apply_fn, params, x, p, lr=lr, epochs=2)
+        ref = _sgd_step(apply_fn, _sgd_step(apply_fn, params, jnp.asarray(x), p, lr, "xent"),
+                        jnp.asarray(x), p, lr, "xent")
+        # float64, two steps of a small net: agreement to round-off
+        np.testing.assert_allclose(ravel_pytree(full.params)[0], ravel_pytree(ref)[0],
+                                   rtol=1e-10, atol=1e-12)
+    # keep_path=False trains identically and keeps only the first and last records
+    ends = lp.train_recording(apply_fn, params, x, p, lr=0.05, epochs=3, batch_size=4, seed=1,
+                              x_test=x, y_test=y_test, keep_path=False)
+    full = runs[0.05]
+    np.testing.assert_array_equal(ravel_pytree(ends.params)[0], ravel_pytree(full.params)[0])
+    np.testing.assert_array_equal(ends.probs, full.probs[[0, -1]])
+    np.testing.assert_array_equal(ends.test_acc, full.test_acc[[0, -1]])
+    assert ends.train_loss.shape == (2,)
+    assert lp.train_recording(apply_fn, params, x, p, lr=0.05, epochs=0,
+                              keep_path=False).probs.shape == (1, 8, 3)
+
+
 def test_simplex_xy():
     q = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1 / 3, 1 / 3, 1 / 3]], float)
     xy = lp.simplex_xy(q)
