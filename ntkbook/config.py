@@ -91,10 +91,10 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                                  "random"], dataset="digits"),
         # issue 5: chapters 6-7 (empirical NTK; pseudo-NTK)
         "ch06": dict(dataset="digits", n_train=100, n_probe=30, onestep_width=256,
-                     onestep_lrs=[0.01, 0.03, 0.1, 0.3, 1.0], n_impl=16,
-                     impl_widths=[32, 64, 128, 256], impl_depth=3, impl_depths=[2, 3, 4, 5],
+                     onestep_lrs=[0.01, 0.03, 0.1, 0.3, 1.0], n_impl=8,
+                     impl_widths=[32, 128, 256], impl_depth=3, impl_depths=[2, 3, 5],
                      impl_width=128, repeats=2, train_widths=[32, 256, 2048], train_depth=2,
-                     steps=300, record_every=50, lr_scale=0.5),
+                     steps=200, record_every=50, lr_scale=0.5),
         "ch07": dict(dataset="digits", n=60, n_test=100, widths=[32, 64, 128, 256, 512, 1024],
                      depth=3, n_inits=2, steps=200, record_every=50, reg=1e-4,
                      expect_width=32, expect_inits=16, expect_n=3, cost_ns=[8, 16, 32, 64, 128],
