@@ -2,7 +2,11 @@
 
 Importing the package silences TensorFlow's start-up log lines (neural-tangents
 imports TensorFlow through tf2jax) by setting ``TF_CPP_MIN_LOG_LEVEL`` before
-any submodule pulls TensorFlow in, unless the user has set it already.
+any submodule pulls TensorFlow in, unless the user has set it already, and
+defers neural-tangents' TensorFlow interop (``neural_tangents.experimental``),
+which ntkbook never uses, until its first use: importing neural-tangents then
+skips TensorFlow's import (about 5 s of CPU per process; see ``_defer_tf``).
+Import ``ntkbook`` before ``neural_tangents`` to get that saving.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from ._defer_tf import defer_experimental  # noqa: E402  (after the log level is set)
+
+defer_experimental()
 
 __version__ = "0.1.0"
 
