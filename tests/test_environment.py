@@ -30,6 +30,33 @@ def test_tensorflow_waits_for_first_use_and_prints_no_noise():
     assert out.stdout == "" and out.stderr == "", out.stderr[-2000:]
 
 
+def _pins(lines) -> dict[str, str]:
+    """name -> version of every `name==version` requirement (names normalised as pip does)."""
+    import re
+
+    pins = {}
+    for line in lines:
+        m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)(\[[^]]*\])?==([^\s;#]+).*", line)
+        if m:
+            pins[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(3)
+    return pins
+
+
+def test_lock_agrees_with_every_pin_of_pyproject():
+    """env/requirements.txt (what `make env` installs, --no-deps) holds every package that
+    pyproject.toml pins for the book's environment, at the same version."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = _pins(project["dependencies"] + [r for extra in ("test", "book", "lab")
+                                              for r in project["optional-dependencies"][extra]])
+    lock = _pins((root / "env" / "requirements.txt").read_text().splitlines())
+    assert len(wanted) > 20 and len(lock) > len(wanted)
+    assert {name: lock.get(name) for name in wanted} == wanted
+
+
 def test_environment_report_matches_installed_versions():
     report = config.environment()
     assert report["packages"]["jax"] == metadata.version("jax") == "0.4.23"
