@@ -93,6 +93,28 @@ def test_score_output_change_brute_force(rng):
                                brute_out, rtol=1e-8)
 
 
+def test_score_loss_change_against_explicit_log_softmax(rng):
+    """The one-exponential form of the loss score equals scipy's log-softmax of every
+    (evaluation, candidate, label) logit vector, for ordinary gains and for gains so large
+    that exp(G / T) overflows (the logaddexp branch)."""
+    import scipy.special
+
+    E, C, O, T = 7, 5, 4, 0.3
+    for scale in (0.5, 400.0):             # 400 / 0.3 > 709: exp overflows in float64
+        la = active.LookAhead(G=rng.normal(size=(E, C)) * scale, schur=np.ones(C),
+                              f_eval=rng.normal(size=(E, O)), f_cand=rng.normal(size=(C, O)))
+        q = active.softmax(rng.normal(size=(C, O)))
+        pseudo = np.argmax(la.f_eval, 1)
+        now = scipy.special.log_softmax(la.f_eval / T, axis=1)[np.arange(E), pseudo]
+        ref = np.zeros(C)
+        for y in range(O):
+            new = la.f_eval[:, None, :] + la.G[:, :, None] * (np.eye(O)[y] - la.f_cand)[None]
+            lp = scipy.special.log_softmax(new / T, axis=2)[np.arange(E), :, pseudo]
+            ref += q[:, y] * np.mean(np.abs(lp - now[:, None]), axis=0)
+        # two float64 routes to the same log-sum-exp: round-off only (1e-10 relative)
+        np.testing.assert_allclose(active.score_loss_change(la, q, T), ref, rtol=1e-10)
+
+
 def test_entropy_softmax_topk(rng):
     q = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
     # closed forms: 0, log 3, log 2

@@ -39,6 +39,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -83,8 +84,10 @@ class History:
         ``class_prob[e, k]`` is the mean softmax probability vector over the
         training samples of true class ``k`` (NaN row for an absent class).
     wall_time : float
-        Seconds spent in parameter updates (including the first compilation of
-        the update step), excluding the evaluations for the history.
+        Seconds spent in parameter updates (including the compilation of the
+        update step, unless an earlier call with the same ``apply_fn``, loss,
+        optimizer, lr, dtype and batch shape already compiled it), excluding the
+        evaluations for the history.
     params
         Final parameters (pytree).
     apply_fn : callable
@@ -94,12 +97,12 @@ class History:
     steps : int
         Number of parameter updates performed.
     epoch_time : ndarray, shape (epochs,)
-        Wall seconds of the updates of each epoch (the first includes compilation).
+        Wall seconds of the updates of each epoch (the first includes any compilation).
     cpu_time : float
         Process CPU seconds (all threads) spent in the updates: on a shared
         machine a steadier measure of cost than ``wall_time``.
     epoch_cpu_time : ndarray, shape (epochs,)
-        The same per epoch (the first includes compilation).
+        The same per epoch (the first includes any compilation).
     """
 
     epoch: np.ndarray
@@ -155,6 +158,42 @@ def _make_optimizer(optimizer: str, lr: float, momentum: float) -> optax.Gradien
     if optimizer == "momentum":
         return optax.sgd(lr, momentum=momentum)
     return optax.adam(lr)
+
+
+def _build_step(apply_fn: Callable, loss: str, optimizer: str, lr: float, momentum: float):
+    """The optimizer and the jitted update ``step(p, state, xb, tb) -> (p, state)``."""
+    tx = _make_optimizer(optimizer, lr, momentum)
+
+    def batch_loss(p, xb, tb):
+        f = apply_fn(p, xb)
+        if loss == "mse":
+            return 0.5 * jnp.mean(jnp.sum(jnp.square(f - tb), axis=-1))
+        log_p = jax.nn.log_softmax(f, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(log_p, tb[:, None], axis=-1))
+
+    @jax.jit
+    def step(p, state, xb, tb):
+        g = jax.grad(batch_loss)(p, xb, tb)
+        updates, state = tx.update(g, state, p)
+        return optax.apply_updates(p, updates), state
+
+    return tx, step
+
+
+# Repeated fits of one network (a loop over seeds, label sets or rounds) reuse one jitted
+# step, so XLA compiles it once per batch shape instead of once per call; same program,
+# same numbers.  ``dtype`` is part of the key because x64 is switched per precision.
+@functools.lru_cache(maxsize=16)
+def _cached_step(apply_fn: Callable, loss: str, optimizer: str, lr: float, momentum: float,
+                 dtype: str):
+    return _build_step(apply_fn, loss, optimizer, lr, momentum)
+
+
+def _step_for(apply_fn: Callable, loss: str, optimizer: str, lr: float, momentum: float, dtype):
+    try:
+        return _cached_step(apply_fn, loss, optimizer, lr, momentum, str(dtype))
+    except TypeError:            # an unhashable apply_fn: build a fresh step
+        return _build_step(apply_fn, loss, optimizer, lr, momentum)
 
 
 def _targets(y: np.ndarray, num_classes: int, loss: str, centered: bool, dtype) -> np.ndarray | None:
@@ -293,21 +332,8 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
 
         targets = _targets(y, num_classes, loss, centered, dtype)
-        tx = _make_optimizer(optimizer, float(lr), float(momentum))
+        tx, step = _step_for(apply_fn, loss, optimizer, float(lr), float(momentum), dtype)
         opt_state = tx.init(params)
-
-        def batch_loss(p, xb, tb):
-            f = apply_fn(p, xb)
-            if loss == "mse":
-                return 0.5 * jnp.mean(jnp.sum(jnp.square(f - tb), axis=-1))
-            log_p = jax.nn.log_softmax(f, axis=-1)
-            return -jnp.mean(jnp.take_along_axis(log_p, tb[:, None], axis=-1))
-
-        @jax.jit
-        def step(p, state, xb, tb):
-            g = jax.grad(batch_loss)(p, xb, tb)
-            updates, state = tx.update(g, state, p)
-            return optax.apply_updates(p, updates), state
 
         # Training targets per sample: one-hot rows (mse) or integer labels (xent).
         tgt = targets if loss == "mse" else y.astype(np.int32)
