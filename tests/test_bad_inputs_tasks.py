@@ -29,6 +29,7 @@ H_INF[1, 1] = np.inf
 X = _rng.normal(size=(12, 3))
 KNOWN = np.array([0, 1, 2, 3, 4, 5])
 REF = rf.refurbish_labels(H, np.where(np.arange(12) == 0, 1, Y), steps=1, stop="never")
+SETUP = rf.refurbish_setup(H)
 
 
 def _with(arr, i, v):
@@ -93,6 +94,11 @@ REFURBISH_CASES = [
     ("refurbish_labels", lambda: rf.refurbish_labels(H, Y, steps=0), ValueError, "steps must be >= 1"),
     ("refurbish_labels", lambda: rf.refurbish_labels(H, Y, steps=2.0), TypeError, "steps must be an integer"),
     ("refurbish_labels", lambda: rf.refurbish_labels(H, Y, reg=NAN), ValueError, "reg"),
+    ("refurbish_labels", lambda: rf.refurbish_labels(2 * H, Y, setup=SETUP), ValueError, "setup was made from another H or reg"),
+    ("refurbish_labels", lambda: rf.refurbish_labels(H, Y, reg=0.1, setup=SETUP), ValueError, "setup was made from another H or reg"),
+    ("refurbish_labels", lambda: rf.refurbish_labels(H, Y, setup=SETUP.A), TypeError, "setup must be a RefurbishSetup"),
+    ("refurbish_setup", lambda: rf.refurbish_setup(H_ASYM), ValueError, "H must be symmetric"),
+    ("refurbish_setup", lambda: rf.refurbish_setup(H, reg=-1.0), ValueError, "reg"),
     ("refurbish_scores", lambda: rf.refurbish_scores(Y, Y, np.where(Y == 0, 99, Y)), ValueError, "y_new holds label 99 but num_classes=3"),
     ("refurbish_scores", lambda: rf.refurbish_scores(Y, Y, Y, num_classes=2), ValueError, "y_true holds label 2 but num_classes=2"),
     ("refurbish_scores", lambda: rf.refurbish_scores(Y, Y[:5], Y), ValueError, "y_noisy has length 5"),
@@ -224,6 +230,6 @@ def test_bad_input_pseudo_labels(name, call, exc, match):
     (rf, REFURBISH_CASES, {"Refurbishment.labels_after", "Refurbishment.accuracy_path"}),
     (cg, CG_CASES, set()), (arch, ARCH_CASES, set()), (pl, PSEUDO_CASES, set())])
 def test_tables_cover_every_public_function(module, cases, extra):
-    records = {"GramLabel", "Refurbishment", "KPCASeparation"}
+    records = {"GramLabel", "Refurbishment", "RefurbishSetup", "KPCASeparation"}
     public = {n for n in module.__all__ if callable(getattr(module, n)) and n not in records}
     assert public | extra == {c[0] for c in cases}

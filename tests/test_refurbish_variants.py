@@ -105,3 +105,23 @@ def test_score_against_rejects_unknown_value(digits_noisy):
     H, y = digits_noisy
     with pytest.raises(ValueError, match="score_against="):
         rf.refurbish_labels(H, y, steps=2, score_against="fixed")
+
+
+@pytest.mark.parametrize("kw", [dict(steps=40, stop="never", score_against="initial"),
+                                dict(steps=40, stop="never", incremental=False),
+                                dict(reg=1e-3), dict()])
+def test_shared_setup_gives_the_same_run_as_a_fresh_one(digits_noisy, kw):
+    # refurbish_setup factorises and inverts H once; a run given it must make the same flips
+    # with the same L path, ridge and condition number, bit for bit (same factor, same A, same
+    # arithmetic), for both readings, both updates and the automatic stop.
+    H, y = digits_noisy
+    setup = rf.refurbish_setup(H, kw.get("reg", 0.0))
+    fresh = rf.refurbish_labels(H, y, **kw)
+    shared = rf.refurbish_labels(H, y, setup=setup, **kw)
+    assert shared.steps == fresh.steps > 0
+    for name in ("index", "old", "new", "gain", "L", "labels"):
+        np.testing.assert_array_equal(getattr(shared, name), getattr(fresh, name))
+    assert (shared.stop_reason, shared.ridge, shared.condition_number) == \
+        (fresh.stop_reason, fresh.ridge, fresh.condition_number)
+    assert not setup.A.flags.writeable                   # shared between runs: read-only
+

@@ -17,7 +17,8 @@ from .labels import (GramLabel, as_one_hot, bias_rankings, block_diagonality,
                      label_gradient, rank_labelings)
 from .pseudo_labels import (kmeans_labels, known_subset, match_clusters, propagation_labels,
                             weak_classifier_labels)
-from .refurbish import Refurbishment, refurbish_labels, refurbish_scores
+from .refurbish import (Refurbishment, RefurbishSetup, refurbish_labels, refurbish_scores,
+                        refurbish_setup)
 
 __all__ = [
     "KPCASeparation", "kpca_projection", "kpca_separation", "rank_architectures",
@@ -28,5 +29,5 @@ __all__ = [
     "rank_labelings",
     "kmeans_labels", "known_subset", "match_clusters", "propagation_labels",
     "weak_classifier_labels",
-    "Refurbishment", "refurbish_labels", "refurbish_scores",
+    "Refurbishment", "RefurbishSetup", "refurbish_labels", "refurbish_scores", "refurbish_setup",
 ]

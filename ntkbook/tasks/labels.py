@@ -184,6 +184,16 @@ def block_error_from_z(Z, counts, beta: float = 1.0) -> float:
     if not np.all(n == np.round(n)):
         raise ValueError(f"counts must be whole numbers of samples per class; got {n.tolist()}.")
     _check_counts(n, "counts")
+    return _block_error(Z, n, beta)
+
+
+def _block_error(Z: np.ndarray, n: np.ndarray, beta: float) -> float:
+    """Eq. 10 without the input checks of :func:`block_error_from_z`.
+
+    For callers that build ``Z`` (K, K) symmetric and ``n`` (K,) with every count >= 2
+    themselves, e.g. the refurbishment loop, which evaluates it once per flip.
+    """
+    k = n.shape[0]
     diag = np.sum(np.diag(Z) / (n * (n - 1.0))) / k
     if k == 1:
         return float(diag)

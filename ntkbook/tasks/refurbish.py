@@ -45,21 +45,27 @@ Cholesky factor (LAPACK ``potri``, about the cost of the factorisation itself)
 rather than paying an O(N^2) triangular-solve pair per flip; this is the one
 place the package keeps an explicit inverse, and it costs N^2 floats of memory
 (the same as H).
+
+Several runs on one H (other noise draws, both readings, other budgets) can share
+that setup: :func:`refurbish_setup` factorises and inverts once, and
+``refurbish_labels(H, y, setup=...)`` then skips both; the flips are the same as
+without it (same factor, same ``A``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
 
 from .. import _checks
 from ..dynamics.kernel_regression import cholesky_solve
-from .labels import _check_counts, _gradient, as_one_hot, block_error_from_z
+from .labels import _block_error, _check_counts, _gradient, as_one_hot, block_error_from_z
 
-__all__ = ["Refurbishment", "refurbish_labels", "refurbish_scores", "STOP_RULES", "SCORE_AGAINST"]
+__all__ = ["Refurbishment", "RefurbishSetup", "refurbish_labels", "refurbish_setup",
+           "refurbish_scores", "STOP_RULES", "SCORE_AGAINST"]
 
 STOP_RULES = ("auto", "never")
 """Accepted values of ``stop`` in :func:`refurbish_labels`."""
@@ -155,6 +161,72 @@ class Refurbishment:
         return np.asarray(out, dtype=np.float64) / len(y)
 
 
+@dataclass(frozen=True)
+class RefurbishSetup:
+    """The per-H work of :func:`refurbish_labels`, shareable among runs on the same H.
+
+    Attributes
+    ----------
+    H : ndarray, shape (N, N)
+        The checked Gram matrix the setup belongs to.
+    reg : float
+        Relative ridge it was built with.
+    factor : tuple
+        ``scipy.linalg.cho_factor`` factor of ``H + ridge I``.
+    ridge, condition_number : float
+        From :func:`ntkbook.dynamics.cholesky_solve` (LAPACK's 1-norm estimate).
+    A : ndarray, shape (N, N)
+        ``(H + ridge I)^{-1}`` formed from the factor (LAPACK ``potri``), read by the
+        incremental updates.
+    seconds : float
+        Wall-clock seconds the setup took.
+    """
+
+    H: np.ndarray = field(repr=False)
+    reg: float
+    factor: tuple = field(repr=False)
+    ridge: float
+    condition_number: float
+    A: np.ndarray = field(repr=False)
+    seconds: float = 0.0
+
+
+def refurbish_setup(H, reg: float = 0.0) -> RefurbishSetup:
+    """Factorise and invert ``H + ridge I`` once for several :func:`refurbish_labels` runs.
+
+    Parameters
+    ----------
+    H : array, shape (N, N)
+        Infinite-width Gram matrix, symmetric positive definite.
+    reg
+        Relative ridge (``reg * trace(H)/N``), as in :func:`refurbish_labels`.
+
+    Returns
+    -------
+    RefurbishSetup
+
+    Raises
+    ------
+    ValueError
+        Non-symmetric or non-finite H, a negative ``reg``, a system too
+        ill-conditioned to solve, or a failed inversion.
+    """
+    t0 = time.perf_counter()
+    H = _checks.symmetric_matrix(H, "H")
+    # The loop is the work; an O(N^3) exact condition number would cost more than
+    # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
+    sol = cholesky_solve(H, np.zeros((H.shape[0], 1)), reg, condition="estimate")
+    c_factor, lower = sol.factor
+    inv, info = scipy.linalg.lapack.dpotri(c_factor, lower=int(lower))
+    if info != 0:
+        raise ValueError(f"LAPACK potri failed (info={info}) inverting H + ridge I.")
+    A = np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T
+    A.flags.writeable = False                 # shared by every run that gets this setup
+    return RefurbishSetup(H=H, reg=float(reg), factor=sol.factor, ridge=sol.ridge,
+                          condition_number=sol.condition_number, A=A,
+                          seconds=time.perf_counter() - t0)
+
+
 def _flip_update(Z: np.ndarray, n: np.ndarray, m_i: np.ndarray, a_ii: float, a: int,
                  b: int) -> tuple[np.ndarray, np.ndarray]:
     """``Z`` (K, K) and ``n`` (K,) after moving one row from class a to b (rank-two update)."""
@@ -168,7 +240,8 @@ def _flip_update(Z: np.ndarray, n: np.ndarray, m_i: np.ndarray, a_ii: float, a: 
 def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
                      beta: float = 1.0, incremental: bool = True, *, reg: float = 0.0,
                      num_classes: int | None = None,
-                     score_against: str = "current") -> Refurbishment:
+                     score_against: str = "current",
+                     setup: RefurbishSetup | None = None) -> Refurbishment:
     """Relabel one sample per step along ``-dL/dY`` (Algorithm 1 of DeOliveira et al.).
 
     Parameters
@@ -198,6 +271,10 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
         ``"current"`` (default): score each row against its current label.
         ``"initial"``: against its label in ``y_noisy``, as Algorithm 1 is
         printed (the vector ``a`` is never updated); see the module docstring.
+    setup
+        :func:`refurbish_setup` of this ``H`` and ``reg``, to share the
+        factorisation and inverse among runs; ``None`` computes them here.  The
+        flips are the same either way.
 
     Returns
     -------
@@ -208,7 +285,8 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     ValueError
         Non-symmetric or non-finite H, ``y_noisy`` of the wrong length or out of
         range, a class with fewer than 2 members, an unknown ``stop`` or
-        ``score_against``, or ``steps=None`` with ``stop="never"``.
+        ``score_against``, ``steps=None`` with ``stop="never"``, or a ``setup``
+        made from another H or ``reg``.
     """
     t_start = time.perf_counter()
     if stop not in STOP_RULES:
@@ -220,7 +298,16 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     beta = float(beta)
     if not np.isfinite(beta):
         raise ValueError(f"beta must be finite; got {beta}.")
-    H = _checks.symmetric_matrix(H, "H")
+    if setup is None:
+        H = _checks.symmetric_matrix(H, "H")
+    elif not isinstance(setup, RefurbishSetup):
+        raise TypeError(f"setup must be a RefurbishSetup from refurbish_setup; got "
+                        f"{type(setup).__name__}.")
+    elif not (H is setup.H or np.array_equal(np.asarray(H), setup.H)) or float(reg) != setup.reg:
+        raise ValueError("setup was made from another H or reg; build it with "
+                         "refurbish_setup(H, reg) for this H.")
+    else:
+        H = setup.H
     N = H.shape[0]
     Y = as_one_hot(y_noisy, N, num_classes, name="y_noisy")
     K = Y.shape[1]
@@ -233,15 +320,23 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     # the class each row is scored against: the printed algorithm's fixed a, or the live labels
     ref = labels.copy() if score_against == "initial" else labels
 
-    # The loop is the work; an O(N^3) exact condition number would cost more than
-    # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
-    sol = cholesky_solve(H, Y, reg, condition="estimate")
-    c_factor, lower = sol.factor
-    M = sol.alpha
+    if setup is None:
+        # The loop is the work; an O(N^3) exact condition number would cost more than
+        # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
+        sol = cholesky_solve(H, Y, reg, condition="estimate")
+        c_factor, lower = sol.factor
+        M, ridge, cond = sol.alpha, sol.ridge, sol.condition_number
+    else:
+        c_factor, lower = setup.factor
+        # the solve cholesky_solve would do with the same factor: same M
+        M = scipy.linalg.cho_solve(setup.factor, Y)
+        ridge, cond = setup.ridge, setup.condition_number
     Z = Y.T @ M
     Z = 0.5 * (Z + Z.T)
     L_now = block_error_from_z(Z, n, beta)
-    if incremental:
+    if incremental and setup is not None:
+        A = setup.A
+    elif incremental:
         inv, info = scipy.linalg.lapack.dpotri(c_factor, lower=int(lower))
         if info != 0:
             raise ValueError(f"LAPACK potri failed (info={info}) inverting H + ridge I.")
@@ -273,7 +368,8 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
                                               trans=0 if lower else 1)
             a_ii = float(x @ x)               # A_II = ||L^{-1} e_I||^2 from the factor
         Z_new, n_new = _flip_update(Z, n, M[I], a_ii, a, J)   # a == J: Z, n unchanged
-        L_new = block_error_from_z(Z_new, n_new, beta)
+        # Z_new is symmetric and no class drops below 2 members (guard above): no checks
+        L_new = _block_error(Z_new, n_new, beta)
         if stop == "auto" and not L_new < L_now:
             reason, next_dL = "no decrease", L_new - L_now
             break
@@ -289,8 +385,8 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     return Refurbishment(labels=labels, index=np.asarray(hist_i, np.int64),
                          old=np.asarray(hist_a, np.int64), new=np.asarray(hist_b, np.int64),
                          gain=np.asarray(hist_g), L=np.asarray(hist_L), next_dL=next_dL,
-                         stop_reason=reason, ridge=sol.ridge,
-                         condition_number=sol.condition_number, incremental=bool(incremental),
+                         stop_reason=reason, ridge=ridge,
+                         condition_number=cond, incremental=bool(incremental),
                          seconds={"setup": t_loop - t_start, "loop": time.perf_counter() - t_loop},
                          score_against=score_against)
 
