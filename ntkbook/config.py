@@ -120,7 +120,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "ch15": dict(dataset="digits", n=300, noise_rate=0.1, arch="2-L", compare=["10-L", "CNN-1"],
                      shuffles=20, flag_frac=0.1, folds=5),
         # issue 6: chapters 1, 2, 4, 5
-        "ch01": dict(n=64, n_test=64, widths=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
+        "ch01": dict(n=64, n_test=64, widths=[16, 32, 64, 128, 256, 512, 1024, 2048],
                      n_inits=2, steps=300, record_every=30, depth=2, fit_from=256,
                      dataset="digits"),
         "ch02": dict(n=128, n_test=128, width=4096, depth=2, steps=1000, n_times=100,

@@ -133,3 +133,29 @@ def test_lazy_training_wider_is_lazier(key):
     assert wide.kernel_change < narrow.kernel_change / 2
     assert wide.lin_gap < narrow.lin_gap / 2
     assert narrow.lin_gap > 1e-6                 # the narrow net is visibly non-linear
+
+
+@pytest.mark.parametrize("out_dim,with_eval", [(1, True), (3, True), (2, False)])
+def test_lazy_training_taylor_trajectory_equals_parameter_space_descent(key, out_dim, with_eval):
+    # lazy_training runs the Taylor model on its outputs with the eNTK at initialisation;
+    # the reference is gradient descent on neural-tangents' linearize in parameter space.
+    # Both are exact for a linear model, so they agree to float64 rounding accumulated
+    # over the steps (1e-10 relative; the observed difference is ~1e-15).
+    apply_fn, params, x = _net(key, depth=3, width=24, out_dim=out_dim)
+    y = np.cos(np.arange(x.shape[0] * out_dim, dtype=np.float64)).reshape(x.shape[0], out_dim)
+    x_eval = jax.random.normal(jax.random.PRNGKey(3), (4, x.shape[1])) if with_eval else None
+    stats = lazy_training(apply_fn, params, x, y, steps=30, record_every=7, x_eval=x_eval)
+    ref = gd_trajectory(linearize(apply_fn, params), params, x, y, stats.lr, 30, record_every=7,
+                        x_eval=x if x_eval is None else x_eval)
+    np.testing.assert_array_equal(stats.lin.step, ref.step)
+    scale = float(np.max(np.abs(ref.f_eval)))
+    assert np.max(np.abs(stats.lin.f_eval - ref.f_eval)) < 1e-10 * scale
+    assert np.max(np.abs(stats.lin.f_train - ref.f_train)) < 1e-10 * scale
+    np.testing.assert_allclose(stats.lin.loss, ref.loss, rtol=1e-10)
+    assert len(stats.lin.params) == len(ref.params)
+    for p, q in zip(stats.lin.params, ref.params):
+        assert relative_weight_change(p, q) < 1e-10
+    # lambda_max is that of the output-summed eNTK on the training inputs
+    J = _jacobian(apply_fn, params, x).reshape(x.shape[0], out_dim, -1)
+    theta0 = np.einsum("iop,jop->ij", J, J)
+    assert stats.lambda_max == pytest.approx(np.linalg.eigvalsh(theta0)[-1], rel=1e-10)

@@ -29,6 +29,7 @@ entries; convert with ``t_nt = t * N * O``).
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable, NamedTuple, Sequence
 
 import jax
@@ -320,15 +321,71 @@ class LazyStats(NamedTuple):
     lin: Trajectory
 
 
-def _entk(apply_fn: ApplyFn, params, x) -> np.ndarray:
-    """Empirical NTK on ``x`` summed over outputs, shape (N, N) (one output: the eNTK itself)."""
+# apply_fn -> {full: jitted eNTK function}
+_ENTK_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _entk(apply_fn: ApplyFn, params, x, *, full: bool = False) -> np.ndarray:
+    """Empirical NTK on ``x``: summed over outputs, shape (N, N) (one output: the eNTK itself).
+
+    ``full=True`` keeps the output axes instead: shape (N * O, N * O), sample-major.
+    """
     import neural_tangents as nt
 
     # trace_axes=(-1,) contracts the output axis; for the one-output networks
     # of chapter 1 that is the full eNTK.  vmap_axes=0: samples are independent.
-    fn = nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0,
-                             implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION)
-    return np.asarray(fn(x, None, params), dtype=np.float64)
+    # STRUCTURED_DERIVATIVES, jitted: the same kernel as the Jacobian contraction (to
+    # float64 rounding, ~1e-16 relative) at a third of its CPU time for chapter 1's MLPs.
+    # One jitted function per network and mode, so later initialisations reuse its compilation.
+    try:
+        per_fn = _ENTK_FNS.setdefault(apply_fn, {})
+    except TypeError:          # not weak-referenceable: no reuse
+        per_fn = {}
+    if full not in per_fn:
+        per_fn[full] = jax.jit(nt.empirical_ntk_fn(
+            apply_fn, trace_axes=() if full else (-1,), vmap_axes=0,
+            implementation=nt.NtkImplementation.STRUCTURED_DERIVATIVES))
+    k = np.asarray(per_fn[full](x, None, params), dtype=np.float64)
+    if not full:
+        return k
+    n, o = k.shape[0], k.shape[-1]                       # (N, N, O, O) -> (N O, N O)
+    return k.transpose(0, 2, 1, 3).reshape(n * o, n * o)
+
+
+def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: Trajectory
+                       ) -> Trajectory:
+    """Gradient descent on the Taylor model, run on its outputs with its (constant) kernel.
+
+    The Taylor model is linear in ``theta`` with Jacobian ``J`` (training rows first, then the
+    evaluation rows), so one step ``theta -= lr J_tr^T r`` on ``L = 1/2 ||r||^2``,
+    ``r = f_tr - y``, moves its outputs by exactly ``-lr Theta[:, tr] r`` with
+    ``Theta = J J^T`` the empirical NTK at ``params0``; the parameters after ``k`` steps are
+    ``params0 - lr J_tr^T (r_0 + ... + r_{k-1})`` (one vector-Jacobian product per record).
+    Records at ``net.step``; starts from ``net``'s outputs at step 0 (``f_lin = f`` there).
+    """
+    n, o = y.shape
+    f = np.concatenate([net.f_train[0].reshape(n * o),
+                        np.zeros(0) if net.f_eval is None else net.f_eval[0].reshape(-1)])
+    tr_cols = theta[:, : n * o]
+    _, vjp = jax.vjp(lambda p: apply_fn(p, x).reshape(n, o), params0)
+    r_sum = np.zeros(n * o)
+    out, done = [], 0
+    for k in net.step:
+        for _ in range(int(k) - done):
+            r = f[: n * o] - y.reshape(-1)
+            r_sum += r
+            f = f - lr * (tr_cols @ r)
+        done = int(k)
+        (g,) = vjp(jnp.asarray(r_sum.reshape(n, o)))
+        params = jax.tree_util.tree_map(lambda a, b: a - lr * b, params0, g)
+        out.append((f.copy(), params))
+    f_tr = np.stack([v[: n * o].reshape(n, o) for v, _ in out])
+    f_ev = None if net.f_eval is None else np.stack([v[n * o:].reshape(-1, o) for v, _ in out])
+    loss = 0.5 * np.sum((f_tr - y[None]) ** 2, axis=(1, 2))
+    if not np.all(np.isfinite(loss)):
+        raise ValueError(f"the Taylor model's loss became non-finite: lr={lr} is too large.")
+    return Trajectory(step=net.step.copy(), time=net.time.copy(), params=[p for _, p in out],
+                      f_train=f_tr, f_eval=f_ev, loss=loss)
 
 
 def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: float = 0.5,
@@ -338,6 +395,15 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     The step size is ``lr = lr_scale / lambda_max(Theta_0)`` with ``Theta_0`` the
     empirical NTK at initialisation, so every width (and parameterisation) is
     trained for the same amount of *kernel time*: ``lambda_max * t = lr_scale * steps``.
+
+    The network runs :func:`gd_trajectory`.  Its Taylor model is linear in the
+    parameters, so gradient descent on it moves its outputs by exactly
+    ``-lr * Theta_0 (f - y)`` per step, with ``Theta_0`` the empirical NTK at
+    initialisation on the training and evaluation inputs (computed once); the Taylor
+    model's trajectory is run that way, on its outputs, and its recorded parameters
+    come from one vector-Jacobian product per record.  This is the trajectory of
+    ``gd_trajectory(linearize(apply_fn, params0), ...)`` (to float64 rounding:
+    ``tests/test_linearize.py`` compares them) without a second training run.
 
     Parameters
     ----------
@@ -369,16 +435,26 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     if x.ndim < 2:
         raise ValueError(f"x must have shape (N, ...) with a feature axis; got {x.shape}.")
     _finite_tree(params0, "params0")
-    theta0 = _entk(apply_fn, params0, jnp.asarray(x))
+    x_ev = x if x_eval is None else _checks.finite_array(x_eval, "x_eval")
+    n = x.shape[0]
+    y2 = np.asarray(_as_targets(y, n), dtype=np.float64)
+    o = y2.shape[1]
+    # one eNTK at initialisation on the training and evaluation inputs together: its
+    # training block sets the step size, and the whole of it drives the Taylor model
+    x_all = x if x_eval is None else np.concatenate([x, x_ev.astype(x.dtype)])
+    theta_all = _entk(apply_fn, params0, jnp.asarray(x_all), full=True)
+    theta0 = theta_all[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
     lam_max = float(np.linalg.eigvalsh(theta0)[-1])
     lr = lr_scale / lam_max
-    x_ev = x if x_eval is None else x_eval
     net = gd_trajectory(apply_fn, params0, x, y, lr, steps, record_every=record_every,
                         x_eval=x_ev)
-    lin = gd_trajectory(linearize(apply_fn, params0), params0, x, y, lr, steps,
-                        record_every=record_every, x_eval=x_ev)
+    if x_eval is None:        # evaluation rows = training rows
+        theta_all = np.concatenate([theta_all, theta_all])
+    lin = _taylor_trajectory(apply_fn, params0, jnp.asarray(x), y2, theta_all, lr, net)
     weight = max(relative_weight_change(p, params0) for p in net.params)
-    theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x))
+    # the same inputs as at initialisation, so the compiled eNTK function is reused
+    theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x_all), full=True)
+    theta_T = theta_T[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
     return LazyStats(weight_change=weight, kernel_change=relative_kernel_change(theta_T, theta0),
                      lin_gap=float(np.max(np.abs(net.f_eval - lin.f_eval))), lr=lr,
                      lambda_max=lam_max, net=net, lin=lin)
