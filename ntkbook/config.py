@@ -130,7 +130,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      sgd_epochs=100, sgd_batch=20, mnist_n=80, mnist_depth=3, dataset="digits"),
         "ch05": dict(n=200, n_test=200, n_xent=100, widths=[512, 2048, 8192], depth=2,
                      steps=600, n_times=31, dataset="digits"),
-        "ch03": dict(n=64, widths=[32, 64, 128, 256, 512, 1024, 2048, 4096], n_inits=10, depth=3,
+        "ch03": dict(n=64, widths=[32, 64, 128, 256, 512, 1024, 2048, 4096], n_inits=7, depth=3,
                      fit_from=256, mc_samples=400_000, reg_ns=[64, 256, 1024], n_test=400,
                      ridge=0.0, dataset="digits"),
     },
