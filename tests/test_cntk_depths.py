@@ -1,0 +1,69 @@
+"""``cntk_depths.gram_by_depth``: every depth of one pass equals the single-depth kernel.
+
+References: the hand-written single-depth kernels of :mod:`ntkbook.fast_kernels`
+(``CNNKernel`` for images, ``LayerKernel`` for 1-D signals) run through
+``gram.gram``, which ``tests/test_gram_layers.py`` checks against neural-tangents.
+Tolerance 1e-12 relative: both evaluate the same float64 recursion with the same
+helpers; only XLA's fusion (and, for 1-D, the way the per-pixel variances are
+obtained) differs, which moves the last few bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ntkbook import archs, cntk_depths, data, fast_kernels, gram
+
+# core suite: no neural-tangents needed (the references are the hand-written kernels)
+pytestmark = pytest.mark.core
+
+
+def rel_err(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
+
+
+def single_depth_kernel(depth: int, pool: str, ndim: int):
+    """The hand-written kernel of ``archs.cnn([c] * depth, [], K, pool=pool, ndim=ndim)``."""
+    if ndim == 2:
+        return fast_kernels.CNNKernel(depth, 0, pool, W_std_out=1.0)
+    conv = [("conv", 3, 1, archs.W_STD, archs.B_STD), ("relu",)] * depth
+    return fast_kernels.LayerKernel(conv + [(pool,), ("dense", 1.0, archs.B_STD)], ndim=1)
+
+
+@pytest.mark.parametrize("ndim,shape", [(2, (6, 6, 1)), (1, (9, 2))])
+@pytest.mark.parametrize("pool", ["gap", "flatten"])
+def test_every_depth_matches_the_single_depth_kernel(rng, ndim, shape, pool):
+    x = data.normalize(rng.normal(size=(7,) + shape))
+    x2 = data.normalize(rng.normal(size=(5,) + shape))
+    depths = [2, 1]                         # any order
+    sym = cntk_depths.gram_by_depth(x, depths=depths, pool=pool, ndim=ndim, batch_size=3)
+    cross = cntk_depths.gram_by_depth(x2, x, depths=depths, pool=pool, ndim=ndim, batch_size=3)
+    assert sorted(sym) == [1, 2]
+    for d in depths:
+        kfn = single_depth_kernel(d, pool, ndim)
+        ref = gram.gram(kfn, x, batch_size=3, progress=False)
+        ref_cross = gram.gram(kfn, x2, x, batch_size=3, progress=False)
+        assert rel_err(sym[d].gram, ref) < 1e-12
+        assert rel_err(cross[d].gram, ref_cross) < 1e-12
+        assert np.array_equal(sym[d].gram, sym[d].gram.T)     # exactly symmetric
+    # cumulative stage times: a deeper network never costs less than a shallower one
+    assert sym[1].cpu_seconds <= sym[2].cpu_seconds
+
+
+def test_bad_inputs():
+    x = np.ones((4, 5, 5, 1))
+    with pytest.raises(ValueError, match="pool"):
+        cntk_depths.gram_by_depth(x, depths=[1], pool="max")
+    with pytest.raises(ValueError, match="depths"):
+        cntk_depths.gram_by_depth(x, depths=[2, 2])
+    with pytest.raises(ValueError, match="depths"):
+        cntk_depths.gram_by_depth(x, depths=[0])
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        cntk_depths.gram_by_depth(x, depths=[1], kernel=2)
+    with pytest.raises(ValueError, match="dimensions"):
+        cntk_depths.gram_by_depth(x, depths=[1], ndim=1)
+    with pytest.raises(ValueError, match="feature shape"):
+        cntk_depths.gram_by_depth(x, np.ones((3, 4, 4, 1)), depths=[1])
+    with pytest.raises(ValueError, match="NaN|finite"):
+        cntk_depths.gram_by_depth(np.full((2, 3, 3, 1), np.nan), depths=[1])
