@@ -23,11 +23,16 @@ from ntkbook import archs, empirical
 RTOL = 1e-10
 
 
-@pytest.fixture
-def tiny(key):
-    """A 3-layer ReLU MLP, width 7, 3 outputs, on 5 + 4 random inputs of dimension 4."""
+@pytest.fixture(scope="module")
+def tiny():
+    """A 3-layer ReLU MLP, width 7, 3 outputs, on 5 + 4 random inputs of dimension 4.
+
+    Module-scoped (built from PRNGKey(0), the ``key`` fixture's value): one ``apply_fn``
+    for the whole module, so :func:`ntkbook.empirical.entk_fn`/``pntk_fn``, cached per
+    ``apply_fn``, compile each implementation once instead of once per test.
+    """
     init_fn, apply_fn, _ = archs.mlp(3, width=7, out_dim=3)
-    k1, k2, k3 = jax.random.split(key, 3)
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
     _, params = init_fn(k1, (1, 4))
     x1 = jax.random.normal(k2, (5, 4))
     x2 = jax.random.normal(k3, (4, 4))
@@ -35,15 +40,27 @@ def tiny(key):
 
 
 def jacobian(apply_fn, params, x):
-    """(N, O, P) Jacobian of the outputs w.r.t. the flattened parameters."""
+    """(N, O, P) Jacobian of the outputs w.r.t. the flattened parameters.
+
+    Jitted: one compilation instead of one per primitive of the eager evaluation (the
+    same derivatives; a product-and-sum chain without cancellation, so rounding stays
+    ~1e-16, far below RTOL).
+    """
     flat, unravel = ravel_pytree(params)
-    return jax.jacobian(lambda w: apply_fn(unravel(w), x))(flat)
+    return jax.jit(jax.jacobian(lambda w: apply_fn(unravel(w), x)))(flat)
+
+
+@pytest.fixture(scope="module")
+def jacobians(tiny):
+    """The reference Jacobians J1, J2 of ``tiny`` on x1, x2, computed once for the module."""
+    apply_fn, params, x1, x2 = tiny
+    return np.asarray(jacobian(apply_fn, params, x1)), np.asarray(jacobian(apply_fn, params, x2))
 
 
 @pytest.mark.parametrize("implementation", empirical.IMPLEMENTATIONS)
-def test_entk_equals_jacobian_product(tiny, implementation):
+def test_entk_equals_jacobian_product(tiny, jacobians, implementation):
     apply_fn, params, x1, x2 = tiny
-    J1, J2 = jacobian(apply_fn, params, x1), jacobian(apply_fn, params, x2)
+    J1, J2 = jacobians
     ref = np.einsum("aip,bjp->abij", J1, J2)
     K = empirical.entk(apply_fn, params, x1, x2, implementation=implementation)
     assert K.shape == (5, 4, 3, 3)
@@ -62,9 +79,9 @@ def test_entk_blocked_equals_unblocked(tiny):
     np.testing.assert_allclose(blocked, full, rtol=RTOL, atol=RTOL * np.abs(full).max())
 
 
-def test_pntk_sum_and_first_equal_direct_jacobians(tiny):
+def test_pntk_sum_and_first_equal_direct_jacobians(tiny, jacobians):
     apply_fn, params, x1, x2 = tiny
-    J1, J2 = jacobian(apply_fn, params, x1), jacobian(apply_fn, params, x2)
+    J1, J2 = jacobians
     o = J1.shape[1]
     # gradient of (1/sqrt O) sum_j f_j is (1/sqrt O) sum_j grad f_j
     g1, g2 = J1.sum(axis=1) / np.sqrt(o), J2.sum(axis=1) / np.sqrt(o)
@@ -100,13 +117,18 @@ def test_trace_mode_is_mean_of_diagonal_blocks(tiny):
     assert np.linalg.norm(T - P) > 1e-3 * np.linalg.norm(T)
 
 
-@pytest.fixture
-def readout(key, rng):
-    """Linear readout f(x) = (W_std/sqrt(h)) V phi(x) + b_std b on fixed features phi (NTK param.)."""
+@pytest.fixture(scope="module")
+def readout():
+    """Linear readout f(x) = (W_std/sqrt(h)) V phi(x) + b_std b on fixed features phi (NTK param.).
+
+    Module-scoped (PRNGKey(0) and default_rng(0), the ``key`` and ``rng`` fixtures' values):
+    one ``apply_fn``, so its eNTK function compiles once for the module.
+    """
+    rng = np.random.default_rng(0)
     h, o, n = 6, 4, 7
     phi = np.maximum(rng.standard_normal((n, 5)) @ rng.standard_normal((5, h)), 0.0)
     init_fn, apply_fn, _ = stax.Dense(o, W_std=1.3, b_std=0.4)
-    _, params = init_fn(key, (1, h))
+    _, params = init_fn(jax.random.PRNGKey(0), (1, h))
     # eNTK = (W_std^2/h phi phi^T + b_std^2) (x) I_O, exactly
     k = 1.3 ** 2 / h * phi @ phi.T + 0.4 ** 2
     return apply_fn, params, phi, k, o
