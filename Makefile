@@ -24,7 +24,8 @@ CORE_TESTS  = $(shell grep -l '^pytestmark.*mark\.core' tests/test_*.py)
 # the book so the appendix can never show a chapter's records from an earlier run.
 CLAIMS_DIR  = $(or $(NTKBOOK_CLAIMS_DIR),build/claims)
 
-.PHONY: env env-core data test test-core unit test-browser test-determinism notebook book lab bench clean
+.PHONY: env env-core data test test-core unit test-browser test-determinism browser-after-render \
+        determinism-after-execute notebook book book-execute book-render lab bench clean
 
 env: $(STAMP)
 
@@ -43,29 +44,42 @@ data: $(STAMP)
 	$(BIN)/python -m ntkbook.registry_data
 
 # The whole check, each notebook executed exactly once, with both cores busy throughout
-# (first, side by side: .venv-core and MathJax installed, .venv installed and the data fetched):
-#  1. at once (make -j3; each one's log is printed as a block when it ends): the unit tests
-#     in .venv, the core suite in .venv-core (current JAX, no neural-tangents), and the book
-#     built from scratch -- the one execution of every notebook, as many at a time as there
-#     are cores, the claims-ledger appendix A3 after all the chapters (see `book`);
-#  2. then, side by side, on that build: the browser test (headless Chromium; skipped, with a
-#     message, without chromium) and the determinism test (two chapters executed again must
-#     reproduce the build's outputs to the last digit).
+# (first, side by side: .venv-core and MathJax installed, .venv installed and the data fetched).
+# Then one make -j3 run (each job's log is printed as a block when it ends) in which every
+# job starts as soon as what it reads exists:
+#  - at once: the unit tests in .venv, the core suite in .venv-core (current JAX, no
+#    neural-tangents), and the notebooks' one execution (book-execute: as many at a time as
+#    there are cores, the claims-ledger appendix A3 after all the chapters; see `book`);
+#  - when the notebooks are executed: the render (jupyter-book, one core) beside the
+#    determinism test (two chapters executed again must reproduce the executed outputs to the
+#    last digit);
+#  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
+#    without chromium).
 test:
 	@$(MAKE) --no-print-directory -j3 $(CORE_STAMP) $(MATHJAX) data
-	@echo "make test: unit tests, core suite and book build run side by side; each log follows when it ends"
-	@$(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browser test-determinism
+	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
+	@$(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
+	  determinism-after-execute browser-after-render
 
 # Every test that does not read the built book.
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m "not built"
 
+# The two tests that read an existing build (make book first), alone or in make test.
+BROWSER_TEST     = $(BIN)/python -m pytest tests/test_browser.py -q -s
+DETERMINISM_TEST = $(BIN)/python -m pytest tests/test_determinism.py -q
+
 test-browser: $(STAMP)
-	$(BIN)/python -m pytest tests/test_browser.py -q -s
+	$(BROWSER_TEST)
 
 test-determinism: $(STAMP)
-	$(BIN)/python -m pytest tests/test_determinism.py -q
+	$(DETERMINISM_TEST)
+
+browser-after-render: book-render
+	$(BROWSER_TEST)
+
+determinism-after-execute: book-execute
+	$(DETERMINISM_TEST)
 
 env-core: $(CORE_STAMP)
 
@@ -115,11 +129,15 @@ $(MATHJAX):
 # appendix.  NOTEBOOK_WORKERS=1 runs the notebooks one at a time.
 NOTEBOOK_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BOOK_LOG := build/logs/book.log
-book: $(STAMP) $(MATHJAX) data
+book: book-render
+
+book-execute: $(STAMP) $(MATHJAX) data
 	rm -f $(CLAIMS_DIR)/*.json
 	rm -rf book/_build/html/reports book/_build/.jupyter_cache
 	mkdir -p $(dir $(BOOK_LOG))
 	$(BIN)/python env/execute_notebooks.py --book book --workers $(NOTEBOOK_WORKERS)
+
+book-render: book-execute
 	set -o pipefail; $(BIN)/jupyter-book build book --all --warningiserror --keep-going 2>&1 \
 	  | tee $(BOOK_LOG); status=$$?; \
 	  $(BIN)/python env/exec_times.py book/_build; \

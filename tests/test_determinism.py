@@ -20,7 +20,7 @@ Figures are compared through the numbers drawn in them only where those are glue
 as tables; PNG bytes are not compared (the renderer is not the subject of this test).
 
 Marked ``built``: it needs the book built first (skipped, saying so, without it); ``make test``
-runs it right after the build, beside the browser test.
+runs it as soon as the notebooks are executed, beside the book's render.
 """
 
 from __future__ import annotations
