@@ -20,10 +20,14 @@ def digits():
 @pytest.mark.parametrize("name", ["2-L", "10-L", "CNN-1", "CNN-1-GAP"])
 def test_symmetric_gram_equals_unbatched_kernel(digits, name):
     arch = archs.get(name)
-    # 37 is not a multiple of 16: the last block is ragged
-    H = gram.gram(arch, digits, batch_size=16, progress=False)
-    ref = np.asarray(arch.kernel_fn(digits, None, "ntk"))
-    assert H.shape == (37, 37) and H.dtype == np.float64
+    # neural-tangents' GAP reference tracks every pair of pixel positions of every pair of
+    # inputs: 20 inputs instead of 37 cost a third as much and still leave a ragged block
+    x = digits[:20] if name == "CNN-1-GAP" else digits
+    n = len(x)
+    # 37 and 20 are not multiples of 16: the last block is ragged
+    H = gram.gram(arch, x, batch_size=16, progress=False)
+    ref = np.asarray(arch.kernel_fn(x, None, "ntk"))
+    assert H.shape == (n, n) and H.dtype == np.float64
     assert rel_err(H, ref) < 1e-6
     np.testing.assert_array_equal(H, H.T)
 

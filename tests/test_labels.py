@@ -86,10 +86,10 @@ def test_ridge_is_reported(rng):
 
 @pytest.fixture(scope="module")
 def digits_grams():
-    """2-L and CNN-1 infinite-width Grams of 300 unit-norm digits (about 2 s together)."""
+    """2-L and CNN-1 infinite-width Grams of 300 unit-norm digits (engine's block size)."""
     ds = data.load("digits", n=300, seed=0)
     x = data.normalize(ds.x).astype(np.float64)
-    return ds.y, {name: gram.gram(archs.get(name), x, batch_size=150, progress=False)
+    return ds.y, {name: gram.gram(archs.get(name), x, progress=False)
                   for name in ("2-L", "CNN-1")}
 
 
