@@ -100,7 +100,7 @@ def _brute_force_gap(H, y_pm):
 
 def test_binary_gap_equals_brute_force(rng):
     x = data.normalize(rng.standard_normal((30, 8)))
-    H = closed_form.relu_ntk_eq4(x)
+    H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
     y_pm = np.where(rng.random(30) < 0.5, 1.0, -1.0)
     # a well-conditioned 30x30 system in float64: both routes agree to ~1e-12 relative
     np.testing.assert_allclose(binary_complexity_gap(H, y_pm), _brute_force_gap(H, y_pm),
@@ -127,7 +127,7 @@ def test_complexity_gap_with_whole_rest_equals_one_problem_per_class(rng):
     n, k = 30, 3
     y = np.r_[np.zeros(6, int), np.ones(10, int), np.full(14, 2)]   # unequal classes
     x = data.normalize(np.eye(k, 10)[y] + 0.8 * rng.standard_normal((n, 10)))
-    H = closed_form.relu_ntk_eq4(x)
+    H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
     ref = np.empty(n)
     for c in range(k):
         for i, gap in _protocol_reference(H, y, c, np.flatnonzero(y != c)).items():
@@ -150,7 +150,7 @@ def test_complexity_gap_subsample_is_one_equal_size_draw_per_class(rng):
     n, k = 9, 3
     y = np.arange(n) % k                                             # 3 classes of 3
     x = data.normalize(np.eye(k, 6)[y] + 0.7 * rng.standard_normal((n, 6)))
-    H = closed_form.relu_ntk_eq4(x)
+    H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
     got = complexity_gap(H, y, seed=11)
     for c in range(k):
         pos, rest = np.flatnonzero(y == c), np.flatnonzero(y != c)
