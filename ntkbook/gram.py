@@ -344,52 +344,61 @@ _FAST_CHOICE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _PROBE_RTOL = 1e-9
 
 
-_PROBES: dict = {}
+_PROBE_IMAGES: dict = {}          # feature shape -> the five probe images (xa, xb)
+_PROBE_VALUES: dict = {}          # (feature shape, candidate name) -> (kernel, its values)
 # A bare kernel_fn (no recorded structure) is only probed against the pooled CNNs:
 # neural-tangents' flatten-CNN and MLP kernels are already fast once jitted, while
 # its GAP kernels are the slow ones.  The probe is first run on tiny images (4 x 4,
 # milliseconds even for neural-tangents' GAP kernels); only a kernel that matches
-# there is probed again at the real feature shape.  Gram matrices below this many
-# entries are not worth even the tiny probe.
+# there is probed again at the real feature shape, against the candidate it matched
+# only.  Gram matrices below this many entries are not worth even the tiny probe.
 _AUTO_CANDIDATES = ("CNN-1-GAP", "CNN-2-GAP")
 _AUTO_MIN_ENTRIES = 40_000
 _TINY_SIDE = 4
 
 
-def _probe(shape: tuple) -> tuple:
-    """Fixed probe images of one feature shape and every candidate's values on them (cached).
+def _probe_images(shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed probe images of one feature shape: five unit-norm random images (seed 0),
+    split 3 + 2, shapes (3, *shape) and (2, *shape); made once per shape and process."""
+    if shape not in _PROBE_IMAGES:
+        z = np.random.default_rng(0).normal(size=(5,) + shape)
+        z /= np.linalg.norm(z.reshape(5, -1), axis=1).reshape((5,) + (1,) * len(shape))
+        _PROBE_IMAGES[shape] = (z[:3], z[3:])
+    return _PROBE_IMAGES[shape]
 
-    The probe is five unit-norm random images (seed 0), so each candidate is
-    evaluated once per feature shape and process, not once per call.
+
+def _probe_candidate(shape: tuple, name: str) -> tuple[Callable, list[np.ndarray]]:
+    """Candidate ``name``'s hand-written kernel and its (NTK, NNGP) values on the probe images.
+
+    Evaluated (jitted, float64) once per feature shape, candidate and process, each value of
+    shape (3, 2).
     """
     from . import fast_kernels
 
-    if shape not in _PROBES:
-        z = np.random.default_rng(0).normal(size=(5,) + shape)
-        z /= np.linalg.norm(z.reshape(5, -1), axis=1).reshape((5,) + (1,) * len(shape))
-        xa, xb = z[:3], z[3:]
-        cands = []
+    if (shape, name) not in _PROBE_VALUES:
+        xa, xb = _probe_images(shape)
+        cand = fast_kernels.get(name)
         with enable_x64(True):
-            for name in _AUTO_CANDIDATES:
-                cand = fast_kernels.get(name)
-                vals = jax.jit(lambda a, c: cand(a, c, KINDS))(xa, xb)
-                cands.append((cand, [np.asarray(v) for v in vals]))
-        _PROBES[shape] = (xa, xb, cands)
-    return _PROBES[shape]
+            vals = jax.jit(lambda a, c: cand(a, c, KINDS))(xa, xb)
+        _PROBE_VALUES[shape, name] = (cand, [np.asarray(v) for v in vals])
+    return _PROBE_VALUES[shape, name]
 
 
-def _probe_match(kernel_fn: Callable, shape: tuple) -> Callable | None:
-    """The candidate that agrees with ``kernel_fn`` on the probe images of ``shape``, or ``None``."""
-    xa, xb, cands = _probe(shape)
+def _probe_match(kernel_fn: Callable, shape: tuple, names: tuple[str, ...] = _AUTO_CANDIDATES
+                 ) -> tuple[str, Callable] | None:
+    """The first candidate of ``names`` that agrees with ``kernel_fn`` on the probe images of
+    ``shape``, as (name, kernel), or ``None``."""
+    xa, xb = _probe_images(shape)
     with enable_x64(True):
         try:
             refs = [np.asarray(kernel_fn(xa, xb, k)) for k in KINDS]
         except Exception:      # kernel_fn that cannot take these inputs: nothing to match
             return None
-        for cand, vals in cands:
-            if all(v.shape == r.shape and np.max(np.abs(v - r)) <= _PROBE_RTOL * np.max(np.abs(r))
-                   for v, r in zip(vals, refs)):
-                return cand
+    for name in names:
+        cand, vals = _probe_candidate(shape, name)
+        if all(v.shape == r.shape and np.max(np.abs(v - r)) <= _PROBE_RTOL * np.max(np.abs(r))
+               for v, r in zip(vals, refs)):
+            return name, cand
     return None
 
 
@@ -398,8 +407,8 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
 
     Each zoo GAP CNN's hand-written kernel is evaluated beside ``kernel_fn`` on
     five random unit-norm images (3 x 2 pairs, NTK and NNGP, float64), first of
-    4 x 4 pixels (cheap), then -- only if one agrees there -- of ``x``'s shape;
-    one that agrees to ``1e-9`` relative on both is returned.  A kernel that
+    4 x 4 pixels (cheap), then -- only if one agrees there, and only that one --
+    of ``x``'s shape; one that agrees to ``1e-9`` relative on both is returned.  A kernel that
     matches no candidate (other depths, strides, pooling inside the stack, 1-D
     inputs...) gives ``None`` and stays with neural-tangents.  The answer is
     remembered per ``kernel_fn`` and feature shape.  Kernels built by
@@ -425,9 +434,11 @@ def fast_equivalent(kernel_fn: Callable, x: np.ndarray) -> Callable | None:
     if key in known:
         return known[key]
     tiny = (_TINY_SIDE, _TINY_SIDE, key[-1])
-    choice = _probe_match(kernel_fn, tiny)
-    if choice is not None and key != tiny:
-        choice = _probe_match(kernel_fn, key)
+    match = _probe_match(kernel_fn, tiny)
+    if match is not None and key != tiny:
+        # only the candidate that matched can agree on both shapes
+        match = _probe_match(kernel_fn, key, names=(match[0],))
+    choice = None if match is None else match[1]
     known[key] = choice
     return choice
 

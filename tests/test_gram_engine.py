@@ -232,8 +232,8 @@ def test_fast_kernel_equals_neural_tangents(digits, name, rng):
         # values (the same jax.jit(lambda a, c: fk(a, c, ("ntk", "nngp"))) as below) on
         # its five random unit-norm 8x8 images (3 x 2 pairs), compiled once per process
         # and reused by the probe in test_gram_uses_fast_kernel_only_when_it_matches
-        x1, x2, cands = gram._probe(digits.shape[1:])
-        cand, vals = cands[gram._AUTO_CANDIDATES.index(name)]
+        x1, x2 = gram._probe_images(digits.shape[1:])
+        cand, vals = gram._probe_candidate(digits.shape[1:], name)
         assert repr(cand) == repr(fk)
         shape = (3, 2)
     else:
@@ -251,10 +251,17 @@ def test_gram_uses_fast_kernel_only_when_it_matches(digits, nt_ntk, monkeypatch)
     monkeypatch.setattr(gram, "_AUTO_MIN_ENTRIES", 1)    # probe even these small matrices
     x = digits[:8]
     arch = archs.get("CNN-1-GAP")
+    asked = []                     # (feature shape, candidate) of every candidate evaluation
+    real_candidate = gram._probe_candidate
+    monkeypatch.setattr(gram, "_probe_candidate",
+                        lambda shape, name: asked.append((shape, name)) or real_candidate(shape, name))
     # a bare kernel_fn (no recorded layers) is recognised by the probe
     H = gram.gram(lambda a, c, get: arch.kernel_fn(a, c, get), x, batch_size=4, progress=False)
     assert gram.last_run["kernel"].startswith("CNNKernel(n_conv=2, n_dense=2, pool='gap'")
     assert gram.last_run["kernel_choice"] == "probe"
+    # tiny images first; at the real shape only the candidate that matched there
+    assert asked[0][0] == (gram._TINY_SIDE, gram._TINY_SIDE, 1)
+    assert [name for shape, name in asked if shape == x.shape[1:]] == ["CNN-1-GAP"]
     assert rel_err(H, nt_ntk("CNN-1-GAP")[:8, :8]) < 1e-6
     # a bare MLP kernel on the same images matches no hand-written GAP kernel
     mlp = archs.get("2-L")

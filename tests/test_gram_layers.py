@@ -81,7 +81,8 @@ def test_bare_flatten_kernel_is_probed_on_tiny_images_only(rng, monkeypatch):
     monkeypatch.setattr(gram, "_AUTO_MIN_ENTRIES", 1)
     shapes = []
     real = gram._probe_match
-    monkeypatch.setattr(gram, "_probe_match", lambda k, shape: shapes.append(shape) or real(k, shape))
+    monkeypatch.setattr(gram, "_probe_match",
+                        lambda k, shape, **kw: shapes.append(shape) or real(k, shape, **kw))
     arch = archs.get("CNN-1")
     x = data.normalize(rng.normal(size=(6, 10, 10, 1)))
     gram.gram(lambda a, c, get: arch.kernel_fn(a, c, get), x, progress=False)
