@@ -59,14 +59,14 @@ them: every measured number in the prose is glued and every direction word is ch
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "ci": {
         # issue 3: chapters 10-11 (Gram cost, architecture selection, Complexity-Gap)
-        "ch10": dict(n=150, datasets=["digits", "mnist1d"], archs=["2-L", "10-L", "CNN-1", "CNN-2"],
+        "ch10": dict(n=100, datasets=["digits", "mnist1d"], archs=["2-L", "10-L", "CNN-1", "CNN-2"],
                      cnn3_n=20, cnn3_dataset="mnist1d", gram_batch=50, width=512, epochs=2,
                      lr=0.1, batch_size=50, paper_epochs=100, scaling_archs=["2-L", "CNN-2"],
-                     scaling_ns=[100, 200, 300, 400], pd_n=100,
+                     scaling_ns=[100, 200, 300], pd_n=100,
                      convention_archs=["2-L (2 hidden)", "10-L (10 hidden)"]),
-        "ch11": dict(n=200, n_synth=64, n_real=200,
+        "ch11": dict(n=150, n_synth=48, n_real=150,
                      datasets=["corners", "shapes", "digits", "mnist", "fashion_mnist"],
-                     kpca_archs=["2-L", "CNN-2", "2-L (2 hidden)"], n_components=4, gram_batch=50,
+                     kpca_archs=["2-L", "CNN-2", "2-L (2 hidden)"], n_components=4, gram_batch=16,
                      cg_datasets=["digits", "mnist", "fashion_mnist"],
                      cg_archs=["2-L", "10-L", "CNN-1", "CNN-2"],
                      cg_convention_archs=["2-L eq. 4", "2-L (2 hidden)", "10-L (10 hidden)"],
