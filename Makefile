@@ -55,10 +55,15 @@ data: $(STAMP)
 #    last digit);
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
+# Every job of that run (unit tests, core suite, each notebook's kernel) keeps to one thread:
+# four jobs on two cores, each with thread pools sized to the whole machine, would
+# oversubscribe the cores and leave threads waiting for one another.
+ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+  XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
 test:
 	@$(MAKE) --no-print-directory -j3 $(CORE_STAMP) $(MATHJAX) data
 	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
-	@$(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
 	  determinism-after-execute browser-after-render
 
 # Every test that does not read the built book.

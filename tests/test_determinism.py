@@ -25,6 +25,7 @@ runs it as soon as the notebooks are executed, beside the book's render.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def test_chapter_outputs_identical_to_the_built_book(chapter, tmp_path, monkeypa
     monkeypatch.setenv("NTKBOOK_SCALE", "ci")
     src = ROOT / "notebooks" / chapter
     first = _shown_values(_built(src))
+    # the thread settings the build's kernels ran with (env/execute_notebooks.py records them)
+    env_file = CACHE / "kernel_env.json"
+    for var, value in (json.loads(env_file.read_text()) if env_file.is_file() else {}).items():
+        monkeypatch.setenv(var, value)
     second = _shown_values(_execute(src, tmp_path / "again"))
     # the comparison must have something to compare: glued numbers at least
     assert any(k.startswith("glue") for k in first), f"{chapter} shows no glued value"

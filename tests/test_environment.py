@@ -97,3 +97,30 @@ def test_claims_ledger_appendix_is_executed_after_every_chapter():
     chapters = [d for d in docs if re.match(r"notebooks/\d\d_", d)]
     assert len(ledger) == 1 and chapters
     assert all(c < ledger[0] for c in chapters), (chapters, ledger)
+
+
+def test_notebook_kernels_get_their_share_of_the_cores(monkeypatch):
+    """env/execute_notebooks.py sizes each kernel's thread pools to cores // workers."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "env" / "execute_notebooks.py"
+    spec = importlib.util.spec_from_file_location("execute_notebooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
+        monkeypatch.delenv(var, raising=False)
+    assert module.kernel_thread_env(1, cores=2) == {}
+    two = module.kernel_thread_env(2, cores=2)
+    assert two["OMP_NUM_THREADS"] == two["OPENBLAS_NUM_THREADS"] == "1"
+    assert two["XLA_FLAGS"] == ("--xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1")
+    assert module.kernel_thread_env(4, cores=16)["MKL_NUM_THREADS"] == "4"
+    # the user's own settings are kept, their XLA flags extended
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    mine = module.kernel_thread_env(2, cores=2)
+    assert mine["OPENBLAS_NUM_THREADS"] == "3"
+    assert mine["XLA_FLAGS"].startswith("--xla_dump_to=/tmp/x --xla_cpu_multi_thread_eigen=false")
+    monkeypatch.setenv("XLA_FLAGS", "--intra_op_parallelism_threads=2")
+    assert module.kernel_thread_env(2, cores=2)["XLA_FLAGS"] == "--intra_op_parallelism_threads=2"
