@@ -132,7 +132,8 @@ $(MATHJAX):
 # any Sphinx warning (a missing citation or cross-reference among them), and --keep-going
 # lists every one.  Per-notebook execution times are printed at the end and shown in the
 # appendix.  NOTEBOOK_WORKERS=1 runs the notebooks one at a time.
-NOTEBOOK_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# (nproc counts OMP_NUM_THREADS as a limit on cores; make test sets that to 1 for each job)
+NOTEBOOK_WORKERS ?= $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)
 BOOK_LOG := build/logs/book.log
 book: book-render
 

@@ -83,6 +83,11 @@ def test_make_test_executes_each_notebook_once():
     core = [i for i, l in enumerate(lines) if ".venv-core/bin/python -m pytest" in l]
     assert claims and claims[-1] < builds[0] < browser[0], lines
     assert core and core[0] < builds[0]
+    # the notebooks run on every core, even though make test gives each job one thread
+    # (nproc would read OMP_NUM_THREADS=1 as one core)
+    executor = [l for l in lines if "env/execute_notebooks.py" in l]
+    assert len(executor) == 1 and f"--workers {len(__import__('os').sched_getaffinity(0))}" in \
+        executor[0], executor
 
 
 def test_claims_ledger_appendix_is_executed_after_every_chapter():
