@@ -108,12 +108,18 @@ SOLUTIONS = """() => Array.from(document.querySelectorAll('.solution.dropdown'))
              .reduce((h, c) => h + c.offsetHeight, 0)}))"""
 
 
+# Runs in the page: true once the first hidden solution is open and has a rendered body.
+FIRST_SOLUTION_SHOWN = f"() => {{ const s = ({SOLUTIONS})()[0]; return !s.hidden && s.body > 0; }}"
+
+
 CHAPTER_PAGE = "notebooks/[01][0-9]_*.html"
 REFERENCE_PAGES = (("api.html", "dl.py.function", 50), ("notation.html", "table tbody tr", 10))
 
 
 def _exercise_check(page) -> dict:
     """Exercises, theorem boxes and the hidden solutions of one open chapter page, clicking the first."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.wait_for_function("() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
                            ".length === document.querySelectorAll('.solution.dropdown').length")
     found = {"exercises": page.locator("div.exercise").count(),
@@ -121,7 +127,10 @@ def _exercise_check(page) -> dict:
              "before": page.evaluate(SOLUTIONS), "after": None}
     if found["before"]:
         page.locator(".solution.dropdown").first.locator("button.toggle-button").click()
-        page.wait_for_timeout(500)
+        try:        # until the first solution shows (not a fixed pause)
+            page.wait_for_function(FIRST_SOLUTION_SHOWN, timeout=5_000)
+        except PlaywrightTimeout:
+            pass    # still hidden after 5 s: the test reports it from "after"
         found["after"] = page.evaluate(SOLUTIONS)[0]
     return found
 
