@@ -11,8 +11,8 @@ then from each depth to the next), reads each depth's readout off the state it
 passes, and times every stage, so a depth's CPU cost is still reported: the
 sum of the stages up to it, i.e. what computing that depth alone costs.
 
-The layer updates are those of :class:`ntkbook.fast_kernels.CNNKernel` (the
-same helpers, in the same order): a stride-1 ``SAME`` ``k x k`` convolution
+The layer updates are those of :class:`ntkbook.fast_kernels.CNNKernel` (its
+``_conv_input`` and ``_conv_relu``): a stride-1 ``SAME`` ``k x k`` convolution
 (``k`` in 1-D, run as images of height 1) with ``W_std``/``b_std``, a ReLU,
 and after the last convolution either ``Flatten`` (pixel-diagonal covariance
 only) or global average pooling (the full pixel-pair covariance), then the
@@ -42,7 +42,7 @@ import numpy as np
 from . import _checks
 from ._x64 import enable_x64
 from .archs import B_STD, W_STD
-from .fast_kernels import _box_sum, _relu_big, _shift_sum_full
+from .fast_kernels import _conv_input, _conv_relu
 from .gram import _pad_rows
 
 __all__ = ["DepthGram", "gram_by_depth"]
@@ -64,23 +64,6 @@ class DepthGram(NamedTuple):
     cpu_seconds: float
 
 
-def _layer(state, full: bool, ky: int, kx: int, w2: float, b2: float):
-    """One convolution + ReLU on ``(cov, ntk, v1, v2)``, as ``CNNKernel._conv_full/_conv_diag``."""
-    cov, ntk, v1, v2 = state
-    shift = _shift_sum_full if full else _box_sum
-    cov = w2 * shift(cov, ky, kx) + b2
-    ntk = cov if ntk is None else w2 * shift(ntk, ky, kx) + cov
-    v1 = w2 * _box_sum(v1, ky, kx) + b2
-    v2 = w2 * _box_sum(v2, ky, kx) + b2
-    if full:
-        s1 = jax.lax.rsqrt(v1)[:, None, :, :, None, None]
-        s2 = jax.lax.rsqrt(v2)[None, :, None, None]
-    else:
-        s1, s2 = jax.lax.rsqrt(v1)[:, None], jax.lax.rsqrt(v2)[None, :]
-    cov, step = _relu_big(cov, s1, s2)
-    return cov, ntk * step, v1 / 2, v2 / 2        # E[relu(u)^2] = var / 2
-
-
 def _readout(state, full: bool, wout2: float, b2: float):
     """The NTK after GAP (mean over all pixel pairs) or Flatten (the diagonal) and the readout."""
     cov, ntk = state[0], state[1]
@@ -98,16 +81,9 @@ def _stage(full: bool, ky: int, kx: int, w2: float, b2: float, wout2: float, fir
     key = (full, ky, kx, w2, b2, wout2, first, n_layers)
     if key not in _STAGES:
         def run(*args):
-            if first:
-                a, c = args
-                ch = a.shape[-1]
-                cov = (jnp.einsum("aijc,bklc->abijkl", a, c) if full
-                       else jnp.einsum("aijc,bijc->abij", a, c)) / ch
-                state = (cov, None, jnp.sum(a * a, axis=-1) / ch, jnp.sum(c * c, axis=-1) / ch)
-            else:
-                state = args
+            state = _conv_input(*args, full) if first else args
             for _ in range(n_layers):
-                state = _layer(state, full, ky, kx, w2, b2)
+                state = _conv_relu(state, full, ky, kx, w2, b2)
             return _readout(state, full, wout2, b2), state
 
         _STAGES[key] = jax.jit(run)

@@ -119,6 +119,39 @@ def _relu_big(cov, s1, s2):
     return e_relu, e_step
 
 
+def _conv_input(x1, x2, full: bool):
+    """Covariance state ``(cov, ntk, v1, v2)`` of the inputs, before the first convolution.
+
+    ``cov`` is ``(B1, B2, H, W, H, W)`` over all pixel pairs (``full``) or the pixel diagonal
+    ``(B1, B2, H, W)``; ``ntk`` is ``None`` (no layer yet); ``v1``, ``v2`` are the per-pixel
+    variances ``(B1, H, W)`` and ``(B2, H, W)``.
+    """
+    c = x1.shape[-1]
+    cov = (jnp.einsum("aijc,bklc->abijkl", x1, x2) if full
+           else jnp.einsum("aijc,bijc->abij", x1, x2)) / c
+    return cov, None, jnp.sum(x1 * x1, axis=-1) / c, jnp.sum(x2 * x2, axis=-1) / c
+
+
+def _conv_relu(state, full: bool, ky: int, kx: int, w2: float, b2: float):
+    """One ``Conv(ky x kx) -> ReLU`` update of ``(cov, ntk, v1, v2)`` (:func:`_conv_input`).
+
+    ``w2`` is ``W_std^2 / (ky kx)``, ``b2`` is ``b_std^2``; stride 1, ``SAME`` padding.
+    """
+    cov, ntk, v1, v2 = state
+    shift = _shift_sum_full if full else _box_sum
+    cov = w2 * shift(cov, ky, kx) + b2
+    ntk = cov if ntk is None else w2 * shift(ntk, ky, kx) + cov
+    v1 = w2 * _box_sum(v1, ky, kx) + b2
+    v2 = w2 * _box_sum(v2, ky, kx) + b2
+    if full:
+        s1 = jax.lax.rsqrt(v1)[:, None, :, :, None, None]
+        s2 = jax.lax.rsqrt(v2)[None, :, None, None]
+    else:
+        s1, s2 = jax.lax.rsqrt(v1)[:, None], jax.lax.rsqrt(v2)[None, :]
+    cov, step = _relu_big(cov, s1, s2)
+    return cov, ntk * step, v1 / 2, v2 / 2        # E[relu(u)^2] = var / 2
+
+
 class CNNKernel:
     """``kernel_fn`` of a stride-1 ``SAME`` ReLU CNN in NTK parameterization, by hand.
 
@@ -159,42 +192,21 @@ class CNNKernel:
                 f"kernel={self.kernel}, W_std^2={self.W2:g}, b_std^2={self.b2:g})")
 
     # -- the convolutional part -------------------------------------------------------
+    def _conv_stack(self, x1, x2, full: bool):
+        state = _conv_input(x1, x2, full)
+        for _ in range(self.n_conv):
+            state = _conv_relu(state, full, self.kernel, self.kernel, self.W2 / self.kernel ** 2,
+                               self.b2)
+        return state
+
     def _conv_full(self, x1, x2):
         """Full-spatial NNGP/NTK after the conv stack: ``(B1, B2, H, W, H, W)`` each."""
-        k, W2, b2 = self.kernel, self.W2, self.b2
-        c = x1.shape[-1]
-        cov = jnp.einsum("aijc,bklc->abijkl", x1, x2) / c
-        v1 = jnp.sum(x1 * x1, axis=-1) / c          # (B1, H, W) per-pixel variances
-        v2 = jnp.sum(x2 * x2, axis=-1) / c
-        ntk = None
-        for _ in range(self.n_conv):
-            cov = W2 / k ** 2 * _shift_sum_full(cov, k) + b2
-            ntk = cov if ntk is None else W2 / k ** 2 * _shift_sum_full(ntk, k) + cov
-            v1 = W2 / k ** 2 * _box_sum(v1, k) + b2
-            v2 = W2 / k ** 2 * _box_sum(v2, k) + b2
-            cov, step = _relu_big(cov, jax.lax.rsqrt(v1)[:, None, :, :, None, None],
-                                  jax.lax.rsqrt(v2)[None, :, None, None])
-            ntk = ntk * step
-            v1, v2 = v1 / 2, v2 / 2                   # E[relu(u)^2] = var / 2
+        cov, ntk, _, _ = self._conv_stack(x1, x2, full=True)
         return cov, ntk
 
     def _conv_diag(self, x1, x2):
         """Pixel-diagonal NNGP/NTK ``(B1, B2, H, W)`` and variances ``(B1, H, W)``, ``(B2, H, W)``."""
-        k, W2, b2 = self.kernel, self.W2, self.b2
-        c = x1.shape[-1]
-        cov = jnp.einsum("aijc,bijc->abij", x1, x2) / c
-        v1 = jnp.sum(x1 * x1, axis=-1) / c
-        v2 = jnp.sum(x2 * x2, axis=-1) / c
-        ntk = None
-        for _ in range(self.n_conv):
-            cov = W2 / k ** 2 * _box_sum(cov, k) + b2
-            ntk = cov if ntk is None else W2 / k ** 2 * _box_sum(ntk, k) + cov
-            v1 = W2 / k ** 2 * _box_sum(v1, k) + b2
-            v2 = W2 / k ** 2 * _box_sum(v2, k) + b2
-            cov, step = _relu_big(cov, jax.lax.rsqrt(v1)[:, None], jax.lax.rsqrt(v2)[None, :])
-            ntk = ntk * step
-            v1, v2 = v1 / 2, v2 / 2
-        return cov, ntk, v1, v2
+        return self._conv_stack(x1, x2, full=False)
 
     def _self_gap(self, x):
         """Pooled self-covariance ``mean_{p,q} Sigma(x_i, x_i, p, q)``, shape (B,)."""
