@@ -191,6 +191,15 @@ class RefurbishSetup:
     seconds: float = 0.0
 
 
+def _inverse_from_factor(c_factor: np.ndarray, lower: bool) -> np.ndarray:
+    """``(H + ridge I)^{-1}``, shape (N, N), from its Cholesky factor (LAPACK ``potri``)."""
+    inv, info = scipy.linalg.lapack.dpotri(c_factor, lower=int(lower))
+    if info != 0:
+        raise ValueError(f"LAPACK potri failed (info={info}) inverting H + ridge I.")
+    # potri fills one triangle; mirror it
+    return np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T
+
+
 def refurbish_setup(H, reg: float = 0.0) -> RefurbishSetup:
     """Factorise and invert ``H + ridge I`` once for several :func:`refurbish_labels` runs.
 
@@ -216,11 +225,7 @@ def refurbish_setup(H, reg: float = 0.0) -> RefurbishSetup:
     # The loop is the work; an O(N^3) exact condition number would cost more than
     # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
     sol = cholesky_solve(H, np.zeros((H.shape[0], 1)), reg, condition="estimate")
-    c_factor, lower = sol.factor
-    inv, info = scipy.linalg.lapack.dpotri(c_factor, lower=int(lower))
-    if info != 0:
-        raise ValueError(f"LAPACK potri failed (info={info}) inverting H + ridge I.")
-    A = np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T
+    A = _inverse_from_factor(*sol.factor)
     A.flags.writeable = False                 # shared by every run that gets this setup
     return RefurbishSetup(H=H, reg=float(reg), factor=sol.factor, ridge=sol.ridge,
                           condition_number=sol.condition_number, A=A,
@@ -337,11 +342,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     if incremental and setup is not None:
         A = setup.A
     elif incremental:
-        inv, info = scipy.linalg.lapack.dpotri(c_factor, lower=int(lower))
-        if info != 0:
-            raise ValueError(f"LAPACK potri failed (info={info}) inverting H + ridge I.")
-        A = np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T
-        del inv
+        A = _inverse_from_factor(c_factor, lower)
     rows = np.arange(N)
     t_loop = time.perf_counter()
     hist_i, hist_a, hist_b, hist_g, hist_L = [], [], [], [], [L_now]
