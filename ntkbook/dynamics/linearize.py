@@ -29,7 +29,6 @@ entries; convert with ``t_nt = t * N * O``).
 
 from __future__ import annotations
 
-import weakref
 from typing import Callable, NamedTuple, Sequence
 
 import jax
@@ -321,35 +320,16 @@ class LazyStats(NamedTuple):
     lin: Trajectory
 
 
-# apply_fn -> {full: jitted eNTK function}
-_ENTK_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def _entk(apply_fn: ApplyFn, params, x) -> np.ndarray:
+    """Full empirical NTK on ``x``, shape (N * O, N * O), sample-major.
 
-
-def _entk(apply_fn: ApplyFn, params, x, *, full: bool = False) -> np.ndarray:
-    """Empirical NTK on ``x``: summed over outputs, shape (N, N) (one output: the eNTK itself).
-
-    ``full=True`` keeps the output axes instead: shape (N * O, N * O), sample-major.
+    :func:`ntkbook.empirical.entk_fn` (structured derivatives, jitted, cached per network, so
+    later initialisations reuse its compilation), flattened by
+    :func:`ntkbook.empirical.flatten_entk`.
     """
-    import neural_tangents as nt
+    from ..empirical import entk_fn, flatten_entk     # empirical imports this package
 
-    # trace_axes=(-1,) contracts the output axis; for the one-output networks
-    # of chapter 1 that is the full eNTK.  vmap_axes=0: samples are independent.
-    # STRUCTURED_DERIVATIVES, jitted: the same kernel as the Jacobian contraction (to
-    # float64 rounding, ~1e-16 relative) at a third of its CPU time for chapter 1's MLPs.
-    # One jitted function per network and mode, so later initialisations reuse its compilation.
-    try:
-        per_fn = _ENTK_FNS.setdefault(apply_fn, {})
-    except TypeError:          # not weak-referenceable: no reuse
-        per_fn = {}
-    if full not in per_fn:
-        per_fn[full] = jax.jit(nt.empirical_ntk_fn(
-            apply_fn, trace_axes=() if full else (-1,), vmap_axes=0,
-            implementation=nt.NtkImplementation.STRUCTURED_DERIVATIVES))
-    k = np.asarray(per_fn[full](x, None, params), dtype=np.float64)
-    if not full:
-        return k
-    n, o = k.shape[0], k.shape[-1]                       # (N, N, O, O) -> (N O, N O)
-    return k.transpose(0, 2, 1, 3).reshape(n * o, n * o)
+    return flatten_entk(np.asarray(entk_fn(apply_fn)(x, None, params), dtype=np.float64))
 
 
 def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: Trajectory
@@ -442,7 +422,7 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     # one eNTK at initialisation on the training and evaluation inputs together: its
     # training block sets the step size, and the whole of it drives the Taylor model
     x_all = x if x_eval is None else np.concatenate([x, x_ev.astype(x.dtype)])
-    theta_all = _entk(apply_fn, params0, jnp.asarray(x_all), full=True)
+    theta_all = _entk(apply_fn, params0, jnp.asarray(x_all))
     theta0 = theta_all[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
     lam_max = float(np.linalg.eigvalsh(theta0)[-1])
     lr = lr_scale / lam_max
@@ -453,7 +433,7 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     lin = _taylor_trajectory(apply_fn, params0, jnp.asarray(x), y2, theta_all, lr, net)
     weight = max(relative_weight_change(p, params0) for p in net.params)
     # the same inputs as at initialisation, so the compiled eNTK function is reused
-    theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x_all), full=True)
+    theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x_all))
     theta_T = theta_T[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
     return LazyStats(weight_change=weight, kernel_change=relative_kernel_change(theta_T, theta0),
                      lin_gap=float(np.max(np.abs(net.f_eval - lin.f_eval))), lr=lr,
