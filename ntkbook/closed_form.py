@@ -45,7 +45,15 @@ def _concrete(value, name: str, ndim: int) -> tuple[object, bool]:
         arr = np.asarray(value)
     except jax.errors.TracerArrayConversionError:
         return value, True
-    return jnp.asarray(_checks.finite_array(arr, name, ndim=ndim)), False
+    arr = _checks.finite_array(arr, name, ndim=ndim)
+    # float32 inputs (what data.load returns) are computed in float64 when x64 is on: in
+    # float32 the Complexity-Gap of these kernels differs from the authors' float64
+    # algorithm by ~4e-6 relative, in float64 by ~1e-14 (issue 25).  Integer and bool
+    # inputs are promoted to the default float type as JAX would.
+    if jax.config.jax_enable_x64 and (np.issubdtype(arr.dtype, np.floating)
+                                      or arr.dtype.kind in "iub"):
+        arr = arr.astype(np.float64)
+    return jnp.asarray(arr), False
 
 
 def _inputs(x1, x2, b_std: float) -> tuple:
@@ -54,6 +62,10 @@ def _inputs(x1, x2, b_std: float) -> tuple:
     x2, traced2 = (x1, traced1) if x2 is None else _concrete(x2, "x2", 2)
     if traced1 or traced2:
         return x1, x2
+    for arr, name in ((x1, "x1"), (x2, "x2")):
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"{name} must hold at least one sample with at least one "
+                             f"feature, shape (N >= 1, D >= 1); got shape {tuple(arr.shape)}.")
     if x1.shape[1] != x2.shape[1]:
         raise ValueError(f"x1 and x2 must have the same number of features; got "
                          f"{x1.shape[1]} and {x2.shape[1]}.")
@@ -86,6 +98,43 @@ def _angle(k12, k11, k22):
     return root, jnp.arctan2(root, k12)
 
 
+def _check_covariance(k12, k11, k22) -> None:
+    """Refuse shapes that would broadcast silently, non-positive variances and |k12| > sqrt(k11 k22).
+
+    ``k12`` of shape (N1, N2) needs ``k11`` (N1, 1) and ``k22`` (1, N2); any
+    other ``k12`` needs ``k11`` and ``k22`` of its own shape (elementwise use).
+    A covariance whose determinant ``k11 k22 - k12^2`` is negative beyond
+    rounding (more than ``_DET_SNAP_ULPS`` ulps of ``k11 k22``) is no covariance:
+    the expectations would be computed for an angle that does not exist.
+    """
+    s12, s11, s22 = np.shape(k12), np.shape(k11), np.shape(k22)
+    if len(s12) == 2:
+        want11, want22 = (s12[0], 1), (1, s12[1])
+    else:
+        want11 = want22 = s12
+    for shape, want, name in ((s11, want11, "k11"), (s22, want22, "k22")):
+        if shape != want and shape != s12:
+            raise ValueError(f"{name} must have shape {want} (or k12's shape {s12}) for k12 of "
+                             f"shape {s12}; got {shape}. It is not broadcast.")
+    for k, name in ((k11, "k11"), (k22, "k22")):
+        if np.any(np.asarray(k) <= 0):
+            raise ValueError(f"{name} holds variances and must be > 0; got minimum "
+                             f"{float(np.min(np.asarray(k)))}.")
+    a12, a11, a22 = (np.asarray(k, dtype=np.float64) for k in (k12, k11, k22))
+    prod = a11 * a22
+    dtype = np.result_type(np.asarray(k12).dtype, np.float32)
+    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 2.0 ** -52
+    excess = a12 * a12 - prod
+    bad = excess > _DET_SNAP_ULPS * eps * prod
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(
+            f"k12 is not a covariance of k11 and k22: |k12| > sqrt(k11 k22) beyond rounding at "
+            f"{int(bad.sum())} entr(ies), first at index {list(i)} "
+            f"(|k12| = {abs(float(np.broadcast_to(a12, bad.shape)[i])):.6g}, sqrt(k11 k22) = "
+            f"{float(np.sqrt(np.broadcast_to(prod, bad.shape)[i])):.6g}).")
+
+
 def arccos_relu(k12, k11, k22):
     """ReLU Gaussian expectations of a 2x2 covariance, elementwise.
 
@@ -104,14 +153,19 @@ def arccos_relu(k12, k11, k22):
         ``E[relu(u) relu(v)] = (sqrt(det) + (pi - t) k12) / (2 pi)``.
     e_step : array, shape (N1, N2)
         ``E[relu'(u) relu'(v)] = (pi - t) / (2 pi)``.
+
+    Raises
+    ------
+    ValueError
+        (Concrete inputs only; traced blocks inside ``jit`` are the caller's to
+        check.) NaN/inf; ``k11``/``k22`` of a shape other than (N1, 1)/(1, N2)
+        or ``k12``'s own; a variance <= 0; ``|k12| > sqrt(k11 k22)`` beyond
+        rounding.
     """
     checked = [_concrete(k, n, np.ndim(k)) for k, n in ((k12, "k12"), (k11, "k11"), (k22, "k22"))]
     (k12, _), (k11, _), (k22, _) = checked
     if not any(traced for _, traced in checked):
-        for k, name in ((k11, "k11"), (k22, "k22")):
-            if np.any(np.asarray(k) <= 0):
-                raise ValueError(f"{name} holds variances and must be > 0; got minimum "
-                                 f"{float(np.min(np.asarray(k)))}.")
+        _check_covariance(k12, k11, k22)
     root, t = _angle(k12, k11, k22)
     e_step = (jnp.pi - t) / (2 * jnp.pi)
     e_relu = root / (2 * jnp.pi) + e_step * k12
