@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -227,22 +228,61 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     The header is two zero bytes, a type byte (0x08 = uint8), a byte giving the
     number of dimensions, then each dimension as a big-endian uint32.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A corrupt or truncated file (bad gzip stream, short header, bad magic
+        number, unknown type byte, or fewer/more values than the header
+        announces); the message names the file.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file {path} does not exist.")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as err:   # BadGzipFile is an OSError
+        raise ValueError(f"{path} is a corrupt or truncated gzip file ({type(err).__name__}: "
+                         f"{err}); delete it and fetch it again (`make data` repairs its "
+                         "own files).") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number).")
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if raw[2] not in dtypes:
         raise ValueError(f"{path}: unknown IDX type byte 0x{raw[2]:02x}.")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path} is truncated: its header announces {ndim} dimensions but the "
+                         f"file has only {len(raw)} bytes.")
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    itemsize = np.dtype(dtypes[raw[2]]).itemsize
+    body = len(raw) - 4 - 4 * ndim
+    if body != int(np.prod(shape)) * itemsize:
+        raise ValueError(f"{path}: header says shape {shape} ({int(np.prod(shape))} values of "
+                         f"{itemsize} byte(s)) but the file holds {body} bytes after the header "
+                         "(truncated or corrupt).")
     data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} but the file holds {data.size} values.")
     return data.reshape(shape)
+
+
+def _check_split(x: np.ndarray, y: np.ndarray, k: int, x_src: str, y_src: str) -> None:
+    """Refuse images and labels that disagree in count, or labels outside ``[0, k)``."""
+    if len(x) != len(y):
+        raise ValueError(f"{x_src} holds {len(x)} images but {y_src} holds {len(y)} labels; "
+                         "the files do not belong together (or one is truncated).")
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{y_src} must hold one integer label per image; got shape "
+                         f"{y.shape}, dtype {y.dtype}.")
+    bad = (y < 0) | (y >= k)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{y_src} holds label {int(y[i])} (index {i}, {int(bad.sum())} such) "
+                         f"outside [0, {k}) for a {k}-class dataset.")
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -262,19 +302,36 @@ def _idx_loader(name: str) -> Callable:
         if any(p is None for p in paths):
             raise _missing(name, folder, [s + "[.gz]" for s in stems])
         x, y, x_te, y_te = (read_idx(p) for p in paths)
+        _check_split(x, y, 10, str(paths[0]), str(paths[1]))
+        _check_split(x_te, y_te, 10, str(paths[2]), str(paths[3]))
         return _finish(name, x[..., None] / 255.0, y, x_te[..., None] / 255.0, y_te, 10,
                        n, n_test, seed)
     return loader
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+def _unpickle(path: Path, keys: tuple[bytes, ...] = ()) -> dict:
+    """A CIFAR batch dict; corrupt, truncated or foreign files raise ``ValueError`` naming ``path``."""
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError, KeyError, struct.error) as err:
+        raise ValueError(f"{path} is not a readable CIFAR batch (corrupt or truncated pickle: "
+                         f"{type(err).__name__}: {err}).") from err
+    if not isinstance(batch, dict) or any(k not in batch for k in keys):
+        have = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(f"{path} is not a CIFAR batch: expected a dict with keys "
+                         f"{list(keys)}; got {have}.")
+    return batch
 
 
-def _cifar_images(batch: dict) -> np.ndarray:
+def _cifar_images(batch: dict, path: Path | str = "CIFAR batch") -> np.ndarray:
     # rows are 3072 bytes: 1024 red, 1024 green, 1024 blue, each row-major 32x32
-    return np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) / 255.0
+    data = np.asarray(batch[b"data"])
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise ValueError(f"{path}: 'data' must be uint8 rows of 3072 bytes (32x32 RGB); got "
+                         f"shape {data.shape}, dtype {data.dtype}.")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) / 255.0
 
 
 def _cifar_loader(name: str, folder_name: str, train: list[str], test: str, label_key: bytes,
@@ -284,11 +341,16 @@ def _cifar_loader(name: str, folder_name: str, train: list[str], test: str, labe
         files = train + [test]
         if not all((folder / f).exists() for f in files):
             raise _missing(name, folder, files)
-        tr = [_unpickle(folder / f) for f in train]
-        te = _unpickle(folder / test)
-        x = np.concatenate([_cifar_images(b) for b in tr])
+        keys = (b"data", label_key)
+        tr = [_unpickle(folder / f, keys) for f in train]
+        te = _unpickle(folder / test, keys)
+        for f, b in zip(train + [test], tr + [te]):
+            _check_split(_cifar_images(b, folder / f), np.asarray(b[label_key]), k,
+                         str(folder / f), f"{folder / f} ({label_key.decode()})")
+        x = np.concatenate([_cifar_images(b, folder / f) for f, b in zip(train, tr)])
         y = np.concatenate([np.asarray(b[label_key]) for b in tr])
-        return _finish(name, x, y, _cifar_images(te), np.asarray(te[label_key]), k, n, n_test, seed)
+        return _finish(name, x, y, _cifar_images(te, folder / test), np.asarray(te[label_key]),
+                       k, n, n_test, seed)
     return loader
 
 
@@ -501,6 +563,8 @@ def normalize(x) -> np.ndarray:
         x = x.astype(np.float64)
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and at least one feature axis; got shape {x.shape}.")
+    if x.shape[0] == 0:
+        raise ValueError(f"x is empty (shape {x.shape}); normalize needs at least one sample.")
     norms = np.sqrt(np.sum(x.reshape(len(x), -1).astype(np.float64) ** 2, axis=1))
     if np.any(norms == 0):
         raise ValueError(f"x has {int(np.sum(norms == 0))} all-zero sample(s) (first: "
