@@ -1,11 +1,40 @@
-"""The claims ledger: each chapter records the seeds' claims it tests, with a computed verdict.
+"""The claims ledger: each chapter records the source documents' claims it tests, with a verdict.
 
 A chapter opens a :class:`Ledger` for its id, records one :class:`Claim` per published
 statement it checks (a table cell, a figure's trend, an equation, a headline sentence), and
-the verdict of each claim is decided by a stated criterion *in code* (:func:`judge`), never
-typed. The records are written to one JSON file per chapter under :func:`ledger_dir`; the
-appendix page reads them all back with :func:`load` and fails loudly when a chapter's
-records are missing or come from a different profile or seed, so it never shows stale rows.
+the verdict of each claim is decided by a stated criterion *in code* (:func:`judge`,
+:func:`decide`), never typed. The records are written to one JSON file per chapter under
+:func:`ledger_dir`; the appendix page reads them all back with :func:`load` and fails loudly
+when a chapter's records are missing or come from a different profile or random seed, so it
+never shows stale rows. :func:`render` turns records into the entries a reader sees at the end
+of each chapter ("What this chapter checked") and in the appendix.
+
+Kinds of claim
+--------------
+Every record has a ``kind`` (:data:`KINDS`), and verdict counts keep them apart:
+
+* ``empirical``: a measured result of a source (an accuracy, a rate, a ranking); it can fail
+  because the world differs from the source's report;
+* ``identity``: a derivation or implementation fact checked numerically (a closed form, a
+  recursion, an array shape, an arithmetic of sizes); it cannot fail short of a bug, so a
+  "reproduced" identity is a self-test, not evidence about the source's experiments;
+* ``textual``: a statement about the source's text (a typo, an inconsistency between its text
+  and its tables, a parameter it does not state).
+
+Statistics over seeds
+---------------------
+A noisy effect (a difference of accuracies, a fitted slope) is measured once per random seed
+``s = 0, ..., n-1``. :func:`interval` summarises the ``n`` values by their mean, their sample
+standard deviation ``sd`` (``ddof=1``) and the two-sided Student-t confidence interval
+``mean +- t_{(1+level)/2, n-1} sd / sqrt(n)`` (``level = 0.95`` unless stated). The seeds are
+treated as independent draws of the whole experiment (data subsample, initialisation, label
+noise), so the interval is about the *mean effect of the protocol*, not about one run.
+:func:`decide` turns an interval into a verdict against the criterion's threshold: the claim's
+direction holds ("reproduced") only when the whole interval lies strictly on the claimed side,
+it fails ("not reproduced") when the whole interval lies on the other side *or touches the
+threshold from it*, and it is ``"inconclusive"`` when the interval straddles the threshold.
+An effect that is exactly zero is a tie, and a tie is never an improvement
+(:func:`count_strict`).
 
 Examples
 --------
@@ -15,6 +44,9 @@ Examples
 'partly'
 >>> claims.within(0.95, 0.96, abs_tol=0.02)
 True
+>>> iv = claims.interval([0.010, 0.004, 0.012, -0.002, 0.008])
+>>> claims.decide(iv, 0.0, side="above")
+'inconclusive'
 """
 
 from __future__ import annotations
@@ -23,21 +55,36 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from html import escape
+from typing import Iterable, Literal, Mapping, Sequence
+
+import numpy as np
 
 from . import config
 
-VERDICTS: tuple[str, ...] = ("reproduced", "partly", "not reproduced", "not testable here")
-"""The allowed verdicts, strongest first."""
+VERDICTS: tuple[str, ...] = ("reproduced", "partly", "inconclusive", "not reproduced",
+                             "not testable here")
+"""The allowed verdicts, strongest first. ``inconclusive``: the measured effect's confidence
+interval over seeds straddles the criterion's threshold (see :func:`decide`)."""
 
-SEEDS: Mapping[str, str] = {
+KINDS: tuple[str, ...] = ("empirical", "identity", "textual")
+"""The kinds of claim (see the module docstring); counts keep ``empirical`` apart."""
+
+BADGE_COLOURS: Mapping[str, str] = {
+    "reproduced": "#1b7a3a", "partly": "#9a6700", "inconclusive": "#4f5b93",
+    "not reproduced": "#b3261e", "not testable here": "#5f6368",
+}
+"""Background colour of each verdict's badge (white text; each has contrast >= 4.5:1)."""
+
+SOURCES: Mapping[str, str] = {
     "000": "DeOliveira, Gerych, Rundensteiner: infinite-width NTKs for characterizing training",
     "001": "Sutherland: a defense of (empirical) neural tangent kernels (talk)",
     "002": "Mohamadi, Bae, Sutherland: a fast approximation to the empirical NTK (ICML 2023)",
     "003": "Petiushko: neural tangent kernel (lecture slides, 2023)",
     "004": "Hu and Du: ultra-wide deep nets and neural tangent kernel (blog post, 2019)",
 }
-"""The five source documents, keyed by the number their file name starts with."""
+"""The five source documents, keyed by the number their file name starts with (the key is
+``Claim.source_doc``; not to be confused with a random seed)."""
 
 
 class MissingClaimsError(RuntimeError):
@@ -51,29 +98,35 @@ class Claim:
     Attributes
     ----------
     id
-        Short unique id, e.g. ``"000-T3-mnist-2L"`` (seed, source, detail).
-    seed
-        The source document's number, a key of :data:`SEEDS`.
+        Short unique id, e.g. ``"000-T3-mnist-2L"`` (source document, place, detail).
+    source_doc
+        The source document's number, a key of :data:`SOURCES`.
+    kind
+        One of :data:`KINDS`: ``"empirical"``, ``"identity"`` or ``"textual"``.
     source
-        Where in the seed: ``"Table 3"``, ``"eq. 4"``, ``"Fig. 2"``, ``"slide 14"``, ...
+        Where in the source document: ``"Table 3"``, ``"eq. 4"``, ``"Fig. 2"``, ``"slide 14"``.
     claim
-        What the seed states, in our own words.
+        What the source states, in our own words.
     paper
-        The seed's value, formatted from the chapter's ``PAPER_*`` data (``""`` if qualitative).
+        The source's value, formatted from the chapter's ``PAPER_*`` data (``""`` if qualitative).
     ours
-        Our measured value, formatted from the computation.
+        Our measured value, formatted from the computation (with its interval where seeded).
     criterion
         The rule that turns ``ours`` into the verdict, stated so a reader can re-apply it.
     verdict
-        One of :data:`VERDICTS`, computed by the chapter (see :func:`judge`).
+        One of :data:`VERDICTS`, computed by the chapter (see :func:`judge`, :func:`decide`).
     chapter
         The recording chapter's id (``"ch11"``), filled in by :class:`Ledger`.
     why
         Required when the verdict is ``"not testable here"``; optional note otherwise.
+    n_seeds
+        Number of random seeds the measurement averages (0: not a seeded measurement, e.g.
+        an identity, or not stated).
     """
 
     id: str
-    seed: str
+    source_doc: str
+    kind: str
     source: str
     claim: str
     paper: str
@@ -82,10 +135,17 @@ class Claim:
     verdict: str
     chapter: str = ""
     why: str = ""
+    n_seeds: int = 0
 
     def __post_init__(self) -> None:
-        if self.seed not in SEEDS:
-            raise ValueError(f"seed must be one of {sorted(SEEDS)}; got {self.seed!r}.")
+        if self.source_doc not in SOURCES:
+            raise ValueError(f"source_doc must be one of {sorted(SOURCES)}; got {self.source_doc!r} "
+                             f"(claim {self.id!r}).")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r} (claim {self.id!r}).")
+        if not isinstance(self.n_seeds, (int, np.integer)) or self.n_seeds < 0:
+            raise ValueError(f"n_seeds must be a non-negative int; got {self.n_seeds!r} "
+                             f"(claim {self.id!r}).")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}.")
         for name in ("id", "source", "claim", "criterion"):
@@ -127,6 +187,119 @@ def within(ours: float, paper: float, *, rel_tol: float | None = None,
     ok_abs = abs_tol is not None and gap <= abs_tol
     ok_rel = rel_tol is not None and gap <= rel_tol * abs(paper)
     return bool(ok_abs or ok_rel)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean, spread and Student-t confidence interval of one effect measured over seeds.
+
+    Attributes
+    ----------
+    mean, sd
+        Sample mean and sample standard deviation (``ddof=1``) of the ``n`` values.
+    n
+        Number of seeds (independent repetitions), at least 2.
+    lo, hi
+        The two-sided ``level`` confidence interval ``mean -+ t sd / sqrt(n)``.
+    level
+        Confidence level, e.g. 0.95.
+    """
+
+    mean: float
+    sd: float
+    n: int
+    lo: float
+    hi: float
+    level: float
+
+    def text(self, fmt: str = ".3g", unit: str = "") -> str:
+        """``'0.012 +- 0.004 (95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``."""
+        f = lambda v: format(v, fmt) + unit  # noqa: E731 - one format for all four numbers
+        return (f"{f(self.mean)} +- {f(self.sd)} ({round(100 * self.level)} % CI "
+                f"[{f(self.lo)}, {f(self.hi)}], {self.n} seeds)")
+
+
+def interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
+    """Mean, sample standard deviation and Student-t interval of per-seed values.
+
+    Parameters
+    ----------
+    values
+        Shape ``(n,)``: one value of the effect per seed, ``n >= 2``, all finite.
+    level
+        Two-sided confidence level in (0, 1).
+
+    Notes
+    -----
+    ``mean +- t_{(1+level)/2}(n-1) * sd / sqrt(n)``: exact for normally distributed values and
+    a fair approximation for the few-seed averages of accuracies and slopes the book measures.
+    With ``sd = 0`` (every seed gives the same value) the interval is the single point ``mean``.
+    """
+    from scipy import stats
+
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1 or arr.size < 2:
+        raise ValueError(f"values must be a 1-D sequence of at least 2 per-seed values; got shape "
+                         f"{arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("values must all be finite (a NaN seed is a failed run: fix or drop it "
+                         "explicitly).")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1); got {level!r}.")
+    n = arr.size
+    mean, sd = float(arr.mean()), float(arr.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return Interval(mean=mean, sd=sd, n=n, lo=mean - half, hi=mean + half, level=level)
+
+
+def decide(iv: Interval, threshold: float, side: Literal["above", "below"] = "above") -> str:
+    """Verdict of a one-directional claim from the confidence interval of its effect.
+
+    Parameters
+    ----------
+    iv
+        The effect's interval over seeds (:func:`interval`).
+    threshold
+        The criterion's threshold, written from the source's sentence *before* the measurement
+        (0 for "A improves on B" with effect ``A - B``).
+    side
+        ``"above"``: the claim holds when the effect exceeds ``threshold``; ``"below"``: when
+        it is under it.
+
+    Returns
+    -------
+    str
+        ``"reproduced"`` when the whole interval lies strictly on the claimed side,
+        ``"not reproduced"`` when it lies on the other side (the threshold itself included:
+        a tie is not an improvement), ``"inconclusive"`` when it straddles the threshold.
+    """
+    if side not in ("above", "below"):
+        raise ValueError(f"side must be 'above' or 'below'; got {side!r}.")
+    lo, hi = (iv.lo - threshold, iv.hi - threshold)
+    if side == "below":
+        lo, hi = -hi, -lo
+    if lo > 0:
+        return "reproduced"
+    if hi <= 0:
+        return "not reproduced"
+    return "inconclusive"
+
+
+def count_strict(new: Sequence[float] | np.ndarray, old: Sequence[float] | np.ndarray,
+                 higher_is_better: bool = True) -> int:
+    """How many entries of ``new`` are strictly better than ``old`` (ties are not improvements).
+
+    Parameters
+    ----------
+    new, old
+        Same shape ``(m,)``: paired values (e.g. one AUC per kernel and its baseline).
+    higher_is_better
+        Direction of "better".
+    """
+    a, b = np.asarray(new, dtype=float), np.asarray(old, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"new and old must have the same shape; got {a.shape} and {b.shape}.")
+    return int(np.sum(a > b) if higher_is_better else np.sum(a < b))
 
 
 def ledger_dir() -> Path:
@@ -188,8 +361,18 @@ class Ledger:
         tmp.replace(self.path)
 
     def table(self):
-        """This chapter's claims as a pandas DataFrame (for the chapter's closing table)."""
+        """This chapter's claims as a pandas DataFrame (for analysis; readers get :meth:`show`)."""
         return to_frame(self.claims)
+
+    def show(self):
+        """The chapter's closing "What this chapter checked" entries, for display in Jupyter.
+
+        Returns an ``IPython.display.HTML`` object holding :func:`render` of this chapter's
+        claims (counts by kind first, then one entry per claim).
+        """
+        from IPython.display import HTML
+
+        return HTML(render(self.claims, summary=True))
 
 
 def load(chapters: Iterable[str]) -> list[Claim]:
@@ -223,7 +406,10 @@ def load(chapters: Iterable[str]) -> list[Claim]:
         if not payload.get("claims"):
             problems.append(f"{chapter}: the file holds no claims")
             continue
-        out.extend(Claim(**c) for c in payload["claims"])
+        try:
+            out.extend(Claim(**c) for c in payload["claims"])
+        except (TypeError, ValueError) as err:   # written by an older ntkbook (no kind, ...)
+            problems.append(f"{chapter}: records do not match this ntkbook's Claim ({err})")
     if problems:
         raise MissingClaimsError("the claims ledger is incomplete; execute these chapters first "
                                  "(make test or make book runs them all):\n  " + "\n  ".join(problems))
@@ -231,18 +417,106 @@ def load(chapters: Iterable[str]) -> list[Claim]:
 
 
 def to_frame(claims: Iterable[Claim]):
-    """Claims as a DataFrame with one row per claim, ordered by seed, then chapter, then id."""
+    """Claims as a DataFrame, one row per claim, ordered by source document, chapter, id."""
     import pandas as pd
 
-    cols = ["seed", "source", "id", "claim", "paper", "ours", "criterion", "verdict", "why",
-            "chapter"]
+    cols = ["source_doc", "source", "id", "kind", "claim", "paper", "ours", "criterion",
+            "verdict", "why", "n_seeds", "chapter"]
     frame = pd.DataFrame([asdict(c) for c in claims], columns=cols)
-    return frame.sort_values(["seed", "chapter", "id"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["source_doc", "chapter", "id"], kind="stable").reset_index(drop=True)
 
 
-def counts(claims: Iterable[Claim]):
-    """Number of claims per verdict (every verdict listed, zeros included), as a Series."""
+def counts(claims: Iterable[Claim], kind: str | None = "empirical"):
+    """Number of claims per verdict (every verdict listed, zeros included), as a Series.
+
+    Parameters
+    ----------
+    claims
+        The records.
+    kind
+        Count only claims of this kind (default ``"empirical"``: the evidence about the
+        sources' experiments); ``None`` counts every kind together.
+    """
     import pandas as pd
 
-    verdicts = [c.verdict for c in claims]
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS} or None; got {kind!r}.")
+    verdicts = [c.verdict for c in claims if kind is None or c.kind == kind]
     return pd.Series({v: verdicts.count(v) for v in VERDICTS}, name="claims")
+
+
+def counts_by_kind(claims: Iterable[Claim]):
+    """Claims per kind (rows, :data:`KINDS` order) and verdict (columns), zeros included."""
+    import pandas as pd
+
+    claims = list(claims)
+    return pd.DataFrame({k: counts(claims, k) for k in KINDS}).T.rename_axis("kind")
+
+
+def badge(verdict: str) -> str:
+    """HTML badge of one verdict: its word on its colour (:data:`BADGE_COLOURS`)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}; got {verdict!r}.")
+    return (f'<span class="ntk-verdict" style="display:inline-block;padding:0.1em 0.6em;'
+            f'border-radius:0.8em;background:{BADGE_COLOURS[verdict]};color:#fff;'
+            f'font-weight:600;font-size:0.9em;white-space:nowrap">{escape(verdict)}</span>')
+
+
+def anchor(claim_id: str) -> str:
+    """HTML id of a claim's entry (``claim-000-T3-mnist``), for links from the appendix."""
+    return "claim-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in claim_id)
+
+
+def _entry(c: Claim, link: str | None) -> str:
+    rows = [("Source", f"{c.source_doc}: {SOURCES[c.source_doc]}, {c.source}"),
+            ("Source's value", c.paper or "(qualitative)"),
+            ("Ours", (c.ours or "(not measured)")
+             + (f" [{c.n_seeds} seed{'s' if c.n_seeds != 1 else ''}]" if c.n_seeds else "")),
+            ("Criterion", c.criterion)]
+    if c.why:
+        rows.append(("Why" if c.verdict == "not testable here" else "Note", c.why))
+    body = "".join(f"<dt style='font-weight:600'>{escape(k)}</dt>"
+                   f"<dd style='margin:0 0 0.3em 1em;overflow-wrap:anywhere'>{escape(v)}</dd>"
+                   for k, v in rows)
+    where = (f" &middot; <a href='{escape(link)}#{anchor(c.id)}'>chapter {escape(c.chapter)}</a>"
+             if link else "")
+    return (f"<div class='ntk-claim' id='{anchor(c.id)}' style='border-left:4px solid "
+            f"{BADGE_COLOURS[c.verdict]};padding:0.3em 0.8em;margin:0.8em 0;max-width:100%;"
+            f"box-sizing:border-box'>"
+            f"<p style='margin:0 0 0.3em 0'>{badge(c.verdict)} <code>{escape(c.id)}</code> "
+            f"<em>({escape(c.kind)})</em>{where}</p>"
+            f"<p style='margin:0 0 0.3em 0;overflow-wrap:anywhere'>{escape(c.claim)}</p>"
+            f"<dl style='margin:0'>{body}</dl></div>")
+
+
+def _summary(claims: list[Claim]) -> str:
+    parts = []
+    for k in KINDS:
+        cs = counts(claims, k)
+        if cs.sum() == 0:
+            continue
+        listed = ", ".join(f"{n} {v}" for v, n in cs.items() if n)
+        parts.append(f"<li><strong>{escape(k)}</strong> ({int(cs.sum())}): {escape(listed)}</li>")
+    return f"<ul class='ntk-claim-counts'>{''.join(parts)}</ul>"
+
+
+def render(claims: Iterable[Claim], *, summary: bool = False,
+           links: Mapping[str, str] | None = None) -> str:
+    """HTML entries for claims: full text, source, values, criterion and a verdict badge.
+
+    One block per claim (no table, nothing truncated, text wraps at any page width), in the
+    order given.
+
+    Parameters
+    ----------
+    claims
+        The records to show.
+    summary
+        Prefix a list of verdict counts per kind (empirical counted apart).
+    links
+        ``{chapter id: page url}``: when given, each entry links to the claim's entry on its
+        chapter's page (the appendix uses it).
+    """
+    claims = list(claims)
+    head = _summary(claims) if summary else ""
+    return head + "".join(_entry(c, (links or {}).get(c.chapter)) for c in claims)

@@ -1,4 +1,4 @@
-"""Tests of ntkbook.claims: verdicts from checks, tolerances, and the ledger's file round trip."""
+"""Tests of ntkbook.claims: verdicts, kinds, seed statistics, the ledger's file round trip and its HTML."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def ledger_dir(tmp_path, monkeypatch):
 
 
 def _fields(**over):
-    base = dict(id="003-x", seed="003", source="slide 1", claim="a claim", paper="0.5",
+    base = dict(id="003-x", source_doc="003", kind="empirical", source="slide 1", claim="a claim", paper="0.5",
                 ours="0.49", criterion="within 0.02", verdict="reproduced")
     base.update(over)
     return base
@@ -49,8 +49,16 @@ def test_within_tolerances():
 
 
 def test_claim_validation():
-    with pytest.raises(ValueError, match="seed must be one of"):
-        claims.Claim(**_fields(seed="999"))
+    with pytest.raises(ValueError, match="source_doc must be one of"):
+        claims.Claim(**_fields(source_doc="999"))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        claims.Claim(**_fields(kind="theorem"))
+    with pytest.raises(TypeError, match="kind"):              # kind is required, no default
+        base = _fields()
+        del base["kind"]
+        claims.Claim(**base)
+    with pytest.raises(ValueError, match="n_seeds must be"):
+        claims.Claim(**_fields(n_seeds=-1))
     with pytest.raises(ValueError, match="verdict must be one of"):
         claims.Claim(**_fields(verdict="sort of"))
     with pytest.raises(ValueError, match="criterion must be a non-empty"):
@@ -62,17 +70,22 @@ def test_claim_validation():
 def test_ledger_round_trip(ledger_dir):
     led = claims.Ledger("ch98")
     led.record(**_fields())
-    led.record(**_fields(id="004-y", seed="004", verdict="not testable here", why="no GPU"))
+    led.record(**_fields(id="004-y", source_doc="004", verdict="not testable here", why="no GPU"))
+    led.record(**_fields(id="003-z", kind="identity", n_seeds=0))
     with pytest.raises(ValueError, match="recorded twice"):
         led.record(**_fields())
     back = claims.load(["ch98"])
     assert back == led.claims                      # dataclass equality: every field survives JSON
     assert all(c.chapter == "ch98" for c in back)
     frame = claims.to_frame(back)
-    assert list(frame["id"]) == ["003-x", "004-y"]
+    assert list(frame["id"]) == ["003-x", "003-z", "004-y"]
+    # the default count is of empirical claims only; the identity is counted apart
     counts = claims.counts(back)
-    assert counts.to_dict() == {"reproduced": 1, "partly": 0, "not reproduced": 0,
-                                "not testable here": 1}
+    assert counts.to_dict() == {"reproduced": 1, "partly": 0, "inconclusive": 0,
+                                "not reproduced": 0, "not testable here": 1}
+    assert claims.counts(back, kind=None)["reproduced"] == 2
+    by_kind = claims.counts_by_kind(back)
+    assert by_kind.loc["identity", "reproduced"] == 1 and by_kind.loc["textual"].sum() == 0
     # re-opening the chapter's ledger discards the old rows (a re-run never mixes old and new)
     claims.Ledger("ch98")
     with pytest.raises(claims.MissingClaimsError, match="holds no claims"):
@@ -94,3 +107,82 @@ def test_load_missing_and_stale(ledger_dir):
 def test_ledger_needs_chapter(ledger_dir):
     with pytest.raises(ValueError, match="chapter must be a non-empty"):
         claims.Ledger(" ")
+
+
+def test_load_rejects_records_without_kind(ledger_dir):
+    # a file written before claims had kinds is stale: the appendix must refuse it, by name
+    claims.Ledger("ch95").record(**_fields())
+    path = ledger_dir / "ch95.json"
+    payload = json.loads(path.read_text())
+    del payload["claims"][0]["kind"]
+    path.write_text(json.dumps(payload))
+    with pytest.raises(claims.MissingClaimsError, match="ch95: records do not match"):
+        claims.load(["ch95"])
+
+
+def test_interval_against_t_table():
+    # reference: mean and sd by hand; t_{0.975}(4) = 2.7764451051977987 (printed t tables),
+    # so the 95 % half-width is 2.776445 * sd / sqrt(5); agreement to rounding (1e-12)
+    vals = [1.0, 2.0, 3.0, 4.0, 6.0]
+    mean = 16.0 / 5
+    sd = (sum((v - mean) ** 2 for v in vals) / 4) ** 0.5
+    half = 2.7764451051977987 * sd / 5 ** 0.5
+    iv = claims.interval(vals)
+    assert iv.n == 5 and abs(iv.mean - mean) < 1e-12 and abs(iv.sd - sd) < 1e-12
+    assert abs(iv.lo - (mean - half)) < 1e-12 and abs(iv.hi - (mean + half)) < 1e-12
+    # 90 %: t_{0.95}(4) = 2.1318468 (a 7-digit table value, so agreement to 1e-7 * sd)
+    iv90 = claims.interval(vals, level=0.90)
+    assert abs(iv90.hi - mean - 2.1318468 * sd / 5 ** 0.5) < 1e-7
+    assert "5 seeds" in iv.text() and "95 % CI" in iv.text()
+    with pytest.raises(ValueError, match="at least 2"):
+        claims.interval([1.0])
+    with pytest.raises(ValueError, match="finite"):
+        claims.interval([1.0, float("nan")])
+    with pytest.raises(ValueError, match="level must"):
+        claims.interval([1.0, 2.0], level=1.5)
+
+
+def test_decide_straddle_and_ties():
+    clear = claims.interval([0.03, 0.04, 0.05, 0.04, 0.035])
+    assert claims.decide(clear, 0.0) == "reproduced"
+    assert claims.decide(clear, 0.0, side="below") == "not reproduced"
+    noisy = claims.interval([0.01, -0.01, 0.02, -0.005, 0.0])
+    assert claims.decide(noisy, 0.0) == "inconclusive"
+    assert claims.decide(noisy, 0.0, side="below") == "inconclusive"
+    # every seed ties: the interval is the point 0, and a tie is not an improvement
+    tie = claims.interval([0.0, 0.0, 0.0])
+    assert (tie.lo, tie.hi) == (0.0, 0.0)
+    assert claims.decide(tie, 0.0) == "not reproduced"
+    # a threshold other than 0: a slope claimed below -0.25
+    slope = claims.interval([-0.5, -0.45, -0.55, -0.5])
+    assert claims.decide(slope, -0.25, side="below") == "reproduced"
+    with pytest.raises(ValueError, match="side must"):
+        claims.decide(slope, 0.0, side="left")
+
+
+def test_count_strict_ties_are_not_improvements():
+    assert claims.count_strict([0.9, 0.8, 0.7], [0.9, 0.7, 0.8]) == 1
+    assert claims.count_strict([0.9, 0.8, 0.7], [0.9, 0.7, 0.8], higher_is_better=False) == 1
+    with pytest.raises(ValueError, match="same shape"):
+        claims.count_strict([1.0], [1.0, 2.0])
+
+
+def test_render_full_text_badges_and_escaping():
+    long_claim = "word " * 80 + "<end & tail>"
+    cs = [claims.Claim(**_fields(claim=long_claim, chapter="ch01", n_seeds=5)),
+          claims.Claim(**_fields(id="004-q", source_doc="004", kind="textual", verdict="inconclusive",
+                                 chapter="ch02"))]
+    html = claims.render(cs, summary=True, links={"ch01": "01_lazy_regime.html"})
+    # the whole claim text, escaped, never cut with "..."
+    assert ("word " * 80 + "&lt;end &amp; tail&gt;") in html and "..." not in html
+    # one badge per claim, word and colour
+    assert html.count('class="ntk-verdict"') == 2
+    assert f"background:{claims.BADGE_COLOURS['inconclusive']}" in html and ">inconclusive</span>" in html
+    # the source document by name, the seed count, the link to the chapter's entry
+    assert claims.SOURCES["004"] in html and "[5 seeds]" in html
+    assert "01_lazy_regime.html#claim-003-x" in html and "id='claim-004-q'" in html
+    # the summary counts the kinds apart
+    assert "<strong>empirical</strong> (1): 1 reproduced" in html
+    assert "<strong>textual</strong> (1): 1 inconclusive" in html
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        claims.badge("maybe")
