@@ -112,6 +112,24 @@ SOLUTIONS = """() => Array.from(document.querySelectorAll('.solution.dropdown'))
 FIRST_SOLUTION_SHOWN = f"() => {{ const s = ({SOLUTIONS})()[0]; return !s.hidden && s.body > 0; }}"
 
 
+# Runs in the page: every claims-ledger entry (ntkbook.claims.render) with its verdict badge,
+# whether it fits the page width (nothing cut off, no horizontal scrolling), and its links.
+LEDGER = r"""() => {
+  const width = document.documentElement.clientWidth;
+  return Array.from(document.querySelectorAll('div.ntk-claim')).map(e => {
+    const badge = e.querySelector('.ntk-verdict');
+    const r = e.getBoundingClientRect();
+    return {id: e.id, verdict: badge ? badge.textContent : null,
+            badge_colour: badge ? getComputedStyle(badge).backgroundColor : null,
+            badge_right: badge ? badge.getBoundingClientRect().right : null,
+            right: r.right, width, overflow: e.scrollWidth > e.clientWidth + 1,
+            cut: /\.\.\.|…/.test(e.querySelector('p + p') ? e.querySelector('p + p').textContent : ''),
+            links: Array.from(e.querySelectorAll('a')).map(a => a.getAttribute('href'))};
+  });
+}"""
+LEDGER_WIDTHS = (1280, 390)
+"""Viewport widths at which every ledger entry must fit: a laptop and a phone."""
+
 CHAPTER_PAGE = "notebooks/[01][0-9]_*.html"
 REFERENCE_PAGES = (("api.html", "dl.py.function", 50), ("notation.html", "table tbody tr", 10))
 
@@ -177,6 +195,11 @@ def visits(site, browser) -> dict[str, dict]:
             visit["exercises"] = _exercise_check(page)
         if rel in selectors:
             visit["count"] = page.locator(selectors[rel]).count()
+        if page.locator("div.ntk-claim").count():
+            visit["ledger"] = {}
+            for width in LEDGER_WIDTHS:
+                page.set_viewport_size({"width": width, "height": 900})
+                visit["ledger"][width] = page.evaluate(LEDGER)
         page.close()
         visit.update(console_errors=console_errors, offsite=offsite)
         found[rel] = visit
@@ -236,3 +259,43 @@ def test_exercises_theorems_and_reference_pages(visits):
             problems.append(f"{name}: {visits[name]['count']} x {selector!r} "
                             f"(at least {least} expected)")
     assert not problems, "\n".join(problems)
+
+
+def test_claims_ledger_entries_readable(visits):
+    """Every chapter that records claims ends with readable entries, and the appendix lists the
+    claims that did not hold first, each linking to an entry that exists on its chapter's page.
+
+    Readable: each entry has a verdict badge with a colour, fits the viewport at a laptop's and
+    a phone's width (no horizontal overflow, badge inside the page) and shows its claim uncut.
+    """
+    ledgers = {rel: v["ledger"] for rel, v in visits.items() if "ledger" in v}
+    chapter_pages = sorted(rel for rel in ledgers if rel.startswith("notebooks/")
+                           and rel.split("/")[-1][:2].isdigit())
+    assert len(chapter_pages) >= 14, f"ledger entries on only {chapter_pages}"
+    appendix = "notebooks/A3_claims_ledger.html"
+    assert appendix in ledgers, "the claims-ledger appendix shows no entries"
+    problems: list[str] = []
+    for rel, by_width in sorted(ledgers.items()):
+        for width, entries in by_width.items():
+            for e in entries:
+                where = f"{rel} at {width} px, {e['id']}"
+                if not e["verdict"] or e["badge_colour"] in (None, "rgba(0, 0, 0, 0)"):
+                    problems.append(f"{where}: no coloured verdict badge")
+                if e["overflow"] or e["right"] > e["width"] + 1 or (e["badge_right"] or 0) > e["width"] + 1:
+                    problems.append(f"{where}: cut off (right edge {e['right']:.0f} of {e['width']})")
+                if e["cut"]:
+                    problems.append(f"{where}: claim text truncated")
+    # the appendix: not reproduced / partly / inconclusive first, then the rest
+    verdicts = [e["verdict"] for e in ledgers[appendix][1280]]
+    open_ = {"not reproduced", "partly", "inconclusive"}
+    first_rest = next((i for i, v in enumerate(verdicts) if v not in open_), len(verdicts))
+    n_open = sum(v in open_ for v in verdicts) // 2        # listed first, then again by source
+    if first_rest < n_open:
+        problems.append(f"{appendix}: only {first_rest} open claims lead the page, {n_open} exist")
+    ids = {rel.split("/")[-1]: {e["id"] for e in by_width[1280]} for rel, by_width in ledgers.items()}
+    for e in ledgers[appendix][1280]:
+        for href in e["links"]:
+            page, _, anchor = href.partition("#")
+            if anchor not in ids.get(page, set()):
+                problems.append(f"{appendix}, {e['id']}: link {href} has no such entry")
+    assert not problems, "\n".join(problems[:50])
