@@ -62,7 +62,10 @@ True
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -72,8 +75,8 @@ import pandas as pd
 
 from . import _checks
 
-__all__ = ["AuditReport", "audit", "check_dataset", "load", "load_npz", "load_image_folder",
-           "default_compare", "main"]
+__all__ = ["AuditReport", "audit", "check_dataset", "check_out", "load", "load_npz",
+           "load_image_folder", "read_layout", "default_compare", "main"]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 """File endings read as images from a class folder (case-insensitive)."""
@@ -217,7 +220,8 @@ class AuditReport:
             "shuffle_z": self.shuffle_z, "n_flagged": len(self.flagged),
             "n_relabel": self.refurbishment.steps, "stop_reason": self.refurbishment.stop_reason,
             "cv_accuracy": self.cv_accuracy, "ridge": self.ridge,
-            "condition_number": self.condition_number}])
+            "condition_number": self.condition_number,
+            "input": self.settings.get("input", "")}])
 
     def figures(self) -> dict:
         """One matplotlib figure per tool: ``ranking``, ``labels``, ``z``, ``flags``, ``relabel``.
@@ -282,8 +286,8 @@ class AuditReport:
         figs["relabel"] = fig
         return figs
 
-    def save(self, out: str | Path) -> list[Path]:
-        """Write the CSV tables and PNG figures into folder ``out`` (created if needed).
+    def save(self, out: str | Path, *, replace: bool = False) -> list[Path]:
+        """Write the CSV tables and PNG figures into folder ``out``, whole or not at all.
 
         Files: ``summary.csv``, ``ranking.csv``, ``labels.csv`` (given and
         shuffled ``L``), ``z.csv`` (Z with class names), ``bias.csv``
@@ -291,32 +295,116 @@ class AuditReport:
         ``relabel.csv`` (:attr:`relabel`) and ``ranking.png``, ``labels.png``,
         ``z.png``, ``flags.png``, ``relabel.png``.
 
+        Everything is written into a temporary sibling folder first
+        (``.<name>.tmp-<pid>-<random>``), which then takes ``out``'s place by
+        renames: an interrupted save leaves ``out`` as it was (plus, after a
+        SIGKILL, that hidden temporary folder, which the next save next to it
+        removes once its process is gone), never a mix of two runs.
+
+        Parameters
+        ----------
+        out
+            Folder to write; it may not exist yet or be empty.
+        replace
+            Allow ``out`` to be a non-empty folder: it is replaced as a whole
+            (files in it that this report does not write are gone afterwards).
+
         Returns
         -------
         list of pathlib.Path
-            The files written.
+            The files written (under ``out``).
+
+        Raises
+        ------
+        FileExistsError
+            ``out`` is a file, or a non-empty folder without ``replace=True``.
         """
         import matplotlib.pyplot as plt
 
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        names = [str(c) for c in self.class_names]
-        tables = {"summary": self.summary, "ranking": self.ranking.reset_index(),
-                  "labels": self.labels_table,
-                  "z": pd.DataFrame(self.Z, index=pd.Index(names, name="class"), columns=names
-                                    ).reset_index(),
-                  "bias": self.bias_table, "flags": self.flags, "relabel": self.relabel}
-        written = []
-        for name, table in tables.items():
-            path = out / f"{name}.csv"
-            table.to_csv(path, index=False)
-            written.append(path)
-        for name, fig in self.figures().items():
-            path = out / f"{name}.png"
-            fig.savefig(path, dpi=120, bbox_inches="tight")
-            plt.close(fig)
-            written.append(path)
-        return written
+        check_out(out, replace)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+        try:
+            names = [str(c) for c in self.class_names]
+            tables = {"summary": self.summary, "ranking": self.ranking.reset_index(),
+                      "labels": self.labels_table,
+                      "z": pd.DataFrame(self.Z, index=pd.Index(names, name="class"),
+                                        columns=names).reset_index(),
+                      "bias": self.bias_table, "flags": self.flags, "relabel": self.relabel}
+            written = []
+            for name, table in tables.items():
+                table.to_csv(tmp / f"{name}.csv", index=False)
+                written.append(f"{name}.csv")
+            for name, fig in self.figures().items():
+                fig.savefig(tmp / f"{name}.png", dpi=120, bbox_inches="tight")
+                plt.close(fig)
+                written.append(f"{name}.png")
+            os.chmod(tmp, 0o777 & ~_umask())      # mkdtemp makes it 0700; a folder is 0777-umask
+            check_out(out, replace)                # nothing appeared there meanwhile
+            _swap_in(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return [out / name for name in written]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_out(out: str | Path, replace: bool = False) -> Path:
+    """Refuse an output folder that a save would damage, before any computation.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` is an existing file (or other non-folder), or a non-empty
+        folder and ``replace`` is false.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise FileExistsError(f"--out {out} is an existing file, not a folder; choose "
+                                  "another output folder (the report is a folder of files).")
+        if not replace and any(out.iterdir()):
+            raise FileExistsError(f"--out {out} is a folder that already holds files; choose "
+                                  "an empty or new folder, or pass --replace (replace=True) to "
+                                  "replace it as a whole.")
+    return out
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Put the finished folder ``tmp`` at ``out`` by renames (same file system)."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
+    os.rmdir(old)
+    os.rename(out, old)          # between these two renames `out` is absent, never mixed
+    os.rename(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>-*`` / ``.old-`` folders left by saves whose process is gone."""
+    for p in out.parent.glob(f".{out.name}.*-*-*"):
+        parts = p.name[len(out.name) + 2:].split("-")
+        if len(parts) < 3 or parts[0] not in ("tmp", "old") or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        try:
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -355,7 +443,12 @@ def check_dataset(x, y, *, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarr
     if yy.dtype.kind not in "iuf":
         raise TypeError(f"y must hold integer class labels; got dtype {yy.dtype} (map class "
                         "names to integers first).")
+    if np.asarray(x).dtype.kind not in "biuf":      # a float64 cast would parse strings "1.5"
+        raise TypeError(f"x must be a numeric array; got dtype {np.asarray(x).dtype}.")
     x = _checks.finite_array(x, "x", ndim=(2, 3, 4), dtype=np.float64)
+    if 0 in x.shape:
+        raise ValueError(f"x is empty (shape {x.shape}); the audit needs samples with at least "
+                         "one feature each.")
     if yy.ndim != 1:
         raise ValueError(f"y must be 1-D, one label per sample; got shape {yy.shape}.")
     if yy.shape[0] != x.shape[0]:
@@ -378,23 +471,96 @@ def check_dataset(x, y, *, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarr
     return x, y_idx.astype(np.int64).reshape(-1), [v.item() for v in values]
 
 
-def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, list]:
+LAYOUTS: tuple[str, ...] = ("auto", "images", "signals")
+"""How a 3-D ``x`` of an ``.npz`` is read (:func:`read_layout`)."""
+
+
+def read_layout(shape: Sequence[int], layout: str = "auto", source: str = "x"
+                ) -> tuple[tuple[int, ...], str]:
+    """How an input array of ``shape`` is read: the shape the audit uses and a sentence saying so.
+
+    ``(N, D)`` are feature vectors and ``(N, H, W, C)`` channels-last images.
+    ``(N, A, B)`` is ambiguous: greyscale images ``H x W`` (the usual way they
+    are stored, read as ``(N, H, W, 1)``) or 1-D signals of length ``L`` with
+    ``C`` channels (how :mod:`ntkbook.data` stores them).  ``layout="auto"``
+    reads it as images unless the last axis is 1 or 3 (a channel axis), and the
+    sentence always says which reading was taken and how to force the other.
+
+    Parameters
+    ----------
+    shape
+        Shape of ``x``.
+    layout
+        ``"auto"``, ``"images"`` or ``"signals"`` (used only for 3-D ``x``).
+    source
+        What to call the array in the sentence (e.g. the file name).
+
+    Returns
+    -------
+    shape : tuple of int
+        The shape ``x`` is reshaped to (no data is moved).
+    note : str
+        How ``x`` was read.
+    """
+    _checks.one_of(layout, "layout", LAYOUTS)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        return shape, f"{source}: shape {shape} read as {shape[0]} feature vectors of length {shape[1]}."
+    if len(shape) == 4:
+        return shape, (f"{source}: shape {shape} read as {shape[0]} images {shape[1]}x{shape[2]} "
+                       f"with {shape[3]} channel(s) (channels last).")
+    if len(shape) != 3:
+        return shape, f"{source}: shape {shape}."
+    n, a, b = shape
+    if layout == "auto":
+        layout = "signals" if b in (1, 3) else "images"
+        why = (f"its last axis ({b}) looks like a channel axis; pass layout='images' "
+               f"(--layout images) to read it as {a}x{b} greyscale images" if layout == "signals"
+               else f"the usual layout of greyscale images; pass layout='signals' "
+                    f"(--layout signals) to read it as 1-D signals of length {a} with {b} channels")
+    else:
+        why = f"as asked (layout={layout!r})"
+    if layout == "images":
+        return (n, a, b, 1), (f"{source}: shape {shape} is ambiguous; read as {n} greyscale "
+                              f"images {a}x{b}, shape {(n, a, b, 1)} ({why}).")
+    return shape, (f"{source}: shape {shape} is ambiguous; read as {n} 1-D signals of length "
+                   f"{a} with {b} channel(s) ({why}).")
+
+
+def load_npz(path: str | Path, layout: str = "auto", notes: list | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list]:
     """Read an ``.npz`` file with arrays ``x`` and ``y`` and check it (:func:`check_dataset`).
+
+    Parameters
+    ----------
+    path
+        The ``.npz`` file.
+    layout
+        How a 3-D ``x`` is read (:func:`read_layout`): ``"auto"`` (greyscale
+        images ``(N, H, W)`` -> ``(N, H, W, 1)`` unless the last axis is 1 or 3),
+        ``"images"`` or ``"signals"``.
+    notes
+        If given, a sentence saying how ``x`` was read is appended to it.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     ValueError
-        Not an ``.npz`` archive, keys ``x`` or ``y`` missing, or any error of
+        Not an ``.npz`` archive, a corrupt or truncated one (the message names
+        the file), keys ``x`` or ``y`` missing, or any error of
         :func:`check_dataset`.
     """
+    import zipfile
+    import zlib
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"DATA file {path} does not exist.")
+    _checks.one_of(layout, "layout", LAYOUTS)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is not a readable .npz archive of numeric arrays ({err}).") from err
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} holds a single array; expected an .npz archive with arrays "
@@ -408,26 +574,89 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, list]:
             x, y = archive["x"], archive["y"]
         except ValueError as err:          # object arrays need pickle, which we refuse
             raise ValueError(f"{path}: 'x' and 'y' must be numeric arrays ({err}).") from err
-    return check_dataset(x, y)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+            raise ValueError(f"{path} is a corrupt or truncated .npz archive ({type(err).__name__}: "
+                             f"{err}).") from err
+    shape, note = read_layout(np.shape(x), layout, source=path.name)
+    if notes is not None:
+        notes.append(note)
+    return check_dataset(np.reshape(x, shape), y)
 
 
-def load_image_folder(path: str | Path, size: tuple[int, int] | None = None
-                      ) -> tuple[np.ndarray, np.ndarray, list]:
+# Greyscale PIL modes and the largest value of their real bit depth.  PNG stores at most
+# 16 bits per sample, so a 32-bit "I" image read from a PNG holds 16-bit values.
+_GREY_DEPTH: dict[str, int] = {"L": 255, "LA": 255, "I;16": 65535, "I;16B": 65535,
+                               "I;16L": 65535, "I;16N": 65535}
+
+
+def _image_array(f: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """One image file as float64 in [0, 1], (H, W) greyscale or (H, W, 3) RGB, scaled by its bit depth."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(f) as im:
+            im.load()
+            mode = im.mode
+            if mode == "1":
+                arr = np.asarray(im, dtype=np.float64)
+            elif mode in _GREY_DEPTH or (mode == "I" and im.format == "PNG"):
+                band = im.getchannel(0) if mode == "LA" else im
+                raw = np.asarray(band)
+                top = _GREY_DEPTH.get(mode, 65535)     # a PNG holds at most 16 bits
+                if raw.size and (raw.min() < 0 or raw.max() > top):
+                    raise ValueError(f"image {f} (mode {mode}) holds values in "
+                                     f"[{raw.min()}, {raw.max()}], outside the [0, {top}] of its "
+                                     "bit depth; convert it to an 8- or 16-bit PNG.")
+                arr = raw.astype(np.float64) / top
+            elif mode == "F" or mode.startswith(("I", "F;")):
+                raise ValueError(f"image {f} ({im.format} data, mode {mode!r}: a float or 32-bit "
+                                 "image) has no known value range to scale by, and clipping at "
+                                 "255 would be wrong; convert it to an 8- or 16-bit PNG, or "
+                                 "save the arrays in an .npz.")
+            else:   # palette, RGB(A), CMYK, ...: 8 bits per channel after conversion
+                arr = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"cannot read image {f} ({err}).") from err
+    if size is not None:
+        # resize each channel in float32 (never through 8 bits, which would quantise 16-bit data)
+        h, w = int(size[0]), int(size[1])
+        chans = arr[..., None] if arr.ndim == 2 else arr
+        chans = np.stack([np.asarray(Image.fromarray(chans[..., c].astype(np.float32), "F")
+                                     .resize((w, h)), dtype=np.float64)
+                          for c in range(chans.shape[-1])], axis=-1)
+        arr = chans[..., 0] if arr.ndim == 2 else chans
+    return arr
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    """Image files of a class folder, sorted; hidden files (``.x``, macOS ``._x.png``) skipped."""
+    return sorted(f for f in folder.iterdir()
+                  if not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
+                  and f.is_file())
+
+
+def load_image_folder(path: str | Path, size: tuple[int, int] | None = None,
+                      notes: list | None = None) -> tuple[np.ndarray, np.ndarray, list]:
     """Read a folder with one sub-folder of images per class.
 
     Parameters
     ----------
     path
         Folder whose sub-folders (sorted by name) are the classes; each holds
-        PNG or JPEG files (:data:`IMAGE_SUFFIXES`).
+        PNG or JPEG files (:data:`IMAGE_SUFFIXES`).  Hidden files and folders
+        (names starting with ``.``, such as macOS's ``._photo.png``) are skipped.
     size
         ``(height, width)`` to resize every image to; ``None`` requires all
         images to have the same size.
+    notes
+        If given, a sentence saying how the images were read is appended to it.
 
     Returns
     -------
     x : ndarray, shape (N, H, W, C), float64 in [0, 1]
-        ``C = 1`` when every image is greyscale, else 3 (RGB; alpha dropped).
+        Each image divided by the largest value of its bit depth (255 for 8-bit,
+        65535 for 16-bit greyscale; never clipped).  ``C = 1`` when every image
+        is greyscale, else 3 (RGB; alpha dropped).
     y : ndarray, shape (N,)
     class_names : list of str
         The sub-folder names.
@@ -436,32 +665,22 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | None = None
     ------
     ValueError
         No class sub-folders, a sub-folder without images, images of different
-        sizes (without ``size``), an unreadable image, or any error of
+        sizes (without ``size``), an unreadable image, a float image or values
+        outside the image's bit depth (naming the file), or any error of
         :func:`check_dataset`.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise ValueError(f"{path} has no sub-folders; expected one folder of images per class.")
-    images, labels, shapes, grey = [], [], {}, True
+    images, labels, shapes, grey, depths = [], [], {}, True, set()
     for k, folder in enumerate(classes):
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = _visible_files(folder)
         if not files:
             raise ValueError(f"class folder {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images.")
         for f in files:
-            try:
-                with Image.open(f) as im:
-                    im.load()
-                    img = im.convert("L") if im.mode in ("1", "L", "LA", "I", "I;16", "F") \
-                        else im.convert("RGB")
-            except (UnidentifiedImageError, OSError) as err:
-                raise ValueError(f"cannot read image {f} ({err}).") from err
-            if size is not None:
-                img = img.resize((int(size[1]), int(size[0])))
-            grey &= img.mode == "L"
-            arr = np.asarray(img, dtype=np.float64) / 255.0
+            arr = _image_array(f, size)
+            grey &= arr.ndim == 2
             shapes.setdefault(arr.shape[:2], f)
             images.append(arr)
             labels.append(k)
@@ -473,20 +692,31 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | None = None
         images = [np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a for a in images]
     x = np.stack([a[..., None] if a.ndim == 2 else a for a in images])
     x, y, _ = check_dataset(x, np.asarray(labels))
+    if notes is not None:
+        notes.append(f"{path.name}/: {len(y)} images in {len(classes)} class folders read as "
+                     f"shape {x.shape} ({'greyscale' if grey else 'RGB'}), each divided by the "
+                     "largest value of its bit depth.")
     return x, y, [c.name for c in classes]
 
 
-def load(path: str | Path, size: tuple[int, int] | None = None
-         ) -> tuple[np.ndarray, np.ndarray, list]:
-    """:func:`load_npz` for a file, :func:`load_image_folder` for a folder."""
+def load(path: str | Path, size: tuple[int, int] | None = None, layout: str = "auto",
+         notes: list | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """:func:`load_npz` for a file (with ``layout``), :func:`load_image_folder` for a folder (with ``size``)."""
     path = Path(path)
     if path.is_dir():
-        return load_image_folder(path, size)
-    return load_npz(path)
+        return load_image_folder(path, size, notes=notes)
+    return load_npz(path, layout=layout, notes=notes)
 
 
 def default_compare(x_shape: Sequence[int]) -> tuple[str, ...]:
-    """Architectures compared by default: the MLPs, plus CNN-1 for signals and images."""
+    """Architectures compared by default: the MLPs, plus CNN-1 for signals and images.
+
+    ``x_shape`` is the shape of the inputs, ``(N, D)``, ``(N, L, C)`` or ``(N, H, W, C)``.
+    """
+    if isinstance(x_shape, (str, bytes)) or not hasattr(x_shape, "__len__") \
+            or len(x_shape) not in (2, 3, 4):
+        raise ValueError(f"x_shape must be the shape of x, (N, D), (N, L, C) or (N, H, W, C); "
+                         f"got {x_shape!r}.")
     return MLP_ARCHS if len(x_shape) == 2 else MLP_ARCHS + ("CNN-1",)
 
 
@@ -574,6 +804,7 @@ def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
     from . import data, gram, tasks
 
     x, y, names = check_dataset(x, y)
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     n, k = len(y), len(names)
     if class_names is not None:
         if len(class_names) != k:
@@ -661,11 +892,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="*", default=None, metavar="NAME",
                    help="further architectures to rank (default: 2-L 10-L, plus CNN-1 for "
                         "signals and images)")
-    p.add_argument("--out", default="report", help="output folder (default report/)")
+    p.add_argument("--out", default="report", help="output folder, new or empty (default "
+                                                   "report/)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace --out as a whole if it already holds files")
     p.add_argument("--n", type=int, default=None,
                    help="use a random subset of this many samples (the Gram matrix costs N^2)")
     p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="resize images of a folder to H x W")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto",
+                   help="how a 3-D x of an .npz is read: greyscale images (N, H, W) or 1-D "
+                        "signals (N, L, C); auto says which it took")
     p.add_argument("--shuffles", type=int, default=20)
     p.add_argument("--flag-frac", type=float, default=0.1)
     p.add_argument("--folds", type=int, default=5)
@@ -676,11 +913,37 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse bad numeric options by their command-line names, before any work."""
+    def at_least(value, option: str, minimum: int) -> None:
+        if value is not None and value < minimum:
+            raise ValueError(f"{option} must be an integer >= {minimum}; got {value}.")
+
+    at_least(args.n, "--n", 1)
+    at_least(args.seed, "--seed", 0)
+    at_least(args.shuffles, "--shuffles", 2)
+    at_least(args.folds, "--folds", 2)
+    at_least(args.batch_size, "--batch-size", 1)
+    if args.size is not None:
+        for v in args.size:
+            at_least(v, "--size", 1)
+    if not (0 < args.flag_frac <= 1):          # also refuses nan
+        raise ValueError(f"--flag-frac must be in (0, 1]; got {args.flag_frac}.")
+    if not (np.isfinite(args.reg) and args.reg >= 0):
+        raise ValueError(f"--reg must be a finite number >= 0; got {args.reg}.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (2 for bad input)."""
+    """Command-line entry point; returns the exit status (2 for bad input or an unsafe --out)."""
     args = _parser().parse_args(argv)
     try:
-        x, y, names = load(args.data, tuple(args.size) if args.size else None)
+        _check_options(args)
+        check_out(args.out, args.replace)      # fail before the computation, not after it
+        notes: list[str] = []
+        x, y, names = load(args.data, tuple(args.size) if args.size else None,
+                           layout=args.layout, notes=notes)
+        for note in notes:
+            print(f"ntkbook.audit: {note}", file=sys.stderr)
         if args.n is not None and args.n < len(y):
             keep = np.sort(np.random.default_rng(args.seed).choice(len(y), args.n,
                                                                    replace=False))
@@ -689,10 +952,11 @@ def main(argv: list[str] | None = None) -> int:
                     flag_frac=args.flag_frac, folds=args.folds, reg=args.reg, seed=args.seed,
                     batch_size=args.batch_size, progress=not args.no_progress,
                     class_names=[names[c] for c in np.unique(y)])
-    except (ValueError, TypeError, FileNotFoundError) as err:
+        rep.settings["input"] = " ".join(notes)
+        written = rep.save(args.out, replace=args.replace)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
         print(f"ntkbook.audit: error: {err}", file=sys.stderr)
         return 2
-    written = rep.save(args.out)
     print(rep.summary.T.to_string(header=False))
     print(f"wrote {len(written)} files to {Path(args.out).resolve()}")
     return 0
