@@ -25,8 +25,16 @@ def finite_array(value, name: str, *, ndim: int | tuple[int, ...] | None = None,
         Optional dtype to convert to.
     """
     try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as err:
+        # strings are refused before any cast: np.asarray(["1.5"], float) would parse them
+        raw = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if raw.dtype.kind in "USV":
+            raise TypeError(f"{name} must be a numeric array; got dtype {raw.dtype}.")
+        arr = np.asarray(raw, dtype=dtype)
+    except TypeError as err:
+        if str(err).startswith(f"{name} must be"):
+            raise
+        raise TypeError(f"{name} must be a numeric array; got {type(value).__name__} ({err}).") from err
+    except ValueError as err:
         raise TypeError(f"{name} must be a numeric array; got {type(value).__name__} ({err}).") from err
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be a numeric array; got dtype {arr.dtype}.")
@@ -176,3 +184,41 @@ def one_of(value, name: str, options) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name}={value!r}; expected one of {options}.")
     return value
+
+
+def nonempty(arr: np.ndarray, name: str, *, axes: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``arr`` after checking that it is not empty along ``axes`` (default: every axis).
+
+    A formula on an empty array fails deep inside NumPy (``IndexError``, a reduction
+    without identity, a division by zero); this names the argument instead.
+
+    Raises
+    ------
+    ValueError
+        ``arr`` has length 0 along one of ``axes``.
+    """
+    shape = np.shape(arr)
+    axes = tuple(range(len(shape))) if axes is None else axes
+    if any(shape[a] == 0 for a in axes):
+        raise ValueError(f"{name} is empty (shape {tuple(shape)}); it needs at least one "
+                         f"entry along axis {[a for a in axes if shape[a] == 0][0]}.")
+    return arr
+
+
+def real_number(value, name: str, **interval) -> float:
+    """Return ``value`` as a finite float; ``True``, ``"2"`` and arrays are refused.
+
+    The one check for a real-valued hyper-parameter (``beta`` of
+    :func:`ntkbook.tasks.refurbish_labels`, a learning rate, a ridge): ``float("2")``
+    and ``float(True)`` succeed silently, so ``float(value)`` is no check.
+    Keyword arguments ``low``, ``high``, ``low_open``, ``high_open`` restrict
+    the interval as in :func:`real_scalar`.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is a string, a bool, an array of more than one element, or not a number.
+    ValueError
+        NaN, inf, or outside the interval.
+    """
+    return real_scalar(value, name, **interval)

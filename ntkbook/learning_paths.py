@@ -219,7 +219,8 @@ def ema_targets(q_path, alpha: float = 0.05, init=None) -> np.ndarray:
     ndarray, shape (T, N, O)
         The table after each update; ``[-1]`` is the distillation target.
     """
-    q = _checks.finite_array(q_path, "q_path", ndim=3, dtype=np.float64)
+    q = _checks.nonempty(_checks.finite_array(q_path, "q_path", ndim=3, dtype=np.float64),
+                         "q_path")
     alpha = _checks.real_scalar(alpha, "alpha", low=0.0, high=1.0, low_open=True)
     p = q[0].copy() if init is None else _checks.finite_array(init, "init", ndim=2,
                                                                  dtype=np.float64).copy()

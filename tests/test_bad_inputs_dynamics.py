@@ -84,6 +84,17 @@ FLOW_CASES = [
     ("linear_regression_flow", lambda: flow.linear_regression_flow(_A[0], np.ones(6), 1.0), ValueError, "X must have 2"),
     ("residual_spectrum", lambda: flow.residual_spectrum(THETA, np.ones((2, 5))), ValueError, "residuals have 5"),
     ("residual_spectrum", lambda: flow.residual_spectrum(THETA, np.ones(6)), ValueError, "residuals must have 2 or 3"),
+    # empty arrays and wrong dtypes (issue 25)
+    ("mse_flow", lambda: flow.mse_flow(np.zeros((0, 0)), None, np.zeros((0, 1)), 1.0), ValueError, r"theta is empty \(shape \(0, 0\)\)"),
+    ("mse_flow", lambda: flow.mse_flow(THETA, None, np.zeros((6, 0)), 1.0), ValueError, r"y is empty \(shape \(6, 0\)\)"),
+    ("mse_flow", lambda: flow.mse_flow(THETA.astype(str), F0, Y2, 1.0), TypeError, "theta must be a numeric"),
+    ("xent_flow", lambda: flow.xent_flow(np.zeros((0, 0)), None, np.zeros((0, 2)), [0.0, 1.0]), ValueError, "theta is empty"),
+    ("solve_ode", lambda: flow.solve_ode(_decay, np.zeros(0), [0.0, 1.0]), ValueError, r"y0 is empty"),
+    ("solve_ode", lambda: flow.solve_ode(_decay, np.ones(2), ["0", "1"]), TypeError, "t must be a numeric"),
+    ("linear_regression_flow", lambda: flow.linear_regression_flow(np.zeros((0, 2)), np.zeros(0), 1.0), ValueError, r"X is empty \(shape \(0, 2\)\)"),
+    ("linear_regression_flow", lambda: flow.linear_regression_flow(np.zeros((3, 0)), np.zeros(3), 1.0), ValueError, r"X is empty .* axis 1"),
+    ("residual_spectrum", lambda: flow.residual_spectrum(np.zeros((0, 0)), np.zeros((2, 0))), ValueError, "theta is empty"),
+    ("residual_spectrum", lambda: flow.residual_spectrum(THETA, np.zeros((0, 6))), ValueError, r"residuals is empty"),
 ]
 
 

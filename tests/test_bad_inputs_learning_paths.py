@@ -29,6 +29,9 @@ def _rec(**kw):
 
 
 CASES = [
+    # empty arrays (issue 25)
+    ("ema_targets", lambda: lp.ema_targets(np.zeros((0, 3, 2))), ValueError, r"q_path is empty \(shape \(0, 3, 2\)\)"),
+    ("ema_targets", lambda: lp.ema_targets(np.full((2, 3, 2), "a")), TypeError, "q_path must be a numeric"),
     ("sgd_prediction_change", lambda: lp.sgd_prediction_change(K4, np.zeros((2, 4)), 0.1), ValueError, "grad_out has shape"),
     ("sgd_prediction_change", lambda: lp.sgd_prediction_change(K4, G, NAN), ValueError, "lr"),
     ("sgd_prediction_change", lambda: lp.sgd_prediction_change(K4, G, -0.1), ValueError, "lr"),

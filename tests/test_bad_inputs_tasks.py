@@ -125,11 +125,19 @@ CG_CASES = [
     ("complexity_gap", lambda: cg.complexity_gap(H, Y, repeats=0), ValueError, "repeats"),
     ("complexity_gap", lambda: cg.complexity_gap(H, Y, seed=-1), ValueError, "seed"),
     ("complexity_gap", lambda: cg.complexity_gap(H, Y, reg=NAN), ValueError, "reg"),
-    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H, np.ones(11)), ValueError, "Y has 11 rows"),
+    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H, np.ones(11)), ValueError, "y_pm has 11 targets but H is 12x12"),
     ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H, np.ones((12, 2))), ValueError, "y_pm must have 1"),
     ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H, _with(np.ones(12), 0, NAN)), ValueError, "y_pm contains"),
     ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H, np.ones(12), reg=-1.0), ValueError, "reg"),
-    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H_ASYM, np.ones(12)), ValueError, "K must be symmetric"),
+    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H_ASYM, np.ones(12)), ValueError, "H must be symmetric"),
+    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(np.ones((2, 2)), np.ones(2)), ValueError, r"^H \+ ridge I is too ill-conditioned"),
+    # empty arrays and wrong dtypes (issue 25)
+    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(np.zeros((0, 0)), np.zeros(0)), ValueError, r"H is empty \(shape \(0, 0\)\)"),
+    ("binary_complexity_gap", lambda: cg.binary_complexity_gap(H, np.array(["+"] * 12)), TypeError, "y_pm must be a numeric"),
+    ("complexity_gap", lambda: cg.complexity_gap(np.zeros((0, 0)), np.zeros(0, int)), ValueError, "H is empty"),
+    ("complexity_gap", lambda: cg.complexity_gap(H.astype(str), Y), TypeError, "H must be a numeric"),
+    ("multiclass_complexity_gap", lambda: cg.multiclass_complexity_gap(np.zeros((0, 0)), np.zeros(0, int)), ValueError, "H is empty"),
+    ("multiclass_complexity_gap", lambda: cg.multiclass_complexity_gap(H, Y.astype(str)), TypeError, "y must be a numeric"),
     ("multiclass_complexity_gap", lambda: cg.multiclass_complexity_gap(H, Y[:11]), ValueError, "y has length 11"),
     ("multiclass_complexity_gap", lambda: cg.multiclass_complexity_gap(H, Y, num_classes=2), ValueError, "y holds label 2"),
     ("multiclass_complexity_gap", lambda: cg.multiclass_complexity_gap(H_INF, Y), ValueError, "H contains"),
@@ -164,6 +172,13 @@ ARCH_CASES = [
     ("class_labels", lambda: arch.class_labels([0, 2], 2, None), ValueError, r"y has no sample of class\(es\) \[1\]"),
     ("class_labels", lambda: arch.class_labels([0, 1], 3, None), ValueError, "y has length 2 but 3"),
     ("class_labels", lambda: arch.class_labels([0, 1.5], 2, None), ValueError, "y must hold integer"),
+    # empty arrays and wrong dtypes (issue 25)
+    ("kpca_projection", lambda: arch.kpca_projection(np.zeros((0, 0))), ValueError, r"H is empty \(shape \(0, 0\)\)"),
+    ("kpca_projection", lambda: arch.kpca_projection([["a", "b"], ["b", "a"]]), TypeError, "H must be a numeric"),
+    ("kpca_separation", lambda: arch.kpca_separation(np.zeros((0, 0)), np.zeros(0, int)), ValueError, "H is empty"),
+    ("kpca_separation", lambda: arch.kpca_separation(_SQ, np.array(list("aabb"))), TypeError, "y must be a numeric"),
+    ("rank_architectures", lambda: arch.rank_architectures({"a": np.zeros((0, 0))}, np.zeros(0, int)), ValueError, "H is empty"),
+    ("class_labels", lambda: arch.class_labels(np.zeros(0, int), 0, None), ValueError, "y is empty"),
 ]
 
 PSEUDO_CASES = [

@@ -71,16 +71,17 @@ def _times(t) -> np.ndarray:
 
 def _train_inputs(theta, f0, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Check and reshape (Theta, f0, Y) to float64 ``(N, N), (N, O), (N, O)``."""
-    theta = _checks.symmetric_matrix(theta, "theta")
+    theta = _checks.nonempty(_checks.symmetric_matrix(theta, "theta"), "theta")
     n = theta.shape[0]
-    y = _checks.finite_array(y, "y", ndim=(1, 2), dtype=np.float64)
+    y = _checks.nonempty(_checks.finite_array(y, "y", ndim=(1, 2), dtype=np.float64), "y")
     vector = y.ndim == 1
     y = y.reshape(len(y), -1)
     if y.shape[0] != n:
         raise ValueError(f"y has {y.shape[0]} rows but theta is {n}x{n}.")
     if f0 is None:
         f0 = np.zeros_like(y)
-    f0 = _checks.finite_array(f0, "f0", ndim=(1, 2), dtype=np.float64).reshape(len(f0), -1)
+    f0 = _checks.finite_array(f0, "f0", ndim=(1, 2), dtype=np.float64)
+    f0 = f0.reshape(len(f0), -1) if f0.size else f0.reshape(len(f0), 0)
     if f0.shape != y.shape:
         raise ValueError(f"f0 has shape {f0.shape} but y has shape {y.shape} (after making "
                          "both 2-D); they must agree.")
@@ -94,8 +95,9 @@ def _test_inputs(theta_test_train, f0_test, n: int, o: int) -> tuple[np.ndarray,
                          "training points.")
     if f0_test is None:
         f0_test = np.zeros((k.shape[0], o))
-    f0_test = _checks.finite_array(f0_test, "f0_test", ndim=(1, 2),
-                                   dtype=np.float64).reshape(len(f0_test), -1)
+    f0_test = _checks.finite_array(f0_test, "f0_test", ndim=(1, 2), dtype=np.float64)
+    f0_test = (f0_test.reshape(len(f0_test), -1) if f0_test.size
+               else f0_test.reshape(len(f0_test), 0))
     if f0_test.shape != (k.shape[0], o):
         raise ValueError(f"f0_test has shape {f0_test.shape}; expected {(k.shape[0], o)} "
                          "(one row per test point, one column per output).")
@@ -192,8 +194,8 @@ def linear_regression_flow(X, y, t, w0=None) -> np.ndarray:
     -------
     ndarray, shape (T, d) or (T, d, O)
     """
-    X = _checks.finite_array(X, "X", ndim=2, dtype=np.float64)
-    y = _checks.finite_array(y, "y", ndim=(1, 2), dtype=np.float64)
+    X = _checks.nonempty(_checks.finite_array(X, "X", ndim=2, dtype=np.float64), "X")
+    y = _checks.nonempty(_checks.finite_array(y, "y", ndim=(1, 2), dtype=np.float64), "y")
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
     y2 = y.reshape(len(y), -1)
@@ -229,8 +231,9 @@ def residual_spectrum(theta, residuals) -> tuple[np.ndarray, np.ndarray]:
     coefficients : ndarray, shape (T, N) or (T, N, O)
         ``V^T r_t``, columns in the same order as ``eigenvalues``.
     """
-    theta = _checks.symmetric_matrix(theta, "theta")
-    r = _checks.finite_array(residuals, "residuals", ndim=(2, 3), dtype=np.float64)
+    theta = _checks.nonempty(_checks.symmetric_matrix(theta, "theta"), "theta")
+    r = _checks.nonempty(_checks.finite_array(residuals, "residuals", ndim=(2, 3),
+                                              dtype=np.float64), "residuals")
     if r.shape[1] != theta.shape[0]:
         raise ValueError(f"residuals have {r.shape[1]} samples per time but theta is "
                          f"{theta.shape[0]}x{theta.shape[0]}.")
@@ -275,7 +278,7 @@ def solve_ode(rhs: Callable, y0, t, *, rtol: float = 1e-8, atol: float = 1e-8,
 
     if not callable(rhs):
         raise TypeError(f"rhs must be callable; got {type(rhs).__name__}.")
-    y0 = _checks.finite_array(y0, "y0", dtype=np.float64)
+    y0 = _checks.nonempty(_checks.finite_array(y0, "y0", dtype=np.float64), "y0")
     t = _checks.finite_array(t, "t", ndim=1, dtype=np.float64)
     if len(t) < 1 or np.any(np.diff(t) <= 0):
         raise ValueError("t must be a non-empty, strictly increasing 1-D array of times.")

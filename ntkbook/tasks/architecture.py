@@ -77,9 +77,9 @@ def class_labels(y, n: int, num_classes: int | None, name: str = "y") -> tuple[n
     Raises
     ------
     ValueError
-        Wrong length, labels outside ``[0, K)``, or a class with no sample.
+        Empty ``y``, wrong length, labels outside ``[0, K)``, or a class with no sample.
     """
-    y = _checks.labels(y, name, num_classes, n=n)
+    y = _checks.nonempty(_checks.labels(y, name, num_classes, n=n), name)
     k = int(num_classes) if num_classes is not None else int(y.max()) + 1
     counts = np.bincount(y, minlength=k)
     if np.any(counts == 0):
@@ -134,7 +134,7 @@ def kpca_projection(H, n_components: int = 4, which: str = "low", *, center: boo
         Ascending.
     projection : ndarray, shape (N, n_components)
     """
-    H = _checks.symmetric_matrix(H, "H")
+    H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     n = H.shape[0]
     n_components = _checks.positive_int(n_components, "n_components")
     _checks.one_of(which, "which", WHICH)
@@ -193,7 +193,7 @@ def kpca_separation(H, y, n_components: int = 4, which: str = "low", *,
         out of range, or a class with no sample; fewer than two classes; no
         intra-class pair (every class a singleton); too few usable eigenvalues.
     """
-    H = _checks.symmetric_matrix(H, "H")
+    H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     y, k = class_labels(y, H.shape[0], num_classes)
     if k < 2:
         raise ValueError("y must hold at least two classes to compare inter- and intra-class "

@@ -58,9 +58,26 @@ def binary_complexity_gap(H, y_pm, reg: float = 0.0) -> np.ndarray:
         Non-symmetric/non-finite H, length mismatch, or H too ill-conditioned
         (message with condition number and ridge; raise ``reg``).
     """
+    # checked here so that errors name this function's arguments (H, y_pm), not the solver's
+    H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     y_pm = _checks.finite_array(y_pm, "y_pm", ndim=1, dtype=np.float64)
-    sol = cholesky_solve(H, y_pm, reg)
+    if y_pm.shape[0] != H.shape[0]:
+        raise ValueError(f"y_pm has {y_pm.shape[0]} targets but H is {H.shape[0]}x{H.shape[0]}; "
+                         "one target per row of H.")
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
+    sol = _solve(H, y_pm, reg)
     return sol.alpha ** 2 / _diag_of_inverse(sol.factor)
+
+
+def _solve(H: np.ndarray, targets: np.ndarray, reg: float):
+    """:func:`cholesky_solve` with its ill-conditioning error worded for ``H``."""
+    try:
+        return cholesky_solve(H, targets, reg)
+    except ValueError as err:
+        msg = str(err)
+        if msg.startswith("K + ridge I"):
+            raise ValueError("H" + msg[1:]) from err
+        raise
 
 
 def _diag_of_inverse(factor) -> np.ndarray:
@@ -107,10 +124,11 @@ def multiclass_complexity_gap(H, y, *, num_classes: int | None = None,
         Non-square, non-symmetric or non-finite ``H``; labels of the wrong
         length or out of range; an ill-conditioned ``H`` (raise ``reg``).
     """
-    H = _checks.symmetric_matrix(H, "H")
+    H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     y, k = class_labels(y, H.shape[0], num_classes)
+    reg = _checks.real_scalar(reg, "reg", low=0.0)
     targets = np.eye(k)[y]                                  # (N, K) one-hot
-    sol = cholesky_solve(H, targets, reg)
+    sol = _solve(H, targets, reg)
     return np.sum(sol.alpha ** 2, axis=1) / _diag_of_inverse(sol.factor)
 
 
@@ -146,7 +164,7 @@ def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: flo
         Non-square, non-symmetric or non-finite ``H``; labels of the wrong length,
         out of range, or a class with no sample; fewer than two classes.
     """
-    H = _checks.symmetric_matrix(H, "H")
+    H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     n = H.shape[0]
     y, k = class_labels(y, n, num_classes)
     if k < 2:
