@@ -98,9 +98,9 @@ def _authors_cg(x64: np.ndarray, y_pm: np.ndarray) -> np.ndarray:
 def test_float32_inputs_are_computed_in_float64(rng):
     """data.load returns float32; with x64 on, the closed forms compute in float64.
 
-    Measured: float32 arithmetic gave a Complexity-Gap 4e-6 (relative) away from the authors'
-    float64 algorithm; in float64 the difference is ~1e-14 (the brute-force reference
-    subtracts two quadratic forms of size ~N, so its own rounding is ~1e-14): tolerance 1e-12.
+    Measured on these 40 samples: the kernel computed in float32 arithmetic puts the
+    Complexity-Gap 2e-4 (relative) away from the authors' float64 algorithm (4e-6 on the
+    issue's MNIST probe); computed in float64 the difference is 3.0e-15: tolerance 3e-14.
     """
     x = rng.normal(size=(40, 20))
     x32 = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
@@ -110,7 +110,7 @@ def test_float32_inputs_are_computed_in_float64(rng):
     H = np.asarray(cf.relu_ntk_eq4(x32))
     ours = binary_complexity_gap(H, y_pm)
     ref = _authors_cg(x32.astype(np.float64), y_pm)
-    assert float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref))) < 1e-12
+    assert float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref))) < 3e-14
     e_relu, _ = cf.arccos_relu(np.full((1, 1), 0.3, np.float32), np.ones((1, 1), np.float32),
                                np.ones((1, 1), np.float32))
     assert np.asarray(e_relu).dtype == np.float64

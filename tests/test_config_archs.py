@@ -38,9 +38,21 @@ def test_sizes_are_read_only():
 
 
 def test_data_root(monkeypatch, tmp_path):
-    monkeypatch.setenv("NTKBOOK_DATA", str(tmp_path))
-    assert config.data_root() == tmp_path
-    assert config.data_root("/elsewhere") == config.data_root("/elsewhere")
+    """Expected folders written out by hand: argument, else NTKBOOK_DATA, else ~/ntkbook-data,
+    with ``~`` meaning $HOME (set here, so the expectation does not come from the code)."""
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NTKBOOK_DATA", str(tmp_path / "env"))
+    assert config.data_root() == tmp_path / "env"
+    assert config.data_root("/elsewhere") == Path("/elsewhere")           # argument wins
+    assert config.data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert config.data_root("~/mine") == home / "mine"
+    monkeypatch.setenv("NTKBOOK_DATA", "~/from-env")
+    assert config.data_root() == home / "from-env"
+    monkeypatch.delenv("NTKBOOK_DATA")
+    assert config.data_root() == home / "ntkbook-data"
 
 
 def test_zoo_names_and_descriptions():
