@@ -92,7 +92,8 @@ def noise_found_at(score, noisy_idx, frac: float = 0.2) -> float:
         ``|top-k ∩ noisy| / M`` in [0, 1] (a recall; with ``frac`` equal to the
         noise rate, a perfect score gives 1).
     """
-    score = _checks.finite_array(score, "score", ndim=1, dtype=np.float64)
+    score = _checks.nonempty(_checks.finite_array(score, "score", ndim=1, dtype=np.float64),
+                             "score")
     mask = _noisy_mask(noisy_idx, len(score))
     if not mask.any():
         raise ValueError("noisy_idx is empty: there is no noise to find.")
@@ -118,7 +119,8 @@ def roc_auc(score, noisy_idx) -> float:
     -------
     float in [0, 1]
     """
-    score = _checks.finite_array(score, "score", ndim=1, dtype=np.float64)
+    score = _checks.nonempty(_checks.finite_array(score, "score", ndim=1, dtype=np.float64),
+                             "score")
     mask = _noisy_mask(noisy_idx, len(score))
     n_pos, n_neg = int(mask.sum()), int((~mask).sum())
     if n_pos == 0 or n_neg == 0:
