@@ -40,7 +40,12 @@ From the command line, ``DATA`` is an ``.npz`` file with arrays ``x`` and
 
 writes ``summary.csv``, ``ranking.csv``, ``labels.csv``, ``z.csv``,
 ``bias.csv``, ``flags.csv`` and ``relabel.csv`` and one PNG figure per tool
-under ``report/`` (see :meth:`AuditReport.save`).
+under ``report/`` (see :meth:`AuditReport.save`).  ``report/`` must be new or empty unless
+``--replace`` is given, and is written whole or not at all (a temporary sibling folder renamed
+into place), so an interrupted run never leaves a user's files overwritten or two runs mixed.
+A 3-D ``x`` is ambiguous -- greyscale images ``(N, H, W)`` or signals ``(N, L, C)`` -- and the
+command says which reading it took (``--layout`` forces one; :func:`read_layout`); images of
+more than 8 bits are divided by the largest value of their bit depth, never clipped.
 
 Examples
 --------
