@@ -203,6 +203,8 @@ class Interval:
         The two-sided ``level`` confidence interval ``mean -+ t sd / sqrt(n)``.
     level
         Confidence level, e.g. 0.95.
+    over
+        What the ``n`` repetitions are (``"seeds"``, ``"test images"``), for :meth:`text`.
     """
 
     mean: float
@@ -211,15 +213,17 @@ class Interval:
     lo: float
     hi: float
     level: float
+    over: str = "seeds"
 
     def text(self, fmt: str = ".3g", unit: str = "") -> str:
         """``'0.012 +- 0.004 (95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``."""
         f = lambda v: format(v, fmt) + unit  # noqa: E731 - one format for all four numbers
         return (f"{f(self.mean)} +- {f(self.sd)} ({round(100 * self.level)} % CI "
-                f"[{f(self.lo)}, {f(self.hi)}], {self.n} seeds)")
+                f"[{f(self.lo)}, {f(self.hi)}], {self.n} {self.over})")
 
 
-def interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
+def interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
+             over: str = "seeds") -> Interval:
     """Mean, sample standard deviation and Student-t interval of per-seed values.
 
     Parameters
@@ -228,6 +232,10 @@ def interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Inter
         Shape ``(n,)``: one value of the effect per seed, ``n >= 2``, all finite.
     level
         Two-sided confidence level in (0, 1).
+    over
+        What the values are repetitions over: ``"seeds"``, or ``"test images"`` for the
+        paired per-image differences of two classifiers scored on the same test set (values
+        in {-1, 0, 1}; the interval is then about the draw of the test set, for one seed).
 
     Notes
     -----
@@ -249,7 +257,65 @@ def interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Inter
     n = arr.size
     mean, sd = float(arr.mean()), float(arr.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
-    return Interval(mean=mean, sd=sd, n=n, lo=mean - half, hi=mean + half, level=level)
+    return Interval(mean=mean, sd=sd, n=n, lo=mean - half, hi=mean + half, level=level, over=over)
+
+
+def accuracy_gap_interval(acc_a: float, acc_b: float, n: int, level: float = 0.95) -> Interval:
+    """Interval of ``acc_a - acc_b``, two accuracies on the same ``n`` test points, unpaired.
+
+    Used where the per-point predictions are not kept: the normal interval with standard
+    error ``sqrt((a (1-a) + b (1-b)) / n)``, which treats the two classifiers' errors as
+    independent. Their errors are usually positively correlated (same hard points), which
+    makes the true standard error *smaller*, so this interval is conservative: it may call
+    "inconclusive" what a paired interval (:func:`interval` of per-point differences,
+    ``over="test images"``) would decide, never the reverse.
+
+    Parameters
+    ----------
+    acc_a, acc_b
+        Accuracies in [0, 1].
+    n
+        Number of test points both were scored on (>= 2).
+    level
+        Two-sided confidence level in (0, 1).
+    """
+    from scipy import stats
+
+    a, b = float(acc_a), float(acc_b)
+    if not (0.0 <= a <= 1.0 and 0.0 <= b <= 1.0):
+        raise ValueError(f"acc_a and acc_b must lie in [0, 1]; got {a!r} and {b!r}.")
+    if int(n) < 2:
+        raise ValueError(f"n must be at least 2 test points; got {n!r}.")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1); got {level!r}.")
+    se = float(np.sqrt((a * (1 - a) + b * (1 - b)) / int(n)))
+    half = float(stats.norm.ppf(0.5 + level / 2)) * se
+    gap = a - b
+    return Interval(mean=gap, sd=se * np.sqrt(int(n)), n=int(n), lo=gap - half, hi=gap + half,
+                    level=level, over="test points (unpaired)")
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """One verdict from several checks' verdicts (each from :func:`decide` or a boolean check).
+
+    All reproduced -> ``"reproduced"``; some reproduced -> ``"partly"``; none reproduced but
+    some inconclusive -> ``"inconclusive"``; otherwise ``"not reproduced"``.
+    """
+    vs = list(verdicts)
+    bad = [v for v in vs if v not in ("reproduced", "inconclusive", "not reproduced")]
+    if not vs or bad:
+        raise ValueError(f"verdicts must be a non-empty list of 'reproduced', 'inconclusive' or "
+                         f"'not reproduced'; got {vs!r}.")
+    if all(v == "reproduced" for v in vs):
+        return "reproduced"
+    if "reproduced" in vs:
+        return "partly"
+    return "inconclusive" if "inconclusive" in vs else "not reproduced"
+
+
+def check(flag: bool) -> str:
+    """A boolean check as a verdict for :func:`combine` (``True`` -> reproduced)."""
+    return "reproduced" if bool(flag) else "not reproduced"
 
 
 def decide(iv: Interval, threshold: float, side: Literal["above", "below"] = "above") -> str:
@@ -451,6 +517,26 @@ def counts_by_kind(claims: Iterable[Claim]):
 
     claims = list(claims)
     return pd.DataFrame({k: counts(claims, k) for k in KINDS}).T.rename_axis("kind")
+
+
+def summary_text(claims: Iterable[Claim], kind: str = "empirical") -> str:
+    """One sentence saying what held, from the records (for a chapter's glued summary).
+
+    ``'Of 7 empirical claims, 3 reproduced (a, b, c), 1 partly (d), 1 inconclusive (e) and
+    2 not reproduced (f, g).'``: every verdict with at least one claim, in :data:`VERDICTS`
+    order, each with the claims' ids, so a summary never states a direction the run did not
+    measure.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
+    mine = [c for c in claims if c.kind == kind]
+    if not mine:
+        return f"This chapter records no {kind} claims."
+    parts = [f"{sum(c.verdict == v for c in mine)} {v} ("
+             + ", ".join(c.id for c in mine if c.verdict == v) + ")"
+             for v in VERDICTS if any(c.verdict == v for c in mine)]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Of {len(mine)} {kind} claims, {listed}."
 
 
 def badge(verdict: str) -> str:

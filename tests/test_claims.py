@@ -186,3 +186,46 @@ def test_render_full_text_badges_and_escaping():
     assert "<strong>textual</strong> (1): 1 inconclusive" in html
     with pytest.raises(ValueError, match="verdict must be one of"):
         claims.badge("maybe")
+
+
+def test_accuracy_gap_interval_against_hand_computation():
+    # reference by hand: se = sqrt((0.9*0.1 + 0.88*0.12)/450), z_{0.975} = 1.959963984540054
+    se = ((0.9 * 0.1 + 0.88 * 0.12) / 450) ** 0.5
+    iv = claims.accuracy_gap_interval(0.9, 0.88, 450)
+    assert abs(iv.mean - 0.02) < 1e-12
+    assert abs(iv.hi - (0.02 + 1.959963984540054 * se)) < 1e-12
+    assert claims.decide(iv, 0.0) == "inconclusive"          # 9 of 450 images: within noise
+    assert claims.decide(claims.accuracy_gap_interval(0.95, 0.80, 450), 0.0) == "reproduced"
+    assert "450 test points (unpaired)" in iv.text()
+    with pytest.raises(ValueError, match="must lie in"):
+        claims.accuracy_gap_interval(1.2, 0.5, 10)
+    with pytest.raises(ValueError, match="n must be"):
+        claims.accuracy_gap_interval(0.5, 0.5, 1)
+
+
+def test_paired_interval_over_test_images():
+    # 3 of 450 images better, none worse: mean 3/450, and the t-interval includes 0
+    d = [1] * 3 + [0] * 447
+    iv = claims.interval(d, over="test images")
+    assert abs(iv.mean - 3 / 450) < 1e-15 and iv.lo < 0 < iv.hi
+    assert claims.decide(iv, 0.0) == "inconclusive" and "450 test images" in iv.text()
+
+
+def test_combine():
+    assert claims.combine(["reproduced", "reproduced"]) == "reproduced"
+    assert claims.combine(["reproduced", "inconclusive"]) == "partly"
+    assert claims.combine(["reproduced", "not reproduced"]) == "partly"
+    assert claims.combine(["inconclusive", "not reproduced"]) == "inconclusive"
+    assert claims.combine([claims.check(False)]) == "not reproduced"
+    with pytest.raises(ValueError, match="non-empty"):
+        claims.combine(["partly"])
+
+
+def test_summary_text_lists_every_verdict_with_ids():
+    cs = [claims.Claim(**_fields(id="003-a")), claims.Claim(**_fields(id="003-b", verdict="inconclusive")),
+          claims.Claim(**_fields(id="003-c", verdict="not reproduced")),
+          claims.Claim(**_fields(id="003-d", kind="identity"))]
+    assert claims.summary_text(cs) == ("Of 3 empirical claims, 1 reproduced (003-a), 1 inconclusive "
+                                       "(003-b) and 1 not reproduced (003-c).")
+    assert claims.summary_text(cs, kind="identity") == "Of 1 identity claims, 1 reproduced (003-d)."
+    assert claims.summary_text(cs, kind="textual") == "This chapter records no textual claims."
