@@ -70,6 +70,8 @@ MUTANTS: list[tuple[str, str, list[tuple[str, str]], list[str]]] = [
      [('tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))',
        "out.mkdir(exist_ok=True)\n        tmp = out"),
       ("            _swap_in(tmp, out)\n", "            pass\n"),
+      ("            check_out(out, replace)                # nothing appeared there meanwhile\n",
+       ""),
       ("            if tmp.exists():\n", "            if tmp != out and tmp.exists():\n")],
      AUDIT_T),
     ("audit-seed-option-unnamed", "ntkbook/audit.py",

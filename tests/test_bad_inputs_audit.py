@@ -207,9 +207,11 @@ def test_save_refuses_then_replaces_whole(tmp_path, report, fast_figures):
     out = tmp_path / "rep"
     out.mkdir()
     (out / "summary.csv").write_text("the user's own summary")
+    (out / "notes.txt").write_text("the user's notes")
     with pytest.raises(FileExistsError, match="already holds files"):
         report.save(out)
     assert (out / "summary.csv").read_text() == "the user's own summary"
+    assert (out / "notes.txt").read_text() == "the user's notes"
     written = report.save(out, replace=True)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
     assert (out / "summary.csv").read_text().startswith("n,classes")
@@ -241,10 +243,13 @@ def test_sigkill_mid_save_leaves_the_previous_report_whole(tmp_path, report, fas
     out = tmp_path / "rep"
     report.save(out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    # the child unpickles a report whose refurbishment is a plain namespace, so that it need not
-    # import ntkbook.tasks (JAX): several seconds of CPU saved, the save code is the same
+    # the child saves *another* run (other L values, so its CSVs differ from the saved ones)
+    # whose refurbishment is a plain namespace, so that it need not import ntkbook.tasks (JAX):
+    # several seconds of CPU saved, the save code is the same
     r = report.refurbishment
-    plain = dataclasses.replace(report, refurbishment=types.SimpleNamespace(
+    plain = dataclasses.replace(report, L_given=report.L_given + 1.0,
+                                L_shuffled=report.L_shuffled + 1.0,
+                                refurbishment=types.SimpleNamespace(
         steps=r.steps, index=r.index, old=r.old, new=r.new, gain=r.gain, L=r.L,
         stop_reason=r.stop_reason))
     (tmp_path / "rep.pkl").write_bytes(pickle.dumps(plain))
