@@ -110,9 +110,8 @@ MUTANTS: list[tuple[str, str, list[tuple[str, str]], list[str]]] = [
      [("p = (1.0 - alpha) * p + alpha * q[t]", "p = (1.0 - alpha) * q[t] + alpha * p")], LP_T),
     ("checks-strings-parsed", "ntkbook/_checks.py",
      [('if raw.dtype.kind in "USV":', "if False:")], CHECKS_T),
-    ("checks-bool-is-a-number", "ntkbook/_checks.py",
-     [("isinstance(value, (bool, np.bool_, str, bytes))", "isinstance(value, (str, bytes))")],
-     CHECKS_T),
+    ("checks-nan-is-a-number", "ntkbook/_checks.py",
+     [("    if not np.isfinite(v):\n", "    if False:\n")], CHECKS_T),
 ]
 
 

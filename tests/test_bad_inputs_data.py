@@ -97,6 +97,7 @@ CASES = [
     ("load", lambda t: _load_cifar(t, payload=pickle.dumps({b"data": 1})[:-5]), ValueError,
      r"data_batch_3 is not a readable CIFAR batch \(corrupt or truncated pickle"),
     ("load", lambda t: _load_cifar(t, payload=b"\x80\x04garbage"), ValueError, r"data_batch_3 is not a readable CIFAR batch"),
+    ("load", lambda t: _load_cifar(t, payload=b""), ValueError, r"data_batch_3 is not a readable CIFAR batch .*EOFError"),
     ("load", lambda t: _load_cifar(t, obj=[1, 2, 3]), ValueError, r"data_batch_3 is not a CIFAR batch: expected a dict"),
     ("load", lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8)}), ValueError,
      r"data_batch_3 is not a CIFAR batch: expected a dict with keys"),

@@ -167,3 +167,23 @@ def test_xent_flow_matches_scipy_and_conserves_logit_sums(rng):
     logp = ours.train - scipy.special.logsumexp(ours.train, axis=-1, keepdims=True)
     loss = -(logp * y).sum((1, 2))
     assert np.all(np.diff(loss) < 0)
+
+
+def test_zero_eigenvalue_direction_drifts_test_outputs_linearly():
+    """theta = diag(1, 0): the second training residual never decays, so a test point whose
+    kernel row reaches that sample moves linearly in t (the lambda -> 0 limit of
+    (1 - exp(-lambda t)) / lambda is t).  By hand, from d f_test/dt = -K_test (f(X) - y):
+
+        f_test(t) = f0_test - K[:, 0] r0 (1 - e^-t) - K[:, 1] r1 t,   r = f0 - y.
+
+    Same arithmetic both ways up to rounding: 1e-13."""
+    theta = np.diag([1.0, 0.0])
+    k_test = np.array([[0.3, 0.7], [-0.2, 0.5]])
+    f0, y, f0_test = np.array([0.4, -1.0]), np.array([1.0, 2.0]), np.array([0.1, 0.2])
+    t = np.array([0.0, 0.5, 3.0])
+    out = mse_flow(theta, f0, y, t, theta_test_train=k_test, f0_test=f0_test)
+    r = f0 - y
+    want = (f0_test[None, :] - np.outer(1 - np.exp(-t), k_test[:, 0] * r[0])
+            - np.outer(t, k_test[:, 1] * r[1]))
+    np.testing.assert_allclose(out.test, want, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(out.train[:, 1], f0[1], rtol=0, atol=1e-15)
