@@ -82,7 +82,9 @@ def sgd_prediction_change(K, grad_out, lr: float) -> np.ndarray:
         ``-eta/B sum_i K[m, i] grad_out[i]``.
     """
     K = _check_kernel(K, "K")
-    g = _checks.finite_array(grad_out, "grad_out", ndim=2, dtype=np.float64)
+    # an empty batch would divide 0 by 0 (the mean over B = 0 samples): NaN, silently
+    g = _checks.nonempty(_checks.finite_array(grad_out, "grad_out", ndim=2, dtype=np.float64),
+                         "grad_out")
     if K.shape[1] != g.shape[0] or K.shape[3] != g.shape[1]:
         raise ValueError(f"K has shape {K.shape} but grad_out has shape {g.shape}; expected "
                          f"K of shape (M, {g.shape[0]}, O, {g.shape[1]}).")
@@ -108,7 +110,7 @@ def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
     -------
     ndarray, shape (N, O)
     """
-    f = _checks.finite_array(f, "f", ndim=2, dtype=np.float64)
+    f = _checks.nonempty(_checks.finite_array(f, "f", ndim=2, dtype=np.float64), "f", axes=(1,))
     p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
     if f.shape != p.shape:
         raise ValueError(f"f has shape {f.shape} but targets has shape {p.shape}.")
@@ -131,6 +133,9 @@ def categorical_covariance(q) -> np.ndarray:
     ndarray, shape (..., O, O)
     """
     q = _checks.finite_array(q, "q", dtype=np.float64)
+    if q.ndim >= 1 and q.shape[-1] == 0:
+        raise ValueError(f"q is empty along its last axis (shape {q.shape}); a probability "
+                         "vector needs at least one class.")
     if q.ndim < 1 or np.any(q < 0) or not np.allclose(q.sum(-1), 1.0, atol=1e-8):
         raise ValueError("q must hold probability vectors along its last axis "
                          "(non-negative, summing to 1).")
@@ -159,7 +164,8 @@ def softmax_prediction_change(K, q_probe, q_batch, targets, lr: float) -> np.nda
         ``eta/B sum_i A(x~) K[m, i] (p_i - q_i)``.
     """
     K = _check_kernel(K, "K")
-    qb = _checks.finite_array(q_batch, "q_batch", ndim=2, dtype=np.float64)
+    qb = _checks.nonempty(_checks.finite_array(q_batch, "q_batch", ndim=2, dtype=np.float64),
+                          "q_batch")
     p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
     if p.shape != qb.shape:
         raise ValueError(f"targets has shape {p.shape} but q_batch has shape {qb.shape}.")

@@ -30,6 +30,11 @@ def _rec(**kw):
 
 CASES = [
     # empty arrays (issue 25)
+    ("sgd_prediction_change", lambda: lp.sgd_prediction_change(np.zeros((2, 0, 3, 3)), np.zeros((0, 3)), 0.1), ValueError, r"grad_out is empty \(shape \(0, 3\)\)"),
+    ("softmax_prediction_change", lambda: lp.softmax_prediction_change(np.zeros((2, 0, 3, 3)), np.full((2, 3), 1 / 3), np.zeros((0, 3)), np.zeros((0, 3)), 0.1), ValueError, "q_batch is empty"),
+    ("loss_output_grad", lambda: lp.loss_output_grad(np.zeros((2, 0)), np.zeros((2, 0))), ValueError, r"f is empty \(shape \(2, 0\)\)"),
+    ("categorical_covariance", lambda: lp.categorical_covariance(np.zeros((2, 0))), ValueError, "q is empty along its last axis"),
+    ("feature_change", lambda: lp.feature_change(np.zeros((0, 0)), np.zeros((0, 3)), np.zeros(0), 0.1), ValueError, "K_backbone must have 4 dimensions"),
     ("ema_targets", lambda: lp.ema_targets(np.zeros((0, 3, 2))), ValueError, r"q_path is empty \(shape \(0, 3, 2\)\)"),
     ("ema_targets", lambda: lp.ema_targets(np.full((2, 3, 2), "a")), TypeError, "q_path must be a numeric"),
     ("sgd_prediction_change", lambda: lp.sgd_prediction_change(K4, np.zeros((2, 4)), 0.1), ValueError, "grad_out has shape"),
