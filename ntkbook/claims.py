@@ -217,8 +217,9 @@ class Interval:
 
     def text(self, fmt: str = ".3g", unit: str = "") -> str:
         """``'0.012 +- 0.004 (95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``."""
-        f = lambda v: format(v, fmt) + unit  # noqa: E731 - one format for all four numbers
-        return (f"{f(self.mean)} +- {f(self.sd)} ({round(100 * self.level)} % CI "
+        f = lambda v: format(v, fmt) + unit  # noqa: E731 - one format for the mean and bounds
+        sd = format(self.sd, fmt.lstrip("+")) + unit        # a spread has no sign
+        return (f"{f(self.mean)} +- {sd} ({round(100 * self.level)} % CI "
                 f"[{f(self.lo)}, {f(self.hi)}], {self.n} {self.over})")
 
 
