@@ -15,6 +15,11 @@ explain. The failure lists notebook, cell index and the offending text with its 
 
 Chapters are glued one by one by different authors; until a chapter is glued this test fails on
 it, naming the sentences still to fix.
+
+A second scan (issue 23) catches the *names* of sizes typed where a reader needs their value: an
+inline code span holding a key of the size profiles (``entk_width``, ``n_inits``, ...; see
+:func:`ntkbook.config.sizes`) in a chapter's markdown is flagged; glue the value
+(``{glue:text}`chNN_S_key```) instead. Code inside fenced blocks is not prose and is not scanned.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ import nbformat
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _size_keys() -> frozenset[str]:
+    """Every key of every chapter in both size profiles (the names a reader must not see)."""
+    from ntkbook import config
+
+    return frozenset(k for profile in config._SIZES.values() for sizes in profile.values()
+                     for k in sizes)
 
 # --- what is removed before scanning ------------------------------------------------------------
 _FENCE = re.compile(r"^(`{3,}|~{3,})(.*?)$(.*?)^\1\s*$", re.S | re.M)
@@ -131,3 +144,49 @@ def test_no_typed_numbers_in_prose(path: Path):
             f"{path.name}: {len(problems)} number(s) typed into markdown; glue them from the "
             "computation with myst_nb.glue and {glue:text}`chNN_key:.3f` (or move a definition's "
             "constant into $...$ math):\n" + "\n".join(problems), pytrace=False)
+
+
+_KEY_SPAN = re.compile(r"(?<!`)`([A-Za-z_][A-Za-z0-9_]*)`(?!`)")
+
+
+def find_size_keys(text: str, keys: frozenset[str]) -> list[str]:
+    """Inline code spans in one markdown cell that hold a size-profile key, with context.
+
+    Fenced code blocks are dropped first (directive bodies such as exercises are kept, since
+    they are prose); MyST roles are not code spans (``{glue:text}`ch01_S_n``` is allowed).
+    """
+    def fence(m: re.Match) -> str:
+        info = m.group(2).strip()
+        return m.group(3) if info.startswith("{") and not info.startswith(("{math}", "{code")) else " "
+    previous = None
+    while previous != text:
+        previous, text = text, _FENCE.sub(fence, text)
+    text = _ROLE.sub(" ", text)
+    hits = []
+    for m in _KEY_SPAN.finditer(text):
+        if m.group(1) in keys:
+            context = " ".join(text[max(0, m.start() - 40):m.end() + 30].split())
+            hits.append(f"{m.group(0)} in '...{context}...'")
+    return hits
+
+
+def test_key_scanner_flags_typed_size_names():
+    """The key scanner finds planted names and ignores glue roles, other code and fenced code."""
+    keys = frozenset({"entk_width", "n_inits"})
+    md = ("A network of width `entk_width` over `n_inits` inits; glued {glue:text}`ch12_S_entk_width`; "
+          "the function `gram.gram`; ``n_inits`` in a double span.\n```python\nS[\"entk_width\"]\n`entk_width`\n```\n")
+    found = [h.split(" in ")[0] for h in find_size_keys(md, keys)]
+    assert found == ["`entk_width`", "`n_inits`"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_size_names_in_prose(path: Path):
+    """Sizes in prose are glued values, never the profile's key names (see the module docstring)."""
+    keys = _size_keys()
+    nb = nbformat.read(path, as_version=4)
+    problems = [f"  cell {i}: {hit}"
+                for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+                for hit in find_size_keys(cell.source, keys)]
+    if problems:
+        pytest.fail(f"{path.name}: {len(problems)} size name(s) typed into markdown; glue the value "
+                    "({glue:text}`chNN_S_key`) instead:\n" + "\n".join(problems), pytrace=False)
