@@ -1,4 +1,4 @@
-"""The architecture zoo, as neural-tangents ``stax`` triples.
+"""The architecture zoo, written once in :mod:`ntkbook.layers`.
 
 Every entry is built from two builders, :func:`mlp` and :func:`cnn`, so the
 infinite-width kernel (``kernel_fn``) and the finite network it describes
@@ -18,7 +18,12 @@ Conventions (ours; DeOliveira et al. do not publish code):
   builder is told otherwise.  ``ndim`` selects 2-D images ``(N, H, W, C)`` or
   1-D signals ``(N, L, C)`` (mnist1d).
 * Pooling inside CNN-3 is average pooling: max pooling has no closed-form
-  infinite-width kernel in neural-tangents.
+  infinite-width kernel.
+* Every network is a :class:`ntkbook.layers.Network`: the same layers give the
+  finite network (``init_fn``/``apply_fn``, the same parameters and random draws
+  as the equivalent neural-tangents ``stax`` network) and its infinite-width
+  kernel (``kernel_fn``, one interpreter for every stack), with no
+  neural-tangents installed.
 
 Examples
 --------
@@ -31,70 +36,26 @@ Examples
 from __future__ import annotations
 
 import math
-import weakref
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 from . import _checks
+from . import layers as nn
 
-__all__ = ["Arch", "get", "names", "describe", "mlp", "cnn", "ndim_of", "layers_of", "W_STD",
-           "B_STD"]
+__all__ = ["Arch", "get", "names", "describe", "mlp", "cnn", "ndim_of", "W_STD", "B_STD"]
 
 W_STD: float = math.sqrt(2.0)
 """Weight scale of hidden layers (He initialisation for ReLU)."""
 B_STD: float = 0.1
 """Bias scale of every layer."""
 
-PARAMETERIZATIONS = ("ntk", "standard")
-
-
-class Arch(NamedTuple):
-    """A neural-tangents triple; unpacks as ``init_fn, apply_fn, kernel_fn``.
-
-    ``arch.layers`` is the layer list the builder recorded (see :func:`layers_of`).
-    """
-
-    init_fn: Callable
-    apply_fn: Callable
-    kernel_fn: Callable
-
-    @property
-    def layers(self) -> tuple | None:
-        """The recorded layer list of this network (``None`` if not built here)."""
-        return layers_of(self.kernel_fn)
-
-
-# kernel_fn -> (parameterization, ndim, layers): what :func:`mlp` and :func:`cnn` built, so
-# that ntkbook.gram can pick a hand-written kernel without probing the kernel_fn
-_LAYERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def layers_of(kernel_fn: Callable) -> tuple | None:
-    """The structure :func:`mlp`/:func:`cnn` recorded for ``kernel_fn``, or ``None``.
-
-    Returns
-    -------
-    tuple or None
-        ``(parameterization, ndim, layers)`` with ``layers`` a tuple of
-        ``("conv", kernel, stride, W_std, b_std)``, ``("relu",)``,
-        ``("avgpool", window, stride)``, ``("gap",)``, ``("flatten",)`` and
-        ``("dense", W_std, b_std)`` in network order (``ndim`` is ``None`` for an
-        MLP, which flattens any input).  Widths are left out: they do not enter
-        the infinite-width kernel.
-    """
-    try:
-        return _LAYERS.get(kernel_fn)
-    except TypeError:          # not weak-referenceable: never recorded
-        return None
-
-
-def _record(arch: Arch, parameterization: str, ndim: int | None, layers: list) -> Arch:
-    _LAYERS[arch.kernel_fn] = (parameterization, ndim, tuple(layers))
-    return arch
+Arch = nn.Network
+"""A network of :mod:`ntkbook.layers`; unpacks as ``init_fn, apply_fn, kernel_fn``."""
 
 
 def _check_param(parameterization: str) -> str:
-    if parameterization not in PARAMETERIZATIONS:
-        raise ValueError(f"parameterization={parameterization!r}; expected one of {PARAMETERIZATIONS}.")
+    if parameterization not in nn.PARAMETERIZATIONS:
+        raise ValueError(f"parameterization={parameterization!r}; expected one of "
+                         f"{nn.PARAMETERIZATIONS}.")
     return parameterization
 
 
@@ -115,22 +76,19 @@ def mlp(depth: int, width: int = 512, out_dim: int = 10, *, parameterization: st
     parameterization
         ``"ntk"`` (weights N(0, 1), layer output scaled by ``W_std/sqrt(fan_in)``)
         or ``"standard"`` (weights N(0, W_std^2/fan_in), no scaling).
+    W_std, b_std
+        Hidden layers' weight and bias scales (``b_std=None``: no biases); the
+        readout has ``W_std = 1`` and the same ``b_std``.
     """
-    # neural-tangents only here: the rest of the package (and fast_kernels' use of
-    # W_STD/B_STD) must import on a JAX where neural-tangents cannot be installed
-    from neural_tangents import stax
-
     depth = _checks.positive_int(depth, "depth")
     width = _checks.positive_int(width, "width")
+    out_dim = _checks.positive_int(out_dim, "out_dim")
     p = _check_param(parameterization)
-    layers = [stax.Flatten()]
-    spec: list = [("flatten",)]
+    stack = [nn.Flatten()]
     for _ in range(depth - 1):
-        layers += [stax.Dense(width, W_std=W_std, b_std=b_std, parameterization=p), stax.Relu()]
-        spec += [("dense", W_std, b_std), ("relu",)]
-    layers += [stax.Dense(out_dim, W_std=1.0, b_std=b_std, parameterization=p)]
-    spec += [("dense", 1.0, b_std)]
-    return _record(Arch(*stax.serial(*layers)), p, None, spec)
+        stack += [nn.Dense(width, W_std, b_std, parameterization=p), nn.Relu()]
+    stack += [nn.Dense(out_dim, 1.0, b_std, parameterization=p)]
+    return nn.serial(*stack)
 
 
 def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *,
@@ -154,42 +112,46 @@ def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *
         of inputs) or ``"gap"`` (global average pooling; the kernel averages over
         all pairs of positions, O(P^2 Q^2)).
     pool_after
-        Indices of convolutions followed by a 2x2 (2 in 1-D) average pooling
-        with stride 2, ``SAME`` padding.
+        Indices of convolutions (``0 .. len(channels) - 1``) followed by a 2x2 (2 in
+        1-D) average pooling with stride 2, ``SAME`` padding.
     ndim
         Spatial dimensions of the input: 2 for images, 1 for signals.
     width
         If given, replaces every entry of ``channels`` and ``dense`` (used to
         train wider or narrower finite versions of one architecture).
+    W_std, b_std
+        Weight and bias scales of the hidden layers (``b_std=None``: no biases);
+        the readout has ``W_std = 1``.
     """
-    from neural_tangents import stax
-
     if ndim not in (1, 2):
         raise ValueError(f"ndim must be 1 (signals) or 2 (images); got {ndim}.")
     if pool not in ("flatten", "gap"):
         raise ValueError(f"pool={pool!r}; expected 'flatten' or 'gap'.")
     p = _check_param(parameterization)
+    channels = [_checks.positive_int(c, "channels") for c in channels]
+    dense = [_checks.positive_int(w, "dense") for w in dense]
+    if not channels:
+        raise ValueError("channels must name at least one convolution; use mlp() for none.")
+    bad = [i for i in pool_after
+           if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(channels)]
+    if bad or len(set(pool_after)) != len(tuple(pool_after)):
+        raise ValueError(f"pool_after={tuple(pool_after)!r}; expected distinct convolution "
+                         f"indices in 0..{len(channels) - 1}.")
     if width is not None:
         width = _checks.positive_int(width, "width")
         channels = [width] * len(channels)
         dense = [width] * len(dense)
     filt, strides, window = (kernel,) * ndim, (stride,) * ndim, (2,) * ndim
-    layers, spec = [], []
+    stack = []
     for i, c in enumerate(channels):
-        layers += [stax.Conv(c, filt, strides, padding="SAME", W_std=W_std, b_std=b_std,
-                             parameterization=p), stax.Relu()]
-        spec += [("conv", kernel, stride, W_std, b_std), ("relu",)]
+        stack += [nn.Conv(c, filt, strides, "SAME", W_std, b_std, parameterization=p), nn.Relu()]
         if i in pool_after:
-            layers += [stax.AvgPool(window, window, padding="SAME")]
-            spec += [("avgpool", 2, 2)]
-    layers += [stax.GlobalAvgPool() if pool == "gap" else stax.Flatten()]
-    spec += [("gap",) if pool == "gap" else ("flatten",)]
+            stack += [nn.AvgPool(window, window, "SAME")]
+    stack += [nn.GlobalAvgPool() if pool == "gap" else nn.Flatten()]
     for w in dense:
-        layers += [stax.Dense(w, W_std=W_std, b_std=b_std, parameterization=p), stax.Relu()]
-        spec += [("dense", W_std, b_std), ("relu",)]
-    layers += [stax.Dense(out_dim, W_std=1.0, b_std=b_std, parameterization=p)]
-    spec += [("dense", 1.0, b_std)]
-    return _record(Arch(*stax.serial(*layers)), p, ndim, spec)
+        stack += [nn.Dense(w, W_std, b_std, parameterization=p), nn.Relu()]
+    stack += [nn.Dense(out_dim, 1.0, b_std, parameterization=p)]
+    return nn.serial(*stack)
 
 
 _VGG19 = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]

@@ -76,15 +76,17 @@ def test_cnn3_is_vgg19_with_average_pools(key):
     # the kernel does not depend on the channel counts; compare CNN-3 itself
     ntk = ours.kernel_fn(x, None, "ntk")
     ref_ntk = _vgg(vgg, pools, [32, 32], 4)[2](x, None, "ntk")
-    np.testing.assert_allclose(ntk, ref_ntk, rtol=1e-10)           # float64, same recursion
+    # after five pools every pixel pair is nearly one angle-0 pair: neural-tangents' angle
+    # keeps its ~1e-8 rounding residue there (tests/test_layers.py), measured 2.5e-9 relative
+    np.testing.assert_allclose(ntk, ref_ntk, rtol=2.5e-8)
     # the finite network with every channel count set to 8 (``width``; 512-channel weights
     # would only cost time): same layers, same outputs on shared parameters
     _assert_same_network(archs.cnn(vgg, [32, 32], 4, pool_after=sorted(pools), width=8),
-                         _vgg([8] * 16, pools, [8, 8], 4), x, k2)
+                         _vgg([8] * 16, pools, [8, 8], 4), x, k2, rtol=2.5e-8)
     # the pools matter: the same 16 convolutions without them give another kernel
     plain = archs.cnn(vgg, [32, 32], 4)
     assert np.max(np.abs(plain.kernel_fn(x, None, "ntk") - ntk)) > 1e-3 * np.max(np.abs(ntk))
-    assert sum(1 for layer in archs.layers_of(ours.kernel_fn)[2] if layer[0] == "avgpool") == 5
+    assert sum(type(layer).__name__ == "_AvgPool" for layer in ours.layers) == 5
 
 
 @pytest.mark.parametrize("pool_after", [(0,), (1,), (0, 1)])

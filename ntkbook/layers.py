@@ -1,0 +1,801 @@
+"""The layer language: neural-tangents' ``stax`` calling convention in plain JAX.
+
+Each constructor (:func:`Dense`, :func:`Conv`, :func:`Relu`, :func:`AvgPool`,
+:func:`GlobalAvgPool`, :func:`Flatten`) and the combinator :func:`serial`
+returns a :class:`Network`, which unpacks like a ``stax`` triple::
+
+    init_fn, apply_fn, kernel_fn = serial(Conv(64, (3, 3), padding="SAME", W_std=2**.5),
+                                          Relu(), Flatten(), Dense(10))
+
+with the same argument names and defaults as neural-tangents 0.6.5 (``out_dim``,
+``out_chan``, ``filter_shape``, ``strides``, ``padding``, ``W_std``, ``b_std``,
+``parameterization``), the same parameter layout and the same random draws, so a
+reader ports a ``stax`` network by changing the import.  It needs no
+neural-tangents and runs on any current JAX.
+
+Every layer holds, in one class, its three parts:
+
+* its **shape rule** (``out_shape``),
+* its **finite forward pass** (``init``/``apply``, used to train the network),
+* its **NNGP/NTK update** (``kernel``): how the covariance of its inputs and the
+  NTK accumulated so far become those of its outputs.
+
+One interpreter, :class:`KernelFn`, composes the updates of any stack.  The
+state it carries (:class:`Cov`) is the covariance of the two batches, of each
+batch with itself, and the NTK, over
+
+* all pairs of pixels ``(B1, B2, *S, *S)`` (*full*) up to the last layer that
+  mixes pixels (an average pool or the global average pool), because those need
+  the covariance of different pixels;
+* the pixel diagonal ``(B1, B2, *S)`` from there on (a convolution, a dense
+  layer acting on channels and the ReLU never mix two pixels' diagonals);
+* no pixels ``(B1, B2)`` after ``Flatten``/``GlobalAvgPool``.
+
+The ReLU update is the arc-cosine expectation written as neural-tangents
+writes it (``sqrt(v1 v2 - k^2)`` and ``atan2``, no division by a variance), so
+zero-variance pixels -- black patches seen by bias-free layers -- give its
+finite limit, never NaN.  Layers the interpreter cannot do (``CIRCULAR``
+padding, networks without a ``Flatten``/``GlobalAvgPool`` readout after
+spatial layers) raise :class:`NotImplementedError` naming them when the
+network is built or first called.
+
+Examples
+--------
+>>> import jax, jax.numpy as jnp
+>>> from ntkbook import layers
+>>> net = layers.serial(layers.Dense(64, W_std=2 ** .5, b_std=.1), layers.Relu(), layers.Dense(1))
+>>> x = jnp.ones((3, 5)) / 5 ** .5
+>>> net.kernel_fn(x, None, "ntk").shape                       # (N1, N2)
+(3, 3)
+>>> out_shape, params = net.init_fn(jax.random.PRNGKey(0), (-1, 5))
+>>> out_shape, net.apply_fn(params, x).shape                  # finite network, width 64
+((-1, 1), (3, 1))
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax, random
+
+__all__ = ["Network", "KernelFn", "Kernel", "Cov", "serial", "Dense", "Conv", "Relu", "AvgPool",
+           "GlobalAvgPool", "Flatten", "to_stax", "PARAMETERIZATIONS", "PADDINGS"]
+
+PARAMETERIZATIONS = ("ntk", "standard")
+PADDINGS = ("SAME", "VALID")
+
+# Entries of the normalised determinant ``1 - cos^2`` at or below this many ulps of
+# ``v1 v2`` are rounding (equal pixels of equal inputs), snapped to 0 so that the
+# angle is exactly 0 there; a genuine angle of 1e-7 rad is ~1e-14, far above.
+_DET_SNAP_ULPS = 64
+
+
+# -- the state the interpreter carries ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cov:
+    """Covariances of two batches after some layers (what :class:`KernelFn` passes along).
+
+    Attributes
+    ----------
+    nngp : array
+        Covariance of the two batches' outputs, spatial axes first and batch axes
+        last: ``(H, H', W, W', B1, B2)`` over all pairs of pixels ``(p, p')`` when
+        ``full`` (each spatial axis next to its partner; 1-D: ``(L, L', B1, B2)``),
+        ``(H, W, B1, B2)`` on the pixel diagonal, ``(B1, B2)`` without pixels.
+        Batch-last keeps every shift of a convolution a contiguous copy.
+    ntk : array or None
+        The NTK so far, shaped like ``nngp``; ``None`` before the first layer
+        with parameters.
+    cov1, cov2 : array
+        Each batch with itself, shaped like ``nngp`` with one batch axis:
+        ``(H, H', W, W', B)`` when ``full``, else ``(H, W, B)`` (per-pixel
+        variances) or ``(B,)``.
+    full : bool
+        Whether the pixel axes hold all pairs of pixels (``*S, *S``).
+    spatial : tuple of int
+        The spatial shape ``S`` (empty after ``Flatten``/``GlobalAvgPool``).
+    channels : int
+        Channels (features) of the layer's finite input: the fan-in that the
+        standard parameterization's NTK needs.
+    """
+
+    nngp: Any
+    ntk: Any
+    cov1: Any
+    cov2: Any
+    full: bool
+    spatial: tuple
+    channels: int
+
+    def map(self, fn: Callable[[Any], Any], *, ntk: bool = True) -> "Cov":
+        """Apply ``fn`` (acting on the leading spatial axes) to every covariance (and the NTK)."""
+        return replace(self, nngp=fn(self.nngp), cov1=fn(self.cov1), cov2=fn(self.cov2),
+                       ntk=None if self.ntk is None or not ntk else fn(self.ntk))
+
+
+jax.tree_util.register_pytree_node(
+    Cov, lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2), (c.full, c.spatial, c.channels)),
+    lambda aux, arrays: Cov(*arrays, *aux))
+
+
+class Kernel(NamedTuple):
+    """What ``kernel_fn(x1, x2)`` returns without ``get``: both kernels, ``(N1, N2)`` each."""
+
+    nngp: Any
+    ntk: Any
+
+
+# -- helpers shared by the layers' updates --------------------------------------------------
+
+def _tuple(value, n: int, name: str) -> tuple:
+    """``value`` as an ``n``-tuple of positive ints (an int is repeated)."""
+    vals = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                             for v in vals):
+        raise ValueError(f"{name}={value!r}; expected {n} positive int(s).")
+    return tuple(int(v) for v in vals)
+
+
+def _padding(padding: str, name: str) -> str:
+    p = str(padding).upper()
+    if p == "CIRCULAR":
+        raise NotImplementedError(f"{name}(padding='CIRCULAR') is not implemented in "
+                                  "ntkbook.layers; use 'SAME' or 'VALID'.")
+    if p not in PADDINGS:
+        raise ValueError(f"{name}(padding={padding!r}); expected one of {PADDINGS}.")
+    return p
+
+
+def _pads(size: int, window: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """Output size and (low, high) padding of one spatial axis, as ``lax`` computes them."""
+    if padding == "VALID":
+        if size < window:
+            raise ValueError(f"a window of {window} does not fit a spatial side of {size} "
+                             "with padding='VALID'.")
+        return (size - window) // stride + 1, 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def _strided_window_sum(t, axes: Sequence[int], window: int, stride: int, lo: int, hi: int,
+                        out: int):
+    """``sum_{d < window} t[..., s*i + d - lo, ...]`` along every axis of ``axes`` *together*.
+
+    Zero outside ``t`` (padding ``lo``/``hi``); ``out`` output positions, stride ``stride``.
+    The axes move together: for a convolution, the two pixels of a covariance entry are
+    shifted by the same filter offset.
+    """
+    if stride == 1 and lo + hi == window - 1 and lo == (window - 1) // 2 and hi == lo:
+        return _shift_sum(t, axes, lo)
+    pad = [(0, 0)] * t.ndim
+    for a in axes:
+        pad[a] = (lo, hi)
+    tp = jnp.pad(t, pad)
+    total = 0
+    for d in range(window):
+        idx = [slice(None)] * t.ndim
+        for a in axes:
+            idx[a] = slice(d, d + stride * (out - 1) + 1, stride)
+        total = total + tp[tuple(idx)]
+    return total
+
+
+def _shift_sum(t, axes: Sequence[int], r: int):
+    """``sum_{|d| <= r} t[..., i + d, ...]`` along ``axes`` together, zero outside (stride 1, SAME).
+
+    Shifted in-place adds (``.at[].add``) instead of a padded copy and ``2r + 1``
+    slices: XLA on a CPU then makes about one pass over the tensor per offset
+    (measured 2x faster on a 10^7-entry covariance tensor).
+    """
+    o = t
+    for d in range(1, r + 1):
+        hi = [slice(None)] * t.ndim
+        lo = [slice(None)] * t.ndim
+        for a in axes:
+            hi[a], lo[a] = slice(d, None), slice(None, -d)
+        hi, lo = tuple(hi), tuple(lo)
+        o = o.at[hi].add(t[lo])
+        o = o.at[lo].add(t[hi])
+    return o
+
+
+def _pool_axis(t, axis: int, window: int, stride: int, lo: int, hi: int, out: int):
+    """Average over a window along one axis (zeros of the padding counted, like ``stax``)."""
+    if lo == hi == 0 and window == stride and t.shape[axis] == out * window:
+        shape = t.shape[:axis] + (out, window) + t.shape[axis + 1:]
+        return jnp.mean(t.reshape(shape), axis=axis + 1)
+    return _strided_window_sum(t, (axis,), window, stride, lo, hi, out) / window
+
+
+def _pixel_diagonal(t, spatial: tuple):
+    """``(H, H', W, W', *B) -> (H, W, *B)``: the covariance of each pixel with itself."""
+    letters = "ijkl"[:len(spatial)]
+    spec = "".join(a + a for a in letters) + "...->" + letters + "..."
+    return jnp.einsum(spec, t)
+
+
+def _variances(c: Cov) -> tuple[Any, Any]:
+    """Per-pixel variances of each batch: ``(B1, *S)`` and ``(B2, *S)``."""
+    if c.full:
+        return _pixel_diagonal(c.cov1, c.spatial), _pixel_diagonal(c.cov2, c.spatial)
+    return c.cov1, c.cov2
+
+
+# Cephes' rational approximation of atan on [0, tan(pi/8)] (atan.c: P/Q, relative error
+# below 2e-16 there); the range [0, 1] needs one reduction, atan(t) = pi/4 + atan((t-1)/(t+1)).
+_ATAN_P = (-8.750608600031904122785e-01, -1.615753718733365076637e01,
+           -7.500855792314704667340e01, -1.228866684490136173410e02,
+           -6.485021904942025371773e01)
+_ATAN_Q = (2.485846490142306297962e01, 1.650270098316988542046e02,
+           4.328810604912902668951e02, 4.853903996359136964868e02,
+           1.945506571482613964425e02)
+_TAN_PI_8 = 0.41421356237309504880
+# Arrays of at least this many entries take the rational angle: below it, the time XLA
+# needs to compile the longer program exceeds what the faster evaluation saves.
+_FAST_ANGLE_MIN = 2 ** 18
+
+
+def _angle(root, k12):
+    """``atan2(root, k12)`` for ``root >= 0``, in ``[0, pi]``, with ``atan2(0, 0) = pi / 2``.
+
+    Written in plain arithmetic and selects (a rational approximation after two range
+    reductions) because XLA's ``atan2`` on a CPU evaluates about 2e7 entries per second
+    on one core, while this runs at the speed of the surrounding elementwise work
+    (``python -m ntkbook.bench --rates``); agrees with ``jnp.arctan2`` to a few ulps
+    (``tests/test_layers.py``).
+    """
+    a = jnp.abs(k12)
+    lo, hi = jnp.minimum(root, a), jnp.maximum(root, a)
+    t = lo / jnp.where(hi == 0, 1.0, hi)                  # in [0, 1]
+    big = t > _TAN_PI_8
+    u = jnp.where(big, (t - 1.0) / (t + 1.0), t)          # |u| <= tan(pi/8)
+    z = u * u
+    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
+    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
+    th = jnp.where(big, jnp.pi / 4, 0.0) + (u + u * z * p / q)    # atan(lo / hi) in [0, pi/4]
+    th = jnp.where(root > a, jnp.pi / 2 - th, th)         # atan(root / |k12|) in [0, pi/2]
+    th = jnp.where(k12 < 0, jnp.pi - th, th)
+    return jnp.where(hi == 0, jnp.pi / 2, th)
+
+
+def _arccos_relu(k12, prod):
+    """ReLU's arc-cosine expectations from a covariance and the product of the two variances.
+
+    Parameters
+    ----------
+    k12, prod : arrays (broadcastable)
+        ``E[u v]`` and ``E[u^2] E[v^2]`` of a centred Gaussian pair.
+
+    Returns
+    -------
+    e_relu, e_step : arrays
+        ``E[relu(u) relu(v)] = (sqrt(prod - k12^2) + (pi - t) k12) / (2 pi)`` and
+        ``E[relu'(u) relu'(v)] = (pi - t) / (2 pi)``, with ``t = atan2(sqrt(prod - k12^2), k12)``.
+        ``prod = k12 = 0`` (a pixel with no variance) takes ``t = pi/2``, the value
+        neural-tangents fills in; no variance is ever divided by.
+    """
+    det = prod - k12 * k12
+    eps = jnp.finfo(jnp.result_type(det)).eps
+    root = jnp.sqrt(jnp.where(det <= _DET_SNAP_ULPS * eps * prod, 0.0, det))
+    if np.size(det) >= _FAST_ANGLE_MIN:
+        angle = _angle(root, k12)
+    else:
+        # small arrays: XLA's atan2 is one operation, so the program compiles faster
+        angle = jnp.where((root == 0) & (k12 == 0), jnp.pi / 2, jnp.arctan2(root, k12))
+    e_step = (jnp.pi - angle) / (2 * jnp.pi)
+    return root / (2 * jnp.pi) + e_step * k12, e_step
+
+
+# -- layers ----------------------------------------------------------------------------------
+
+class _Layer:
+    """One layer: shape rule, finite forward pass and kernel update (subclasses fill them in)."""
+
+    #: whether the kernel update needs the covariance of *different* pixels of its input
+    mixes_pixels = False
+
+    def out_shape(self, in_shape: tuple) -> tuple:
+        """Shape of the output for an input of shape ``in_shape`` (batch axis first)."""
+        return in_shape
+
+    def init(self, key, in_shape: tuple) -> tuple[tuple, Any]:
+        """``(out_shape, params)`` of the finite layer; ``key`` is a JAX PRNG key."""
+        return self.out_shape(tuple(in_shape)), ()
+
+    def apply(self, params, x):
+        """The finite layer's output for inputs ``x``."""
+        raise NotImplementedError
+
+    def kernel(self, c: Cov) -> Cov:
+        """The covariances and NTK after this layer, from those before it."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+def _check_std(value, name: str, layer: str, allow_none: bool) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{layer}({name}={value!r}); expected a finite number >= 0"
+                         + (" or None" if allow_none else "") + ".")
+    return float(value)
+
+
+class _Affine(_Layer):
+    """What Dense and Conv share: weights, biases, parameterization and the NTK update."""
+
+    def __init__(self, name: str, W_std, b_std, parameterization: str):
+        self.W_std = _check_std(W_std, "W_std", name, False)
+        self.b_std = _check_std(b_std, "b_std", name, True)
+        p = str(parameterization).lower()
+        if p not in PARAMETERIZATIONS:
+            raise ValueError(f"{name}(parameterization={parameterization!r}); expected one of "
+                             f"{PARAMETERIZATIONS}.")
+        self.parameterization = p
+
+    def _scale_params(self, W, b, fan_in: int):
+        if self.parameterization == "standard":
+            W = W * (self.W_std / fan_in ** 0.5)
+            b = None if b is None else b * self.b_std
+        return W, b
+
+    def _finish(self, out, b, fan_in: int):
+        """Scale the raw product and add the bias, as ``stax`` does for each parameterization."""
+        if self.parameterization == "ntk":
+            out = (self.W_std / fan_in ** 0.5) * out
+            return out if b is None else out + self.b_std * b
+        return out if b is None else out + b
+
+    def _update(self, c: Cov, window: Callable[[Any, int], Any], fan_in: int, **changes) -> Cov:
+        """``nngp -> W^2 window(nngp) + b^2``; NTK by the parameterization's rule."""
+        w2, b2 = self.W_std ** 2, (self.b_std or 0.0) ** 2
+        raw = c.map(window, ntk=False)
+        new = raw.map(lambda t: w2 * t + b2, ntk=False)
+        ntk_old = None if c.ntk is None else window(c.ntk)
+        if self.parameterization == "ntk":
+            ntk = new.nngp if ntk_old is None else new.nngp + w2 * ntk_old
+        else:
+            # standard: the weights' gradient carries the fan-in, a bias adds 1 (stax's rule)
+            ntk = fan_in * raw.nngp + (0.0 if ntk_old is None else w2 * ntk_old)
+            if self.b_std is not None:
+                ntk = ntk + 1.0
+        return replace(new, ntk=ntk, **changes)
+
+
+class _Dense(_Affine):
+    def __init__(self, out_dim, W_std, b_std, parameterization):
+        super().__init__("Dense", W_std, b_std, parameterization)
+        self.out_dim = _tuple(out_dim, 1, "Dense(out_dim)")[0]
+
+    def out_shape(self, in_shape):
+        return tuple(in_shape[:-1]) + (self.out_dim,)
+
+    def init(self, key, in_shape):
+        in_shape = tuple(in_shape)
+        k1, k2 = random.split(key)
+        W = random.normal(k1, (in_shape[-1], self.out_dim))
+        b = None if self.b_std is None else random.normal(
+            k2, (1,) * (len(in_shape) - 1) + (self.out_dim,))
+        return self.out_shape(in_shape), self._scale_params(W, b, in_shape[-1])
+
+    def apply(self, params, x):
+        W, b = params
+        out = jnp.moveaxis(jnp.tensordot(W, x, (0, x.ndim - 1)), 0, -1)
+        return self._finish(out, b, x.shape[-1])
+
+    def kernel(self, c):
+        return self._update(c, lambda t: t, c.channels, channels=self.out_dim)
+
+
+class _Conv(_Affine):
+    def __init__(self, out_chan, filter_shape, strides, padding, W_std, b_std, parameterization):
+        super().__init__("Conv", W_std, b_std, parameterization)
+        self.out_chan = _tuple(out_chan, 1, "Conv(out_chan)")[0]
+        self.filter_shape = _tuple(filter_shape, len(tuple(filter_shape)), "Conv(filter_shape)")
+        n = len(self.filter_shape)
+        if n not in (1, 2):
+            raise NotImplementedError(f"Conv(filter_shape={filter_shape!r}): ntkbook.layers does "
+                                      "1-D and 2-D convolutions only.")
+        self.strides = (1,) * n if strides is None else _tuple(strides, n, "Conv(strides)")
+        self.padding = _padding(padding, "Conv")
+
+    def _geometry(self, spatial):
+        if len(spatial) != len(self.filter_shape):
+            raise ValueError(f"Conv(filter_shape={self.filter_shape}) needs inputs with "
+                             f"{len(self.filter_shape)} spatial axes before the channels; got "
+                             f"spatial shape {tuple(spatial)}.")
+        return [_pads(s, k, st, self.padding)
+                for s, k, st in zip(spatial, self.filter_shape, self.strides)]
+
+    def out_shape(self, in_shape):
+        geo = self._geometry(in_shape[1:-1])
+        return (in_shape[0],) + tuple(g[0] for g in geo) + (self.out_chan,)
+
+    def _dims(self):
+        s = "HW"[-len(self.filter_shape):] if len(self.filter_shape) == 2 else "W"
+        return ("N" + s + "C", s + "IO", "N" + s + "C")
+
+    def init(self, key, in_shape):
+        in_shape = tuple(in_shape)
+        k1, k2 = random.split(key)
+        W = random.normal(k1, self.filter_shape + (in_shape[-1], self.out_chan))
+        b = None if self.b_std is None else random.normal(
+            k2, (1,) * (len(in_shape) - 1) + (self.out_chan,))
+        fan_in = in_shape[-1] * math.prod(self.filter_shape)
+        return self.out_shape(in_shape), self._scale_params(W, b, fan_in)
+
+    def apply(self, params, x):
+        W, b = params
+        out = lax.conv_general_dilated(x, W, self.strides, self.padding,
+                                       dimension_numbers=self._dims())
+        return self._finish(out, b, x.shape[-1] * math.prod(self.filter_shape))
+
+    def kernel(self, c):
+        geo = self._geometry(c.spatial)
+        n = len(geo)
+        taps = math.prod(self.filter_shape)
+
+        def window(t):
+            # the two pixels of an entry move by the same filter offset (shared weights)
+            for a, ((out, lo, hi), k, s) in enumerate(zip(geo, self.filter_shape, self.strides)):
+                axes = (2 * a, 2 * a + 1) if c.full else (a,)
+                t = _strided_window_sum(t, axes, k, s, lo, hi, out)
+            return t / taps
+
+        return self._update(c, window, c.channels * taps,
+                            spatial=tuple(g[0] for g in geo), channels=self.out_chan)
+
+
+class _Relu(_Layer):
+    def apply(self, params, x):
+        return jnp.maximum(x, 0)
+
+    def kernel(self, c):
+        v1, v2 = _variances(c)                   # (*S, B1) and (*S, B2)
+        n = len(c.spatial)
+        if c.full:
+            # entry (p, p', a, b) pairs x1's pixel p with x2's pixel p': variances v1[p] v2[p']
+            def at_p(v):                         # (H, W, B) -> (H, 1, W, 1, B)
+                return v.reshape(sum(((h, 1) for h in c.spatial), ()) + v.shape[n:])
+
+            def at_q(v):                         # (H, W, B) -> (1, H, 1, W, B)
+                return v.reshape(sum(((1, h) for h in c.spatial), ()) + v.shape[n:])
+
+            p1, p2 = at_p(v1)[..., :, None], at_q(v2)[..., None, :]
+            cov1, _ = _arccos_relu(c.cov1, at_p(v1) * at_q(v1))
+            cov2, _ = _arccos_relu(c.cov2, at_p(v2) * at_q(v2))
+        else:
+            p1, p2 = v1[..., :, None], v2[..., None, :]
+            cov1, cov2 = c.cov1 / 2, c.cov2 / 2          # E[relu(u)^2] = var / 2
+        nngp, step = _arccos_relu(c.nngp, p1 * p2)
+        return replace(c, nngp=nngp, ntk=None if c.ntk is None else c.ntk * step,
+                       cov1=cov1, cov2=cov2)
+
+
+class _AvgPool(_Layer):
+    mixes_pixels = True
+
+    def __init__(self, window_shape, strides, padding):
+        self.window_shape = _tuple(window_shape, len(tuple(window_shape)), "AvgPool(window_shape)")
+        n = len(self.window_shape)
+        # stax's default stride is 1 on every axis (not the window)
+        self.strides = (1,) * n if strides is None else _tuple(strides, n, "AvgPool(strides)")
+        self.padding = _padding(padding, "AvgPool")
+
+    def _geometry(self, spatial):
+        if len(spatial) != len(self.window_shape):
+            raise ValueError(f"AvgPool(window_shape={self.window_shape}) needs inputs with "
+                             f"{len(self.window_shape)} spatial axes; got {tuple(spatial)}.")
+        return [_pads(s, w, st, self.padding)
+                for s, w, st in zip(spatial, self.window_shape, self.strides)]
+
+    def out_shape(self, in_shape):
+        geo = self._geometry(in_shape[1:-1])
+        return (in_shape[0],) + tuple(g[0] for g in geo) + (in_shape[-1],)
+
+    def apply(self, params, x):
+        dims = (1,) + self.window_shape + (1,)
+        strides = (1,) + self.strides + (1,)
+        return lax.reduce_window(x, 0.0, lax.add, dims, strides, self.padding) / math.prod(
+            self.window_shape)
+
+    def kernel(self, c):
+        geo = self._geometry(c.spatial)
+        n = len(geo)
+
+        def pool(t):
+            # each pixel of an entry is averaged over its own window (no shared offset)
+            for a, ((out, lo, hi), w, s) in enumerate(zip(geo, self.window_shape, self.strides)):
+                for axis in (2 * a, 2 * a + 1):
+                    t = _pool_axis(t, axis, w, s, lo, hi, out)
+            return t
+
+        return replace(c.map(pool), spatial=tuple(g[0] for g in geo))
+
+
+class _GlobalAvgPool(_Layer):
+    mixes_pixels = True
+
+    def out_shape(self, in_shape):
+        return (in_shape[0], in_shape[-1])
+
+    def apply(self, params, x):
+        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
+
+    def kernel(self, c):
+        n_axes = 2 * len(c.spatial) if c.full else len(c.spatial)
+        return replace(c.map(lambda t: jnp.mean(t, axis=tuple(range(n_axes)))), spatial=(),
+                       full=False)
+
+
+class _Flatten(_Layer):
+    def out_shape(self, in_shape):
+        return (in_shape[0], math.prod(in_shape[1:]))
+
+    def apply(self, params, x):
+        return x.reshape(x.shape[0], -1)
+
+    def kernel(self, c):
+        if not c.spatial:
+            return c
+
+        def flat(t):
+            if c.full:
+                t = _pixel_diagonal(t, c.spatial)
+            return jnp.mean(t, axis=tuple(range(len(c.spatial))))
+
+        return replace(c.map(flat), spatial=(), full=False,
+                       channels=c.channels * math.prod(c.spatial))
+
+
+# -- networks ----------------------------------------------------------------------------------
+
+def _select(k: Kernel, get):
+    """neural-tangents' ``get``: ``None`` -> :class:`Kernel`, a name -> one array, a tuple of
+    names -> a named tuple of arrays in that order."""
+    if get is None:
+        return k
+    names = (get,) if isinstance(get, str) else tuple(get)
+    bad = [g for g in names if g not in Kernel._fields]
+    if bad:
+        raise ValueError(f"get={get!r}; expected 'ntk', 'nngp', a tuple of them, or None.")
+    vals = tuple(getattr(k, g) for g in names)
+    if isinstance(get, str):
+        return vals[0]
+    # a tuple of names: a named tuple in that order (``.ntk``/``.nngp``), as neural-tangents
+    return _named(names)(*vals)
+
+
+@functools.lru_cache(maxsize=None)
+def _named(names: tuple) -> type:
+    return collections.namedtuple("Kernel", names)
+
+
+def _as_float(x):
+    """``x`` as a JAX array of at least the default float precision (float64 under x64),
+    as neural-tangents computes: float32 data give float64 kernels when x64 is on."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.zeros(()).dtype))
+
+
+class KernelFn:
+    """The infinite-width ``kernel_fn`` of a stack of layers: ``kernel_fn(x1, x2=None, get=None)``.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+        The stack, input first (as :class:`Network` records it).
+
+    Call it with ``x1`` of shape ``(N1, *S, C)`` and ``x2`` of shape ``(N2, *S, C)``
+    (``x2=None`` means ``x1``); it returns ``(N1, N2)`` arrays: ``get="ntk"``,
+    ``"nngp"``, a tuple of them, or ``None`` for a :class:`Kernel` with both.
+    It is a plain function of arrays, so ``jax.jit`` and :func:`ntkbook.gram.gram`
+    take it as they are.
+    """
+
+    def __init__(self, layers: Sequence[_Layer]):
+        self.layers = tuple(layers)
+        mixing = [i for i, layer in enumerate(self.layers) if layer.mixes_pixels]
+        # the full pixel-pair covariance is carried up to the last layer that mixes pixels
+        self.full_until = mixing[-1] if mixing else -1
+
+    def __repr__(self) -> str:
+        return f"KernelFn({' -> '.join(type(layer).__name__.lstrip('_') for layer in self.layers)})"
+
+    def _input(self, x1, x2) -> Cov:
+        spatial = tuple(x1.shape[1:-1])
+        full = self.full_until >= 0 and bool(spatial)
+        chans = x1.shape[-1]
+        p, q = "ijkl"[:len(spatial)], "mnop"[:len(spatial)]
+        if full:
+            pairs = "".join(a + b for a, b in zip(p, q))      # i m j n: each axis beside its partner
+            nngp = jnp.einsum(f"a{p}z,b{q}z->{pairs}ab", x1, x2) / chans
+            cov1 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", x1, x1) / chans
+            cov2 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", x2, x2) / chans
+        else:
+            nngp = jnp.einsum(f"a{p}z,b{p}z->{p}ab", x1, x2) / chans
+            cov1 = jnp.einsum(f"a{p}z->{p}a", x1 * x1) / chans
+            cov2 = jnp.einsum(f"a{p}z->{p}a", x2 * x2) / chans
+        return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial,
+                   channels=chans)
+
+    def start(self, x1, x2=None) -> Cov:
+        """The covariance state of the inputs, in the representation this stack needs.
+
+        Parameters
+        ----------
+        x1 : array, shape (N1, *S, C)
+        x2 : array, shape (N2, *S, C), optional (default ``x1``)
+        """
+        x1 = _as_float(x1)
+        x2 = x1 if x2 is None else _as_float(x2)
+        self._check_inputs(x1, x2)
+        return self._input(x1, x2)
+
+    def advance(self, c: Cov, start: int = 0, stop: int | None = None) -> Cov:
+        """Apply layers ``start:stop`` of the stack to the state ``c``.
+
+        After the last layer that mixes pixels the full pixel-pair covariance is
+        reduced to its pixel diagonal: nothing later needs the rest.
+        """
+        stop = len(self.layers) if stop is None else stop
+        for i in range(start, stop):
+            c = self.layers[i].kernel(c)
+            if c.full and i >= self.full_until and c.spatial:
+                spatial = c.spatial
+                c = replace(c.map(lambda t: _pixel_diagonal(t, spatial)), full=False)
+        return c
+
+    @staticmethod
+    def finish(c: Cov) -> Kernel:
+        """The ``(N1, N2)`` kernels of a state (pixels averaged as ``Flatten`` would)."""
+        f = _Flatten().kernel(c) if c.spatial else c
+        return Kernel(nngp=f.nngp, ntk=jnp.zeros_like(f.nngp) if f.ntk is None else f.ntk)
+
+    def _check_inputs(self, x1, x2) -> None:
+        if x1.ndim < 2 or x1.shape[1:] != x2.shape[1:]:
+            raise ValueError(f"x1 and x2 must have shape (N, *spatial, channels) with one feature "
+                             f"shape; got {x1.shape} and {x2.shape}.")
+        shape = (-1,) + tuple(x1.shape[1:])
+        for layer in self.layers:
+            shape = layer.out_shape(shape)
+        if len(shape) != 2:
+            raise NotImplementedError(
+                f"{self!r} ends with spatial axes (output shape {shape}); the kernel needs a "
+                "Flatten or GlobalAvgPool before the readout.")
+
+    def __call__(self, x1, x2=None, get=None):
+        return _select(self.finish(self.advance(self.start(x1, x2))), get)
+
+
+class Network(NamedTuple):
+    """A network in the layer language; unpacks as ``init_fn, apply_fn, kernel_fn``.
+
+    ``init_fn(key, input_shape) -> (output_shape, params)``,
+    ``apply_fn(params, x) -> outputs`` and ``kernel_fn(x1, x2=None, get=None)``
+    follow neural-tangents' ``stax`` conventions; ``layers`` lists the stack.
+    """
+
+    init_fn: Callable
+    apply_fn: Callable
+    kernel_fn: KernelFn
+
+    @property
+    def layers(self) -> tuple:
+        """The layers of the stack, input first."""
+        return self.kernel_fn.layers
+
+
+def _network(layers: Sequence[_Layer]) -> Network:
+    layers = tuple(layers)
+
+    def init_fn(key, input_shape):
+        shape, params = tuple(input_shape), []
+        for layer in layers:
+            # the same key splits as stax.serial, so the same draws
+            key, layer_key = random.split(key)
+            shape, p = layer.init(layer_key, shape)
+            params.append(p)
+        return shape, params
+
+    def apply_fn(params, x, **kwargs):
+        if len(params) != len(layers):
+            raise ValueError(f"params has {len(params)} entries for {len(layers)} layers.")
+        for layer, p in zip(layers, params):
+            x = layer.apply(p, x)
+        return x
+
+    if len(layers) == 1:
+        # a single layer's params are its own, not a list of one (like a stax layer)
+        init_one, apply_one = layers[0].init, layers[0].apply
+        return Network(init_one, lambda params, x, **kw: apply_one(params, x), KernelFn(layers))
+    return Network(init_fn, apply_fn, KernelFn(layers))
+
+
+def serial(*networks: Network) -> Network:
+    """Compose networks (or single layers) in order, like ``stax.serial``."""
+    if not networks:
+        raise ValueError("serial() needs at least one layer.")
+    stack = []
+    for net in networks:
+        if not isinstance(net, Network):
+            raise TypeError(f"serial takes ntkbook.layers networks; got {type(net).__name__} "
+                            "(a neural-tangents stax layer? import it from ntkbook.layers).")
+        stack += list(net.layers)
+    return _network(stack)
+
+
+def Dense(out_dim: int, W_std: float = 1.0, b_std: float | None = None, *,
+          parameterization: str = "ntk") -> Network:
+    """Fully connected layer on the last (channel) axis, as ``stax.Dense``."""
+    return _network([_Dense(out_dim, W_std, b_std, parameterization)])
+
+
+def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | None = None,
+         padding: str = "VALID", W_std: float = 1.0, b_std: float | None = None, *,
+         parameterization: str = "ntk") -> Network:
+    """Convolution with shared weights over 1 or 2 spatial axes (``NHWC``/``NWC``), as ``stax.Conv``."""
+    return _network([_Conv(out_chan, filter_shape, strides, padding, W_std, b_std,
+                           parameterization)])
+
+
+def Relu() -> Network:
+    """The rectifier ``max(x, 0)``, as ``stax.Relu``."""
+    return _network([_Relu()])
+
+
+def AvgPool(window_shape: Sequence[int], strides: Sequence[int] | None = None,
+            padding: str = "VALID") -> Network:
+    """Average pooling (zeros of the padding counted), as ``stax.AvgPool``."""
+    return _network([_AvgPool(window_shape, strides, padding)])
+
+
+def GlobalAvgPool() -> Network:
+    """Mean over all spatial positions, as ``stax.GlobalAvgPool``."""
+    return _network([_GlobalAvgPool()])
+
+
+def Flatten() -> Network:
+    """Flatten all but the batch axis, as ``stax.Flatten``."""
+    return _network([_Flatten()])
+
+
+def to_stax(network: Network):
+    """The same network written with neural-tangents' ``stax`` (the oracle and the baseline).
+
+    Needs neural-tangents (the book's environment).  The result draws the same
+    parameters from the same key and computes the same kernels (``tests/test_layers.py``).
+
+    Returns
+    -------
+    tuple
+        neural-tangents' ``(init_fn, apply_fn, kernel_fn)``.
+    """
+    from neural_tangents import stax
+
+    def one(layer: _Layer):
+        if isinstance(layer, _Dense):
+            return stax.Dense(layer.out_dim, layer.W_std, layer.b_std,
+                              parameterization=layer.parameterization)
+        if isinstance(layer, _Conv):
+            return stax.Conv(layer.out_chan, layer.filter_shape, layer.strides, layer.padding,
+                             layer.W_std, layer.b_std, parameterization=layer.parameterization)
+        if isinstance(layer, _AvgPool):
+            return stax.AvgPool(layer.window_shape, layer.strides, layer.padding)
+        simple = {_Relu: stax.Relu, _GlobalAvgPool: stax.GlobalAvgPool, _Flatten: stax.Flatten}
+        return simple[type(layer)]()
+
+    return stax.serial(*[one(layer) for layer in network.layers])
