@@ -11,14 +11,15 @@ then from each depth to the next), reads each depth's readout off the state it
 passes, and times every stage, so a depth's CPU cost is still reported: the
 sum of the stages up to it, i.e. what computing that depth alone costs.
 
-The layer updates are those of :class:`ntkbook.fast_kernels.CNNKernel` (its
-``_conv_input`` and ``_conv_relu``): a stride-1 ``SAME`` ``k x k`` convolution
-(``k`` in 1-D, run as images of height 1) with ``W_std``/``b_std``, a ReLU,
-and after the last convolution either ``Flatten`` (pixel-diagonal covariance
-only) or global average pooling (the full pixel-pair covariance), then the
-dense readout with ``W_std_out`` and ``b_std``; NTK parameterization.
-``tests/test_cntk_depths.py`` checks every depth against the single-depth
-hand-written kernels to float64 rounding.
+The layer updates are those of the stack written in :mod:`ntkbook.layers`
+(its interpreter, :meth:`~ntkbook.layers.KernelFn.advance`): a stride-1 ``SAME``
+``k x k`` convolution (``k`` in 1-D) with ``W_std``/``b_std``, a ReLU, and after
+the last convolution either ``Flatten`` (pixel-diagonal covariance only) or
+global average pooling (the full pixel-pair covariance), then the dense readout
+with ``W_std_out`` and ``b_std``; NTK parameterization.  The blocks run through
+the package's one blocked engine, :func:`ntkbook.engine.run_blocks`.
+``tests/test_cntk_depths.py`` checks every depth against each depth's own
+network to float64 rounding.
 
 Examples
 --------
@@ -36,14 +37,12 @@ import time
 from typing import NamedTuple, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, engine
+from . import layers as nn
 from ._x64 import enable_x64
 from .archs import B_STD, W_STD
-from .fast_kernels import _conv_input, _conv_relu
-from .gram import _pad_rows
 
 __all__ = ["DepthGram", "gram_by_depth"]
 
@@ -62,32 +61,6 @@ class DepthGram(NamedTuple):
 
     gram: np.ndarray
     cpu_seconds: float
-
-
-def _readout(state, full: bool, wout2: float, b2: float):
-    """The NTK after GAP (mean over all pixel pairs) or Flatten (the diagonal) and the readout."""
-    cov, ntk = state[0], state[1]
-    axes = (2, 3, 4, 5) if full else (2, 3)
-    k12 = wout2 * jnp.mean(cov, axis=axes) + b2
-    return wout2 * jnp.mean(ntk, axis=axes) + k12
-
-
-# (full, ky, kx, w2, b2, wout2, first, n_layers) -> jitted stage; reused across calls and blocks
-_STAGES: dict = {}
-
-
-def _stage(full: bool, ky: int, kx: int, w2: float, b2: float, wout2: float, first: bool,
-           n_layers: int):
-    key = (full, ky, kx, w2, b2, wout2, first, n_layers)
-    if key not in _STAGES:
-        def run(*args):
-            state = _conv_input(*args, full) if first else args
-            for _ in range(n_layers):
-                state = _conv_relu(state, full, ky, kx, w2, b2)
-            return _readout(state, full, wout2, b2), state
-
-        _STAGES[key] = jax.jit(run)
-    return _STAGES[key]
 
 
 def gram_by_depth(x, x2=None, *, depths: Sequence[int], pool: str = "gap", ndim: int = 2,
@@ -142,36 +115,37 @@ def gram_by_depth(x, x2=None, *, depths: Sequence[int], pool: str = "gap", ndim:
     if xb.shape[1:] != x.shape[1:] or len(x) == 0 or len(xb) == 0:
         raise ValueError(f"x and x2 must be non-empty and share a feature shape; got {x.shape} "
                          f"and {xb.shape}.")
-    if ndim == 1:                      # signals run as images of height 1
-        x, xb = x[:, None], xb[:, None]
-    ky, kx = (1, kernel) if ndim == 1 else (kernel, kernel)
-    full, w2 = pool == "gap", float(W_std) ** 2 / (ky * kx)
-    b2, wout2 = (0.0 if b_std is None else float(b_std) ** 2), float(W_std_out) ** 2
-
     order = sorted(depths)
-    stages = [_stage(full, ky, kx, w2, b2, wout2, i == 0, d - (order[i - 1] if i else 0))
-              for i, d in enumerate(order)]
-    n1, n2 = len(x), len(xb)
-    b = min(batch_size, max(n1, n2))
-    xa_p, xb_p = _pad_rows(x, b), _pad_rows(xb, b)
-    pairs = [(i, j) for i in range(len(xa_p) // b) for j in range(len(xb_p) // b)
-             if not symmetric or j >= i]
-    out = {d: np.empty((n1, n2)) for d in order}
+    filt = (kernel,) * ndim
+    head = nn.serial(nn.GlobalAvgPool() if pool == "gap" else nn.Flatten(),
+                     nn.Dense(1, W_std_out, b_std))
+    # the deepest network; its representation (full up to a GAP) serves every shallower cut
+    body = nn.serial(*[nn.serial(nn.Conv(1, filt, padding="SAME", W_std=W_std, b_std=b_std),
+                                 nn.Relu()) for _ in range(order[-1])], head).kernel_fn
+    head = head.kernel_fn
+    # stage s: the layers from the previous depth to depth order[s], then that depth's readout
+    bounds = [0] + [2 * d for d in order]
+    stages = [jax.jit(lambda c, lo=lo, hi=hi: _stage(body, head, c, lo, hi))
+              for lo, hi in zip(bounds[:-1], bounds[1:])]
+    start = jax.jit(body.start)
     cpu = np.zeros(len(order))
+
+    def block_fn(a, c):
+        state, outs = start(a, c), []
+        for s, stage in enumerate(stages):
+            t0 = time.process_time()
+            state, blk = stage(state)
+            outs.append(np.asarray(blk))           # waits for the stage: its CPU time is complete
+            cpu[s] += time.process_time() - t0
+        return outs
+
     with enable_x64(True):
-        for i, j in pairs:
-            args = (jnp.asarray(xa_p[i * b:(i + 1) * b]), jnp.asarray(xb_p[j * b:(j + 1) * b]))
-            r0, c0 = i * b, j * b
-            r1, c1 = min(r0 + b, n1), min(c0 + b, n2)
-            for s, (d, stage) in enumerate(zip(order, stages)):
-                t0 = time.process_time()
-                blk, args = stage(*args)
-                blk = np.asarray(blk)          # waits for the stage: its CPU time is complete
-                cpu[s] += time.process_time() - t0
-                if symmetric and i == j:
-                    blk = (blk + blk.T) / 2    # exactly symmetric, as gram.gram makes it
-                out[d][r0:r1, c0:c1] = blk[: r1 - r0, : c1 - c0]
-                if symmetric and i != j:
-                    out[d][c0:c1, r0:r1] = blk[: r1 - r0, : c1 - c0].T
+        results, _ = engine.run_blocks(block_fn, x, None if symmetric else xb, batch_size)
     cum = np.cumsum(cpu)
-    return {d: DepthGram(out[d], float(cum[s])) for s, d in enumerate(order)}
+    return {d: DepthGram(results[s], float(cum[s])) for s, d in enumerate(order)}
+
+
+def _stage(body: nn.KernelFn, head: nn.KernelFn, c: nn.Cov, lo: int, hi: int):
+    """Layers ``lo:hi`` of ``body`` on the state ``c``; the new state and its readout's NTK."""
+    c = body.advance(c, lo, hi)
+    return c, head.finish(head.advance(c)).ntk

@@ -6,10 +6,10 @@ Prints, in order:
 2. whether float64 is on by default and that the package's Gram engine returns float64;
 3. the free memory of each device (``device.memory_stats()`` where JAX has it, the host's
    ``MemAvailable`` for CPUs);
-4. which optional parts are importable: neural-tangents (the book's stax triples and
-   reference kernels), the book and test extras;
+4. which optional parts are importable: neural-tangents (the test oracle and the
+   chapters that teach it), the book and test extras;
 5. a Gram matrix of ``--n`` (default 200) unit-norm 8x8 digits with the CNN-1 and 2-L
-   kernels (the hand-written kernels of :mod:`ntkbook.fast_kernels`, which need no
+   kernels (the zoo's networks in :mod:`ntkbook.layers`, which need no
    neural-tangents) on the CPU and on every accelerator, each accelerator's matrix checked
    against the CPU's to ``--rtol`` (default 1e-8, relative to the largest entry), with the
    time of a first call (compilation included) and of a second one.
@@ -48,7 +48,7 @@ KERNELS: tuple[str, ...] = ("CNN-1", "2-L")
 
 OPTIONAL: dict[str, tuple[str, str]] = {
     # import name -> (distribution name, what it is for)
-    "neural_tangents": ("neural-tangents", "stax triples (archs.get), reference kernels, eNTK"),
+    "neural_tangents": ("neural-tangents", "test oracle; the chapters that teach neural-tangents, eNTK"),
     "tensorflow": ("tensorflow", "needed by neural-tangents"),
     "optax": ("optax", "finite-width training (dynamics.train)"),
     "jupyter_book": ("jupyter-book", "book extra: building the book"),
@@ -202,7 +202,7 @@ def check_gram(kernel: str, x, device, reference=None, *, rtol: float = 1e-8
     Parameters
     ----------
     kernel
-        A name in :func:`ntkbook.fast_kernels.names` (``"CNN-1"``, ``"2-L"``, ...).
+        A name in :func:`ntkbook.archs.names` (``"CNN-1"``, ``"2-L"``, ...).
     x : array, shape (N, H, W, C)
         Inputs.
     device
@@ -216,10 +216,10 @@ def check_gram(kernel: str, x, device, reference=None, *, rtol: float = 1e-8
     -------
     (GramCheck, ndarray of shape (N, N))
     """
-    from . import fast_kernels, gram
+    from . import archs, gram
 
     rtol = _checks.real_scalar(rtol, "rtol", low=0.0)
-    kernel_fn = fast_kernels.get(kernel)
+    kernel_fn = archs.get(kernel).kernel_fn
     times = []
     for _ in range(2):
         t0 = time.perf_counter()
@@ -240,7 +240,7 @@ def run(n: int = 200, *, kernels: Sequence[str] = KERNELS, rtol: float = 1e-8,
     n
         Number of inputs (8x8 digits); the Gram matrices are ``(n, n)``.
     kernels
-        Names from :func:`ntkbook.fast_kernels.names`.
+        Names from :func:`ntkbook.archs.names`.
     rtol
         Largest accepted relative difference between an accelerator and the CPU.
     seed
@@ -248,14 +248,14 @@ def run(n: int = 200, *, kernels: Sequence[str] = KERNELS, rtol: float = 1e-8,
     """
     import jax
 
-    from . import config, fast_kernels
+    from . import archs, config
 
     n = _checks.positive_int(n, "n", minimum=2)
     rtol = _checks.real_scalar(rtol, "rtol", low=0.0)
     if isinstance(kernels, str) or not kernels:
         raise TypeError(f"kernels must be a non-empty sequence of names; got {kernels!r}.")
     for k in kernels:
-        _checks.one_of(k, "kernels", fast_kernels.names())
+        _checks.one_of(k, "kernels", archs.names())
     try:
         from ._x64 import backend as _x64_backend
         mechanism = _x64_backend()

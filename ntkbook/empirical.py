@@ -55,7 +55,7 @@ import numpy as np
 
 from . import _checks
 from .dynamics.kernel_regression import kernel_regression
-from .gram import GramMemoryError, _host_available_bytes
+from .gram_memory import GramMemoryError, host_available_bytes
 
 __all__ = ["IMPLEMENTATIONS", "PNTK_MODES", "entk", "entk_fn", "pntk", "pntk_fn", "flatten_entk",
            "output_dim", "relative_frobenius_error", "EigenStats", "eigen_stats",
@@ -210,7 +210,7 @@ def pntk_fn(apply_fn: ApplyFn, mode: str = "sum",
 
 def _memory_guard(n1: int, n2: int, per_pair: int, itemsize: int, what: str, hint: str) -> None:
     need = n1 * n2 * per_pair * itemsize
-    free = _host_available_bytes()
+    free = host_available_bytes()
     if need > _MEMORY_SHARE * free:
         gib = 2.0 ** 30
         raise GramMemoryError(f"the {what} on {n1} x {n2} inputs needs {need / gib:.2f} GiB but "

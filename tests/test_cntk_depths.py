@@ -1,11 +1,10 @@
 """``cntk_depths.gram_by_depth``: every depth of one pass equals the single-depth kernel.
 
-References: the hand-written single-depth kernels of :mod:`ntkbook.fast_kernels`
-(``CNNKernel`` for images, ``LayerKernel`` for 1-D signals) run through
-``gram.gram``, which ``tests/test_gram_layers.py`` checks against neural-tangents.
-Tolerance 1e-12 relative: both evaluate the same float64 recursion with the same
-helpers; only XLA's fusion (and, for 1-D, the way the per-pixel variances are
-obtained) differs, which moves the last few bits.
+References: each depth's own network, ``archs.cnn([1] * depth, [], 1, pool=pool)``, run
+through ``gram.gram`` (its kernel is checked against neural-tangents in
+``tests/test_layers.py`` and against stored neural-tangents values in the core suite,
+``tests/test_layers_core.py``).  Tolerance 1e-12 relative: both evaluate the same float64
+recursion; only XLA's fusion and the block order differ, which moves the last few bits.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntkbook import archs, cntk_depths, data, fast_kernels, gram
+from ntkbook import archs, cntk_depths, data, gram
 
-# core suite: no neural-tangents needed (the references are the hand-written kernels)
+# core suite: no neural-tangents needed (the references are the zoo builder's networks)
 pytestmark = pytest.mark.core
 
 
@@ -24,11 +23,8 @@ def rel_err(a, b) -> float:
 
 
 def single_depth_kernel(depth: int, pool: str, ndim: int):
-    """The hand-written kernel of ``archs.cnn([c] * depth, [], K, pool=pool, ndim=ndim)``."""
-    if ndim == 2:
-        return fast_kernels.CNNKernel(depth, 0, pool, W_std_out=1.0)
-    conv = [("conv", 3, 1, archs.W_STD, archs.B_STD), ("relu",)] * depth
-    return fast_kernels.LayerKernel(conv + [(pool,), ("dense", 1.0, archs.B_STD)], ndim=1)
+    """``archs.cnn([c] * depth, [], K, pool=pool, ndim=ndim)``'s network."""
+    return archs.cnn([1] * depth, [], 1, pool=pool, ndim=ndim)
 
 
 @pytest.mark.parametrize("ndim,shape", [(2, (6, 6, 1)), (1, (9, 2))])

@@ -17,14 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkbook import _x64, archs, closed_form as cf, fast_kernels
+from ntkbook import _x64, archs, closed_form as cf
 
 # core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
 pytestmark = pytest.mark.core
 
 REPO = Path(__file__).resolve().parents[1]
 
-CORE_MODULES = ("ntkbook.gram", "ntkbook.fast_kernels", "ntkbook.closed_form", "ntkbook.tasks",
+CORE_MODULES = ("ntkbook.gram", "ntkbook.layers", "ntkbook.closed_form", "ntkbook.tasks",
                 "ntkbook.dynamics.kernel_regression", "ntkbook.metrics", "ntkbook.data",
                 "ntkbook.archs")
 
@@ -42,18 +42,14 @@ def test_core_imports_and_computes_without_neural_tangents():
         for name in {CORE_MODULES!r}:
             importlib.import_module(name)
         import numpy as np
-        from ntkbook import fast_kernels, gram
+        from ntkbook import archs, gram
         x = np.random.default_rng(0).normal(size=(7, 4, 4, 1))
-        H = gram.gram(fast_kernels.get("2-L"), x, progress=False)
-        G = gram.gram(fast_kernels.get("CNN-1"), x, progress=False)
+        H = gram.gram(archs.get("2-L"), x, progress=False)
+        G = gram.gram(archs.get("CNN-1-GAP"), x, progress=False)
         assert H.shape == G.shape == (7, 7) and np.isfinite(H).all() and np.isfinite(G).all()
         assert "neural_tangents" not in [m.split(".")[0] for m in sys.modules
                                          if sys.modules[m] is not None]
-        try:
-            from ntkbook import archs
-            archs.get("2-L")
-        except ImportError:
-            print("OK")
+        print("OK")
     """)
     res = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
@@ -107,7 +103,7 @@ def test_mlp_diagonal_is_exact(rng, depth):
 def test_flatten_cnn_diagonal_is_exact(rng):
     """CNN-1's NTK(x, x): per pixel the angle is 0, so only the variance maps enter."""
     x = rng.normal(size=(6, 8, 8, 1))
-    fk = fast_kernels.get("CNN-1")
+    fk = archs.get("CNN-1").kernel_fn
     H = np.asarray(jax.jit(lambda a: fk(a, a, "ntk"))(x))
     W2, b2 = archs.W_STD ** 2, archs.B_STD ** 2
     v = x[..., 0] ** 2                                   # (N, H, W), one channel
@@ -141,8 +137,11 @@ def test_mlp_zoo_closed_forms_match_neural_tangents(rng, name):
     pytest.importorskip("neural_tangents")
     x1, x2 = rng.normal(size=(9, 6, 6, 1)), rng.normal(size=(7, 6, 6, 1))
     x2[0] = x1[0]                                        # an equal pair in the cross Gram too
-    ref = archs.get(name).kernel_fn(x1, x2, ("ntk", "nngp"))
-    ntk, nngp = fast_kernels.get(name)(x1, x2, ("ntk", "nngp"))
+    from ntkbook import layers
+
+    ref = layers.to_stax(archs.get(name))[2](x1, x2, ("ntk", "nngp"))
+    ntk, nngp = cf.mlp_ntk(x1.reshape(9, -1), x2.reshape(7, -1), depth=int(name.split("-")[0]),
+                           W_std=archs.W_STD, b_std=archs.B_STD)
     # off the equal pair both compute the same recursion: agreement to 1e-10 (the
     # equal pair differs by neural-tangents' arccos rounding, ~1e-8: excluded)
     mask = np.ones((9, 7), bool)

@@ -1,8 +1,8 @@
-"""Kernels derived from recorded layer lists, the automatic block size, kill-resume and bad inputs.
+"""The Gram engine on reader-built networks: block sizes, kill-resume, caches and bad inputs.
 
-References: neural-tangents' ``kernel_fn`` of the same network (1e-10
-relative in float64: both evaluate the same recursion, only the summation
-order differs), a Gram computed with a fixed block size, and an uninterrupted
+References: neural-tangents' ``kernel_fn`` of the same network (``layers.to_stax``;
+1e-10 relative in float64 off the diagonal: both evaluate the same recursion, only the
+summation order differs), a Gram computed with a fixed block size, and an uninterrupted
 run for the resumed cache.
 """
 
@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 
-from ntkbook import archs, closed_form as cf, data, fast_kernels, gram
+from ntkbook import archs, closed_form as cf, data, gram, layers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,76 +29,58 @@ def rel_err(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
 
 
-# reader-built networks (not zoo names), small so each reference takes seconds; the
-# 2-D networks that track every pair of positions run on the same 9 x 8 x 8 x 1 inputs
-# as the test below, so neural-tangents' eager operations on those shapes compile once
+# reader-built networks (not zoo names), small so each reference takes seconds
 READER_BUILT = {
     "conv-pool-conv-flatten-dense (2-D)":
-        (lambda: archs.cnn([3, 3], [5], 1, pool_after=(0,)), (8, 8, 1), "LayerKernel"),
-    "conv-conv-gap (2-D)": (lambda: archs.cnn([3, 3], [], 1, pool="gap"), (8, 8, 1), "CNNKernel"),
+        (lambda: archs.cnn([3, 3], [5], 1, pool_after=(0,)), (8, 8, 1)),
+    "conv-conv-gap (2-D)": (lambda: archs.cnn([3, 3], [], 1, pool="gap"), (8, 8, 1)),
     "conv-pool-gap-dense (1-D)":
-        (lambda: archs.cnn([3], [4], 1, pool="gap", pool_after=(0,), ndim=1), (12, 2),
-         "LayerKernel"),
+        (lambda: archs.cnn([3], [4], 1, pool="gap", pool_after=(0,), ndim=1), (12, 2)),
     "5x5 conv, no bias, flatten": (lambda: archs.cnn([3], [4, 4], 1, kernel=5, W_std=1.3,
-                                                     b_std=None), (7, 7, 1), "CNNKernel"),
+                                                     b_std=None), (7, 7, 1)),
+    "standard parameterization, gap": (lambda: archs.cnn([3], [4], 1, pool="gap",
+                                                         parameterization="standard"), (8, 8, 1)),
 }
 
 
 @pytest.mark.parametrize("case", list(READER_BUILT))
-def test_kernel_derived_from_layers_matches_neural_tangents(rng, case):
-    build, shape, cls = READER_BUILT[case]
+def test_reader_built_networks_match_neural_tangents(rng, case):
+    build, shape = READER_BUILT[case]
     arch = build()
     x = data.normalize(rng.normal(size=(9,) + shape))
     H = gram.gram(arch, x, batch_size=4, progress=False)
-    assert gram.last_run["kernel_choice"] == "layers"
-    assert gram.last_run["kernel"].startswith(cls)
-    # both references from one neural-tangents evaluation (its NNGP is the same
-    # recursion whether or not the NTK is tracked beside it)
-    ref = arch.kernel_fn(x, None, ("ntk", "nngp"))
-    assert rel_err(H, ref.ntk) < 1e-10
+    assert gram.last_run["kernel"].startswith("KernelFn(")
     Hk = gram.gram(arch, x, batch_size=4, kind="nngp", progress=False)
-    assert rel_err(Hk, ref.nngp) < 1e-10
+    kf_nt = layers.to_stax(arch)[2]
+    ref = jax.jit(lambda a: kf_nt(a, None, ("ntk", "nngp")))(x)
+    off = ~np.eye(len(x), dtype=bool)
+    assert rel_err(H[off], np.asarray(ref[0])[off]) < 1e-10
+    assert rel_err(Hk[off], np.asarray(ref[1])[off]) < 1e-10
 
 
-def test_layers_without_hand_written_kernel_run_neural_tangents_without_probe(rng, monkeypatch):
-    def no_probe(*args):
-        raise AssertionError("a kernel with recorded layers must not be probed")
+def test_foreign_kernel_runs_as_given_in_blocks_of_the_nt_batch_baseline(rng):
+    calls = []
+    kf = archs.get("2-L").kernel_fn
 
-    monkeypatch.setattr(gram, "_probe_match", no_probe)
-    monkeypatch.setattr(gram, "_AUTO_MIN_ENTRIES", 1)
-    # the shape of READER_BUILT's 2-D inputs: their eager operations are compiled already
-    x = data.normalize(rng.normal(size=(9, 8, 8, 1)))
-    arch = archs.cnn([3], [4], 1, pool="gap", parameterization="standard")
-    H = gram.gram(arch, x, progress=False)
-    assert gram.last_run["kernel"] == "neural-tangents"
-    assert gram.last_run["kernel_choice"] == "no hand-written kernel"
-    # neural-tangents on both sides; blocks round the diagonal's cosine differently and
-    # its arccos turns that into ~sqrt(1e-16) = 1e-8
-    assert rel_err(H, arch.kernel_fn(x, None, "ntk")) < 1e-7
+    def foreign(a, c, get):               # any callable that is not a layers.KernelFn
+        calls.append(len(a))
+        return kf(a, c, get)
 
-
-def test_bare_flatten_kernel_is_probed_on_tiny_images_only(rng, monkeypatch):
-    monkeypatch.setattr(gram, "_AUTO_MIN_ENTRIES", 1)
-    shapes = []
-    real = gram._probe_match
-    monkeypatch.setattr(gram, "_probe_match",
-                        lambda k, shape, **kw: shapes.append(shape) or real(k, shape, **kw))
-    arch = archs.get("CNN-1")
-    x = data.normalize(rng.normal(size=(6, 10, 10, 1)))
-    gram.gram(lambda a, c, get: arch.kernel_fn(a, c, get), x, progress=False)
-    assert shapes == [(gram._TINY_SIDE, gram._TINY_SIDE, 1)]   # no probe at 10 x 10
-    assert gram.last_run["kernel"] == "neural-tangents"
+    x = data.normalize(rng.normal(size=(150, 8, 8, 1)))
+    H = gram.gram(foreign, x, progress=False)
+    assert gram.last_run["kernel"] == "foreign kernel_fn"
+    assert gram.last_run["block_size"] == gram.FOREIGN_BLOCK == 100
+    # 2 x 2 blocks of 100, upper triangle only (3 calls), plus the memory estimate's trace
+    assert sorted(set(calls)) == [16, 100] and calls.count(100) == 3
+    assert rel_err(H, gram.gram(archs.get("2-L"), x, progress=False)) < 1e-13
 
 
 def test_automatic_block_size_is_reported_and_gives_the_same_matrix(rng):
     x = data.normalize(rng.normal(size=(50, 8, 8, 1)))
     arch = archs.get("CNN-1-GAP")
     H = gram.gram(arch, x, progress=False)
-    b, info = gram.auto_batch_size(fast_kernels.get("CNN-1-GAP"), x)
+    b, info = gram.auto_batch_size(arch, x)
     assert gram.last_run["block_size"] == b and "budget" in gram.last_run["block_rule"]
-    # the rule's own arithmetic: sqrt(budget / bytes per pair), evened out over 50 rows
-    raw = min(max(int(np.sqrt(info["budget_bytes"] / info["bytes_per_pair"])), gram._MIN_BLOCK), 50)
-    assert b == -(-50 // -(-50 // raw))
     H10 = gram.gram(arch, x, batch_size=10, progress=False)
     assert rel_err(H, H10) < 1e-13       # blocks differ only in summation order
 
@@ -109,15 +91,13 @@ def test_automatic_block_size_is_reported_and_gives_the_same_matrix(rng):
 ])
 def test_gram_rejects_empty_and_flat_inputs(bad, match):
     with pytest.raises(ValueError, match=match):
-        gram.gram(fast_kernels.get("2-L"), bad, progress=False)
+        gram.gram(archs.get("2-L"), bad, progress=False)
 
 
 # ---------------------------------------------------------------- kill and resume
 
-# CNN-1's hand-written kernel (the one gram derives for archs.get("CNN-1")), given
-# directly: the killed child then imports no neural-tangents, and both tests below reuse
-# one compiled 5 x 5 block
-CNN1 = fast_kernels.get("CNN-1")
+# CNN-1's kernel, one object for both tests below, so they reuse one compiled 5 x 5 block
+CNN1 = archs.get("CNN-1").kernel_fn
 
 
 def test_gram_killed_with_sigkill_resumes_to_the_same_matrix(tmp_path):
@@ -127,14 +107,14 @@ def test_gram_killed_with_sigkill_resumes_to_the_same_matrix(tmp_path):
     script = textwrap.dedent(f"""
         import time
         import numpy as np
-        from ntkbook import fast_kernels, gram
-        real_put = gram._BlockCache.put
+        from ntkbook import archs, gram, gram_cache
+        real_put = gram_cache.BlockCache.put
         def slow_put(self, i, j, block):          # slow enough to be killed mid-run
             real_put(self, i, j, block)
             time.sleep(0.3)
-        gram._BlockCache.put = slow_put
+        gram_cache.BlockCache.put = slow_put
         x = np.load({str(tmp_path / 'x.npy')!r})
-        gram.gram(fast_kernels.get("CNN-1"), x, batch_size=5, progress=False,
+        gram.gram(archs.get("CNN-1"), x, batch_size=5, progress=False,
                   cache_dir={str(cache)!r})
         print("finished")
     """)
@@ -152,7 +132,7 @@ def test_gram_killed_with_sigkill_resumes_to_the_same_matrix(tmp_path):
     assert 4 <= done < 21                                      # 21 upper blocks of 6 x 6
     arch = CNN1
     resumed = gram.gram(arch, x, batch_size=5, progress=False, cache_dir=cache)
-    assert gram.last_run["from_cache"] == done - 1             # block (0, 0) is recomputed
+    assert gram.last_run["from_cache"] == done                 # every finished block reused
     single = gram.gram(arch, x, batch_size=5, progress=False)
     np.testing.assert_array_equal(resumed, single)             # same program and blocks: bitwise
 
@@ -167,7 +147,7 @@ def test_corrupt_block_is_detected_and_recomputed(tmp_path):
     target.write_bytes(bytes(raw))
     again = gram.gram(arch, x, batch_size=5, progress=False, cache_dir=tmp_path)
     assert gram.last_run["corrupt_blocks"] == [(1, 2)]
-    assert gram.last_run["computed"] == 2                      # block (0, 0) and the corrupt one
+    assert gram.last_run["computed"] == 1                      # the corrupt one only
     np.testing.assert_array_equal(again, single)
 
 
@@ -197,23 +177,13 @@ BAD_INPUTS = [
     (cf.arccos_relu, (K, np.array([[-1.0]]), K), {}, ValueError, "k11 holds variances"),
     (cf.arccos_relu, (K, K, np.array([[0.0]])), {}, ValueError, "k22 holds variances"),
     (cf.arccos_relu, (np.array([[np.nan]]), K, K), {}, ValueError, "k12 contains"),
-    (fast_kernels.get, ("CNN-3",), {}, ValueError, "no hand-written kernel"),
-    (fast_kernels.MLPKernel, (0,), {}, ValueError, "depth must be"),
-    (fast_kernels.LayerKernel, ([("conv", 3, 1, 1.0, 0.1), ("relu",)],), {}, ValueError,
-     "exactly one 'gap' or 'flatten'"),
-    (fast_kernels.LayerKernel, ([("conv", 4, 1, 1.0, 0.1), ("flatten",), ("dense", 1.0, 0.0)],),
-     {}, ValueError, "odd kernel and stride 1"),
-    (fast_kernels.LayerKernel, ([("maxpool", 2), ("flatten",)],), {}, ValueError,
-     "non-empty list"),
-    (fast_kernels.LayerKernel, ([("flatten",), ("conv", 3, 1, 1.0, 0.1)],), {}, ValueError,
-     "only 'dense' and 'relu'"),
-    (gram.gram, (fast_kernels.get("2-L"), np.zeros((0, 3))), dict(progress=False), ValueError,
+    (gram.gram, (archs.get("2-L"), np.zeros((0, 3))), dict(progress=False), ValueError,
      "N >= 1"),
-    (gram.gram, (fast_kernels.get("2-L"), X, np.zeros((0, 3))), dict(progress=False), ValueError,
+    (gram.gram, (archs.get("2-L"), X, np.zeros((0, 3))), dict(progress=False), ValueError,
      "N2 >= 1"),
-    (gram.gram, (fast_kernels.get("2-L"), X), dict(batch_size=0, progress=False), ValueError,
+    (gram.gram, (archs.get("2-L"), X), dict(batch_size=0, progress=False), ValueError,
      "batch_size"),
-    (gram.gram, (fast_kernels.get("2-L"), X), dict(kind="cov", progress=False), ValueError,
+    (gram.gram, (archs.get("2-L"), X), dict(kind="cov", progress=False), ValueError,
      "kind="),
     (gram.auto_batch_size, (42, X), {}, TypeError, "arch_or_kernel_fn"),
 ]
@@ -227,6 +197,6 @@ def test_bad_inputs_are_rejected(fn, args, kwargs, exc, match):
 
 
 def test_closed_forms_still_run_inside_jit():
-    """The checks skip traced values: the hand-written kernels call these under jit."""
+    """The checks skip traced values, so the closed forms can be jitted."""
     out = jax.jit(lambda a: cf.mlp_ntk(a, depth=3)[0])(X)
     np.testing.assert_allclose(out, cf.mlp_ntk(X, depth=3)[0], rtol=1e-13)

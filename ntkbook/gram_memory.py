@@ -1,0 +1,273 @@
+"""The Gram engine's memory model: what one block needs, whether it fits, and the block size.
+
+* :func:`estimate_memory` reads the working set of one block off the traced
+  block computation (``jax.make_jaxpr``), without allocating anything;
+* the guard (:func:`check_fits`) compares it and the result with the free memory and
+  fails with :class:`GramMemoryError` naming a block size that fits;
+* :func:`auto_batch_size` turns the working set per pair of inputs into the
+  block size :func:`ntkbook.gram.gram` uses by default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import numpy as np
+
+from ._x64 import enable_x64
+
+__all__ = ["GramMemoryError", "estimate_memory", "check_fits", "auto_batch_size",
+           "host_available_bytes", "kernel_fn_of"]
+
+
+class GramMemoryError(MemoryError):
+    """The requested Gram matrix or its blocks would not fit in memory."""
+
+
+def kernel_fn_of(arch_or_kernel_fn) -> Callable:
+    """Return the ``kernel_fn`` of a network triple (``init_fn, apply_fn, kernel_fn``), or the callable itself."""
+    if isinstance(arch_or_kernel_fn, tuple) and len(arch_or_kernel_fn) == 3:
+        return arch_or_kernel_fn[2]
+    if callable(arch_or_kernel_fn):
+        return arch_or_kernel_fn
+    raise TypeError("arch_or_kernel_fn must be a network triple (init_fn, apply_fn, kernel_fn) "
+                    f"or a kernel_fn; got {type(arch_or_kernel_fn).__name__}.")
+
+
+def _largest_intermediate(fn: Callable, a, b) -> int:
+    """Bytes of the largest array the traced ``fn(a, b)`` creates (including sub-jaxprs)."""
+    closed = jax.make_jaxpr(fn)(a, b)
+    largest = 0
+
+    def walk(jaxpr) -> None:
+        nonlocal largest
+        for eqn in jaxpr.eqns:
+            for var in eqn.outvars:
+                aval = getattr(var, "aval", None)
+                if hasattr(aval, "shape") and hasattr(aval, "dtype"):
+                    largest = max(largest, int(np.prod(aval.shape)) * aval.dtype.itemsize)
+            for param in eqn.params.values():
+                for sub in (param if isinstance(param, (list, tuple)) else [param]):
+                    inner = getattr(sub, "jaxpr", sub)
+                    if hasattr(inner, "eqns"):
+                        walk(inner)
+
+    walk(closed.jaxpr)
+    return largest
+
+
+def host_available_bytes() -> int:
+    """Free host memory (``MemAvailable`` of /proc/meminfo where there is one)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def _device_available_bytes(device) -> int:
+    """Free memory of an accelerator; host memory for a CPU device."""
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return host_available_bytes()
+
+
+# kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}
+_LARGEST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+# Working set of one block, in multiples of its largest intermediate array:
+# neural-tangents and the hand-written kernels keep the NNGP and NTK covariance
+# tensors of the current layer plus temporaries while building the next one.
+# Measured (``python -m ntkbook.bench --memory``, CPU, peak RSS rise during a warm
+# call, 48 digits, block 16): the hand-written CNN-1-GAP block peaked at 1.5x
+# "4 x largest" (50 MB against 34 MB), so 8 x largest bounds it with a third to spare.
+_WORKING_SET_FACTOR = 8
+# Share of the free memory the guard lets one call use.
+_MEMORY_SHARE = 0.8
+
+
+def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256,
+                    dtype=np.float64, devices: Sequence | None = None) -> dict:
+    """Estimate the memory :func:`gram` needs, without allocating it.
+
+    The block working set is read off the traced block computation
+    (``jax.make_jaxpr``): ``8 x`` its largest intermediate array (measured
+    to bound the peak RSS of every zoo kernel on CPU, see ``_WORKING_SET_FACTOR``).
+
+    Returns
+    -------
+    dict
+        ``result_bytes`` (the N1 x N2 output), ``block_bytes`` (working set of
+        one block on one device), ``devices`` (how many), ``host_available_bytes``
+        and ``device_available_bytes`` (free memory of the first device; the host's
+        on a CPU).
+    """
+    kernel_fn = kernel_fn_of(arch_or_kernel_fn)
+    x = np.asarray(x)
+    n1 = len(x)
+    n2 = n1 if x2 is None else len(x2)
+    b1, b2 = min(batch_size, n1), min(batch_size, n2)
+    # Traced once per kernel and feature shape, on a small block: the largest arrays of a
+    # block are the pairwise covariances, which grow as b1 * b2 (tracing again at every
+    # block size cost a second or more per call).
+    t1, t2 = min(_TRACE_BLOCK, n1), min(_TRACE_BLOCK, n2)
+    key = (kind, t1, t2, x.shape[1:], np.dtype(dtype).str)
+    try:
+        known = _LARGEST.setdefault(kernel_fn, {})
+    except TypeError:          # not weak-referenceable: trace every time
+        known = {}
+    if key not in known:
+        # tracing a deep neural-tangents kernel takes seconds; do it once per shape
+        with enable_x64(np.dtype(dtype) == np.float64):
+            spec_a = jax.ShapeDtypeStruct((t1,) + x.shape[1:], dtype)
+            spec_b = jax.ShapeDtypeStruct((t2,) + x.shape[1:], dtype)
+            known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
+    largest = known[key] * (b1 * b2) / (t1 * t2)
+    devices = list(devices) if devices is not None else jax.local_devices()
+    return dict(result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
+                block_bytes=int(_WORKING_SET_FACTOR * largest), devices=len(devices),
+                on_host=devices[0].platform == "cpu",
+                host_available_bytes=host_available_bytes(),
+                device_available_bytes=_device_available_bytes(devices[0]))
+
+
+def _fits(est: dict) -> tuple[bool, float]:
+    """Whether the blocks of ``est`` fit beside the result, and the spare bytes per device."""
+    host = _MEMORY_SHARE * est["host_available_bytes"]
+    # On a CPU every "device" shares host memory with the result.
+    if est["on_host"]:
+        spare = (host - est["result_bytes"]) / est["devices"]
+    else:
+        spare = _MEMORY_SHARE * est["device_available_bytes"]
+    return est["block_bytes"] <= spare, spare
+
+
+def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | None = None
+                  ) -> None:
+    """Raise :class:`GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit.
+
+    ``reestimate(b)`` re-runs the estimate for block size ``b``; with it the
+    suggested ``batch_size`` is checked to fit before it is named.
+    """
+    gib = 2.0 ** 30
+    host = _MEMORY_SHARE * est["host_available_bytes"]
+    if est["result_bytes"] > host:
+        raise GramMemoryError(
+            f"the Gram matrix alone needs {est['result_bytes'] / gib:.2f} GiB but only "
+            f"{est['host_available_bytes'] / gib:.2f} GiB are free: compute it in row slices "
+            f"(x=x[i:j], x2=x) or on a machine with more memory.")
+    ok, spare = _fits(est)
+    if ok:
+        return
+    # the working set grows about as batch_size**2 (pairs of inputs in a block);
+    # start there and shrink until the traced estimate really fits
+    suggestion = max(1, int(batch_size * math.sqrt(max(spare, 0.0) / est["block_bytes"])))
+    if reestimate is not None:
+        while suggestion > 1 and not _fits(reestimate(suggestion))[0]:
+            suggestion = max(1, int(suggestion * 0.8))
+        if not _fits(reestimate(suggestion))[0]:
+            raise GramMemoryError(
+                f"even a 1x1 block does not fit in the {spare / gib:.3g} GiB per device left "
+                f"beside the {est['result_bytes'] / gib:.2f} GiB result: free memory first.")
+    raise GramMemoryError(
+        f"one {batch_size}x{batch_size} block needs about {est['block_bytes'] / gib:.2f} GiB "
+        f"per device ({est['devices']} device(s)) beside a "
+        f"{est['result_bytes'] / gib:.2f} GiB result, but only {spare / gib:.2f} GiB per "
+        f"device are free: pass batch_size={suggestion} or less.")
+
+
+def _cache_bytes() -> int:
+    """Size of the CPU's last-level cache, read from sysfs (32 MiB where it cannot be read)."""
+    sizes = []
+    for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        unit = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30}.get(text[-1:].upper(), 1)
+        sizes.append(int(text.rstrip("KkMmGg")) * unit)
+    return max(sizes) if sizes else 32 * 2 ** 20
+
+
+# Block-size rule (batch_size=None).  The working set of one block grows as the number
+# of input pairs in it, b^2 (traced per pair at a 16 x 16 block).  On a CPU the
+# blocked kernels are memory-bound: a block whose working set spills out of the
+# last-level cache streams every covariance tensor through DRAM several times per
+# layer, while blocks that are too small pay XLA's per-call overhead and recompute the
+# per-input terms (the GAP kernels' self-covariances) once per block.  The sweep
+# recorded in :func:`auto_batch_size` put the best block of the flatten CNNs at a
+# traced working set (4 x the largest array) of about an eighth of the last-level cache
+# (b = 40 of 20..160), a quarter with the guard's factor of 8,
+# and the GAP kernel's at the smallest size tried, hence this budget and floor.
+_CPU_CACHE_SHARE = 1 / 4
+# On an accelerator, one block may use this share of its free memory (two blocks are
+# in flight per device, and XLA's temporaries exceed the traced estimate).
+_DEVICE_SHARE = 0.25
+_MIN_BLOCK, _MAX_BLOCK = 16, 4096
+_TRACE_BLOCK = 16
+
+
+def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.float64,
+                    devices: Sequence | None = None) -> tuple[int, dict]:
+    """The block size :func:`gram` uses when ``batch_size=None``, and why.
+
+    Rule: trace one ``16 x 16`` block to get the working set per input pair
+    ``w`` (:func:`estimate_memory`), take the budget ``M`` -- on a CPU a
+    quarter of the last-level cache (sysfs), on an accelerator a quarter of its
+    free memory -- and use ``b = sqrt(M / w)``, clipped to ``[16, 4096]`` and to
+    the number of inputs, then evened out so that the blocks cover the inputs
+    with as little padding as possible (``b = ceil(N / ceil(N / b))``).  The
+    memory guard still applies on top.
+
+    Measured on this project's 2-core CPU (32 MiB L3, shared with other jobs,
+    load ~10), float64, ``N = 160`` digits (8 x 8), seconds per warm Gram with
+    the hand-written kernels (``python -m ntkbook.bench --sweep``), first sweep,
+    which set the budget; a second run with the final rule (blocks 16/40/80/160
+    and the automatic one: within 11 % of the best fixed size for the CNNs, the
+    MLPs' millisecond timings are noise) is stored for appendix A1 in
+    ``notebooks/data/a1_block_sweep.csv``:
+
+    ==========  ======  ======  ======  ======
+    kernel       b=20    b=40    b=80   b=160
+    ==========  ======  ======  ======  ======
+    CNN-1        0.45    0.32    0.96    1.16
+    CNN-2        0.72    0.65    1.53    2.02
+    CNN-1-GAP   22.6    29.3    45.4    48.5
+    ==========  ======  ======  ======  ======
+
+    (the MLPs take milliseconds at every size; one block of all inputs is
+    what the rule gives them).
+
+    Returns
+    -------
+    b : int
+    info : dict
+        ``rule`` (a sentence), ``bytes_per_pair``, ``budget_bytes``.
+    """
+    kernel_fn = kernel_fn_of(arch_or_kernel_fn)
+    x = np.asarray(x)
+    n = max(len(x), len(x) if x2 is None else len(x2))
+    devices = list(devices) if devices is not None else jax.local_devices()
+    t = min(_TRACE_BLOCK, n)
+    est = estimate_memory(kernel_fn, x[:t], None if x2 is None else np.asarray(x2)[:t], kind,
+                          t, dtype, devices)
+    per_pair = est["block_bytes"] / (t * t)
+    if est["on_host"]:
+        budget, where = _CPU_CACHE_SHARE * _cache_bytes(), "1/4 of the last-level cache"
+    else:
+        budget, where = _DEVICE_SHARE * est["device_available_bytes"], "1/4 of free device memory"
+    b = int(math.sqrt(budget / per_pair))
+    b = min(max(b, _MIN_BLOCK), _MAX_BLOCK, n)
+    b = -(-n // -(-n // b))          # ceil(n / ceil(n / b)): equal blocks, least padding
+    return b, dict(rule=f"b = sqrt(budget / bytes per pair), budget = {where} "
+                        f"({budget / 2 ** 20:.0f} MiB), {per_pair:.0f} bytes per pair",
+                   bytes_per_pair=per_pair, budget_bytes=budget)
