@@ -8,13 +8,15 @@ ratios survive a busy machine better than absolute seconds do:
   GAP, built with :func:`ntkbook.archs.cnn`, not zoo names) and the zoo's
   ``CNN-1-GAP``, ``gram(arch, x)`` at its defaults against
   ``neural_tangents.batch(kernel_fn, 100)``, both timed on their *first* call
-  (compilation included), with the arc-cosine roofline of each
-  (:func:`arccos_rate`) in the note;
+  (compilation included), with the measured bound of each -- arc-cosines at
+  :func:`arccos_rate` plus memory passes at :func:`pass_rate` -- and how far
+  the kernel is from it, in the note;
 * infinite-width Gram matrices of ``2-L``, ``10-L``, ``CNN-1``, ``CNN-2`` and
   ``CNN-1-GAP`` on digits: ``neural_tangents.batch(kernel_fn, batch_size)``
   against :func:`ntkbook.gram.gram` with the same block size, each timed on
-  its second (warm) call; the first calls, which include compilation (and
-  gram's fast-kernel probe), are reported in the note;
+  its second (warm) call; the first calls, which include compilation, are
+  reported in the note (the baseline is the same network written in ``stax``,
+  :func:`ntkbook.layers.to_stax`);
 * the same GAP Gram in float32 against float64 (the dtype choice);
 * the full eNTK against the pNTK (:mod:`ntkbook.empirical`);
 * label refurbishment, direct re-solve against incremental updates
@@ -48,7 +50,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-__all__ = ["timed", "run", "main", "block_sweep", "memory_check", "arccos_rate", "SIZES"]
+__all__ = ["timed", "run", "main", "block_sweep", "memory_check", "arccos_rate", "pass_rate",
+           "SIZES"]
 
 # benchmark -> sizes at each profile; "full" are the issue's targets
 SIZES = {
@@ -88,13 +91,13 @@ def _row(benchmark, case, n, baseline, ntkbook, tb, cb, tn, cn, diff, note="") -
 def _gram_rows(s: dict, log: Callable) -> list[dict]:
     import neural_tangents as nt
 
-    from . import archs, data, fast_kernels, gram
+    from . import archs, data, gram, layers
 
     x = data.normalize(data.load("digits", n=s["n_gram"], seed=0).x.astype(np.float64))
     rows = []
     for name in GRAM_ARCHS:
         arch = archs.get(name)
-        batched = nt.batch(arch.kernel_fn, batch_size=s["gram_batch"])
+        batched = nt.batch(layers.to_stax(arch)[2], batch_size=s["gram_batch"])
         ref, t_first, _ = timed(batched, x, None, "ntk")
         ref, tb, cb = timed(batched, x, None, "ntk")
         H, tn_first, _ = timed(gram.gram, arch, x, batch_size=s["gram_batch"], progress=False)
@@ -105,17 +108,6 @@ def _gram_rows(s: dict, log: Callable) -> list[dict]:
                          f"{t_first:.2f} s, gram {tn_first:.2f} s; ntkbook kernel: "
                          f"{gram.last_run['kernel']}"))
         log(rows[-1])
-        if name in fast_kernels.names() and gram.last_run["kernel"] == "neural-tangents" \
-                and "GAP" in name:
-            # small N: gram does not probe for the hand-written kernel; time it explicitly
-            fk = fast_kernels.get(name)
-            gram.gram(fk, x, batch_size=s["gram_batch"], progress=False)       # compile
-            H, tn, cn = timed(gram.gram, fk, x, batch_size=s["gram_batch"], progress=False)
-            rows.append(_row("gram", f"{name} (hand-written)", len(x),
-                             f"nt.batch(bs={s['gram_batch']}), warm call",
-                             f"gram(fast_kernels.get({name!r}), bs={s['gram_batch']}), warm call",
-                             tb, cb, tn, cn, _rel(H, ref), f"ntkbook kernel: {fk!r}"))
-            log(rows[-1])
     # the dtype choice, on the kernel where it matters most
     arch = archs.get("CNN-1-GAP")
     xd = x[: s["n_dtype"]]
@@ -211,82 +203,112 @@ def _big_rows(s: dict, log: Callable) -> list[dict]:
 def arccos_rate(n: int = 2 ** 22) -> float:
     """Arc-cosine ReLU expectations per second on this machine, measured alone (float64).
 
-    Times the fused elementwise step of the hand-written kernels
-    (``fast_kernels._relu_big``: one ``atan2``, one ``sqrt`` and a few
-    multiplies per entry) on ``n`` entries, compiled beforehand, best of three.
-    It is the roofline of a GAP kernel: every ReLU layer of the conv stack
-    evaluates it once per pair of inputs and pair of pixels.
+    Times the ReLU update of :mod:`ntkbook.layers` (``_arccos_relu``: a square root,
+    the rational angle and a few multiplies per entry) on ``n`` entries, compiled
+    beforehand, best of three.  With :func:`pass_rate` it bounds a GAP kernel: every
+    ReLU of the conv stack evaluates it once per pair of inputs and pair of pixels.
     """
     import jax
     import jax.numpy as jnp
 
     from . import config
-    from .fast_kernels import _relu_big
+    from .layers import _arccos_relu
 
     config.enable_x64()
     rng = np.random.default_rng(0)
     cov = jnp.asarray(rng.uniform(-0.9, 0.9, size=n))
-    inv = jnp.ones(n)
-    fn = jax.jit(lambda c, s: _relu_big(c, s, s))
-    jax.block_until_ready(fn(cov, inv))
-    best = min(timed(fn, cov, inv)[1] for _ in range(3))
-    return n / best
+    fn = jax.jit(lambda c, p: _arccos_relu(c, p))
+    jax.block_until_ready(fn(cov, jnp.ones(n)))
+    return n / min(timed(fn, cov, jnp.ones(n))[1] for _ in range(3))
 
 
-def _arccos_needed(arch, n: int, shape: tuple) -> float:
-    """Arc-cosine evaluations a hand-written Gram of ``n`` inputs needs at least (upper triangle)."""
-    from . import archs
+def pass_rate(n: int = 2 ** 22) -> float:
+    """Entries per second of one memory pass (read one float64 array, write one), alone."""
+    import jax
+    import jax.numpy as jnp
 
-    structure = archs.layers_of(arch.kernel_fn)
-    ops = [layer[0] for layer in structure[2]]
-    end = ops.index("gap") if "gap" in ops else ops.index("flatten")
-    relus = ops[:end].count("relu")
+    from . import config
+
+    config.enable_x64()
+    a = jnp.asarray(np.random.default_rng(0).normal(size=n))
+    fn = jax.jit(lambda t: t * 1.5 + 0.25)
+    jax.block_until_ready(fn(a))
+    return n / min(timed(fn, a)[1] for _ in range(3))
+
+
+def _work(arch, n: int, shape: tuple) -> tuple[float, float]:
+    """Arc-cosines and memory passes over the covariance a Gram of ``n`` inputs needs at least.
+
+    Counts, for the upper triangle of pairs, one arc-cosine per ReLU of the spatial part
+    per entry (pairs of pixels when a GAP follows, the pixel diagonal otherwise) and, per
+    convolution, ``2 r`` shifted adds per spatial axis (``r = k // 2``) over the NNGP and,
+    after the first, the NTK.
+    """
+    from . import layers
+
+    stack = arch.layers
+    end = next(i for i, layer in enumerate(stack)
+               if isinstance(layer, (layers._GlobalAvgPool, layers._Flatten)))
+    gap = isinstance(stack[end], layers._GlobalAvgPool)
     pixels = int(np.prod(shape[:-1]))
-    per_pair = pixels ** 2 if ops[end] == "gap" else pixels
-    return relus * per_pair * n * (n + 1) / 2
+    entries = (pixels ** 2 if gap else pixels) * n * (n + 1) / 2
+    relus = sum(isinstance(layer, layers._Relu) for layer in stack[:end])
+    passes = 0.0
+    convs = [layer for layer in stack[:end] if isinstance(layer, layers._Conv)]
+    for i, conv in enumerate(convs):
+        per_tensor = sum(2 * (k // 2) for k in conv.filter_shape)
+        passes += per_tensor * (1 if i == 0 else 2)
+    return relus * entries, passes * entries
 
 
 def _target_rows(s: dict, log: Callable) -> list[dict]:
     """Issue 13's targets: reader-built and zoo kernels at defaults, first call included."""
     import neural_tangents as nt
 
-    from . import archs, data, gram
+    from . import archs, data, gram, layers
 
-    rate = arccos_rate()
+    rate, prate = arccos_rate(), pass_rate()
     cases = [  # (case, builder, N, target); fresh triples so no compilation is shared
         ("reader-built Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
          lambda: archs.cnn([64, 64], [512], 1), s["n_flat"], 1.6),
         ("reader-built Conv64-Relu-Conv64-Relu-GAP-Dense1",
          lambda: archs.cnn([64, 64], [], 1, pool="gap"), s["n_gap"], 3.0),
         ("zoo CNN-1-GAP", lambda: archs.get("CNN-1-GAP"), s["n_gap"], 5.0),
+        # a reader's network left in stax: gram runs its kernel_fn as given
+        ("bare stax Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
+         lambda: layers.to_stax(archs.cnn([64, 64], [512], 1)), s["n_flat"], 1.0),
     ]
     rows = []
     for case, build, n, target in cases:
         x = data.normalize(data.load("digits", n=n, seed=0).x.astype(np.float64))
         arch = build()
+        stax_net = not isinstance(arch, layers.Network)
         # nt.batch needs N divisible by its batch size: 100, or one batch below 100 inputs
         nt_bs = 100 if n >= 100 else n
-        ref, tb, cb = timed(nt.batch(arch.kernel_fn, batch_size=nt_bs), x, None, "ntk")
+        baseline = arch[2] if stax_net else layers.to_stax(arch)[2]
+        ref, tb, cb = timed(nt.batch(baseline, batch_size=nt_bs), x, None, "ntk")
         H, tn, cn = timed(gram.gram, build(), x, progress=False)
-        # off the diagonal both evaluate the same recursion; on it neural-tangents' arccos
-        # of a cosine rounded below 1 is off by ~1e-8 while the hand-written angle is exactly 0
+        if stax_net:
+            arch = archs.cnn([64, 64], [512], 1)          # the same network, for its bound
+        # off the diagonal both evaluate the same recursion; on it neural-tangents' angle
+        # of a cosine rounded below 1 is off by ~1e-8 while ours is exactly 0
         off = ~np.eye(n, dtype=bool)
         diag_diff = _rel(np.diag(H), np.diag(np.asarray(ref)))
-        needed = _arccos_needed(arch, n, x.shape[1:])
-        floor_s = needed / rate
+        arccos, passes = _work(arch, n, x.shape[1:])
+        floor_s = arccos / rate + passes / prate
         met = tb / tn >= target
         note = (f"target {target:g}x {'met' if met else 'NOT met'}; both first calls "
-                f"(compilation included), defaults; ntkbook kernel {gram.last_run['kernel']} "
-                f"({gram.last_run['kernel_choice']}), block {gram.last_run['block_size']}; "
-                f"roofline: {needed:.3g} arc-cosine evaluations at {rate:.3g}/s alone = "
-                f"{floor_s:.3g} s, the target needs <= {tb / target:.3g} s; max_rel_diff is "
-                f"off the diagonal, the diagonal differs by {diag_diff:.1e} (neural-tangents' "
-                f"arccos rounding)")
+                f"(compilation included), defaults; ntkbook kernel {gram.last_run['kernel']}, "
+                f"block {gram.last_run['block_size']}; bound: {arccos:.3g} arc-cosines at "
+                f"{rate:.3g}/s + {passes:.3g} entry passes at {prate:.3g}/s = {floor_s:.3g} s "
+                f"(ours is {tn / floor_s:.1f}x the bound); the target needs <= "
+                f"{tb / target:.3g} s; max_rel_diff is off the diagonal, the diagonal differs "
+                f"by {diag_diff:.1e} (neural-tangents' angle rounding)")
         rows.append(_row("target", case, n, f"nt.batch(kernel_fn, {nt_bs}), first call",
                          "gram(arch, x) at defaults, first call", tb, cb, tn, cn,
                          _rel(H[off], np.asarray(ref)[off]), note) | dict(target=target, met=met,
-                                                     arccos_floor_s=floor_s,
-                                                     arccos_per_s=rate))
+                                                     bound_s=floor_s, arccos_per_s=rate,
+                                                     passes_per_s=prate))
         log(rows[-1])
     return rows
 
@@ -343,7 +365,7 @@ config.enable_x64()
 name, n, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 x = data.normalize(data.load("digits", n=n, seed=0).x.astype(np.float64))
 arch = archs.get(name)
-kernel_fn = gram.choose_kernel(arch.kernel_fn, x, n * n)[0]
+kernel_fn = arch.kernel_fn
 est = gram.estimate_memory(kernel_fn, x, batch_size=b)
 def status(field):
     with open("/proc/self/status") as f:

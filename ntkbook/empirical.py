@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, engine
 from .dynamics.kernel_regression import kernel_regression
 from .gram_memory import GramMemoryError, host_available_bytes
 
@@ -217,21 +217,18 @@ def _memory_guard(n1: int, n2: int, per_pair: int, itemsize: int, what: str, hin
                               f"only {free / gib:.2f} GiB are free; {hint}")
 
 
-def _blocked(fn: Callable, x1, x2, params, batch_size: int | None, out_shape: tuple) -> np.ndarray:
-    """Evaluate ``fn`` on row/column blocks of at most ``batch_size`` inputs."""
+def _blocked(fn: Callable, x1, x2, params, batch_size: int | None) -> np.ndarray:
+    """``fn(x1, x2, params)``, in blocks of ``batch_size`` inputs per side through the engine.
+
+    With ``x2=None`` only the blocks on and above the diagonal are computed
+    (:func:`ntkbook.engine.run_blocks`).
+    """
     n1 = x1.shape[0]
-    xx2 = x1 if x2 is None else x2
-    n2 = xx2.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
     if batch_size is None or (batch_size >= n1 and batch_size >= n2):
         return np.asarray(fn(x1, x2, params))
-    batch_size = _checks.positive_int(batch_size, "batch_size")
-    out = None
-    for i in range(0, n1, batch_size):
-        for j in range(0, n2, batch_size):
-            blk = np.asarray(fn(x1[i:i + batch_size], xx2[j:j + batch_size], params))
-            if out is None:
-                out = np.empty((n1, n2) + out_shape, dtype=blk.dtype)
-            out[i:i + batch_size, j:j + batch_size] = blk
+    (out,), _ = engine.run_blocks(lambda a, c: (fn(a, c, params),), np.asarray(x1),
+                                  None if x2 is None else np.asarray(x2), batch_size)
     return out
 
 
@@ -276,7 +273,7 @@ def entk(apply_fn: ApplyFn, params, x1, x2=None, implementation: str = "structur
     itemsize = jax.tree_util.tree_leaves(params)[0].dtype.itemsize
     _memory_guard(x1.shape[0], n2, o * o, itemsize, f"full eNTK (O = {o})",
                   "use pntk() (an N x N kernel) or pass row slices of x1.")
-    return _blocked(fn, x1, x2, params, batch_size, (o, o))
+    return _blocked(fn, x1, x2, params, batch_size)
 
 
 def pntk(apply_fn: ApplyFn, params, x1, x2=None, mode: str = "sum",
@@ -312,7 +309,7 @@ def pntk(apply_fn: ApplyFn, params, x1, x2=None, mode: str = "sum",
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     itemsize = jax.tree_util.tree_leaves(params)[0].dtype.itemsize
     _memory_guard(x1.shape[0], n2, 1, itemsize, "pNTK", "pass row slices of x1.")
-    return _blocked(fn, x1, x2, params, batch_size, ())
+    return _blocked(fn, x1, x2, params, batch_size)
 
 
 # ---------------------------------------------------------------------------

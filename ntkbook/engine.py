@@ -3,8 +3,8 @@
 :func:`run_blocks` evaluates a block function on all pairs of row blocks of
 ``x1`` and ``x2`` and assembles the ``(N1, N2)`` results.  It is the only block
 loop of the package: :func:`ntkbook.gram.gram` (one kernel),
-:func:`ntkbook.cntk_depths.gram_by_depth` (several depths read off one walk) and
-the empirical kernels of :mod:`ntkbook.empirical` all run through it.  What it does:
+(several depths read off one walk) and the empirical kernels of
+:mod:`ntkbook.empirical` (``batch_size=``) all run through it.  What it does:
 
 * **Symmetry.**  For ``x2=None`` only the blocks on and above the diagonal are
   evaluated; the rest is filled by transposition (about half the work), and
@@ -84,17 +84,27 @@ def pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
     return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)], axis=0)
 
 
+def _swap(blk: np.ndarray) -> np.ndarray:
+    """The block of the swapped pair: ``K(x2, x1)[b, a, j, i] = K(x1, x2)[a, b, i, j]``.
+
+    Rows and columns swap, and so do the trailing output axes of an eNTK block
+    ``(b, b, O, O)`` (the kernel of a pair is an O x O matrix, transposed with the pair).
+    """
+    return blk.transpose((1, 0) + tuple(range(blk.ndim - 1, 1, -1)))
+
+
 def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
                x2: np.ndarray | None, block: int, *, devices: Sequence | None = None,
                cache=None, progress: bool = False, desc: str = "Gram",
-               dtype=np.float64) -> tuple[list[np.ndarray], BlockRecord]:
+               dtype=None) -> tuple[list[np.ndarray], BlockRecord]:
     """Evaluate ``block_fn`` on every pair of row blocks and assemble the results.
 
     Parameters
     ----------
     block_fn : callable
-        ``block_fn(a, c) -> tuple of K arrays``, each of shape ``(block, block)``,
-        for ``a``, ``c`` of shape ``(block, *feature_shape)`` (on one device).
+        ``block_fn(a, c) -> tuple of K arrays``, each of shape ``(block, block, *out)``
+        (``out``: e.g. the ``(O, O)`` of an eNTK pair), for ``a``, ``c`` of shape
+        ``(block, *feature_shape)`` (on one device).
     x1 : ndarray, shape (N1, *feature_shape)
     x2 : ndarray, shape (N2, *feature_shape), or None
         ``None``: the symmetric case ``x2 = x1`` (blocks on and above the diagonal).
@@ -110,11 +120,11 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
     desc : str
         The bar's label.
     dtype
-        dtype of the assembled results.
+        dtype of the assembled results (default: the blocks' own).
 
     Returns
     -------
-    results : list of K ndarrays, shape (N1, N2) each
+    results : list of K ndarrays, shape (N1, N2, *out) each
     record : BlockRecord
     """
     symmetric = x2 is None
@@ -130,15 +140,16 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
 
     def place(i: int, j: int, blks: np.ndarray) -> None:
         if not outs:
-            outs.extend(np.empty((n1, n2), dtype=dtype) for _ in range(len(blks)))
+            outs.extend(np.empty((n1, n2) + blks.shape[3:], dtype=dtype or blks.dtype)
+                        for _ in range(len(blks)))
         r0, c0 = i * b, j * b
         r1, c1 = min(r0 + b, n1), min(c0 + b, n2)
         for out, blk in zip(outs, blks):
             if symmetric and i == j:
-                blk = (blk + blk.T) / 2      # symmetric only up to rounding inside a block
+                blk = (blk + _swap(blk)) / 2     # symmetric only up to rounding inside a block
             out[r0:r1, c0:c1] = blk[: r1 - r0, : c1 - c0]
             if symmetric and i != j:
-                out[c0:c1, r0:r1] = blk[: r1 - r0, : c1 - c0].T
+                out[c0:c1, r0:r1] = _swap(blk)[: c1 - c0, : r1 - r0]
 
     todo = []
     for i, j in pairs:
