@@ -105,6 +105,10 @@ class Cov:
     channels : int
         Channels (features) of the layer's finite input: the fan-in that the
         standard parameterization's NTK needs.
+    inputs : tuple of two arrays, or None
+        The raw inputs ``(x1, x2)`` while the state is the input itself (then a first
+        convolution reads its covariances off the image patches, one matrix product,
+        instead of shifting a covariance tensor); ``None`` after the first layer.
     """
 
     nngp: Any
@@ -114,6 +118,7 @@ class Cov:
     full: bool
     spatial: tuple
     channels: int
+    inputs: Any = None
 
     def map(self, fn: Callable[[Any], Any], *, ntk: bool = True) -> "Cov":
         """Apply ``fn`` (acting on the leading spatial axes) to every covariance (and the NTK)."""
@@ -122,8 +127,8 @@ class Cov:
 
 
 jax.tree_util.register_pytree_node(
-    Cov, lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2), (c.full, c.spatial, c.channels)),
-    lambda aux, arrays: Cov(*arrays, *aux))
+    Cov, lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2, c.inputs), (c.full, c.spatial, c.channels)),
+    lambda aux, arrays: Cov(*arrays[:4], *aux, inputs=arrays[4]))
 
 
 class Kernel(NamedTuple):
@@ -359,10 +364,12 @@ class _Affine(_Layer):
             return out if b is None else out + self.b_std * b
         return out if b is None else out + b
 
-    def _update(self, c: Cov, window: Callable[[Any, int], Any], fan_in: int, **changes) -> Cov:
-        """``nngp -> W^2 window(nngp) + b^2``; NTK by the parameterization's rule."""
+    def _update(self, c: Cov, window: Callable[[Any], Any], fan_in: int, raw: Cov | None = None,
+                **changes) -> Cov:
+        """``nngp -> W^2 window(nngp) + b^2`` (``raw`` = ``window`` applied, if known); NTK by
+        the parameterization's rule."""
         w2, b2 = self.W_std ** 2, (self.b_std or 0.0) ** 2
-        raw = c.map(window, ntk=False)
+        raw = c.map(window, ntk=False) if raw is None else raw
         new = raw.map(lambda t: w2 * t + b2, ntk=False)
         ntk_old = None if c.ntk is None else window(c.ntk)
         if self.parameterization == "ntk":
@@ -455,8 +462,40 @@ class _Conv(_Affine):
                 t = _strided_window_sum(t, axes, k, s, lo, hi, out)
             return t / taps
 
-        return self._update(c, window, c.channels * taps,
+        raw = None if c.inputs is None else self._from_patches(c, geo)
+        return self._update(c, window, c.channels * taps, raw,
                             spatial=tuple(g[0] for g in geo), channels=self.out_chan)
+
+    def _from_patches(self, c: Cov, geo) -> Cov:
+        """The window-averaged covariances of the raw inputs, as products of their patches.
+
+        ``mean_d x1[p + d] . x2[q + d] / C`` is the inner product of the two pixels'
+        patch vectors over ``C * taps`` entries: one matrix product writes the
+        covariance tensor once, where shifting the input covariance would pass over it
+        ``2 r`` times per axis.
+        """
+        x1, x2 = c.inputs
+        pads = [(lo, hi) for _, lo, hi in geo]
+        dims = self._dims()
+
+        def patches(x):              # (B, *S', C * taps)
+            return lax.conv_general_dilated_patches(x, self.filter_shape, self.strides, pads,
+                                                    dimension_numbers=dims)
+
+        p1, p2 = patches(x1), patches(x2)
+        norm = c.channels * math.prod(self.filter_shape)
+        n = len(self.filter_shape)
+        p, q = "ijkl"[:n], "mnop"[:n]
+        if c.full:
+            pairs = "".join(a + b for a, b in zip(p, q))
+            nngp = jnp.einsum(f"a{p}z,b{q}z->{pairs}ab", p1, p2) / norm
+            cov1 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", p1, p1) / norm
+            cov2 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", p2, p2) / norm
+        else:
+            nngp = jnp.einsum(f"a{p}z,b{p}z->{p}ab", p1, p2) / norm
+            cov1 = jnp.einsum(f"a{p}z->{p}a", p1 * p1) / norm
+            cov2 = jnp.einsum(f"a{p}z->{p}a", p2 * p2) / norm
+        return replace(c, nngp=nngp, cov1=cov1, cov2=cov2, inputs=None)
 
 
 class _Relu(_Layer):
@@ -619,6 +658,10 @@ class KernelFn:
         spatial = tuple(x1.shape[1:-1])
         full = self.full_until >= 0 and bool(spatial)
         chans = x1.shape[-1]
+        if isinstance(self.layers[0], _Conv):
+            # the first convolution reads the raw inputs' patches (_Conv._from_patches)
+            return Cov(nngp=None, ntk=None, cov1=None, cov2=None, full=full, spatial=spatial,
+                       channels=chans, inputs=(x1, x2))
         p, q = "ijkl"[:len(spatial)], "mnop"[:len(spatial)]
         if full:
             pairs = "".join(a + b for a, b in zip(p, q))      # i m j n: each axis beside its partner
@@ -653,7 +696,7 @@ class KernelFn:
         """
         stop = len(self.layers) if stop is None else stop
         for i in range(start, stop):
-            c = self.layers[i].kernel(c)
+            c = replace(self.layers[i].kernel(c), inputs=None)
             if c.full and i >= self.full_until and c.spatial:
                 spatial = c.spatial
                 c = replace(c.map(lambda t: _pixel_diagonal(t, spatial)), full=False)
