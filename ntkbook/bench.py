@@ -200,12 +200,13 @@ def _big_rows(s: dict, log: Callable) -> list[dict]:
     return [row]
 
 
-def arccos_rate(n: int = 2 ** 22) -> float:
+def arccos_rate(n: int = 2 ** 18) -> float:
     """Arc-cosine ReLU expectations per second on this machine, measured alone (float64).
 
     Times the ReLU update of :mod:`ntkbook.layers` (``_arccos_relu``: a square root,
-    the rational angle and a few multiplies per entry) on ``n`` entries, compiled
-    beforehand, best of three.  With :func:`pass_rate` it bounds a GAP kernel: every
+    the rational angle and a few multiplies per entry) on ``n`` entries -- about the
+    size of one block's covariance, so it runs from cache as the blocks do -- compiled
+    beforehand, best of ten.  With :func:`pass_rate` it bounds a GAP kernel: every
     ReLU of the conv stack evaluates it once per pair of inputs and pair of pixels.
     """
     import jax
@@ -219,11 +220,11 @@ def arccos_rate(n: int = 2 ** 22) -> float:
     cov = jnp.asarray(rng.uniform(-0.9, 0.9, size=n))
     fn = jax.jit(lambda c, p: _arccos_relu(c, p))
     jax.block_until_ready(fn(cov, jnp.ones(n)))
-    return n / min(timed(fn, cov, jnp.ones(n))[1] for _ in range(3))
+    return n / min(timed(fn, cov, jnp.ones(n))[1] for _ in range(10))
 
 
-def pass_rate(n: int = 2 ** 22) -> float:
-    """Entries per second of one memory pass (read one float64 array, write one), alone."""
+def pass_rate(n: int = 2 ** 18) -> float:
+    """Entries per second of one pass over a block-sized float64 array (read one, write one)."""
     import jax
     import jax.numpy as jnp
 
@@ -233,7 +234,7 @@ def pass_rate(n: int = 2 ** 22) -> float:
     a = jnp.asarray(np.random.default_rng(0).normal(size=n))
     fn = jax.jit(lambda t: t * 1.5 + 0.25)
     jax.block_until_ready(fn(a))
-    return n / min(timed(fn, a)[1] for _ in range(3))
+    return n / min(timed(fn, a)[1] for _ in range(10))
 
 
 def _work(arch, n: int, shape: tuple) -> tuple[float, float]:

@@ -87,13 +87,8 @@ _BLOCK_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
-    """``(a, c) -> (kernel_fn(a, c, kind),)``, one per kernel and kind (cached).
-
-    A :class:`~ntkbook.layers.KernelFn` block is jitted (compiled once, reused by later
-    calls).  Any other ``kernel_fn`` runs as ``nt.batch`` runs it, op by op: compiling a
-    neural-tangents kernel costs more than its eager evaluation saves on the block counts
-    of a book chapter, and this way it is never slower than that baseline.
-    """
+    """The jitted ``(a, c) -> (kernel_fn(a, c, kind),)``, one per kernel and kind (cached),
+    compiled once and reused by later calls (``nt.batch`` jits its blocks the same way)."""
     try:
         per_kind = _BLOCK_FNS.setdefault(kernel_fn, {})
     except TypeError:          # not weak-referenceable: no reuse across calls
@@ -102,7 +97,7 @@ def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
         def block(a, c):
             return (kernel_fn(a, c, kind),)
 
-        per_kind[kind] = jax.jit(block) if isinstance(kernel_fn, KernelFn) else block
+        per_kind[kind] = jax.jit(block)
     return per_kind[kind]
 
 
@@ -144,7 +139,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         and kernel): reusing it for another raises ``ValueError``.
     check_memory
         Estimate the memory first and raise :class:`GramMemoryError` if it
-        would not fit.
+        would not fit (for a foreign ``kernel_fn``, the result only).
 
     Returns
     -------
@@ -189,8 +184,11 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
 
     with enable_x64(dtype == np.float64):
         if check_memory:
-            check_fits(estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices), b,
-                       lambda bs: estimate_memory(kernel_fn, x, x2, kind, bs, dtype, devices))
+            # a foreign kernel is not traced for its working set (tracing a neural-tangents
+            # kernel costs about as much as a small Gram): only the result is checked
+            check_fits(estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices, trace=ours), b,
+                       lambda bs: estimate_memory(kernel_fn, x, x2, kind, bs, dtype, devices,
+                                                  trace=ours))
         cache = None
         if cache_dir is not None:
             ident = kernel_identity(kernel_fn, x, kind)

@@ -96,12 +96,16 @@ _MEMORY_SHARE = 0.8
 
 
 def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256,
-                    dtype=np.float64, devices: Sequence | None = None) -> dict:
+                    dtype=np.float64, devices: Sequence | None = None, *,
+                    trace: bool = True) -> dict:
     """Estimate the memory :func:`gram` needs, without allocating it.
 
     The block working set is read off the traced block computation
     (``jax.make_jaxpr``): ``8 x`` its largest intermediate array (measured
     to bound the peak RSS of every zoo kernel on CPU, see ``_WORKING_SET_FACTOR``).
+
+    ``trace=False`` skips the trace and reports a block working set of 0 (the
+    result alone is then checked).
 
     Returns
     -------
@@ -125,6 +129,8 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
         known = _LARGEST.setdefault(kernel_fn, {})
     except TypeError:          # not weak-referenceable: trace every time
         known = {}
+    if not trace:
+        known = {key: 0}
     if key not in known:
         # tracing a deep neural-tangents kernel takes seconds; do it once per shape
         with enable_x64(np.dtype(dtype) == np.float64):
