@@ -111,9 +111,13 @@ test-core: $(CORE_STAMP)
 
 # One chapter, executed alone with nbmake (fails on the first cell that raises):
 #   make notebook NB=notebooks/03_mlp_ntk.ipynb
+# Its claims-ledger records go to build/claims-single, never into the full build's
+# build/claims (which the ledger appendix reads: a single chapter re-run must not replace
+# the build's records with another run's).
 notebook: $(STAMP)
 	@test -n "$(NB)" || { echo "make: say which, e.g. make notebook NB=notebooks/03_mlp_ntk.ipynb"; exit 1; }
-	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=900 --durations=0 $(NB)
+	NTKBOOK_CLAIMS_DIR=build/claims-single $(BIN)/python -m pytest -q --nbmake \
+	  --nbmake-timeout=900 --durations=0 $(NB)
 
 # MathJax served from the book itself, so math renders offline.  It comes from the npm
 # registry's `mathjax` package at build time (never committed); pinned like the Python stack.

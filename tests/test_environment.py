@@ -90,6 +90,20 @@ def test_make_test_executes_each_notebook_once():
         executor[0], executor
 
 
+def test_make_notebook_keeps_its_ledger_away_from_the_full_build():
+    """`make notebook` (dry run) writes its claims-ledger records to build/claims-single:
+    an interrupted or single-chapter run must never replace the records the appendix reads."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["make", "-n", "--no-print-directory", "notebook",
+                          "NB=notebooks/03_mlp_ntk.ipynb"], cwd=root, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    run = [l for l in out.stdout.splitlines() if "nbmake" in l]
+    assert len(run) == 1 and "NTKBOOK_CLAIMS_DIR=build/claims-single" in run[0], run
+
+
 def test_claims_ledger_appendix_is_executed_after_every_chapter():
     """Sphinx reads (so myst-nb executes) documents in sorted docname order: the ledger page,
     which reads the chapters' records, must sort after every chapter in the table of contents."""
