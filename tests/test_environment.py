@@ -100,7 +100,7 @@ def test_make_notebook_keeps_its_ledger_away_from_the_full_build():
                           "NB=notebooks/03_mlp_ntk.ipynb"], cwd=root, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    run = [l for l in out.stdout.splitlines() if "nbmake" in l]
+    run = [l for l in out.stdout.splitlines() if "--nbmake" in l and "pytest" in l]
     assert len(run) == 1 and "NTKBOOK_CLAIMS_DIR=build/claims-single" in run[0], run
 
 
