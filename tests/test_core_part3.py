@@ -168,7 +168,7 @@ def test_train_recording_step_equals_numpy_backprop(digits):
 # --------------------------------------------------------------------------- CNN by loops
 
 def _small_cnn():
-    """Conv(3) -> ReLU -> AvgPool 2x2 -> Conv(4) -> ReLU -> Flatten -> Dense(8) -> ReLU -> Dense(10)."""
+    """Conv(3) -> ReLU -> AvgPool 2x2 -> Conv(4) -> ReLU -> Flatten -> Dense(8) -> ReLU -> Dense."""
     return archs.cnn([3, 4], [8], out_dim=10, pool_after=(0,))
 
 

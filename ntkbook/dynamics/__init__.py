@@ -14,9 +14,9 @@ from .kernel_regression import KernelSolve, cholesky_solve, kernel_regression
 from .linearize import (LazyStats, Trajectory, gd_trajectory, lazy_training, linearize,
                         relative_kernel_change, relative_weight_change, tree_norm)
 
-# `training` needs optax, which the core environment (a current JAX, no neural-tangents, no
-# optax) does not have; `tasks` reaches `kernel_regression` through this package, so the
-# training names are imported on first use instead of here (PEP 562).
+# `training` imports optax (in both locks), which costs seconds of start-up that the
+# training-free tools do not need: `tasks` and `audit` reach `kernel_regression` through this
+# package, so the training names are imported on first use instead of here (PEP 562).
 _TRAINING_NAMES = ("OPTIMIZERS", "TRAIN_LOSSES", "History", "train")
 
 

@@ -215,8 +215,9 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
     Parameters
     ----------
     arch
-        A stax triple ``(init_fn, apply_fn, kernel_fn)`` or :class:`ntkbook.archs.Arch`;
-        only ``init_fn`` and ``apply_fn`` are used.  Its output dimension must be
+        A network ``(init_fn, apply_fn, kernel_fn)`` of :mod:`ntkbook.layers` (e.g.
+        :func:`ntkbook.archs.get`; runs on a current JAX with no neural-tangents) or a
+        neural-tangents ``stax`` triple; only ``init_fn`` and ``apply_fn`` are used.  Its output dimension must be
         ``num_classes``.
     x : array, shape ``(N, *feature_shape)``
         Training inputs (e.g. ``data.normalize(ds.x)``).
@@ -320,8 +321,8 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
                          "use batch_size=None for full batch.")
 
     # Trace and run everything in the chosen precision: with float64 switched on globally,
-    # some neural-tangents layers create float64 constants that clash with float32
-    # parameters inside lax.conv, so float32 training runs with x64 off locally.
+    # some layers (neural-tangents' stax at least) create float64 constants that clash with
+    # float32 parameters inside lax.conv, so float32 training runs with x64 off locally.
     with enable_x64(dtype == np.dtype(np.float64)):
         init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
         if params is None:
