@@ -84,13 +84,26 @@ def _device_available_bytes(device) -> int:
 # kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}
 _LARGEST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-# Working set of one block, in multiples of its largest intermediate array:
-# neural-tangents and the hand-written kernels keep the NNGP and NTK covariance
-# tensors of the current layer plus temporaries while building the next one.
-# Measured (``python -m ntkbook.bench --memory``, CPU, peak RSS rise during a warm
-# call, 48 digits, block 16): the hand-written CNN-1-GAP block peaked at 1.5x
-# "4 x largest" (50 MB against 34 MB), so 8 x largest bounds it with a third to spare.
+# Working set of one block, in multiples of its largest intermediate array.  A kernel
+# keeps the NNGP and NTK covariance tensors of the current layer plus temporaries, and
+# XLA's schedule of a whole stack keeps more of them alive the more convolutions run on
+# the full pixel-pair covariance.  Measured (``python -m ntkbook.bench --memory``, CPU,
+# peak RSS rise during a warm call, 64 digits, block 32, ntkbook.layers kernels): CNN-1-GAP
+# (2 such convolutions) peaked at 11.1x its largest array, CNN-2-GAP (4) at 21.0x; the
+# flatten networks stayed below what RSS resolves.  Hence 7x per full-covariance
+# convolution (a fifth to a third to spare), and 8x at least.
 _WORKING_SET_FACTOR = 8
+_PER_FULL_CONV = 7
+
+
+def _working_set_factor(kernel_fn) -> int:
+    """Multiples of the largest array one block of ``kernel_fn`` keeps alive at its peak."""
+    from .layers import KernelFn, _Conv
+
+    if not isinstance(kernel_fn, KernelFn):
+        return _WORKING_SET_FACTOR
+    full = kernel_fn.layers[:kernel_fn.full_until + 1]
+    return max(_WORKING_SET_FACTOR, _PER_FULL_CONV * sum(isinstance(layer, _Conv) for layer in full))
 # Share of the free memory the guard lets one call use.
 _MEMORY_SHARE = 0.8
 
@@ -101,8 +114,9 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     """Estimate the memory :func:`gram` needs, without allocating it.
 
     The block working set is read off the traced block computation
-    (``jax.make_jaxpr``): ``8 x`` its largest intermediate array (measured
-    to bound the peak RSS of every zoo kernel on CPU, see ``_WORKING_SET_FACTOR``).
+    (``jax.make_jaxpr``): its largest intermediate array times a factor measured to
+    bound the peak RSS of every zoo kernel on CPU (``_working_set_factor``: 7 per
+    convolution on the full pixel-pair covariance, 8 at least).
 
     ``trace=False`` skips the trace and reports a block working set of 0 (the
     result alone is then checked).
@@ -140,7 +154,7 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     largest = known[key] * (b1 * b2) / (t1 * t2)
     devices = list(devices) if devices is not None else jax.local_devices()
     return dict(result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
-                block_bytes=int(_WORKING_SET_FACTOR * largest), devices=len(devices),
+                block_bytes=int(_working_set_factor(kernel_fn) * largest), devices=len(devices),
                 on_host=devices[0].platform == "cpu",
                 host_available_bytes=host_available_bytes(),
                 device_available_bytes=_device_available_bytes(devices[0]))
