@@ -221,4 +221,8 @@ def get(name: str, *, out_dim: int = 10, width: int | None = None, ndim: int = 2
 
 def ndim_of(image_shape: Sequence[int]) -> int:
     """Spatial dimensions of a dataset's ``image_shape`` (channels last): ``(8, 8, 1) -> 2``."""
-    return len(image_shape) - 1
+    shape = tuple(image_shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"image_shape={shape!r}; expected (length, channels) for signals or "
+                         "(height, width, channels) for images.")
+    return len(shape) - 1

@@ -57,7 +57,7 @@ from . import _checks, engine
 from .dynamics.kernel_regression import kernel_regression
 from .gram_memory import GramMemoryError, host_available_bytes
 
-__all__ = ["IMPLEMENTATIONS", "PNTK_MODES", "entk", "entk_fn", "pntk", "pntk_fn", "flatten_entk",
+__all__ = ["jacobian_contraction_fn", "IMPLEMENTATIONS", "PNTK_MODES", "entk", "entk_fn", "pntk", "pntk_fn", "flatten_entk",
            "output_dim", "relative_frobenius_error", "EigenStats", "eigen_stats",
            "compare_spectra", "entk_regression", "pntk_regression",
            "relative_prediction_difference", "peak_memory_bytes", "Cost", "measure_cost"]
@@ -80,11 +80,13 @@ _MEMORY_SHARE = 0.8
 
 
 def _implementation(name: str):
-    """Map an implementation name to neural-tangents' enum (clear error otherwise)."""
-    import neural_tangents as nt
-
+    """Map an implementation name to neural-tangents' enum (clear error otherwise); the name
+    itself where neural-tangents is not installed (the plain-JAX kernel serves every name)."""
     if not isinstance(name, str) or name not in IMPLEMENTATIONS:
         raise ValueError(f"implementation={name!r} is not known; expected one of {IMPLEMENTATIONS}.")
+    nt = _neural_tangents()
+    if nt is None:
+        return name
     return {"jacobian_contraction": nt.NtkImplementation.JACOBIAN_CONTRACTION,
             "ntk_vector_products": nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
             "structured_derivatives": nt.NtkImplementation.STRUCTURED_DERIVATIVES}[name]
@@ -157,13 +159,51 @@ def entk_fn(apply_fn: ApplyFn, implementation: str = "structured_derivatives") -
         rounding; they differ in time and memory (chapter 6).
     """
     _check_apply_fn(apply_fn)
-    import neural_tangents as nt
-
+    impl = _implementation(implementation)
+    nt = _neural_tangents()
+    if nt is None:
+        return jax.jit(jacobian_contraction_fn(apply_fn))
     # trace_axes=(): keep both output axes (the full O x O block per pair);
     # vmap_axes=0: samples are independent, so Jacobians are vmapped per input.
-    fn = nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0,
-                             implementation=_implementation(implementation))
+    fn = nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0, implementation=impl)
     return jax.jit(fn)
+
+
+def _neural_tangents():
+    """neural-tangents if installed, else ``None`` (the core environment on a current JAX)."""
+    try:
+        import neural_tangents as nt
+    except ImportError:
+        return None
+    return nt
+
+
+def jacobian_contraction_fn(apply_fn: ApplyFn) -> Callable:
+    """The full eNTK in plain JAX: per-input Jacobians contracted over every parameter.
+
+    ``fn(x1, x2, params) -> (N1, N2, O, O)``, the kernel neural-tangents'
+    ``empirical_ntk_fn(..., trace_axes=(), vmap_axes=0)`` computes (its
+    ``"jacobian_contraction"`` implementation), written with ``jax.jacrev`` so that the
+    eNTK and pNTK run where neural-tangents cannot be installed; ``entk_fn`` and
+    ``pntk_fn`` use it there, whatever ``implementation`` asks (the kernels agree to
+    rounding, ``tests/test_empirical_core.py``; only time and memory differ).
+    """
+    _check_apply_fn(apply_fn)
+
+    def jacobians(x, params):
+        one = jax.jacrev(lambda p, xi: apply_fn(p, xi[None])[0])
+        return jax.vmap(one, in_axes=(None, 0))(params, x)     # leaves (N, O, *leaf)
+
+    def fn(x1, x2, params):
+        j1 = jacobians(x1, params)
+        j2 = j1 if x2 is None else jacobians(x2, params)
+        total = 0.0
+        for a, b in zip(jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2)):
+            total = total + jnp.einsum("aip,bjp->abij", a.reshape(a.shape[:2] + (-1,)),
+                                       b.reshape(b.shape[:2] + (-1,)))
+        return total
+
+    return fn
 
 
 def _scalar_fn(apply_fn: ApplyFn, mode: str) -> ApplyFn:
@@ -191,9 +231,15 @@ def pntk_fn(apply_fn: ApplyFn, mode: str = "sum",
     """
     _check_apply_fn(apply_fn)
     _checks.one_of(mode, "mode", PNTK_MODES)
-    import neural_tangents as nt
-
     impl = _implementation(implementation)
+    nt = _neural_tangents()
+    if nt is None:
+        if mode == "trace":
+            full = jacobian_contraction_fn(apply_fn)
+            return jax.jit(lambda x1, x2, params: jnp.mean(
+                jnp.diagonal(full(x1, x2, params), axis1=2, axis2=3), axis=-1))
+        scalar = jacobian_contraction_fn(_scalar_fn(apply_fn, mode))
+        return jax.jit(lambda x1, x2, params: scalar(x1, x2, params)[:, :, 0, 0])
     if mode == "trace":
         base = nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl)
 

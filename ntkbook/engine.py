@@ -37,6 +37,8 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _checks
+
 __all__ = ["BlockRecord", "run_blocks", "pad_rows"]
 
 
@@ -78,6 +80,7 @@ def pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
     -------
     ndarray, shape (ceil(N / multiple) * multiple, ...)
     """
+    multiple = _checks.positive_int(multiple, "multiple")
     extra = (-len(x)) % multiple
     if extra == 0:
         return x
@@ -127,10 +130,19 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
     results : list of K ndarrays, shape (N1, N2, *out) each
     record : BlockRecord
     """
+    if not callable(block_fn):
+        raise TypeError(f"block_fn must be callable; got {type(block_fn).__name__}.")
     symmetric = x2 is None
     xb = x1 if symmetric else x2
     n1, n2 = len(x1), len(xb)
-    b = max(1, min(int(block), max(n1, n2)))
+    if n1 == 0 or n2 == 0:
+        raise ValueError(f"x1 and x2 must hold at least one input each; got {n1} and {n2}.")
+    if not symmetric and np.shape(x1)[1:] != np.shape(x2)[1:]:
+        raise ValueError(f"x1 and x2 must share a feature shape; got {np.shape(x1)[1:]} and "
+                         f"{np.shape(x2)[1:]}.")
+    b = min(_checks.positive_int(block, "block"), max(n1, n2))
+    if devices is not None and len(devices) == 0:
+        raise ValueError("devices is empty; pass at least one JAX device (or None for all).")
     xa_p, xb_p = pad_rows(x1, b), pad_rows(xb, b)
     rows, cols = len(xa_p) // b, len(xb_p) // b
     pairs = [(i, j) for i in range(rows) for j in range(cols) if not symmetric or j >= i]

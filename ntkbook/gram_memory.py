@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
+from . import _checks
 from ._x64 import enable_x64
 
 __all__ = ["GramMemoryError", "estimate_memory", "check_fits", "auto_batch_size",
@@ -131,6 +132,12 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     """
     kernel_fn = kernel_fn_of(arch_or_kernel_fn)
     x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0 or (x2 is not None and len(x2) == 0):
+        raise ValueError(f"x (and x2) must have shape (N, *feature_shape) with N >= 1; got "
+                         f"{x.shape}" + ("" if x2 is None else f" and {np.shape(x2)}") + ".")
+    batch_size = _checks.positive_int(batch_size, "batch_size")
+    if devices is not None and len(devices) == 0:
+        raise ValueError("devices is empty; pass at least one JAX device (or None for all).")
     n1 = len(x)
     n2 = n1 if x2 is None else len(x2)
     b1, b2 = min(batch_size, n1), min(batch_size, n2)
@@ -171,6 +178,10 @@ def _fits(est: dict) -> tuple[bool, float]:
     return est["block_bytes"] <= spare, spare
 
 
+_EST_KEYS = frozenset({"result_bytes", "block_bytes", "devices", "on_host",
+                       "host_available_bytes", "device_available_bytes"})
+
+
 def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | None = None
                   ) -> None:
     """Raise :class:`GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit.
@@ -178,6 +189,10 @@ def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | N
     ``reestimate(b)`` re-runs the estimate for block size ``b``; with it the
     suggested ``batch_size`` is checked to fit before it is named.
     """
+    missing = _EST_KEYS - set(est) if isinstance(est, dict) else _EST_KEYS
+    if missing:
+        raise TypeError(f"est must be a dict from estimate_memory(); missing {sorted(missing)}.")
+    batch_size = _checks.positive_int(batch_size, "batch_size")
     gib = 2.0 ** 30
     host = _MEMORY_SHARE * est["host_available_bytes"]
     if est["result_bytes"] > host:

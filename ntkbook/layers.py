@@ -827,6 +827,8 @@ def to_stax(network: Network):
     tuple
         neural-tangents' ``(init_fn, apply_fn, kernel_fn)``.
     """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an ntkbook.layers Network; got {type(network).__name__}.")
     from neural_tangents import stax
 
     def one(layer: _Layer):

@@ -37,6 +37,8 @@ CASES = [
     ("entk", lambda: empirical.entk(APPLY, PARAMS, X1[0]), ValueError, "x1 must have shape"),
     ("entk", lambda: empirical.entk(APPLY, PARAMS, X1, np.zeros((0, 4))), ValueError, "x2 must have shape"),
     ("entk_fn", lambda: empirical.entk_fn(3), TypeError, "apply_fn"),
+    ("jacobian_contraction_fn", lambda: empirical.jacobian_contraction_fn("f"), TypeError,
+     "apply_fn"),
     ("entk_fn", lambda: empirical.entk_fn(APPLY, "fastest"), ValueError, "implementation"),
     ("pntk", lambda: empirical.pntk(APPLY, PARAMS, X1, mode="mean"), ValueError, "mode"),
     ("pntk", lambda: empirical.pntk(APPLY, NAN_PARAMS, X1), ValueError, "params contains"),

@@ -219,6 +219,9 @@ def test_cache_folder_of_another_gram_is_refused(digits, tmp_path):
         gram.gram(arch, digits[:-1], batch_size=8, progress=False, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="different Gram matrix"):
         gram.gram(arch, digits, batch_size=8, kind="nngp", progress=False, cache_dir=tmp_path)
+    # another block size lays out other blocks under the same names
+    with pytest.raises(ValueError, match="different Gram matrix"):
+        gram.gram(arch, digits, batch_size=5, progress=False, cache_dir=tmp_path)
     # same inputs but another kernel: refused before any block is read (the fingerprint
     # names the layer stack), even with block (0, 0) gone -- which once let a 2-L cache
     # fill a 10-L Gram
