@@ -105,11 +105,11 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
     Parameters
     ----------
     block_fn : callable
-        ``block_fn(a, c) -> tuple of K arrays``, each of shape ``(block, block, *out)``
-        (``out``: e.g. the ``(O, O)`` of an eNTK pair), for ``a``, ``c`` of shape
-        ``(block, *feature_shape)`` (on one device).
-    x1 : ndarray, shape (N1, *feature_shape)
-    x2 : ndarray, shape (N2, *feature_shape), or None
+        ``block_fn(a, c) -> tuple of K arrays``, each of shape (block, block, out...)
+        (``out``: e.g. the (O, O) of an eNTK pair), for ``a``, ``c`` of shape
+        (block, features...) (on one device).
+    x1 : ndarray, shape (N1, features...)
+    x2 : ndarray, shape (N2, features...), or None
         ``None``: the symmetric case ``x2 = x1`` (blocks on and above the diagonal).
     block : int
         Rows per block, >= 1 (clipped to the larger of N1, N2).
@@ -127,7 +127,7 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
 
     Returns
     -------
-    results : list of K ndarrays, shape (N1, N2, *out) each
+    results : list of K ndarrays, shape (N1, N2, out...) each
     record : BlockRecord
     """
     if not callable(block_fn):

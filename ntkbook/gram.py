@@ -12,7 +12,7 @@ memory.  What it does beyond ``neural_tangents.batch``:
   (:mod:`ntkbook.gram_cache`) with ``cache_dir``.
 * **Memory guard** (:mod:`ntkbook.gram_memory`).  Before allocating, the result
   and the block working set (read off the traced computation) are compared with
-  the free memory; too large a request fails with :class:`GramMemoryError`
+  the free memory; too large a request fails with :class:`~ntkbook.gram_memory.GramMemoryError`
   naming a block size that fits.
 * **float64 by default, chosen by measurement.**  Gram matrices feed linear
   solves and the chapters need float64 for conditioning; float32's result is
@@ -57,15 +57,15 @@ import numpy as np
 
 from . import _checks, engine
 from ._x64 import enable_x64
-from .closed_form import arccos_relu, mlp_ntk, relu_ntk_2layer, relu_ntk_eq4
 from .gram_cache import BlockCache, fingerprint, kernel_identity
 from .gram_memory import (GramMemoryError, auto_batch_size, check_fits, estimate_memory,
                           kernel_fn_of)
 from .layers import KernelFn
 
-__all__ = ["gram", "GramMemoryError", "estimate_memory", "kernel_fn_of", "auto_batch_size",
-           "last_run", "FOREIGN_BLOCK",
-           "arccos_relu", "mlp_ntk", "relu_ntk_2layer", "relu_ntk_eq4"]
+# The memory model's names (GramMemoryError, estimate_memory, auto_batch_size, kernel_fn_of)
+# stay importable from here, as the chapters call them, but are documented in
+# ntkbook.gram_memory: listing them here too would document them twice.
+__all__ = ["gram", "last_run", "FOREIGN_BLOCK"]
 
 KINDS = ("ntk", "nngp")
 
@@ -138,7 +138,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         resumable.  A folder belongs to one Gram matrix (inputs, kind, block size
         and kernel): reusing it for another raises ``ValueError``.
     check_memory
-        Estimate the memory first and raise :class:`GramMemoryError` if it
+        Estimate the memory first and raise :class:`~ntkbook.gram_memory.GramMemoryError` if it
         would not fit (for a foreign ``kernel_fn``, the result only).
 
     Returns

@@ -3,7 +3,7 @@
 * :func:`estimate_memory` reads the working set of one block off the traced
   block computation (``jax.make_jaxpr``), without allocating anything;
 * the guard (:func:`check_fits`) compares it and the result with the free memory and
-  fails with :class:`GramMemoryError` naming a block size that fits;
+  fails with :class:`~ntkbook.gram_memory.GramMemoryError` naming a block size that fits;
 * :func:`auto_batch_size` turns the working set per pair of inputs into the
   block size :func:`ntkbook.gram.gram` uses by default.
 """
@@ -184,7 +184,7 @@ _EST_KEYS = frozenset({"result_bytes", "block_bytes", "devices", "on_host",
 
 def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | None = None
                   ) -> None:
-    """Raise :class:`GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit.
+    """Raise :class:`~ntkbook.gram_memory.GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit.
 
     ``reestimate(b)`` re-runs the estimate for block size ``b``; with it the
     suggested ``batch_size`` is checked to fit before it is named.

@@ -633,16 +633,16 @@ def _as_float(x):
 class KernelFn:
     """The infinite-width ``kernel_fn`` of a stack of layers: ``kernel_fn(x1, x2=None, get=None)``.
 
+    Call it with inputs ``x1`` and ``x2`` of shapes (N1, spatial..., C) and
+    (N2, spatial..., C) (``x2=None`` means ``x1``); it returns (N1, N2) arrays for
+    ``get="ntk"`` or ``"nngp"``, a named tuple of them for a tuple of names, or a
+    :class:`Kernel` with both for ``get=None``.  It is a plain function of arrays, so
+    ``jax.jit`` and :func:`ntkbook.gram.gram` take it as they are.
+
     Parameters
     ----------
     layers : sequence of layers
         The stack, input first (as :class:`Network` records it).
-
-    Call it with ``x1`` of shape ``(N1, *S, C)`` and ``x2`` of shape ``(N2, *S, C)``
-    (``x2=None`` means ``x1``); it returns ``(N1, N2)`` arrays: ``get="ntk"``,
-    ``"nngp"``, a tuple of them, or ``None`` for a :class:`Kernel` with both.
-    It is a plain function of arrays, so ``jax.jit`` and :func:`ntkbook.gram.gram`
-    take it as they are.
     """
 
     def __init__(self, layers: Sequence[_Layer]):
@@ -680,8 +680,8 @@ class KernelFn:
 
         Parameters
         ----------
-        x1 : array, shape (N1, *S, C)
-        x2 : array, shape (N2, *S, C), optional (default ``x1``)
+        x1 : array, shape (N1, spatial..., C)
+        x2 : array, shape (N2, spatial..., C), optional (default ``x1``)
         """
         x1 = _as_float(x1)
         x2 = x1 if x2 is None else _as_float(x2)

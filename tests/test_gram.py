@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntkbook import archs, data, gram
+from ntkbook import archs, closed_form as cf, data, gram
 
 
 def rel_err(a, b) -> float:
@@ -62,12 +62,12 @@ def test_closed_form_kernel_through_gram(digits):
     x = digits.reshape(len(digits), -1)
 
     def eq4(a, b, kind):
-        return gram.relu_ntk_eq4(a, b)
+        return cf.relu_ntk_eq4(a, b)
 
     H = gram.gram(eq4, x, batch_size=10, progress=False)
     # blocks and the full matrix round the diagonal cosine differently; through
     # arccos' infinite slope at 1 that is ~sqrt(1e-16) = 1e-8 in the angle.
-    np.testing.assert_allclose(H, np.asarray(gram.relu_ntk_eq4(x)), rtol=1e-7)
+    np.testing.assert_allclose(H, np.asarray(cf.relu_ntk_eq4(x)), rtol=1e-7)
 
 
 def test_bad_input_is_rejected(digits):
