@@ -228,6 +228,36 @@ def _pixel_diagonal(t, spatial: tuple):
     return jnp.einsum(spec, t)
 
 
+def _feature_covariances(f1, f2, full: bool, norm: float) -> tuple[Any, Any, Any]:
+    """Covariances of two batches of feature maps, in the interpreter's layout.
+
+    Parameters
+    ----------
+    f1, f2 : arrays, shapes (B1, spatial..., F) and (B2, spatial..., F)
+        Inputs, or their patches (F = channels x filter taps).
+    full : bool
+        All pairs of pixels, each spatial axis beside its partner, or the pixel diagonal.
+    norm : float
+        Divides the inner products over F (the channel count, or channels x taps).
+
+    Returns
+    -------
+    nngp, cov1, cov2
+        ``(H, H', W, W', B1, B2)``, ``(H, H', W, W', B1)``, ``(H, H', W, W', B2)`` when
+        ``full``, else ``(H, W, B1, B2)``, ``(H, W, B1)``, ``(H, W, B2)``.
+    """
+    n = f1.ndim - 2
+    p, q = "ijkl"[:n], "mnop"[:n]
+    if full:
+        pairs = "".join(a + b for a, b in zip(p, q))      # i m j n: each axis beside its partner
+        return (jnp.einsum(f"a{p}z,b{q}z->{pairs}ab", f1, f2) / norm,
+                jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f1, f1) / norm,
+                jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f2, f2) / norm)
+    return (jnp.einsum(f"a{p}z,b{p}z->{p}ab", f1, f2) / norm,
+            jnp.einsum(f"a{p}z->{p}a", f1 * f1) / norm,
+            jnp.einsum(f"a{p}z->{p}a", f2 * f2) / norm)
+
+
 def _variances(c: Cov) -> tuple[Any, Any]:
     """Per-pixel variances of each batch: ``(B1, *S)`` and ``(B2, *S)``."""
     if c.full:
@@ -482,19 +512,8 @@ class _Conv(_Affine):
             return lax.conv_general_dilated_patches(x, self.filter_shape, self.strides, pads,
                                                     dimension_numbers=dims)
 
-        p1, p2 = patches(x1), patches(x2)
-        norm = c.channels * math.prod(self.filter_shape)
-        n = len(self.filter_shape)
-        p, q = "ijkl"[:n], "mnop"[:n]
-        if c.full:
-            pairs = "".join(a + b for a, b in zip(p, q))
-            nngp = jnp.einsum(f"a{p}z,b{q}z->{pairs}ab", p1, p2) / norm
-            cov1 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", p1, p1) / norm
-            cov2 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", p2, p2) / norm
-        else:
-            nngp = jnp.einsum(f"a{p}z,b{p}z->{p}ab", p1, p2) / norm
-            cov1 = jnp.einsum(f"a{p}z->{p}a", p1 * p1) / norm
-            cov2 = jnp.einsum(f"a{p}z->{p}a", p2 * p2) / norm
+        nngp, cov1, cov2 = _feature_covariances(patches(x1), patches(x2), c.full,
+                                                c.channels * math.prod(self.filter_shape))
         return replace(c, nngp=nngp, cov1=cov1, cov2=cov2, inputs=None)
 
 
@@ -662,16 +681,7 @@ class KernelFn:
             # the first convolution reads the raw inputs' patches (_Conv._from_patches)
             return Cov(nngp=None, ntk=None, cov1=None, cov2=None, full=full, spatial=spatial,
                        channels=chans, inputs=(x1, x2))
-        p, q = "ijkl"[:len(spatial)], "mnop"[:len(spatial)]
-        if full:
-            pairs = "".join(a + b for a, b in zip(p, q))      # i m j n: each axis beside its partner
-            nngp = jnp.einsum(f"a{p}z,b{q}z->{pairs}ab", x1, x2) / chans
-            cov1 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", x1, x1) / chans
-            cov2 = jnp.einsum(f"a{p}z,a{q}z->{pairs}a", x2, x2) / chans
-        else:
-            nngp = jnp.einsum(f"a{p}z,b{p}z->{p}ab", x1, x2) / chans
-            cov1 = jnp.einsum(f"a{p}z->{p}a", x1 * x1) / chans
-            cov2 = jnp.einsum(f"a{p}z->{p}a", x2 * x2) / chans
+        nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans)
         return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial,
                    channels=chans)
 
