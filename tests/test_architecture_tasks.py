@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.spatial.distance
 
+from _references import brute_force_gap
 from ntkbook import closed_form, data
 from ntkbook.tasks import (binary_complexity_gap, complexity_gap, kpca_projection, kpca_separation,
                            rank_architectures)
@@ -88,22 +89,12 @@ def test_ratio_is_scale_invariant_and_separated_classes_score_high(rng):
 # ---------------------------------------------------------------- Complexity-Gap
 
 
-def _brute_force_gap(H, y_pm):
-    """CG(i) by its definition: delete row/column i and solve again."""
-    full = y_pm @ np.linalg.solve(H, y_pm)
-    out = np.empty(len(y_pm))
-    for i in range(len(y_pm)):
-        keep = np.arange(len(y_pm)) != i
-        out[i] = full - y_pm[keep] @ np.linalg.solve(H[np.ix_(keep, keep)], y_pm[keep])
-    return out
-
-
 def test_binary_gap_equals_brute_force(rng):
     x = data.normalize(rng.standard_normal((30, 8)))
     H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
     y_pm = np.where(rng.random(30) < 0.5, 1.0, -1.0)
     # a well-conditioned 30x30 system in float64: both routes agree to ~1e-12 relative
-    np.testing.assert_allclose(binary_complexity_gap(H, y_pm), _brute_force_gap(H, y_pm),
+    np.testing.assert_allclose(binary_complexity_gap(H, y_pm), brute_force_gap(H, y_pm),
                                rtol=1e-8, atol=1e-10)
 
 
@@ -112,12 +103,12 @@ def _protocol_reference(H, y, c, negatives):
 
     Class c is +1, the given ``negatives`` (indices of other classes) are -1, and the gap of
     member i is ``y^T H^{-1} y - y_{-i}^T H_{-i}^{-1} y_{-i}``, sample i deleted and the
-    problem solved again (:func:`_brute_force_gap`).  Returns {member index: gap}.
+    problem solved again (:func:`brute_force_gap`).  Returns {member index: gap}.
     """
     pos = np.flatnonzero(y == c)
     idx = np.concatenate([pos, np.asarray(negatives, dtype=int)])
     y_pm = np.r_[np.ones(len(pos)), -np.ones(len(negatives))]
-    return dict(zip(pos.tolist(), _brute_force_gap(H[np.ix_(idx, idx)], y_pm)[:len(pos)]))
+    return dict(zip(pos.tolist(), brute_force_gap(H[np.ix_(idx, idx)], y_pm)[:len(pos)]))
 
 
 def test_complexity_gap_with_whole_rest_equals_one_problem_per_class(rng):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _references import brute_force_gap
 from ntkbook import closed_form as cf
 from ntkbook.tasks import binary_complexity_gap
 
@@ -87,12 +88,7 @@ def _authors_cg(x64: np.ndarray, y_pm: np.ndarray) -> np.ndarray:
     cos = np.clip(dot / np.outer(nrm, nrm), -1.0, 1.0)
     H = dot * (np.pi - np.arccos(cos)) / (2 * np.pi)
     np.fill_diagonal(H, nrm ** 2 / 2)
-    full = y_pm @ np.linalg.solve(H, y_pm)
-    out = np.empty(len(y_pm))
-    for i in range(len(y_pm)):
-        keep = np.arange(len(y_pm)) != i
-        out[i] = full - y_pm[keep] @ np.linalg.solve(H[np.ix_(keep, keep)], y_pm[keep])
-    return out
+    return brute_force_gap(H, y_pm)
 
 
 def test_float32_inputs_are_computed_in_float64(rng):
