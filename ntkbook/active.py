@@ -38,7 +38,7 @@ import scipy.linalg
 import scipy.special
 
 from . import _checks, _numerics
-from .dynamics.kernel_regression import relative_ridge
+from .linalg import cholesky_solve, relative_ridge
 
 __all__ = ["GrowingCholesky", "LookAhead", "lookahead", "retrain_direct", "output_change_direct",
            "softmax",
@@ -243,8 +243,6 @@ def retrain_direct(K, Y, f0, labelled, ridge: float) -> np.ndarray:
     ndarray, shape (P, O)
         ``f0 + K[:, L] (K[L, L] + ridge I)^{-1} (Y - f0[L])``.
     """
-    from .dynamics.kernel_regression import cholesky_solve
-
     K = _checks.symmetric_matrix(K, "K")
     f0 = _checks.finite_array(f0, "f0", ndim=2, dtype=np.float64)
     if f0.shape[0] != K.shape[0]:
@@ -299,12 +297,13 @@ def output_change_direct(K, f0, Y, labelled, candidates, q, ridge: float) -> np.
     eye = np.eye(o)
     for j, c in enumerate(cand):
         idx = np.concatenate([lab, [c]])
-        factor = scipy.linalg.cho_factor(K[np.ix_(idx, idx)] + ridge * np.eye(len(idx)),
-                                         lower=True)
         # right-hand sides for every hypothetical label y at once: (N + 1, O_labels, O)
         rhs = np.concatenate([np.broadcast_to((Y - f0[lab])[:, None, :], (len(lab), o, o)),
                               (eye - f0[c])[None]], axis=0)
-        alpha = scipy.linalg.cho_solve(factor, rhs.reshape(len(idx), o * o))
+        # a fresh factorisation per candidate is the point of this baseline; the O(N^2)
+        # condition estimate keeps the guard without an O(N^3) eigendecomposition
+        alpha = cholesky_solve(K[np.ix_(idx, idx)], rhs.reshape(len(idx), o * o), ridge,
+                               relative=False, condition="estimate").alpha
         new = f0[:, None, :] + (K[:, idx] @ alpha).reshape(-1, o, o)      # (P, y, O)
         change2 = np.mean(np.sum((new - f_now[:, None, :]) ** 2, axis=2), axis=0)   # (y,)
         scores[j] = q[j] @ change2

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, engine
-from .dynamics.kernel_regression import kernel_regression
+from .linalg import kernel_regression
 from .gram_memory import GramMemoryError, host_available_bytes
 
 __all__ = ["jacobian_contraction_fn", "IMPLEMENTATIONS", "PNTK_MODES", "entk", "entk_fn", "pntk", "pntk_fn", "flatten_entk",

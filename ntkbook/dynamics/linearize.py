@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
+from ..empirical import entk_fn, flatten_entk
 
 __all__ = ["linearize", "tree_norm", "relative_weight_change", "relative_kernel_change",
            "Trajectory", "gd_trajectory", "LazyStats", "lazy_training", "LOSSES"]
@@ -327,8 +328,6 @@ def _entk(apply_fn: ApplyFn, params, x) -> np.ndarray:
     later initialisations reuse its compilation), flattened by
     :func:`ntkbook.empirical.flatten_entk`.
     """
-    from ..empirical import entk_fn, flatten_entk     # empirical imports this package
-
     return flatten_entk(np.asarray(entk_fn(apply_fn)(x, None, params), dtype=np.float64))
 
 

@@ -26,10 +26,9 @@ all one-hot columns in one solve, ``sum_k (H^{-1} y_k)_i^2 / (H^{-1})_ii``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from .. import _checks
-from ..dynamics.kernel_regression import cholesky_solve
+from ..linalg import cholesky_solve, diag_of_inverse
 from .architecture import class_labels
 
 __all__ = ["complexity_gap", "binary_complexity_gap", "multiclass_complexity_gap"]
@@ -66,7 +65,7 @@ def binary_complexity_gap(H, y_pm, reg: float = 0.0) -> np.ndarray:
                          "one target per row of H.")
     reg = _checks.real_scalar(reg, "reg", low=0.0)
     sol = _solve(H, y_pm, reg)
-    return sol.alpha ** 2 / _diag_of_inverse(sol.factor)
+    return sol.alpha ** 2 / diag_of_inverse(sol.factor)
 
 
 def _solve(H: np.ndarray, targets: np.ndarray, reg: float):
@@ -78,14 +77,6 @@ def _solve(H: np.ndarray, targets: np.ndarray, reg: float):
         if msg.startswith("K + ridge I"):
             raise ValueError("H" + msg[1:]) from err
         raise
-
-
-def _diag_of_inverse(factor) -> np.ndarray:
-    """``diag(H^{-1})``, shape (n,), from a ``cho_factor`` pair; no explicit inverse of H."""
-    c, lower = factor
-    # diag of (L L^T)^{-1} = column sums of squares of L^{-1}
-    l_inv = scipy.linalg.solve_triangular(c, np.eye(c.shape[0]), lower=lower)
-    return np.sum(l_inv ** 2, axis=0)
 
 
 def multiclass_complexity_gap(H, y, *, num_classes: int | None = None,
@@ -129,7 +120,7 @@ def multiclass_complexity_gap(H, y, *, num_classes: int | None = None,
     reg = _checks.real_scalar(reg, "reg", low=0.0)
     targets = np.eye(k)[y]                                  # (N, K) one-hot
     sol = _solve(H, targets, reg)
-    return np.sum(sol.alpha ** 2, axis=1) / _diag_of_inverse(sol.factor)
+    return np.sum(sol.alpha ** 2, axis=1) / diag_of_inverse(sol.factor)
 
 
 def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: float = 1.0,

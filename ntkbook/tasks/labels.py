@@ -3,7 +3,7 @@
 Notation (one-hot labels ``Y`` of shape (N, K), class counts ``n = Y^T 1``):
 
 * :func:`gram_label_matrix` -- ``Z = Y^T H^{-1} Y`` (K x K) by one Cholesky solve
-  (:func:`ntkbook.dynamics.cholesky_solve`), float64, with the ridge and the
+  (:func:`ntkbook.linalg.cholesky_solve`), float64, with the ridge and the
   condition number it used.
 * :func:`block_diagonalization_error` -- the *infinite-width block-diagonalization
   error* of the paper's eq. 10,
@@ -43,7 +43,8 @@ from typing import Mapping
 import numpy as np
 
 from .. import _checks
-from ..dynamics.kernel_regression import cholesky_solve
+from ..linalg import cholesky_solve
+from ._eq10 import block_error, check_counts, gradient
 
 __all__ = ["GramLabel", "as_one_hot", "gram_label_matrix", "block_error_from_z",
            "block_diagonalization_error", "label_gradient", "block_diagonality",
@@ -117,17 +118,6 @@ def _beta(beta) -> float:
     return _checks.real_scalar(beta, "beta")
 
 
-def _check_counts(counts: np.ndarray, name: str = "y") -> None:
-    """Every class needs >= 2 members: eq. 10 divides by n_k (n_k - 1)."""
-    small = np.flatnonzero(counts < 2)
-    if small.size:
-        k = int(small[0])
-        raise ValueError(
-            f"class {k} of {name} has {int(counts[k])} member(s) (classes with fewer than 2: "
-            f"{small.tolist()}); the block-diagonalization error divides by n_k (n_k - 1). "
-            "Drop or merge such classes, or relabel them.")
-
-
 def gram_label_matrix(H, y_or_Y, reg: float = 0.0, *, num_classes: int | None = None,
                       relative: bool = True) -> GramLabel:
     """Gram-label matrix ``Z = Y^T (H + ridge I)^{-1} Y`` by a Cholesky solve.
@@ -139,7 +129,7 @@ def gram_label_matrix(H, y_or_Y, reg: float = 0.0, *, num_classes: int | None = 
     y_or_Y : array, shape (N,) or (N, K)
         Integer labels or one-hot rows.
     reg, relative
-        Ridge as in :func:`ntkbook.dynamics.cholesky_solve`: ``reg * trace(H)/N``
+        Ridge as in :func:`ntkbook.linalg.cholesky_solve`: ``reg * trace(H)/N``
         when ``relative`` (default), else ``reg``.
     num_classes
         K for integer labels (default ``max(y) + 1``).
@@ -183,23 +173,8 @@ def block_error_from_z(Z, counts, beta: float = 1.0) -> float:
         raise ValueError(f"Z has shape {Z.shape} but counts has {k} classes; expected ({k}, {k}).")
     if not np.all(n == np.round(n)):
         raise ValueError(f"counts must be whole numbers of samples per class; got {n.tolist()}.")
-    _check_counts(n, "counts")
-    return _block_error(Z, n, beta)
-
-
-def _block_error(Z: np.ndarray, n: np.ndarray, beta: float) -> float:
-    """Eq. 10 without the input checks of :func:`block_error_from_z`.
-
-    For callers that build ``Z`` (K, K) symmetric and ``n`` (K,) with every count >= 2
-    themselves, e.g. the refurbishment loop, which evaluates it once per flip.
-    """
-    k = n.shape[0]
-    diag = np.sum(np.diag(Z) / (n * (n - 1.0))) / k
-    if k == 1:
-        return float(diag)
-    W = Z / np.outer(n, n)
-    off = (np.sum(W) - np.trace(W)) * beta / (k * k - k)
-    return float(diag - off)
+    check_counts(n, "counts")
+    return block_error(Z, n, beta)
 
 
 def block_diagonalization_error(H, y, beta: float = 1.0, reg: float = 0.0, *,
@@ -233,30 +208,8 @@ def block_diagonalization_error(H, y, beta: float = 1.0, reg: float = 0.0, *,
     """
     beta = _beta(beta)
     gl = gram_label_matrix(H, y, reg, num_classes=num_classes)
-    _check_counts(gl.counts, "y")
+    check_counts(gl.counts, "y")
     return block_error_from_z(gl.Z, gl.counts, beta)
-
-
-def _gradient(M: np.ndarray, Z: np.ndarray, n: np.ndarray, beta: float) -> np.ndarray:
-    """Closed-form ``dL/dY`` of eq. 13 (our corrected eq. 12) from ``M = A Y``, ``Z``, ``n``.
-
-    With ``A = H^{-1}`` symmetric, ``dZ_kd/dY_ij = delta_jk M_id + delta_jd M_ik`` and
-    ``dn_k/dY_ij = delta_jk``, so with ``D_j = n_j (n_j - 1)`` and ``u = 1/n``
-
-        dL/dY_ij = 1/K [2 M_ij / D_j - Z_jj (2 n_j - 1) / D_j^2]
-                   - 2 beta/(K^2 - K) u_j [sum_{d != j} M_id u_d - u_j sum_{d != j} Z_jd u_d].
-
-    Cost O(N K).  Shapes: M (N, K), Z (K, K), n (K,) -> (N, K).
-    """
-    k = n.shape[0]
-    D = n * (n - 1.0)
-    G = (2.0 * M / D[None, :] - (np.diag(Z) * (2.0 * n - 1.0) / D ** 2)[None, :]) / k
-    if k > 1:
-        u = 1.0 / n
-        cross_m = (M @ u)[:, None] - M * u[None, :]             # sum_{d != j} M_id u_d
-        cross_z = Z @ u - np.diag(Z) * u                          # sum_{d != j} Z_jd u_d
-        G = G - (2.0 * beta / (k * k - k)) * u[None, :] * (cross_m - (u * cross_z)[None, :])
-    return G
 
 
 def label_gradient(H, Y, beta: float = 1.0, reg: float = 0.0) -> np.ndarray:
@@ -288,7 +241,7 @@ def label_gradient(H, Y, beta: float = 1.0, reg: float = 0.0) -> np.ndarray:
                          f"got {n.tolist()}.")
     M = cholesky_solve(H, Y, reg).alpha
     Z = Y.T @ M
-    return _gradient(M, 0.5 * (Z + Z.T), n, beta)
+    return gradient(M, 0.5 * (Z + Z.T), n, beta)
 
 
 def block_diagonality(Theta, y, *, num_classes: int | None = None) -> float:
@@ -324,7 +277,7 @@ def block_diagonality(Theta, y, *, num_classes: int | None = None) -> float:
     T = _checks.symmetric_matrix(Theta, "Theta", rtol=1e-6)
     Y = as_one_hot(y, T.shape[0], num_classes)
     n = Y.sum(0)
-    _check_counts(n)
+    check_counts(n)
     S = Y.T @ T @ Y                                  # class-block sums, (K, K)
     within = (np.diag(S) - Y.T @ np.diag(T)) / (n * (n - 1.0))
     total = S.sum(1)
@@ -366,7 +319,7 @@ def rank_labelings(H, labelings: Mapping[str, np.ndarray], beta: float = 1.0,
     blocks = {name: as_one_hot(y, H.shape[0], name=f"labelings[{name!r}]")
               for name, y in labelings.items()}
     for name, Y in blocks.items():
-        _check_counts(Y.sum(0), f"labelings[{name!r}]")
+        check_counts(Y.sum(0), f"labelings[{name!r}]")
     sol = cholesky_solve(H, np.concatenate(list(blocks.values()), axis=1), reg)
     rows, start = [], 0
     for name, Y in blocks.items():

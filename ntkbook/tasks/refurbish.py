@@ -4,7 +4,7 @@ Relax the one-hot label matrix ``Y`` (N, K) to real values; eq. 13 is then a
 smooth function ``L(Y)`` of it (:func:`ntkbook.tasks.labels.block_error_from_z`
 with ``Z = Y^T A Y``, ``A = H^{-1}``, ``n = Y^T 1``).  Each step of Algorithm 1
 
-1. computes the gradient ``G = dL/dY`` in closed form (``labels._gradient``, O(N K)),
+1. computes the gradient ``G = dL/dY`` in closed form (``_eq10.gradient``, O(N K)),
 2. scores every row i by how much moving its 1 from the current class ``a_i``
    to the best class lowers ``L`` to first order:
    ``d_i = max_j(-G_ij) - (-G_{i, a_i})``,
@@ -43,7 +43,7 @@ eq. 10 needs ``n_k >= 2``.
 Direct and incremental updates
 ------------------------------
 Both versions factor ``H + ridge I`` once by Cholesky
-(:func:`ntkbook.dynamics.cholesky_solve`).  The direct version
+(:func:`ntkbook.linalg.cholesky_solve`).  The direct version
 (``incremental=False``) then re-solves ``M = A Y`` with that factor at every step
 (O(N^2 K)) and rebuilds ``Z`` and ``n`` from ``Y``.  The incremental version
 keeps ``M``, ``Z`` and ``n`` up to date: a flip i: a -> b changes column a of
@@ -70,8 +70,9 @@ import numpy as np
 import scipy.linalg
 
 from .. import _checks
-from ..dynamics.kernel_regression import cholesky_solve
-from .labels import _block_error, _check_counts, _gradient, as_one_hot, block_error_from_z
+from ..linalg import cholesky_solve, inverse_from_factor
+from ._eq10 import block_error, check_counts, gradient
+from .labels import as_one_hot, block_error_from_z
 
 __all__ = ["Refurbishment", "RefurbishSetup", "refurbish_labels", "refurbish_setup",
            "refurbish_scores", "STOP_RULES", "SCORE_AGAINST"]
@@ -183,7 +184,7 @@ class RefurbishSetup:
     factor : tuple
         ``scipy.linalg.cho_factor`` factor of ``H + ridge I``.
     ridge, condition_number : float
-        From :func:`ntkbook.dynamics.cholesky_solve` (LAPACK's 1-norm estimate).
+        From :func:`ntkbook.linalg.cholesky_solve` (LAPACK's 1-norm estimate).
     A : ndarray, shape (N, N)
         ``(H + ridge I)^{-1}`` formed from the factor (LAPACK ``potri``), read by the
         incremental updates.
@@ -198,15 +199,6 @@ class RefurbishSetup:
     condition_number: float
     A: np.ndarray = field(repr=False)
     seconds: float = 0.0
-
-
-def _inverse_from_factor(c_factor: np.ndarray, lower: bool) -> np.ndarray:
-    """``(H + ridge I)^{-1}``, shape (N, N), from its Cholesky factor (LAPACK ``potri``)."""
-    inv, info = scipy.linalg.lapack.dpotri(c_factor, lower=int(lower))
-    if info != 0:
-        raise ValueError(f"LAPACK potri failed (info={info}) inverting H + ridge I.")
-    # potri fills one triangle; mirror it
-    return np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T
 
 
 def refurbish_setup(H, reg: float = 0.0) -> RefurbishSetup:
@@ -234,7 +226,7 @@ def refurbish_setup(H, reg: float = 0.0) -> RefurbishSetup:
     # The loop is the work; an O(N^3) exact condition number would cost more than
     # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
     sol = cholesky_solve(H, np.zeros((H.shape[0], 1)), reg, condition="estimate")
-    A = _inverse_from_factor(*sol.factor)
+    A = inverse_from_factor(sol.factor)
     A.flags.writeable = False                 # shared by every run that gets this setup
     return RefurbishSetup(H=H, reg=float(reg), factor=sol.factor, ridge=sol.ridge,
                           condition_number=sol.condition_number, A=A,
@@ -330,7 +322,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     if K < 2:
         raise ValueError("y_noisy has a single class; there is nothing to relabel to.")
     n = Y.sum(0)
-    _check_counts(n, "y_noisy")
+    check_counts(n, "y_noisy")
     max_steps = N if steps is None else _checks.positive_int(steps, "steps")
     labels = np.argmax(Y, axis=1).astype(np.int64)
     # the class each row is scored against: the printed algorithm's fixed a, or the live labels
@@ -353,7 +345,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     if incremental and setup is not None:
         A = setup.A
     elif incremental:
-        A = _inverse_from_factor(c_factor, lower)
+        A = inverse_from_factor((c_factor, lower))
     rows = np.arange(N)
     t_loop = time.perf_counter()
     hist_i, hist_a, hist_b, hist_g, hist_L = [], [], [], [], [L_now]
@@ -364,7 +356,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
             Z = Y.T @ M
             Z = 0.5 * (Z + Z.T)
             n = Y.sum(0)
-        neg = -_gradient(M, Z, n, beta)
+        neg = -gradient(M, Z, n, beta)
         d = neg.max(axis=1) - neg[rows, ref]
         d[n[labels] <= 2] = -np.inf           # never empty a class below 2 members
         I = int(np.argmax(d))
@@ -381,7 +373,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
             a_ii = float(x @ x)               # A_II = ||L^{-1} e_I||^2 from the factor
         Z_new, n_new = _flip_update(Z, n, M[I], a_ii, a, J)   # a == J: Z, n unchanged
         # Z_new is symmetric and no class drops below 2 members (guard above): no checks
-        L_new = _block_error(Z_new, n_new, beta)
+        L_new = block_error(Z_new, n_new, beta)
         if stop == "auto" and not L_new < L_now:
             reason, next_dL = "no decrease", L_new - L_now
             break
