@@ -39,7 +39,7 @@ from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
 
-RUN_LAST: tuple[str, ...] = ("A3_claims_ledger.ipynb",)
+RUN_LAST: tuple[str, ...] = ("A3_claims_ledger.ipynb", "A4_evidence.ipynb")
 """Notebooks that read what the other notebooks write, so they start after all of them end."""
 
 EXPECTED_SECONDS_FILE = Path(__file__).with_name("notebook_seconds.json")

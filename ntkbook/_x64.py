@@ -2,15 +2,15 @@
 
 ``jax.experimental.enable_x64`` (what the package used before) is gone from
 current JAX, which instead offers ``jax.enable_x64`` (a config state that is
-also a context manager, from JAX 0.8).  :func:`enable_x64` picks whichever the
+also a context manager, from JAX 0.8).  :func:`x64_scope` picks whichever the
 installed JAX has, and falls back to saving and restoring the global
 ``jax_enable_x64`` flag with ``jax.config.update`` on a JAX that has neither.
 
 Examples
 --------
 >>> import jax.numpy as jnp
->>> from ntkbook._x64 import enable_x64
->>> with enable_x64(True):
+>>> from ntkbook._x64 import x64_scope
+>>> with x64_scope(True):
 ...     jnp.zeros(1).dtype          # float64 inside, whatever the global flag says
 dtype('float64')
 """
@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import jax
 
-__all__ = ["enable_x64", "backend", "x64_enabled"]
+__all__ = ["x64_scope", "backend", "x64_enabled"]
 
 
 def _native() -> tuple[str, Callable | None]:
@@ -45,7 +45,7 @@ _BACKEND, _NATIVE = _native()
 
 
 def backend() -> str:
-    """Which mechanism :func:`enable_x64` uses on this JAX (reported by tests and the doctor)."""
+    """Which mechanism :func:`x64_scope` uses on this JAX (reported by tests and the doctor)."""
     return _BACKEND
 
 
@@ -67,8 +67,11 @@ def _global_flag(enabled: bool) -> Iterator[None]:
         jax.config.update("jax_enable_x64", previous)
 
 
-def enable_x64(enabled: bool = True):
+def x64_scope(enabled: bool = True):
     """Context manager: JAX creates float64 (``True``) or float32 (``False``) arrays inside it.
+
+    Named apart from :func:`ntkbook.config.enable_x64`, the global switch the notebooks call
+    once (issue 27: the two shared one name).
 
     Parameters
     ----------

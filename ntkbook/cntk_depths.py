@@ -41,7 +41,7 @@ import numpy as np
 
 from . import _checks, engine
 from . import layers as nn
-from ._x64 import enable_x64
+from ._x64 import x64_scope
 from .archs import B_STD, W_STD
 
 __all__ = ["DepthGram", "gram_by_depth"]
@@ -139,7 +139,7 @@ def gram_by_depth(x, x2=None, *, depths: Sequence[int], pool: str = "gap", ndim:
             cpu[s] += time.process_time() - t0
         return outs
 
-    with enable_x64(True):
+    with x64_scope(True):
         results, _ = engine.run_blocks(block_fn, x, None if symmetric else xb, batch_size)
     cum = np.cumsum(cpu)
     return {d: DepthGram(results[s], float(cum[s])) for s, d in enumerate(order)}

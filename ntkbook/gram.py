@@ -56,7 +56,7 @@ import jax
 import numpy as np
 
 from . import _checks, engine
-from ._x64 import enable_x64
+from ._x64 import x64_scope
 from .gram_cache import BlockCache, fingerprint, kernel_identity
 from .gram_memory import (GramMemoryError, auto_batch_size, check_fits, estimate_memory,
                           kernel_fn_of)
@@ -182,7 +182,7 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         b = min(FOREIGN_BLOCK, max(n1, n2))
         rule = f"foreign kernel_fn: nt.batch's block of {FOREIGN_BLOCK}"
 
-    with enable_x64(dtype == np.float64):
+    with x64_scope(dtype == np.float64):
         if check_memory:
             # a foreign kernel is not traced for its working set (tracing a neural-tangents
             # kernel costs about as much as a small Gram): only the result is checked

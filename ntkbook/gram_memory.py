@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from . import _checks
-from ._x64 import enable_x64
+from ._x64 import x64_scope
 
 __all__ = ["GramMemoryError", "estimate_memory", "check_fits", "auto_batch_size",
            "host_available_bytes", "kernel_fn_of"]
@@ -154,7 +154,7 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
         known = {key: 0}
     if key not in known:
         # tracing a deep neural-tangents kernel takes seconds; do it once per shape
-        with enable_x64(np.dtype(dtype) == np.float64):
+        with x64_scope(np.dtype(dtype) == np.float64):
             spec_a = jax.ShapeDtypeStruct((t1,) + x.shape[1:], dtype)
             spec_b = jax.ShapeDtypeStruct((t2,) + x.shape[1:], dtype)
             known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)

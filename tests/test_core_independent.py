@@ -63,14 +63,14 @@ def test_x64_context_manager_sets_and_restores(monkeypatch, use_fallback):
     if use_fallback:   # the jax.config.update route, taken on a JAX with neither native API
         monkeypatch.setattr(_x64, "_NATIVE", None)
     outside = jnp.zeros(1).dtype
-    with _x64.enable_x64(False):
+    with _x64.x64_scope(False):
         assert jnp.zeros(1).dtype == jnp.float32
-        with _x64.enable_x64(True):
+        with _x64.x64_scope(True):
             assert jnp.zeros(1).dtype == jnp.float64
         assert jnp.zeros(1).dtype == jnp.float32
     assert jnp.zeros(1).dtype == outside
     with pytest.raises(RuntimeError):   # restored also when the block raises
-        with _x64.enable_x64(not (outside == jnp.float64)):
+        with _x64.x64_scope(not (outside == jnp.float64)):
             raise RuntimeError
     assert jnp.zeros(1).dtype == outside
 

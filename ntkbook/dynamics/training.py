@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -51,8 +52,8 @@ import optax
 from tqdm.auto import tqdm
 
 from .. import _checks
-from .._x64 import enable_x64
 from .._numerics import softmax
+from .._x64 import x64_scope
 
 __all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
 
@@ -323,7 +324,7 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
     # Trace and run everything in the chosen precision: with float64 switched on globally,
     # some layers (neural-tangents' stax at least) create float64 constants that clash with
     # float32 parameters inside lax.conv, so float32 training runs with x64 off locally.
-    with enable_x64(dtype == np.dtype(np.float64)):
+    with x64_scope(dtype == np.dtype(np.float64)):
         init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
         if params is None:
             out_shape, params = init_fn(init_key, x.shape)

@@ -1,0 +1,51 @@
+"""Scale ladders for the book's scale-sensitive claims: measure, store, judge, check.
+
+The ``ci`` profile tests each claim once, at a laptop's scale.  This package measures the same
+claims on a *ladder* of sizes (the ``ci`` size, then larger ones, at least 5 seeds per rung)
+with the chapters' own computations, stores every record with its provenance under
+``evidence/``, and lets the book show whether the gap to the source closes with scale.
+
+- :mod:`.measures` -- one function per claim, ``(size, seed) -> dict``: the chapter's calls.
+- :mod:`.ladders` -- :data:`LADDERS`, the registry (sizes, source values, criteria).
+- :mod:`.store` -- the atomic JSON store, provenance, and :func:`check_stale`.
+- :mod:`.runner` -- ``python -m ntkbook.evidence`` (``make evidence``).
+
+Examples
+--------
+>>> from ntkbook import evidence
+>>> [x.id for x in evidence.LADDERS][:2]
+['002-regression-rate', '000-T3-mnist']
+"""
+
+from . import measures
+from .ladders import LADDERS, Ladder, Target, gap_trend, get, judge_rung, judge_target
+from .store import StaleEvidenceError, check_stale, default_dir, provenance, read
+
+__all__ = ["LADDERS", "Ladder", "Target", "get", "judge_target", "judge_rung", "gap_trend",
+           "measures", "read", "default_dir", "provenance", "check_stale", "StaleEvidenceError",
+           "trend_sentence"]
+
+
+def trend_sentence(doc: dict) -> str:
+    """One sentence, chosen from the stored numbers, saying whether the gap to the source closes.
+
+    Parameters
+    ----------
+    doc
+        One claim's stored evidence (:func:`read`).
+    """
+    judged = [r for r in doc["rungs"] if r.get("summary")]
+    if len(judged) < 2:
+        return (f"{doc['claim']}: fewer than two rungs are stored, so the trend with scale is "
+                "not known yet.")
+    parts = []
+    for t in doc["targets"]:
+        a, b = judged[0]["summary"]["targets"][t["key"]], judged[-1]["summary"]["targets"][t["key"]]
+        trend = doc["trend"].get(t["key"], "no measurable change")
+        verb = {"closes": "closes", "widens": "widens",
+                "no measurable change": "does not change measurably"}[trend]
+        parts.append(f"the gap of {t['label'] or t['key']} to the source's {t['paper']:.4g} {verb} "
+                     f"from {doc['size_name']} = {judged[0]['size']} to {judged[-1]['size']} "
+                     f"(|mean - source| {a['gap']:.3g} -> {b['gap']:.3g})")
+    sentence = "; ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."

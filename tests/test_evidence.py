@@ -1,0 +1,212 @@
+"""ntkbook.evidence: verdicts against hand-computed intervals, the resumable atomic store, the
+runner's clean interrupt, and the stale check on synthetic ledger records."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ntkbook import evidence, metrics
+from ntkbook.evidence import ladders, measures, runner, store
+from ntkbook.evidence.ladders import Ladder, Target
+
+pytestmark = pytest.mark.core
+
+
+# --- verdicts ---------------------------------------------------------------------------------
+
+def _t_interval(values):
+    v = np.asarray(values, float)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return v.mean() - half, v.mean() + half
+
+
+@pytest.mark.parametrize("values,paper,tol,expected", [
+    ([1.0, 2.0, 3.0], 2.0, 3.0, "reproduced"),       # [-0.48, 4.48] inside [-1, 5]
+    ([1.0, 2.0, 3.0], 2.0, 2.0, "inconclusive"),     # sticks out of [0, 4] on both sides
+    ([10.0, 11.0, 12.0], 2.0, 1.0, "not reproduced"),  # wholly above 3
+    ([2.9, 3.0, 3.1], 2.0, 1.0, "inconclusive"),     # straddles the upper edge 3
+])
+def test_within_rule_against_hand_interval(values, paper, tol, expected):
+    verdict, iv = ladders.judge_target(values, Target("x", paper, "within", tol=tol))
+    lo, hi = _t_interval(values)
+    assert (iv.lo, iv.hi) == pytest.approx((lo, hi), rel=1e-12)
+    assert verdict == expected
+
+
+def test_above_rule_is_claims_decide():
+    t = Target("gain", 0.002, "above", threshold=0.0)
+    assert ladders.judge_target([0.010, 0.011, 0.012], t)[0] == "reproduced"  # [.0085, .0135]
+    assert ladders.judge_target([-0.010, -0.011, -0.012], t)[0] == "not reproduced"
+    assert ladders.judge_target([-0.01, 0.0, 0.02], t)[0] == "inconclusive"
+
+
+def _summary(mean, half, paper):
+    return {"targets": {"x": dict(mean=mean, lo=mean - half, hi=mean + half,
+                                  gap=abs(mean - paper))}}
+
+
+def test_gap_trend_uses_both_interval_widths():
+    # gaps 1.0 -> 0.2, half-widths 0.1 and 0.1: the change 0.8 exceeds hypot(0.1, 0.1) = 0.14
+    assert ladders.gap_trend([_summary(1.0, .1, 2.0), _summary(1.8, .1, 2.0)], "x") == "closes"
+    assert ladders.gap_trend([_summary(1.8, .1, 2.0), _summary(1.0, .1, 2.0)], "x") == "widens"
+    # the same means with half-widths 0.6: hypot = 0.85 > 0.8, so no measurable change
+    assert ladders.gap_trend([_summary(1.0, .6, 2.0), _summary(1.8, .6, 2.0)], "x") == \
+        "no measurable change"
+
+
+# --- a cheap fake ladder for the store and the runner ------------------------------------------
+
+CALLS: list[tuple[int, int]] = []
+
+
+def _fake_measure(size: int, seed: int) -> dict:
+    CALLS.append((size, seed))
+    return {"value": 1.0 / size + 0.01 * seed}      # closed form: the test knows every record
+
+
+FAKE = Ladder(id="999-fake", chapter="ch99", ledger_ids=("999-fake-a",), source="test",
+              statement="a value that approaches 0 with size", size_name="N",
+              measure=_fake_measure, cpu_sizes=(10, 20, 80), gpu_sizes=(10, 80, 160),
+              targets=(Target("value", 0.0, "within", tol=0.05, label="value"),),
+              cost_exponent=1.0)
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    for mod in (ladders, runner, store):
+        monkeypatch.setattr(mod, "LADDERS", (FAKE,))
+    CALLS.clear()
+    return tmp_path / "evidence"
+
+
+def test_run_stores_every_record_and_resumes_without_recomputing(fake):
+    assert runner.run(device="cpu", seeds=5, root=fake) == 15
+    assert sorted(CALLS) == [(s, k) for s in (10, 20, 80) for k in range(5)]
+    doc = json.loads((fake / "999-fake.json").read_text())
+    for rung in doc["rungs"]:
+        for seed, rec in rung["records"].items():
+            assert rec["values"]["value"] == pytest.approx(1 / rung["size"] + 0.01 * int(seed))
+        vals = [1 / rung["size"] + 0.01 * k for k in range(5)]
+        assert rung["summary"]["targets"]["value"]["mean"] == pytest.approx(np.mean(vals))
+    assert doc["trend"]["value"] == "closes"          # gap 0.12 -> 0.0325, intervals tiny
+    assert doc["runs"][0]["cores"] >= 1 and len(doc["runs"][0]["sha256"]) == 2
+    CALLS.clear()
+    assert runner.run(device="cpu", seeds=5, root=fake) == 0 and CALLS == []
+    # one record lost: exactly that one is recomputed
+    del doc["rungs"][1]["records"]["3"]
+    store.write(doc, fake)
+    assert runner.run(device="cpu", seeds=5, root=fake) == 1 and CALLS == [(20, 3)]
+
+
+def test_max_rung_and_only(fake):
+    runner.run(only=["999"], max_rung=0, device="cpu", seeds=2, root=fake)
+    assert sorted(CALLS) == [(10, 0), (10, 1)]
+    with pytest.raises(SystemExit, match="match no claim"):
+        runner.select(["nope"])
+
+
+def test_interrupt_exits_with_one_line_and_keeps_records(fake, monkeypatch, capsys):
+    def boom(size, seed):
+        if len(CALLS) == 3:
+            raise KeyboardInterrupt
+        return _fake_measure(size, seed)
+
+    interrupted = (dataclasses.replace(FAKE, measure=boom),)
+    for mod in (ladders, runner, store):
+        monkeypatch.setattr(mod, "LADDERS", interrupted)
+    monkeypatch.setenv("NTKBOOK_EVIDENCE_GRAM_CACHE", str(fake / "cache"))
+    status = runner.main(["--store", str(fake), "--device", "cpu", "--seeds", "2"])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert [line for line in err.splitlines() if line.startswith("evidence: interrupted")] != []
+    assert "Traceback" not in err
+    stored = json.loads((fake / "999-fake.json").read_text())
+    assert sum(len(r["records"]) for r in stored["rungs"]) == 3
+
+
+def test_store_write_is_atomic_and_rejects_nan(fake):
+    doc = store.read("999-fake", fake)
+    with pytest.raises(ValueError, match="non-finite"):
+        store.record_seed(doc, 10, 0, {"value": float("nan")}, 0.1, 0, root=fake)
+    assert not (fake / "999-fake.json").exists()
+    store.record_seed(doc, 10, 0, {"value": 0.1}, 0.1, 0, root=fake)
+    assert [p.name for p in fake.iterdir()] == ["999-fake.json"]     # no temporary left
+
+
+# --- the stale check -----------------------------------------------------------------------------
+
+def _ledger(tmp_path, values, size=10, seed=0, with_evidence=True):
+    rec = {"id": "999-fake-a", "verdict": "reproduced"}
+    if with_evidence:
+        rec["evidence"] = {"claim": "999-fake", "size": size, "values": values}
+    folder = tmp_path / "claims"
+    folder.mkdir(exist_ok=True)
+    (folder / "ch99.json").write_text(json.dumps({"chapter": "ch99", "seed": seed,
+                                                  "claims": [rec]}))
+    return folder
+
+
+def test_check_stale_fresh_changed_and_skipped(fake, tmp_path, capsys):
+    runner.run(max_rung=1, device="cpu", seeds=2, root=fake)
+    live = _fake_measure(10, 0)
+    assert evidence.check_stale(_ledger(tmp_path, live), fake) == {"999-fake": "fresh"}
+    with pytest.raises(evidence.StaleEvidenceError, match="999-fake") as err:
+        evidence.check_stale(_ledger(tmp_path, {"value": live["value"] * (1 + 1e-4)}), fake)
+    assert "value live" in str(err.value)
+    with pytest.raises(evidence.StaleEvidenceError, match="ran size 20"):
+        evidence.check_stale(_ledger(tmp_path, live, size=20), fake)
+    status = evidence.check_stale(_ledger(tmp_path, live, with_evidence=False), fake)
+    assert status["999-fake"].startswith("skipped")
+    assert "999-fake: skipped" in capsys.readouterr().out
+
+
+# --- measures ------------------------------------------------------------------------------------
+
+def test_block_size_matches_brute_force():
+    for n in range(1, 400, 7):
+        for b in (1, 16, 50, 300):
+            blocks = -(-n // b)
+            assert measures.block_size(n, b) == min(s for s in range(1, n + 1) if s * blocks >= n)
+
+
+def test_table7_rbo_on_a_planted_history():
+    # Z with a clear diagonal order: class k has Z_kk = 10 - k, so the predicted intra-class
+    # ranking is bias_rankings' order; a history whose per-class accuracy follows that order
+    # gives the rbo of two identical lists
+    from ntkbook.tasks import bias_rankings
+
+    K = 4
+    Z = np.diag([4.0, 3.0, 2.0, 1.0]) + 0.1 * np.ones((K, K))
+    counts = np.full(K, 5)
+    intra_pred, inter_pred = bias_rankings(Z, counts)
+    acc = np.zeros(K)
+    acc[intra_pred] = np.linspace(0.9, 0.6, K)
+    prob = np.zeros((K, K))
+    for k in range(K):
+        prob[k, inter_pred[k]] = np.linspace(0.3, 0.1, K - 1)
+        prob[k, k] = 0.5
+    hist = SimpleNamespace(epoch=np.array([1, 2]), class_acc=np.stack([acc, acc]),
+                           class_prob=np.stack([prob, prob]))
+    out = measures.table7_rbo(hist, SimpleNamespace(Z=Z, counts=counts), [2], p=0.9)
+    assert out["intra"] == pytest.approx(metrics.rbo(list(intra_pred), list(intra_pred), 0.9))
+    assert out["inter"] == pytest.approx(np.mean([metrics.rbo(list(r), list(r), 0.9)
+                                                  for r in inter_pred]))
+    with pytest.raises(ValueError, match="checkpoints"):
+        measures.table7_rbo(hist, SimpleNamespace(Z=Z, counts=counts), [7])
+
+
+def test_registry_ladders_meet_the_brief():
+    assert len(evidence.LADDERS) >= 8
+    for x in evidence.LADDERS:
+        cpu = x.sizes("cpu")
+        assert len(cpu) >= 3 and list(cpu) == sorted(set(cpu)), x.id
+        assert x.gpu_sizes[0] == cpu[0], x.id          # both ladders start at the ci size
+        assert x.rung0_call and x.targets, x.id
+        if x.id != "000-T8-mnist":                    # capped by the installed MNIST (8,000)
+            assert cpu[-1] >= 8 * cpu[0], x.id
