@@ -20,10 +20,11 @@ Examples
 from . import measures
 from .ladders import LADDERS, Ladder, Target, gap_trend, get, judge_rung, judge_target
 from .store import StaleEvidenceError, check_stale, default_dir, provenance, read
+from .report import ladder_figure, load_all, provenance_frame, summary_frame
 
 __all__ = ["LADDERS", "Ladder", "Target", "get", "judge_target", "judge_rung", "gap_trend",
            "measures", "read", "default_dir", "provenance", "check_stale", "StaleEvidenceError",
-           "trend_sentence"]
+           "trend_sentence", "ladder_figure", "summary_frame", "provenance_frame", "load_all"]
 
 
 def trend_sentence(doc: dict) -> str:
