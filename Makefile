@@ -171,5 +171,20 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m ntkbook.bench
 
+# Scale ladders of the scale-sensitive claims (issue 24): each claim's ci size, then larger
+# sizes, 5 seeds per rung, stored record by record under evidence/ (committed) with provenance.
+# Resumable (a stored record is never recomputed), an estimate up front, a progress bar, Ctrl-C
+# stops with one line; a GPU runs the longer rung lists.  On a quiet 2-core CPU the whole
+# ladder is sized for about 90 minutes; EVIDENCE_ARGS="--only 000-T3 --max-rung 1" to narrow.
+.PHONY: evidence paper
+evidence: $(STAMP) data
+	$(BIN)/python -m ntkbook.evidence $(EVIDENCE_ARGS)
+
+# The book at the papers' scale on what `make data` installs (sizes capped by the data): prints
+# a rough estimate, then executes every notebook with NTKBOOK_SCALE=paper (records in
+# build/claims-paper); Ctrl-C stops with one line.  `python -m ntkbook.evidence.paper --estimate`
+paper: $(STAMP) data
+	$(BIN)/python -m ntkbook.evidence.paper
+
 clean:
 	rm -rf book/_build book/_vendor build .pytest_cache
