@@ -22,6 +22,7 @@ record the same numbers:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -32,6 +33,15 @@ from . import _checks
 __all__ = ["KernelPair", "kernel_pair", "compare_pair", "pntk_predict", "width_seed",
            "FullSplit", "full_split_seed", "gap_second_moment", "gap_bound", "readout_gap_draws",
            "describe_path"]
+
+@functools.lru_cache(maxsize=None)
+def _mlp(depth: int, width: int, out_dim: int):
+    """One :func:`ntkbook.archs.mlp` per shape: the same ``apply_fn`` object across seeds, so
+    the compiled kernels and training steps (cached per ``apply_fn``) are reused, not rebuilt."""
+    from . import archs
+
+    return archs.mlp(depth, width, out_dim)
+
 
 
 @dataclass(frozen=True)
@@ -147,12 +157,10 @@ def width_seed(x, Y, x_test, y_test, width: int, seed: int, *, depth: int, reg: 
     """
     import jax
 
-    from . import archs
-
     width = _checks.positive_int(width, "width")
     seed = _checks.positive_int(seed, "seed", minimum=0)
     Y = _checks.finite_array(Y, "Y", ndim=2)
-    init_fn, apply_fn, _ = archs.mlp(depth, width, Y.shape[1])
+    init_fn, apply_fn, _ = _mlp(depth, width, Y.shape[1])
     _, params = init_fn(jax.random.PRNGKey(seed), np.shape(x))
     return dict(width=width, seed=seed, **compare_pair(kernel_pair(apply_fn, params, x, x_test),
                                                         Y, y_test, reg))
@@ -248,7 +256,7 @@ def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, d
     import jax
     import scipy.linalg
 
-    from . import archs, data, empirical
+    from . import data, empirical
     from .dynamics import gd_trajectory
 
     x = _checks.finite_array(x, "x", ndim=2)
@@ -270,7 +278,7 @@ def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, d
     as32 = lambda t: jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), t)  # noqa: E731
     as64 = lambda t: jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), t)  # noqa: E731
     for width in widths:
-        init_fn, apply_fn, _ = archs.mlp(depth, width, o)
+        init_fn, apply_fn, _ = _mlp(depth, width, o)
         _, p0 = init_fn(jax.random.PRNGKey(seed), x.shape)
         P0 = empirical.pntk(apply_fn, p0, both, x)
         stages = [("init", p0)]
@@ -287,7 +295,7 @@ def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, d
             f = pntk_predict(P[:n], Y, P[n:], np.asarray(apply_fn(p, x)), f_test, reg)
             correct[width, stage] = f.argmax(1) == y_test
             net_acc[width, stage] = float(np.mean(f_test.argmax(1) == y_test))
-    widest = archs.mlp(depth, max(widths), o)
+    widest = _mlp(depth, max(widths), o)
     if infinite:
         K_inf = np.asarray(widest.kernel_fn(both, x, "ntk"), dtype=np.float64)
         correct["infinite"] = pntk_predict(K_inf[:n], Y, K_inf[n:], np.zeros_like(Y),
@@ -384,7 +392,7 @@ def readout_gap_draws(A, feature_dot: float, n_out: int, draws: int, seed: int,
     draws = _checks.positive_int(draws, "draws")
     rng = np.random.default_rng(seed)
     V = np.sqrt(sigma2) * rng.standard_normal((draws, o, A.shape[0]))
-    E = np.einsum("dji,ik,dlk->djl", V, A, V) + feature_dot * np.eye(o)   # (draws, O, O)
+    E = (V @ A) @ np.swapaxes(V, 1, 2) + feature_dot * np.eye(o)          # (draws, O, O), BLAS
     P = E.sum(axis=(1, 2)) / o
     return np.linalg.norm(E - P[:, None, None] * np.eye(o), axis=(1, 2))
 
