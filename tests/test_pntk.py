@@ -126,3 +126,25 @@ def test_describe_path(path, phrase):
 def test_describe_path_needs_two_points():
     with pytest.raises(ValueError, match="at least 2"):
         pntk.describe_path([1.0])
+
+
+def test_full_split_seed_matches_direct_regression():
+    """Per-image correctness at initial weights equals empirical.pntk_regression's argmax;
+    the trained stage is a different network (its outputs differ from the initial ones)."""
+    rng = np.random.default_rng(1)
+    x, xt = rng.standard_normal((24, 6)), rng.standard_normal((10, 6))
+    x, xt = x / np.linalg.norm(x, axis=1, keepdims=True), xt / np.linalg.norm(xt, axis=1, keepdims=True)
+    y, yt = np.arange(24) % 3, np.arange(10) % 3
+    run = pntk.full_split_seed(x, y, xt, yt, [8, 16], seed=4, depth=2, steps=3, lr_scale=0.5,
+                               reg=1e-3, train_widths=[16], infinite=False)
+    assert set(run.correct) == {(8, "init"), (16, "init"), (16, "trained")}
+    init_fn, apply_fn, _ = archs.mlp(2, 8, 3)
+    _, p0 = init_fn(jax.random.PRNGKey(4), x.shape)
+    P, Pt = empirical.pntk(apply_fn, p0, x), empirical.pntk(apply_fn, p0, xt, x)
+    f = empirical.pntk_regression(P, np.eye(3)[y], Pt, 1e-3, f0_train=np.asarray(apply_fn(p0, x)),
+                                  f0_test=np.asarray(apply_fn(p0, xt)))
+    np.testing.assert_array_equal(run.correct[8, "init"], f.argmax(1) == yt)
+    assert run.accuracy((8, "init")) == pytest.approx(np.mean(f.argmax(1) == yt))
+    with pytest.raises(ValueError, match="subset"):
+        pntk.full_split_seed(x, y, xt, yt, [8], seed=0, depth=2, steps=1, lr_scale=0.5, reg=1e-3,
+                             train_widths=[16], infinite=False)
