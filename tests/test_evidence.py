@@ -210,3 +210,44 @@ def test_registry_ladders_meet_the_brief():
         assert x.rung0_call and x.targets, x.id
         if x.id != "000-T8-mnist":                    # capped by the installed MNIST (8,000)
             assert cpu[-1] >= 8 * cpu[0], x.id
+
+
+# --- the paper profile's wrapper -----------------------------------------------------------------
+
+def test_paper_size_growth_by_hand():
+    from ntkbook.evidence import paper
+
+    # ch11: n 150 -> 5000, n_real 150 -> 8000, protocol_n 1000 -> 8000: the largest is 8000/150
+    assert paper.size_growth("ch11") == pytest.approx(8000 / 150)
+    # ch03: reg_ns' largest 1024 -> 8000 beats n 64 -> 500
+    assert paper.size_growth("ch03") == pytest.approx(8000 / 1024)
+
+
+def test_paper_interrupt_ends_the_child_group_with_one_line(monkeypatch, capsys):
+    import subprocess
+
+    from ntkbook.evidence import paper
+
+    real_popen = subprocess.Popen
+    started = []
+
+    def fake_popen(cmd, env=None, start_new_session=False):
+        proc = real_popen(["sleep", "60"], start_new_session=start_new_session)
+        started.append(proc)
+        real_wait = proc.wait
+        calls = []
+
+        def wait(timeout=None):
+            calls.append(timeout)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return real_wait(timeout=timeout)
+
+        proc.wait = wait
+        return proc
+
+    monkeypatch.setattr(paper.subprocess, "Popen", fake_popen)
+    assert paper.main([]) == 130
+    assert started[0].poll() is not None                  # the child was ended, not left behind
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("paper: interrupted")
