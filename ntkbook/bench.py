@@ -457,6 +457,8 @@ def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: ``python -m ntkbook.bench [--quick] [--out PATH] [--only ...]``."""
     parser = argparse.ArgumentParser(prog="python -m ntkbook.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (ntkbook {__import__('ntkbook').__version__})")
     parser.add_argument("--quick", action="store_true", help="CI sizes (a minute or two)")
     parser.add_argument("--out", default="bench-results/bench.csv", help="CSV path")
     parser.add_argument("--only", nargs="+",

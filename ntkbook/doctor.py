@@ -324,6 +324,8 @@ def format_report(rep: Report) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m ntkbook.doctor [--n N] [--rtol R] [--kernels K ...]``."""
     parser = argparse.ArgumentParser(prog="python -m ntkbook.doctor", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (ntkbook {__import__('ntkbook').__version__})")
     parser.add_argument("--n", type=int, default=200, help="inputs per Gram (default 200)")
     parser.add_argument("--rtol", type=float, default=1e-8,
                         help="accepted accelerator-vs-CPU relative difference (default 1e-8)")

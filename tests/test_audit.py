@@ -117,12 +117,14 @@ def test_cli_writes_csvs_and_figures(tmp_path, report, capsys):
     np.savez(path, x=x, y=np.array([3, 5, 9])[y])
     out = tmp_path / "report"
     status = audit.main([str(path), "--arch", "2-L", "--compare", "10-L", "--out", str(out),
-                         "--shuffles", "6", "--folds", "4", "--seed", "1", "--no-progress"])
+                         "--shuffles", "6", "--folds", "4", "--seed", "1", "--flag-frac", "0.1",
+                         "--no-progress"])
     assert status == 0
     names = {p.name for p in out.iterdir()}
     assert {f"{n}.csv" for n in ("summary", "ranking", "labels", "z", "bias", "flags",
                                  "relabel")} <= names
     assert {f"{n}.png" for n in ("ranking", "labels", "z", "flags", "relabel")} <= names
+    assert {"index.html", "samples.csv"} <= names
     relabel = pd.read_csv(out / "relabel.csv")
     pd.testing.assert_frame_equal(relabel, report.relabel.astype({"old": int, "new": int}),
                                   check_dtype=False)

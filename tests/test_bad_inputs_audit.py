@@ -324,8 +324,13 @@ CASES = [
     ("default_compare", lambda t: audit.default_compare("NHWC"), ValueError, r"x_shape must be"),
     ("main", lambda t: _main_status(t, ["--n", "0"]), None, "--n must be an integer >= 1"),
     ("main", lambda t: _main_status(t, ["--seed", "-1"]), None, "--seed must be an integer >= 0"),
+    ("main", lambda t: _main_status(t, ["--flag-alpha", "1"]), None, "--flag-alpha must be in (0, 1)"),
+    ("audit", lambda t: audit.audit(X, Y, flag_alpha=0.0, progress=False), ValueError, r"flag_alpha must be in \(0, 1\)"),
+    ("audit", lambda t: audit.audit(X, Y, sample_ids=["a"], progress=False), ValueError, "sample_ids has 1 entries but there are 12"),
+    ("estimate_gram", lambda t: audit.estimate_gram(__import__("ntkbook").archs.get("2-L"), np.zeros((0, 4)), None), ValueError, r"x \(and x2\) must have shape"),
 ]
-NOT_FUNCTIONS = {"AuditReport"}           # a result type; its save() is tested above
+# result and registry types (their use is tested in tests/test_audit_report.py)
+NOT_FUNCTIONS = {"AuditReport", "Tool"}
 
 
 def _file(t):
