@@ -71,9 +71,12 @@ test:
 	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
 	  determinism-after-execute browser-after-render
 
-# Every test that does not read the built book.
+# Every test that does not read the built book, apart from the core suite (`test-core`): its
+# modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
+# repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
+# stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q -m "not built"
+	$(BIN)/python -m pytest tests -q -m "not built and (not core or pinned)"
 
 # The two tests that read an existing build (make book first), alone or in make test.
 BROWSER_TEST     = $(BIN)/python -m pytest tests/test_browser.py -q -s
@@ -109,15 +112,21 @@ test-core: $(CORE_STAMP)
 	@test -n "$(CORE_TESTS)" || { echo "make: no test module is marked pytest.mark.core"; exit 1; }
 	$(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_TESTS)
 
-# One chapter, executed alone with nbmake (fails on the first cell that raises):
+# One chapter, executed alone (fails on the first cell that raises, with its traceback):
 #   make notebook NB=notebooks/03_mlp_ntk.ipynb
-# Its claims-ledger records go to build/claims-single, never into the full build's
-# build/claims (which the ledger appendix reads: a single chapter re-run must not replace
-# the build's records with another run's).
+# The executed copy, outputs and all, is kept in build/executed/ (the source notebook stays
+# without outputs): open it with `make lab` (it shows the whole repository) to see what an
+# edited size changed without rebuilding the book.  Its claims-ledger records go to
+# build/claims-single, never into the full build's build/claims (which the ledger appendix
+# reads: a single chapter re-run must not replace the build's records with another run's).
+EXECUTED := build/executed
 notebook: $(STAMP)
 	@test -n "$(NB)" || { echo "make: say which, e.g. make notebook NB=notebooks/03_mlp_ntk.ipynb"; exit 1; }
-	NTKBOOK_CLAIMS_DIR=build/claims-single $(BIN)/python -m pytest -q --nbmake \
-	  --nbmake-timeout=900 --durations=0 $(NB)
+	@mkdir -p $(EXECUTED)
+	cd $(dir $(NB)) && NTKBOOK_CLAIMS_DIR=$(CURDIR)/build/claims-single \
+	  $(CURDIR)/$(BIN)/jupyter nbconvert --to notebook --execute \
+	  --ExecutePreprocessor.timeout=900 --output-dir $(CURDIR)/$(EXECUTED) $(notdir $(NB))
+	@echo "make: the executed copy is $(EXECUTED)/$(notdir $(NB)); open it with make lab"
 
 # MathJax served from the book itself, so math renders offline.  It comes from the npm
 # registry's `mathjax` package at build time (never committed); pinned like the Python stack.
@@ -165,8 +174,13 @@ book-render: book-execute
 	    exit 1; fi
 	@echo "book: open book/_build/html/index.html"
 
+# JupyterLab with MyST rendered (jupyterlab-myst, in the lock: {glue:text}, {prf:definition},
+# {cite} and the exercise directives show as the book shows them, not as raw markup).  It
+# opens the whole repository at notebooks/, so build/executed/ (make notebook) is reachable.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	@$(BIN)/jupyter labextension list 2>&1 | grep -q jupyterlab-myst || { echo "make: \
+	  jupyterlab-myst is missing from $(VENV); run make env (it is in $(LOCK))"; exit 1; }
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m ntkbook.bench
