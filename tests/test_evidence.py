@@ -95,7 +95,9 @@ def test_run_stores_every_record_and_resumes_without_recomputing(fake):
         vals = [1 / rung["size"] + 0.01 * k for k in range(5)]
         assert rung["summary"]["targets"]["value"]["mean"] == pytest.approx(np.mean(vals))
     assert doc["trend"]["value"] == "closes"          # gap 0.12 -> 0.0325, intervals tiny
-    assert doc["runs"][0]["cores"] >= 1 and len(doc["runs"][0]["sha256"]) == 2
+    run0 = doc["runs"][0]
+    assert run0["cores"] >= 1 and len(run0["sha256"]) == 2
+    assert run0["load_note"].startswith("loaded" if run0["load_avg"][0] > run0["cores"] else "quiet")
     CALLS.clear()
     assert runner.run(device="cpu", seeds=5, root=fake) == 0 and CALLS == []
     # one record lost: exactly that one is recomputed

@@ -28,7 +28,7 @@ import numpy as np
 
 from .ladders import LADDERS, Ladder, gap_trend, get, judge_rung
 
-__all__ = ["default_dir", "provenance", "read", "write", "record_seed", "summarize",
+__all__ = ["default_dir", "provenance", "load_note", "read", "write", "record_seed", "summarize",
            "check_stale", "StaleEvidenceError"]
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +80,9 @@ def provenance(device: str = "cpu") -> dict:
     import jax
 
     gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
-    return dict(commit=_git("rev-parse", "HEAD") or "unknown",
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    return dict(load_note=load_note(load, cores),
+                commit=_git("rev-parse", "HEAD") or "unknown",
                 dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
                 sha256={name: _sha256(_REPO / "env" / name)
                         for name in ("requirements.txt", "core-requirements.txt")},
@@ -89,6 +91,14 @@ def provenance(device: str = "cpu") -> dict:
                 niceness=os.nice(0),
                 python=platform.python_version(), jax=jax.__version__,
                 date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def load_note(load: float, cores: int) -> str:
+    """The provenance's words on the machine's load at the start of a run."""
+    if load > cores:
+        return (f"loaded: load average {load:.1f} on {cores} cores (a shared machine, other jobs "
+                "running); wall times overstate the cost on a quiet machine")
+    return f"quiet: load average {load:.1f} on {cores} cores"
 
 
 def _path(claim_id: str, root: Path | None) -> Path:
