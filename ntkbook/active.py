@@ -115,7 +115,7 @@ class GrowingCholesky:
         d = float(_checks.finite_array(d, "d", ndim=0))
         l = scipy.linalg.solve_triangular(self.L, b, lower=True)
         s = d + self.ridge - float(l @ l)
-        if not s > 1e-12 * max(d + self.ridge, np.finfo(float).tiny):
+        if not s > 1e-12 * max(d + self.ridge, float(np.finfo(float).tiny)):
             raise ValueError(f"the bordered matrix is not positive definite: Schur complement {s:.3g} "
                              f"(d + ridge = {d + self.ridge:.3g}); the new point is numerically "
                              f"dependent on the old ones, use a larger ridge.")

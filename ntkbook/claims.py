@@ -53,10 +53,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from html import escape
-from typing import Iterable, Literal, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 

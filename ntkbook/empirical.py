@@ -47,15 +47,16 @@ import functools
 import math
 import time
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, engine
-from .linalg import kernel_regression
 from .gram_memory import GramMemoryError, host_available_bytes
+from .linalg import kernel_regression
 
 __all__ = ["jacobian_contraction_fn", "IMPLEMENTATIONS", "PNTK_MODES", "entk", "entk_fn", "pntk", "pntk_fn", "flatten_entk",
            "output_dim", "relative_frobenius_error", "EigenStats", "eigen_stats",

@@ -79,7 +79,7 @@ class KernelSolve:
     condition_number : float
         Condition number of ``K + ridge I``: the exact 2-norm one (from its
         eigenvalues) or LAPACK's 1-norm estimate, as ``condition`` asked.
-    factor : tuple or None
+    factor : tuple
         The ``scipy.linalg.cho_factor`` pair ``(c, lower)`` of ``K + ridge I``, kept so
         that callers can solve again (:meth:`solve`), read :func:`diag_of_inverse` or form
         :func:`inverse_from_factor` without refactorising.
@@ -88,12 +88,10 @@ class KernelSolve:
     alpha: np.ndarray
     ridge: float
     condition_number: float
-    factor: tuple | None = None
+    factor: tuple[np.ndarray, bool]
 
     def solve(self, B) -> np.ndarray:
         """``(K + ridge I)^{-1} B`` with the stored factor; ``B`` of shape (N,) or (N, R)."""
-        if self.factor is None:
-            raise ValueError("this KernelSolve keeps no factor; solve again with cholesky_solve.")
         B = _checks.finite_array(B, "B", ndim=(1, 2), dtype=np.float64)
         n = self.factor[0].shape[0]
         if B.shape[0] != n:

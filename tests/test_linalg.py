@@ -78,7 +78,6 @@ def test_old_import_path_is_the_same_object():
     (lambda: linalg.diag_of_inverse(np.eye(3)), TypeError, "factor must be a"),
     (lambda: linalg.inverse_from_factor((np.ones((2, 3)), True)), ValueError, "must be square"),
     (lambda: linalg.inverse_from_factor((np.zeros((3, 3)), True)), ValueError, "potri failed"),
-    (lambda: linalg.KernelSolve(np.ones(2), 0.0, 1.0).solve(np.ones(2)), ValueError, "no factor"),
     (lambda: linalg.cholesky_solve(np.eye(3), np.ones(3)).solve(np.ones(4)), ValueError,
      "B has 4 rows"),
     (lambda: linalg.cholesky_solve(np.diag([1.0, 0.0]), np.ones(2), condition="estimate"),

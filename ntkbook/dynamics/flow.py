@@ -33,7 +33,8 @@ infinite-width NTK is ``Theta ⊗ I_O``), so ``Theta`` is ``N x N`` and acts on 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -206,6 +207,7 @@ def linear_regression_flow(X, y, t, w0=None) -> np.ndarray:
     if w0.shape != (X.shape[1], y2.shape[1]):
         raise ValueError(f"w0 has shape {w0.shape}; expected {(X.shape[1], y2.shape[1])}.")
     out = mse_flow(X @ X.T, X @ w0, y2, t, theta_test_train=X.T, f0_test=w0).test
+    assert out is not None        # a test kernel was passed, so the flow has test outputs
     return out[..., 0] if y.ndim == 1 else out
 
 

@@ -29,14 +29,17 @@ entries; convert with ``t_nt = t * N * O``).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, losses
 from ..empirical import entk_fn, flatten_entk
+from .loop import compiled_step, make_optimizer, run_epochs
 
 __all__ = ["linearize", "tree_norm", "relative_weight_change", "relative_kernel_change",
            "Trajectory", "gd_trajectory", "LazyStats", "lazy_training", "LOSSES"]
@@ -161,8 +164,21 @@ def _as_targets(y, n: int) -> np.ndarray:
     return y.reshape(n, -1)
 
 
-LOSSES = ("mse", "xent")
-"""Losses accepted by ``loss`` of :func:`gd_trajectory`."""
+LOSSES = losses.LOSSES
+"""Losses accepted by ``loss`` of :func:`gd_trajectory` (:data:`ntkbook.losses.LOSSES`)."""
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_forward(apply_fn: ApplyFn) -> ApplyFn:
+    return jax.jit(apply_fn)
+
+
+def _jitted_forward(apply_fn: ApplyFn) -> ApplyFn:
+    """``jax.jit(apply_fn)``, once per network (repeated trajectories reuse its compilation)."""
+    try:
+        return _cached_forward(apply_fn)
+    except TypeError:            # an unhashable apply_fn
+        return jax.jit(apply_fn)
 
 
 def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
@@ -236,46 +252,23 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
                          "to 1), e.g. data.one_hot(labels, K).")
     x = jnp.asarray(x)
 
-    def summed_loss(f):
-        if loss == "mse":
-            return 0.5 * jnp.sum(jnp.square(f - y))
-        return -jnp.sum(y * jax.nn.log_softmax(f, axis=-1))
+    # The package's one training loop (:mod:`.loop`) with plain gradient descent on the summed
+    # loss, one full-batch step per "epoch": one jitted step driven by a Python loop.  (A
+    # compiled lax.fori_loop looks cheaper, but XLA's CPU backend runs convolutions inside a
+    # while loop about 25x slower than as a top-level computation: measured 0.33 s vs 0.013 s
+    # per step for a small CNN.)  Dispatch costs ~0.1 ms per step.
+    step_fn = compiled_step(apply_fn, loss=loss, optimizer="sgd", reduction="sum",
+                            dtype=x.dtype)
+    forward = _jitted_forward(apply_fn)
 
-    def loss_fn(p):
-        return summed_loss(apply_fn(p, x).reshape(y.shape))
+    snaps, f_trains, f_evals, values = [], [], [], []
 
-    grad_fn = jax.grad(loss_fn)
-
-    # One jitted step driven by a Python loop.  (A compiled lax.fori_loop looks
-    # cheaper, but XLA's CPU backend runs convolutions inside a while loop about
-    # 25x slower than as a top-level computation: measured 0.33 s vs 0.013 s per
-    # step for a small CNN.)  Dispatch costs ~0.1 ms per step.
-    @jax.jit
-    def step_fn(p):
-        g = grad_fn(p)
-        return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
-
-    def advance(p, k):
-        for _ in range(k):
-            p = step_fn(p)
-        return p
-
-    forward = jax.jit(apply_fn)
-
-    def snapshot(p):
+    def record(k: int, p) -> None:
+        if not (k % record_every == 0 or k == steps):
+            return
         f_tr = np.asarray(forward(p, x)).reshape(y.shape)
         f_ev = None if x_eval is None else np.asarray(forward(p, x_eval)).reshape(len(x_eval), -1)
-        return f_tr, f_ev
-
-    record_steps = list(range(0, steps, record_every)) + [steps]
-    snaps, f_trains, f_evals, losses = [], [], [], []
-    p, done = params, 0
-    for k in record_steps:
-        if k > done:
-            p = advance(p, k - done)
-            done = k
-        f_tr, f_ev = snapshot(p)
-        value = float(summed_loss(jnp.asarray(f_tr)))
+        value = float(losses.total(jnp.asarray(f_tr), y, loss, reduction="sum"))
         if not np.isfinite(value):
             raise ValueError(f"the loss became non-finite by step {k}: lr={lr} is too large "
                              "for this network (use lr < 2 / lambda_max of its NTK).")
@@ -283,12 +276,17 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
             snaps.append(p)
         f_trains.append(f_tr)
         f_evals.append(f_ev)
-        losses.append(value)
+        values.append(value)
+
+    record(0, params)
+    run_epochs(step_fn, params, make_optimizer("sgd", lr).init(params), x, y, lr, epochs=steps,
+               on_epoch=record)
+    record_steps = list(range(0, steps, record_every)) + [steps]
     step = np.asarray(record_steps, dtype=np.int64)
     return Trajectory(step=step, time=lr * step.astype(np.float64), params=snaps,
                       f_train=np.stack(f_trains),
-                      f_eval=None if x_eval is None else np.stack(f_evals),
-                      loss=np.asarray(losses))
+                      f_eval=None if x_eval is None else np.stack([f for f in f_evals if f is not None]),
+                      loss=np.asarray(values))
 
 
 class LazyStats(NamedTuple):
@@ -434,6 +432,7 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     # the same inputs as at initialisation, so the compiled eNTK function is reused
     theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x_all))
     theta_T = theta_T[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
+    assert net.f_eval is not None and lin.f_eval is not None     # both ran with x_eval
     return LazyStats(weight_change=weight, kernel_change=relative_kernel_change(theta_T, theta0),
                      lin_gap=float(np.max(np.abs(net.f_eval - lin.f_eval))), lr=lr,
                      lambda_max=lam_max, net=net, lin=lin)

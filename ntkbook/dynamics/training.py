@@ -39,8 +39,6 @@ True
 
 from __future__ import annotations
 
-import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,19 +46,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from tqdm.auto import tqdm
 
-from .. import _checks
+from .. import _checks, losses
 from .._numerics import softmax
 from .._x64 import x64_scope
+from .loop import OPTIMIZERS, compiled_step, make_optimizer, run_epochs
 
 __all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
 
-TRAIN_LOSSES: tuple[str, ...] = ("xent", "mse")
-"""Losses accepted by :func:`train`."""
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
-"""Optimizers accepted by :func:`train`."""
+TRAIN_LOSSES: tuple[str, ...] = losses.LOSSES
+"""Losses accepted by :func:`train` (:data:`ntkbook.losses.LOSSES`)."""
 
 
 @dataclass(frozen=True)
@@ -143,63 +139,10 @@ def _logits(apply_fn: Callable, params, x: np.ndarray, batch_size: int) -> np.nd
     return np.concatenate(outs, axis=0).astype(np.float64)
 
 
-def _loss_values(logits: np.ndarray, y: np.ndarray, loss: str, targets: np.ndarray | None
-                 ) -> np.ndarray:
-    """Per-sample loss, shape (N,), with the same formula as the training step."""
-    if loss == "mse":
-        return 0.5 * np.sum((logits - targets) ** 2, axis=1)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    return -log_p[np.arange(len(y)), y]
-
-
-def _make_optimizer(optimizer: str, lr: float, momentum: float) -> optax.GradientTransformation:
-    if optimizer == "sgd":
-        return optax.sgd(lr)
-    if optimizer == "momentum":
-        return optax.sgd(lr, momentum=momentum)
-    return optax.adam(lr)
-
-
-def _build_step(apply_fn: Callable, loss: str, optimizer: str, lr: float, momentum: float):
-    """The optimizer and the jitted update ``step(p, state, xb, tb) -> (p, state)``."""
-    tx = _make_optimizer(optimizer, lr, momentum)
-
-    def batch_loss(p, xb, tb):
-        f = apply_fn(p, xb)
-        if loss == "mse":
-            return 0.5 * jnp.mean(jnp.sum(jnp.square(f - tb), axis=-1))
-        log_p = jax.nn.log_softmax(f, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(log_p, tb[:, None], axis=-1))
-
-    @jax.jit
-    def step(p, state, xb, tb):
-        g = jax.grad(batch_loss)(p, xb, tb)
-        updates, state = tx.update(g, state, p)
-        return optax.apply_updates(p, updates), state
-
-    return tx, step
-
-
-# Repeated fits of one network (a loop over seeds, label sets or rounds) reuse one jitted
-# step, so XLA compiles it once per batch shape instead of once per call; same program,
-# same numbers.  ``dtype`` is part of the key because x64 is switched per precision.
-@functools.lru_cache(maxsize=16)
-def _cached_step(apply_fn: Callable, loss: str, optimizer: str, lr: float, momentum: float,
-                 dtype: str):
-    return _build_step(apply_fn, loss, optimizer, lr, momentum)
-
-
-def _step_for(apply_fn: Callable, loss: str, optimizer: str, lr: float, momentum: float, dtype):
-    try:
-        return _cached_step(apply_fn, loss, optimizer, lr, momentum, str(dtype))
-    except TypeError:            # an unhashable apply_fn: build a fresh step
-        return _build_step(apply_fn, loss, optimizer, lr, momentum)
-
-
-def _targets(y: np.ndarray, num_classes: int, loss: str, centered: bool, dtype) -> np.ndarray | None:
+def _targets(y: np.ndarray, num_classes: int, loss: str, centered: bool, dtype) -> np.ndarray:
+    """Per-sample training targets: integer labels (xent) or one-hot rows (mse), shape (N,) or (N, K)."""
     if loss != "mse":
-        return None
+        return y.astype(np.int32)
     out = np.eye(num_classes, dtype=np.float64)[y]
     if centered:
         out = out - 1.0 / num_classes
@@ -333,20 +276,19 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
                                  f"{num_classes}; build it with out_dim={num_classes}.")
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
 
-        targets = _targets(y, num_classes, loss, centered, dtype)
-        tx, step = _step_for(apply_fn, loss, optimizer, float(lr), float(momentum), dtype)
-        opt_state = tx.init(params)
-
         # Training targets per sample: one-hot rows (mse) or integer labels (xent).
-        tgt = targets if loss == "mse" else y.astype(np.int32)
+        tgt = _targets(y, num_classes, loss, centered, dtype)
+        step = compiled_step(apply_fn, loss=loss, optimizer=optimizer, momentum=momentum,
+                             dtype=dtype)
+        opt_state = make_optimizer(optimizer, lr, momentum).init(params)
+        tgt64 = tgt.astype(np.float64) if loss == "mse" else tgt
         counts = np.bincount(y, minlength=num_classes)
         records: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_acc", "test_loss",
                                                     "test_acc", "class_acc", "class_prob")}
 
         def record(epoch: int, p) -> None:
             logits = _logits(apply_fn, p, x, eval_batch_size)
-            per = _loss_values(logits, y, loss, None if targets is None else targets.astype(np.float64))
-            value = float(per.mean())
+            value = float(losses.total(logits, tgt64, loss))
             if not np.isfinite(value):
                 raise ValueError(f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
                                  "too large for this network (or the data are badly scaled).")
@@ -365,36 +307,28 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
             records["class_prob"].append(prob_k)
             if has_test:
                 lt = _logits(apply_fn, p, x_test, eval_batch_size)
-                t_targets = (None if loss != "mse" else
-                             _targets(y_test, num_classes, loss, centered, np.float64))
-                records["test_loss"].append(float(_loss_values(lt, y_test, loss, t_targets).mean()))
+                t_targets = _targets(y_test, num_classes, loss, centered, np.float64)
+                records["test_loss"].append(float(losses.total(lt, t_targets, loss)))
                 records["test_acc"].append(float((lt.argmax(axis=1) == y_test).mean()))
 
         if record_init:
             record(0, params)
-        wall, cpu, steps, epoch_time, epoch_cpu = 0.0, 0.0, 0, [], []
-        bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
-        for epoch in bar:
-            if batch_size == n:
-                order = np.arange(n)   # full batch: the order does not matter
-            else:
-                order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
-            stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
-            t0, c0 = time.perf_counter(), time.process_time()
-            for start in stops:
-                idx = order[start:start + batch_size]
-                params, opt_state = step(params, opt_state, x[idx], tgt[idx])
-                steps += 1
-            jax.block_until_ready(params)
-            epoch_time.append(time.perf_counter() - t0)
-            wall += epoch_time[-1]
-            epoch_cpu.append(time.process_time() - c0)
-            cpu += epoch_cpu[-1]
+        bar = tqdm(total=epochs, desc="train", unit="epoch", disable=not progress)
+
+        def order(epoch: int) -> np.ndarray:
+            return np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
+
+        def on_epoch(epoch: int, p) -> None:
+            bar.update()
             if epoch % record_every == 0 or epoch == epochs:
-                record(epoch, params)
+                record(epoch, p)
                 if progress:
                     bar.set_postfix(loss=f"{records['train_loss'][-1]:.4g}",
                                     acc=f"{records['train_acc'][-1]:.3f}")
+
+        params, _, times = run_epochs(step, params, opt_state, x, tgt, lr, epochs=epochs,
+                                      batch_size=batch_size, order=order, drop_last=drop_last,
+                                      on_epoch=on_epoch)
         bar.close()
 
     empty = np.zeros(0)
@@ -406,7 +340,7 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         test_acc=np.asarray(records["test_acc"]) if has_test else empty,
         class_acc=np.stack(records["class_acc"]),
         class_prob=np.stack(records["class_prob"]),
-        wall_time=float(wall), params=params, apply_fn=apply_fn, num_classes=num_classes,
-        loss=loss, optimizer=optimizer, lr=float(lr), batch_size=int(batch_size), seed=int(seed),
-        steps=steps, epoch_time=np.asarray(epoch_time), cpu_time=float(cpu),
-        epoch_cpu_time=np.asarray(epoch_cpu))
+        wall_time=float(times.wall.sum()), params=params, apply_fn=apply_fn,
+        num_classes=num_classes, loss=loss, optimizer=optimizer, lr=float(lr),
+        batch_size=int(batch_size), seed=int(seed), steps=times.steps, epoch_time=times.wall,
+        cpu_time=float(times.cpu.sum()), epoch_cpu_time=times.cpu)

@@ -9,16 +9,34 @@ Submodules each hold one job; their public names are re-exported here:
 * :mod:`.pseudo_labels` -- the pseudo-labellers chapter 12 ranks.
 """
 
-from .architecture import (PAPER_HIDDEN_LAYERS, KPCASeparation, kpca_projection, kpca_separation,
-                           paper_convention_mlp, rank_architectures)
+from .architecture import (
+    PAPER_HIDDEN_LAYERS,
+    KPCASeparation,
+    kpca_projection,
+    kpca_separation,
+    paper_convention_mlp,
+    rank_architectures,
+)
 from .complexity_gap import binary_complexity_gap, complexity_gap, multiclass_complexity_gap
-from .labels import (GramLabel, as_one_hot, bias_rankings, block_diagonality,
-                     block_diagonalization_error, block_error_from_z, gram_label_matrix,
-                     label_gradient, rank_labelings)
-from .pseudo_labels import (kmeans_labels, known_subset, match_clusters, propagation_labels,
-                            weak_classifier_labels)
-from .refurbish import (Refurbishment, RefurbishSetup, refurbish_labels, refurbish_scores,
-                        refurbish_setup)
+from .labels import (
+    GramLabel,
+    as_one_hot,
+    bias_rankings,
+    block_diagonality,
+    block_diagonalization_error,
+    block_error_from_z,
+    gram_label_matrix,
+    label_gradient,
+    rank_labelings,
+)
+from .pseudo_labels import (
+    kmeans_labels,
+    known_subset,
+    match_clusters,
+    propagation_labels,
+    weak_classifier_labels,
+)
+from .refurbish import Refurbishment, RefurbishSetup, refurbish_labels, refurbish_scores, refurbish_setup
 
 __all__ = [
     "KPCASeparation", "kpca_projection", "kpca_separation", "rank_architectures",

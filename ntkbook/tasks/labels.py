@@ -37,8 +37,8 @@ Edge cases (our choices; the paper does not state them):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 

@@ -384,7 +384,10 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
             M[:, J] += A[:, I]
             Z, n = Z_new, n_new
         L_now = L_new
-        hist_i.append(I), hist_a.append(a), hist_b.append(J), hist_g.append(float(d[I]))
+        hist_i.append(I)
+        hist_a.append(a)
+        hist_b.append(J)
+        hist_g.append(float(d[I]))
         hist_L.append(L_now)
     return Refurbishment(labels=labels, index=np.asarray(hist_i, np.int64),
                          old=np.asarray(hist_a, np.int64), new=np.asarray(hist_b, np.int64),
