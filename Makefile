@@ -78,6 +78,14 @@ test:
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m "not built and (not core or pinned)"
 
+# Lint and types, seconds (the rules are pyproject.toml's [tool.ruff] and [tool.mypy]):
+# ruff's linter over the package, the tests and env/, then mypy over the package (its cache in
+# build/mypy_cache; a cold run takes about a minute on 2 cores, a warm one seconds).
+.PHONY: lint
+lint: $(STAMP)
+	$(BIN)/ruff check ntkbook tests env
+	$(BIN)/mypy
+
 # The two tests that read an existing build (make book first), alone or in make test.
 BROWSER_TEST     = $(BIN)/python -m pytest tests/test_browser.py -q -s
 DETERMINISM_TEST = $(BIN)/python -m pytest tests/test_determinism.py -q
