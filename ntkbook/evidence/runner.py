@@ -83,10 +83,11 @@ def _do(ladder: Ladder, size: int, seed: int, device: str, run_ids: dict, root) 
     if ladder.id not in run_ids:
         doc["runs"].append(store.provenance(device))
         run_ids[ladder.id] = len(doc["runs"]) - 1
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     values = ladder.measure(size, seed)
-    seconds = time.perf_counter() - t0
-    store.record_seed(doc, size, seed, values, seconds, run_ids[ladder.id], device, root)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    store.record_seed(doc, size, seed, values, seconds, run_ids[ladder.id], device, root,
+                      cpu_s=cpu)
     return seconds
 
 

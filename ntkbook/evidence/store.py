@@ -163,15 +163,22 @@ def summarize(doc: dict) -> dict:
 
 
 def record_seed(doc: dict, size: int, seed: int, values: dict, seconds: float, run: int,
-                device: str = "cpu", root: str | os.PathLike | None = None) -> Path:
-    """Add one finished ``(rung, seed)`` record, re-judge, and write the file atomically."""
+                device: str = "cpu", root: str | os.PathLike | None = None, *,
+                cpu_s: float | None = None) -> Path:
+    """Add one finished ``(rung, seed)`` record, re-judge, and write the file atomically.
+
+    ``seconds`` is the record's wall time; ``cpu_s`` the process CPU time it took (all threads),
+    which on a loaded machine says more about the cost on a quiet one.
+    """
     clean = {k: float(v) for k, v in values.items()}
     bad = [k for k, v in clean.items() if not np.isfinite(v)]
     if bad:
         raise ValueError(f"claim {doc['claim']!r}, size {size}, seed {seed}: non-finite "
                          f"values for {bad}; nothing stored.")
-    _rung(doc, size, device)["records"][str(int(seed))] = dict(values=clean,
-                                                               seconds=round(seconds, 3), run=run)
+    rec = dict(values=clean, seconds=round(seconds, 3), run=run)
+    if cpu_s is not None:
+        rec["cpu_s"] = round(float(cpu_s), 3)
+    _rung(doc, size, device)["records"][str(int(seed))] = rec
     return write(summarize(doc), root)
 
 
