@@ -100,3 +100,28 @@ def test_table8_seed_matches_direct_runs():
                                           (14.0, 16.0, "inconclusive")])
 def test_close_to(lo, hi, want):
     assert tables.close_to(lo, hi, 10.0, 5.0) == want
+
+
+def test_ranking_agreement_by_hand():
+    # reference: the three pairwise RBOs written out
+    a, b, c = [0, 1, 2, 3], [1, 0, 2, 3], [3, 2, 1, 0]
+    want = np.mean([rbo(a, b, 0.9), rbo(a, c, 0.9), rbo(b, c, 0.9)])
+    assert bias.ranking_agreement([np.array(a), np.array(b), np.array(c)], 0.9) == pytest.approx(want)
+    two = [np.array([[1, 2], [0, 2], [0, 1]]), np.array([[2, 1], [0, 2], [1, 0]])]
+    want2 = np.mean([rbo([1, 2], [2, 1], 0.9), 1.0, rbo([0, 1], [1, 0], 0.9)])
+    assert bias.ranking_agreement(two, 0.9) == pytest.approx(want2)
+    with pytest.raises(ValueError, match="at least two"):
+        bias.ranking_agreement([np.array(a)], 0.9)
+
+
+def test_kernel_accuracy_against_direct_solve():
+    # reference: np.linalg.solve of the zoo's image kernel and an explicit argmax
+    ds = data.load("digits", n=60, seed=1)
+    x = data.normalize(ds.x).astype(np.float64)
+    xt = data.normalize(ds.x_test[:25]).astype(np.float64)
+    k = archs.get("2-L", ndim=2)
+    H = gram.gram(k, x, progress=False)
+    K_te = gram.gram(k, xt, x, progress=False)
+    pred = (K_te @ np.linalg.solve(H, np.eye(10)[ds.y])).argmax(1)
+    want = float(np.mean(pred == ds.y_test[:25]))
+    assert tables.kernel_accuracy("2-L", H, x, ds.y, xt, ds.y_test[:25]) == pytest.approx(want, abs=1e-12)

@@ -25,7 +25,7 @@ from .. import _checks
 from ..metrics import rbo
 from .labels import bias_rankings, gram_label_matrix
 
-__all__ = ["trained_rankings", "bias_scores", "inverse_sign_share"]
+__all__ = ["trained_rankings", "bias_scores", "inverse_sign_share", "ranking_agreement"]
 
 
 def trained_rankings(class_acc, class_prob) -> tuple[np.ndarray, np.ndarray]:
@@ -147,3 +147,35 @@ def inverse_sign_share(H, top: int = 1) -> float:
     partners = np.argsort(-cos, axis=1, kind="stable")[:, :top]
     A = scipy.linalg.cho_solve(scipy.linalg.cho_factor(H), np.eye(N))
     return float(np.mean(A[np.arange(N)[:, None], partners] < 0))
+
+
+def ranking_agreement(rankings, p: float) -> float:
+    """Mean RBO between every pair of rankings from different runs (how repeatable a truth is).
+
+    Parameters
+    ----------
+    rankings : sequence of arrays, each shape (K,) or (K, K - 1)
+        One ranking per run (e.g. the trained intra-class ranking of each seed), or one set of
+        per-class rankings per run (the inter-class rankings; their RBOs are averaged over the
+        K classes first).  At least two runs.
+    p
+        RBO persistence.
+
+    Returns
+    -------
+    float
+        The mean over the pairs of runs; compare it with the random floor of
+        :func:`bias_scores`: a ground truth whose runs agree no better than random rankings is
+        noise.
+    """
+    runs = [np.asarray(r) for r in rankings]
+    if len(runs) < 2 or any(r.shape != runs[0].shape or r.ndim not in (1, 2) for r in runs):
+        raise ValueError("rankings must hold at least two runs' rankings of one shape, (K,) or "
+                         f"(K, K - 1); got shapes {[r.shape for r in runs]}.")
+
+    def pair(a, b):
+        if a.ndim == 1:
+            return rbo(list(a), list(b), p)
+        return float(np.mean([rbo(list(x), list(y), p) for x, y in zip(a, b)]))
+
+    return float(np.mean([pair(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]]))

@@ -41,11 +41,11 @@ def kernel_gram(arch: str, x, x2=None) -> np.ndarray:
         A name of :func:`ntkbook.archs.get`.
     x : array, shape (N, *image_shape)
     x2 : array, shape (M, *image_shape), optional
-        Second batch (rows of the result are ``x2``, as :func:`ntkbook.gram.gram`).
+        Second batch (columns of the result, as in :func:`ntkbook.gram.gram`).
 
     Returns
     -------
-    ndarray, shape (N, N) or (M, N)
+    ndarray, shape (N, N) or (N, M)
     """
     from .. import archs, gram
 
@@ -79,7 +79,7 @@ def kernel_accuracy(arch: str, H, x, y, x_test, y_test) -> float:
 
     y = _checks.labels(y, "y", n=len(H))
     y_test = _checks.labels(y_test, "y_test")
-    K_te = kernel_gram(arch, x, x_test)
+    K_te = kernel_gram(arch, x_test, x)                  # (M, N): test rows
     pred = kernel_regression(H, data.one_hot(y, int(y.max()) + 1), K_te).argmax(1)
     return float(np.mean(pred == y_test))
 
