@@ -33,6 +33,7 @@ def test_subsample_is_deterministic():
         data.load("digits", n=5000)
 
 
+@pytest.mark.pinned
 def test_mnist1d_generated_locally_and_keeps_global_rng():
     pytest.importorskip("mnist1d", reason="the mnist1d package is a book dependency, not in the core lock")
     np.random.seed(123)
