@@ -170,6 +170,7 @@ book-execute: $(STAMP) $(MATHJAX) data
 	$(BIN)/python env/execute_notebooks.py --book book --workers $(NOTEBOOK_WORKERS)
 
 book-render: book-execute
+	$(BIN)/python env/api_reference.py
 	set -o pipefail; $(BIN)/jupyter-book build book --all --warningiserror --keep-going 2>&1 \
 	  | tee $(BOOK_LOG); status=$$?; \
 	  $(BIN)/python env/exec_times.py book/_build; \
