@@ -1,0 +1,94 @@
+"""Tests of ntkbook.selection: named networks, Gram matrices, trained ground truth (chapter 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ntkbook import archs, closed_form, data, selection
+from ntkbook.dynamics import train
+from ntkbook.tasks import kpca_separation
+
+# core suite: no neural-tangents needed (the references are closed forms and brute force)
+pytestmark = pytest.mark.core
+
+
+def _unit_rows(n: int, shape: tuple, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, *shape))
+    return data.normalize(x)
+
+
+def test_network_is_cached_and_resolves_both_conventions():
+    a = selection.network("2-L", out_dim=3)
+    assert selection.network("2-L", out_dim=3) is a            # one object: compiled once
+    assert selection.network("2-L", out_dim=4) is not a
+    # the paper's 2-L has 2 hidden layers = 3 layers of weights: its kernel is mlp_ntk(depth=3)
+    x = _unit_rows(6, (5,))
+    H = selection.make_gram(x, "2-L (2 hidden)", 3)
+    ref, _ = closed_form.mlp_ntk(x, depth=3, W_std=archs.W_STD, b_std=archs.B_STD)
+    # float64 recursion both ways: agreement to rounding
+    np.testing.assert_allclose(H, np.asarray(ref), rtol=1e-10)
+
+
+def test_make_gram_zoo_and_eq4_against_closed_forms():
+    x = _unit_rows(9, (4, 4, 1))
+    H = selection.make_gram(x, "2-L", 10, 2, max_block=4)     # 3 equal blocks of 3
+    ref, _ = closed_form.mlp_ntk(x.reshape(9, -1), depth=2, W_std=archs.W_STD, b_std=archs.B_STD)
+    np.testing.assert_allclose(H, np.asarray(ref), rtol=1e-10)
+    H4 = selection.make_gram(x, selection.EQ4_KERNEL)
+    np.testing.assert_allclose(H4, np.asarray(closed_form.relu_ntk_eq4(x.reshape(9, -1))),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 150, 151])
+@pytest.mark.parametrize("m", [1, 5, 16, 50])
+def test_equal_blocks_against_brute_force(n, m):
+    b = selection.equal_blocks(n, m)
+    blocks = -(-n // m)                                         # as few blocks as max size allows
+    # brute force: the smallest side that still needs only `blocks` blocks
+    best = min(s for s in range(1, n + 1) if -(-n // s) == blocks)
+    assert b == best and b <= m
+
+
+def test_trained_accuracies_match_direct_training_and_fit_separable_data():
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = rng.standard_normal((40, 6)) * 0.3 + 2.0 * (2 * y[:, None] - 1)   # separable blobs
+    nets = {"mlp": archs.mlp(2, 16, 2)}
+    kw = dict(optimizer="adam", lr=0.05, epochs=30, batch_size=None)
+    acc = selection.trained_accuracies(nets, x[:30], y[:30], x[30:], y[30:], num_classes=2,
+                                       seeds=[0, 1], **kw)
+    assert list(acc.seed) == [0, 1] and set(acc.arch) == {"mlp"}
+    assert np.all(acc.train_acc == 1.0) and np.all(acc.test_acc == 1.0)
+    # the same run through dynamics.train directly, then its predictions scored by hand
+    hist = train(nets["mlp"], x[:30], y[:30], num_classes=2, seed=1, progress=False, **kw)
+    hand = float(np.mean(hist.predict(x[30:]).argmax(-1) == y[30:]))
+    assert acc.test_acc.iloc[1] == pytest.approx(hand, abs=0)
+
+
+def test_kpca_vs_training_ratios_and_gap():
+    r = selection.kpca_vs_training("corners", 16, 0, n_test=12, train_seeds=(0, 1), epochs=1,
+                                   width=8, channels=2, max_block=8)
+    ds = data.load("corners", n=16, seed=0, n_test=12)
+    x = data.normalize(ds.x)
+    for a in ("2-L", "CNN-2"):   # recomputed from a Gram matrix built here
+        ref = kpca_separation(selection.make_gram(x, a, 4, 2), ds.y, 4, "low").ratio
+        assert r["ratio"][a] == pytest.approx(ref, rel=1e-12)
+    wide = r["acc"].pivot(index="seed", columns="arch", values="test_acc")
+    np.testing.assert_array_equal(r["gap"], (wide["CNN-2"] - wide["2-L"]).to_numpy())
+    assert r["kernel_pick"] == max(r["ratio"], key=r["ratio"].get) and r["n_test"] == 12
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="name='nope'"):
+        selection.network("nope")
+    with pytest.raises(ValueError, match="ndim"):
+        selection.network("CNN-1", ndim=3)
+    nets = {"mlp": archs.mlp(2, 4, 2)}
+    x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="distinct seeds"):
+        selection.trained_accuracies(nets, x, y, x, y, num_classes=2, seeds=[0, 0])
+    with pytest.raises(ValueError, match="seed is set by"):
+        selection.trained_accuracies(nets, x, y, x, y, num_classes=2, seeds=[0], seed=3)
+    with pytest.raises(ValueError, match="max_block"):
+        selection.equal_blocks(10, 0)
