@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from html import escape
@@ -441,6 +442,47 @@ class Ledger:
         from IPython.display import HTML
 
         return HTML(render(self.claims, summary=True))
+
+
+_LEDGER_CALL = re.compile(r"""\bLedger\(\s*["']([^"']+)["']""")
+
+
+def ledger_chapters(folder: str | os.PathLike) -> dict[str, Path]:
+    """The chapters that record claims, found in their notebooks: chapter id -> notebook.
+
+    A chapter is a notebook in ``folder`` whose code opens ``claims.Ledger("<id>")``; the
+    ledger appendix reads back exactly these, so a new chapter (or appendix) that records
+    claims is picked up without an edit there.
+
+    Parameters
+    ----------
+    folder
+        The folder of the book's notebooks (``*.ipynb``).
+
+    Returns
+    -------
+    dict
+        ``{"ch01": Path(".../01_lazy_regime.ipynb"), ...}``, sorted by chapter id.
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` holds no notebook, or two notebooks open a ledger of the same chapter.
+    """
+    folder = Path(folder)
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"folder {str(folder)!r} holds no notebook (*.ipynb).")
+    found: dict[str, Path] = {}
+    for nb in notebooks:
+        cells = json.loads(nb.read_text()).get("cells", [])
+        code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+        for chapter in dict.fromkeys(_LEDGER_CALL.findall(code)):
+            if chapter in found:
+                raise ValueError(f"chapter {chapter!r} opens a ledger in both {found[chapter].name} "
+                                 f"and {nb.name}; each chapter id belongs to one notebook.")
+            found[chapter] = nb
+    return dict(sorted(found.items()))
 
 
 def load(chapters: Iterable[str]) -> list[Claim]:

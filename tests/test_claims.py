@@ -230,3 +230,33 @@ def test_summary_text_lists_every_verdict_with_ids():
                                        "(003-b) and 1 not reproduced (003-c).")
     assert claims.summary_text(cs, kind="identity") == "Of 1 identity claims, 1 reproduced (003-d)."
     assert claims.summary_text(cs, kind="textual") == "This chapter records no textual claims."
+
+
+def test_ledger_chapters_finds_the_notebooks_that_open_a_ledger(tmp_path):
+    def notebook(name, *code):
+        cells = [{"cell_type": "markdown", "source": ['claims.Ledger("ch99") in prose only']}]
+        cells += [{"cell_type": "code", "source": [line]} for line in code]
+        (tmp_path / name).write_text(json.dumps({"cells": cells}))
+
+    notebook("02_b.ipynb", "from ntkbook import claims\n", "ledger = claims.Ledger('ch02')\n")
+    notebook("01_a.ipynb", 'ledger = claims.Ledger("ch01")   # comment\n')
+    notebook("A3_ledger.ipynb", "records = claims.load(chapters)\n")        # reads, records none
+    notebook("A4_more.ipynb", 'claims.Ledger( "a4" )\n')
+    found = claims.ledger_chapters(tmp_path)
+    assert found == {"a4": tmp_path / "A4_more.ipynb", "ch01": tmp_path / "01_a.ipynb",
+                     "ch02": tmp_path / "02_b.ipynb"}
+    notebook("03_c.ipynb", 'claims.Ledger("ch01")\n')
+    with pytest.raises(ValueError, match="'ch01' opens a ledger in both 01_a.ipynb and 03_c.ipynb"):
+        claims.ledger_chapters(tmp_path)
+    with pytest.raises(ValueError, match="holds no notebook"):
+        claims.ledger_chapters(tmp_path / "missing")
+
+
+def test_ledger_chapters_of_the_book_are_its_numbered_chapters():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    found = claims.ledger_chapters(folder)
+    numbered = {f"ch{p.name[:2]}" for p in folder.glob("[0-9][0-9]_*.ipynb")
+                if "Ledger(" in p.read_text()}
+    assert set(found) >= numbered and len(numbered) >= 14
