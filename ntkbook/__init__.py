@@ -12,13 +12,20 @@ Import ``ntkbook`` before ``neural_tangents`` to get that saving.
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from ._defer_tf import defer_experimental  # noqa: E402  (after the log level is set)
+# after the log level is set (ruff's E402 allows imports after an os.environ statement)
+from ._defer_tf import defer_experimental
 
 defer_experimental()
 
-__version__ = "0.1.0"
+# The version is written once, in pyproject.toml; installed (or `pip install -e .`) metadata
+# carries it here.  A source tree that was never installed has no metadata.
+try:
+    __version__ = version("ntkbook")
+except PackageNotFoundError:
+    __version__ = "0+unknown"
 
 __all__ = ["__version__"]
