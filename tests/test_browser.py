@@ -24,8 +24,10 @@ from urllib.parse import urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "book" / "_build" / "html"
-SHOTS = ROOT / "book" / "_build" / "screenshots"
+# NTKBOOK_BROWSER_HTML points the test at another build (a tiny book with planted defects,
+# to see each check fail): the same structure, book/_build/html by default.
+HTML = Path(os.environ.get("NTKBOOK_BROWSER_HTML") or ROOT / "book" / "_build" / "html")
+SHOTS = HTML.parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Building the book executes every notebook: only when asked, never as a side effect of `pytest`.
@@ -134,15 +136,65 @@ CHAPTER_PAGE = "notebooks/[01][0-9]_*.html"
 REFERENCE_PAGES = (("api.html", "dl.py.function", 50), ("notation.html", "table tbody tr", 10))
 
 
+# Runs in the page: what a reader sees of each solution.  For every solution dropdown, the
+# rendered height of each code cell inside it (input and output: 0 while hidden), and the code
+# cells that follow it outside before the next heading, exercise or solution (a solution whose
+# code escaped its dropdown, as with a plain {solution} followed by code cells).
+SOLUTION_CELLS = r"""() => Array.from(document.querySelectorAll('.solution.dropdown')).map(s => {
+  const cells = Array.from(s.querySelectorAll('div.cell_input, div.cell_output')).map(c => ({
+    text: c.textContent.trim().slice(0, 60), height: c.offsetHeight,
+    // sphinx-togglebutton hides a closed dropdown's body with visibility/opacity and height 0,
+    // which leaves the cells laid out (offsetHeight > 0): ask what is actually painted
+    visible: c.offsetHeight > 0 && c.checkVisibility({visibilityProperty: true,
+                                                      opacityProperty: true})}));
+  const leaked = [];
+  for (let e = s.nextElementSibling; e; e = e.nextElementSibling) {
+    if (e.matches('section, h1, h2, h3, h4, .exercise, .solution, .proof')) break;
+    if (e.matches('div.cell') || e.querySelector('div.cell'))
+      leaked.push(e.textContent.trim().slice(0, 60));
+  }
+  return {id: s.id, cells, leaked};
+})"""
+
+# Runs in the page: figures without a caption, and text a reader sees that still holds a
+# literal `$` (TeX that did not become math: e.g. a `$$` line glued to a paragraph line).
+# Code, program output in <pre>, and typeset math are not prose and are skipped.
+FIGURES_AND_DOLLARS = r"""() => {
+  const root = document.querySelector('article') || document.body;
+  const figures = Array.from(root.querySelectorAll('figure'));
+  const uncaptioned = figures.filter(f => {
+      const c = f.querySelector('figcaption .caption-text') || f.querySelector('figcaption');
+      return !c || !c.textContent.trim();
+    }).map(f => (f.id || (f.querySelector('img') || {}).src || '?').toString().slice(-60));
+  const bare = Array.from(root.querySelectorAll('div.cell_output img'))
+      .filter(i => !i.closest('figure')).map(i => i.src.slice(-60));
+  const skip = 'pre, code, script, style, mjx-container, .MathJax, .cell_input, .math';
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const dollars = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.textContent.includes('$') && !(n.parentElement && n.parentElement.closest(skip)))
+      dollars.push(n.textContent.trim().slice(0, 80));
+  }
+  return {figures: figures.length, uncaptioned, bare, dollars};
+}"""
+
+
 def _exercise_check(page) -> dict:
-    """Exercises, theorem boxes and the hidden solutions of one open chapter page, clicking the first."""
+    """Exercises, theorem boxes and the hidden solutions of one open chapter page.
+
+    Records what a reader sees of every solution before any click (``cells_closed``), clicks
+    the first open (``after``, the original check), then opens all of them and records it
+    again (``cells_after``): every code cell and output inside must be invisible before and
+    visible after.
+    """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.wait_for_function("() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
                            ".length === document.querySelectorAll('.solution.dropdown').length")
     found = {"exercises": page.locator("div.exercise").count(),
              "proofs": page.locator("div.proof").count(),
-             "before": page.evaluate(SOLUTIONS), "after": None}
+             "before": page.evaluate(SOLUTIONS), "after": None,
+             "cells_closed": page.evaluate(SOLUTION_CELLS)}    # before any click
     if found["before"]:
         page.locator(".solution.dropdown").first.locator("button.toggle-button").click()
         try:        # until the first solution shows (not a fixed pause)
@@ -150,6 +202,13 @@ def _exercise_check(page) -> dict:
         except PlaywrightTimeout:
             pass    # still hidden after 5 s: the test reports it from "after"
         found["after"] = page.evaluate(SOLUTIONS)[0]
+    toggles = page.locator(".solution.dropdown.toggle-hidden button.toggle-button")
+    for i in range(toggles.count()):
+        toggles.nth(0).click()                     # the list shrinks as each one opens
+    if found["before"]:
+        page.wait_for_function("() => !document.querySelector('.solution.dropdown.toggle-hidden')",
+                               timeout=5_000)
+    found["cells_after"] = page.evaluate(SOLUTION_CELLS)
     return found
 
 
@@ -174,7 +233,7 @@ def visits(site, browser) -> dict[str, dict]:
                 errs.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc, errs=console_errors: errs.append(str(exc)))
 
-        def guard(route, offsite=offsite):
+        def guard(route):      # one argument: playwright passes the request as a second one
             host = urlparse(route.request.url).hostname
             if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
                 route.continue_()
@@ -192,6 +251,7 @@ def visits(site, browser) -> dict[str, dict]:
         visit = {"report": page.evaluate(CHECK_PAGE)}
         page.screenshot(path=str(SHOTS / (rel.replace("/", "__").removesuffix(".html") + ".png")))
         if rel in chapters:
+            visit["figures"] = page.evaluate(FIGURES_AND_DOLLARS)
             visit["exercises"] = _exercise_check(page)
         if rel in selectors:
             visit["count"] = page.locator(selectors[rel]).count()
@@ -299,3 +359,45 @@ def test_claims_ledger_entries_readable(visits):
             if anchor not in ids.get(page, set()):
                 problems.append(f"{appendix}, {e['id']}: link {href} has no such entry")
     assert not problems, "\n".join(problems[:50])
+
+
+def test_solutions_hidden_whole_figures_captioned_no_literal_dollar(visits):
+    """What a reader sees on each chapter page (issue 26, d1 and d2):
+
+    * no solution code or output is visible before its dropdown is opened, and all of it is
+      after (sphinx-exercise's gated ``solution-start``/``solution-end`` put the code cells
+      inside ``div.solution.dropdown``); no code cell follows a solution outside it;
+    * every figure has a caption (myst-nb's figure metadata), and no cell-output image is
+      outside a figure;
+    * no literal ``$`` survives in the rendered prose (TeX that did not become math).
+    """
+    chapters = {rel: v for rel, v in visits.items() if "figures" in v}
+    assert chapters, "no chapter pages in the build"
+    problems: list[str] = []
+    for rel, v in sorted(chapters.items()):
+        for sol in v["exercises"]["cells_closed"]:
+            shown = [c["text"] for c in sol["cells"] if c["visible"]]
+            if shown:
+                problems.append(f"{rel}, {sol['id']}: solution code/output visible before "
+                                f"the dropdown is opened: {shown[:3]}")
+            if sol["leaked"]:
+                problems.append(f"{rel}, {sol['id']}: code cells after the solution, outside "
+                                f"its dropdown (use solution-start/solution-end): "
+                                f"{sol['leaked'][:3]}")
+        for sol in v["exercises"].get("cells_after", []):
+            hidden = [c["text"] for c in sol["cells"] if not c["visible"]]
+            if hidden:
+                problems.append(f"{rel}, {sol['id']}: solution code/output still hidden after "
+                                f"the dropdown is opened: {hidden[:3]}")
+        f = v["figures"]
+        if f["uncaptioned"]:
+            problems.append(f"{rel}: figures without a caption: {f['uncaptioned']}")
+        if f["bare"]:
+            problems.append(f"{rel}: output images outside a numbered figure (add the cell's "
+                            f"mystnb figure metadata): {f['bare']}")
+        if f["dollars"]:
+            problems.append(f"{rel}: literal $ in the rendered text: {f['dollars'][:3]}")
+    summary = [f"{rel}: {len(v['exercises']['cells_closed'])} solutions, "
+               f"{v['figures']['figures']} figures" for rel, v in sorted(chapters.items())]
+    print("\n".join(summary))
+    assert not problems, "\n".join(problems[:60])
