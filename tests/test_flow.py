@@ -7,8 +7,14 @@ import scipy.integrate
 import scipy.linalg
 import scipy.special
 
-from ntkbook.dynamics import (kernel_regression, linear_regression_flow, mse_flow,
-                              residual_spectrum, solve_ode, xent_flow)
+from ntkbook.dynamics import (
+    kernel_regression,
+    linear_regression_flow,
+    mse_flow,
+    residual_spectrum,
+    solve_ode,
+    xent_flow,
+)
 
 
 def _psd(rng, n, rank=None, floor=0.05):

@@ -9,8 +9,15 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from ntkbook import archs
-from ntkbook.dynamics import (gd_trajectory, lazy_training, linearize, relative_kernel_change,
-                              relative_weight_change, tree_norm, xent_flow)
+from ntkbook.dynamics import (
+    gd_trajectory,
+    lazy_training,
+    linearize,
+    relative_kernel_change,
+    relative_weight_change,
+    tree_norm,
+    xent_flow,
+)
 
 
 def _net(key, depth=2, width=32, out_dim=2, d=5, n=6):
