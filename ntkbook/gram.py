@@ -50,7 +50,8 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import jax
 import numpy as np
@@ -58,14 +59,14 @@ import numpy as np
 from . import _checks, engine
 from ._x64 import x64_scope
 from .gram_cache import BlockCache, fingerprint, kernel_identity
-from .gram_memory import (GramMemoryError, auto_batch_size, check_fits, estimate_memory,
-                          kernel_fn_of)
+from .gram_memory import GramMemoryError as GramMemoryError  # re-exported for the chapters
+from .gram_memory import auto_batch_size, check_fits, estimate_memory, kernel_fn_of
 from .layers import KernelFn
 
 # The memory model's names (GramMemoryError, estimate_memory, auto_batch_size, kernel_fn_of)
 # stay importable from here, as the chapters call them, but are documented in
 # ntkbook.gram_memory: listing them here too would document them twice.
-__all__ = ["gram", "last_run", "FOREIGN_BLOCK"]
+__all__ = ["gram", "GramRun", "last_run", "FOREIGN_BLOCK"]
 
 KINDS = ("ntk", "nngp")
 
@@ -73,37 +74,116 @@ FOREIGN_BLOCK = 100
 """Default block of a ``kernel_fn`` that is not a :class:`ntkbook.layers.KernelFn`:
 the block of the ``nt.batch(kernel_fn, 100)`` baseline."""
 
-last_run: dict = {}
-"""What the latest :func:`gram` call did: ``kernel`` (the interpreter's repr, or
-``"foreign kernel_fn"``), ``block_size`` and ``block_rule`` (``"given"`` or the
-automatic rule with its numbers), ``blocks`` (blocks the matrix needs),
-``computed`` and ``from_cache`` (how many of them), ``corrupt_blocks``, and
-``devices`` (device -> blocks computed there)."""
+@dataclass(frozen=True)
+class GramRun:
+    """What one :func:`gram` call did (``gram(..., return_record=True)`` returns it).
+
+    Attributes
+    ----------
+    kernel : str
+        The interpreter's repr (``"KernelFn(Conv -> Relu -> ...)"``), or ``"foreign kernel_fn"``.
+    block_size : int
+        Rows (and columns) per block.
+    block_rule : str
+        ``"given"``, or the automatic rule with its numbers.
+    blocks : int
+        Blocks the matrix needs (on and above the diagonal when ``x2`` is None).
+    computed, from_cache : int
+        How many of them were evaluated, and how many read from the cache.
+    corrupt_blocks : list of (int, int)
+        Cached blocks that failed their checksum and were recomputed.
+    devices : dict
+        Device name -> blocks computed there.
+
+    Items read like a dict too (``run["blocks"]``), as the old ``last_run`` did.
+    """
+
+    kernel: str
+    block_size: int
+    block_rule: str
+    blocks: int
+    computed: int
+    from_cache: int
+    corrupt_blocks: list = field(default_factory=list)
+    devices: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str):
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def as_dict(self) -> dict:
+        """The record as a plain dict."""
+        return asdict(self)
+
+
+class _LastRun(Mapping):
+    """Read-only view of the latest :func:`gram` call's :class:`GramRun` (compatibility).
+
+    Prefer ``H, run = gram(..., return_record=True)``: the record travels with its matrix,
+    while this view changes with every call in the process.
+    """
+
+    def __init__(self) -> None:
+        self._run: GramRun | None = None
+
+    def __getitem__(self, name: str):
+        if self._run is None:
+            raise KeyError(f"{name!r}: no gram() call has finished yet in this process.")
+        return self._run[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(() if self._run is None else GramRun.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return 0 if self._run is None else len(GramRun.__dataclass_fields__)
+
+    def __repr__(self) -> str:
+        return f"last_run({self._run!r})"
+
+
+last_run = _LastRun()
+"""Read-only view of the latest :func:`gram` call's :class:`GramRun`, item by item
+(``gram.last_run["blocks"]``), kept for code written against the old global dict.
+New code takes the record with its result: ``H, run = gram.gram(..., return_record=True)``."""
 
 
 # kernel_fn -> {kind: jitted block function}: a second gram() call with the same
 # kernel and block shape reuses the compiled program instead of compiling again
-_BLOCK_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_BLOCK_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
-    """The jitted ``(a, c) -> (kernel_fn(a, c, kind),)``, one per kernel and kind (cached),
-    compiled once and reused by later calls (``nt.batch`` jits its blocks the same way)."""
+    """The block function ``(a, c) -> (kernel_fn(a, c, kind),)``, one per kernel and kind (cached).
+
+    A :class:`~ntkbook.layers.KernelFn` runs as its chain of compiled stages
+    (:meth:`~ntkbook.layers.KernelFn.staged`: one program per layer on the full pixel-pair
+    covariance, shared by equal layers); any other ``kernel_fn`` is jitted whole, as
+    ``nt.batch`` jits its blocks.  Either way it is compiled once and reused by later calls.
+    """
     try:
         per_kind = _BLOCK_FNS.setdefault(kernel_fn, {})
     except TypeError:          # not weak-referenceable: no reuse across calls
         per_kind = {}
     if kind not in per_kind:
-        def block(a, c):
-            return (kernel_fn(a, c, kind),)
+        if isinstance(kernel_fn, KernelFn):
+            staged = kernel_fn.staged(kind)
 
-        per_kind[kind] = jax.jit(block)
+            def block(a, c):
+                return (staged(a, c),)
+        else:
+            def block(a, c):
+                return (kernel_fn(a, c, kind),)
+
+            block = jax.jit(block)
+        per_kind[kind] = block
     return per_kind[kind]
 
 
 def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | None = None,
          progress: bool = True, *, dtype=np.float64, devices: Sequence | None = None,
-         cache_dir: str | os.PathLike | None = None, check_memory: bool = True) -> np.ndarray:
+         cache_dir: str | os.PathLike | None = None, check_memory: bool = True,
+         return_record: bool = False) -> np.ndarray | tuple[np.ndarray, GramRun]:
     """Gram matrix of an infinite-width kernel, computed in blocks.
 
     Parameters
@@ -125,7 +205,8 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         ``None`` (default): for a :mod:`ntkbook.layers` kernel, chosen by
         :func:`~ntkbook.gram_memory.auto_batch_size` from the traced working set of one
         block and the cache (CPU) or free memory (accelerator); for any other
-        kernel, :data:`FOREIGN_BLOCK`.  :data:`last_run` reports the choice and the rule.
+        kernel, :data:`FOREIGN_BLOCK`.  The :class:`GramRun` record reports the choice and
+        the rule.
     progress
         Show a tqdm bar over blocks, with its estimate of the time left.
     dtype
@@ -140,11 +221,16 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
     check_memory
         Estimate the memory first and raise :class:`~ntkbook.gram_memory.GramMemoryError` if it
         would not fit (for a foreign ``kernel_fn``, the result only).
+    return_record
+        Also return the :class:`GramRun` record of this call (block size and rule,
+        blocks computed and read from the cache, devices).
 
     Returns
     -------
     ndarray, shape (N1, N2)
         The Gram matrix, ``dtype``.
+    GramRun
+        Only with ``return_record=True``: ``(matrix, record)``.
 
     Raises
     ------
@@ -161,6 +247,8 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         raise ValueError(f"dtype={dtype}; expected float64 or float32.")
     if batch_size is not None:
         batch_size = _checks.positive_int(batch_size, "batch_size")
+    if not isinstance(return_record, bool):
+        raise TypeError(f"return_record must be True or False; got {return_record!r}.")
     x = _checks.finite_array(x, "x").astype(dtype)
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"x must have shape (N, *feature_shape) with N >= 1; got {x.shape}.")
@@ -196,9 +284,9 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         (out,), rec = engine.run_blocks(_block_fn(kernel_fn, kind), x, x2, b, devices=devices,
                                         cache=cache, progress=progress,
                                         desc=f"{kind} Gram {n1}x{n2}", dtype=dtype)
-    last_run.clear()
-    last_run.update(kernel=repr(kernel_fn) if ours else "foreign kernel_fn", block_size=b,
-                    block_rule=rule, blocks=rec.blocks, computed=rec.computed,
-                    from_cache=rec.from_cache, corrupt_blocks=rec.corrupt_blocks,
-                    devices=rec.devices)
-    return out
+    run = GramRun(kernel=repr(kernel_fn) if ours else "foreign kernel_fn", block_size=b,
+                  block_rule=rule, blocks=rec.blocks, computed=rec.computed,
+                  from_cache=rec.from_cache, corrupt_blocks=list(rec.corrupt_blocks),
+                  devices=dict(rec.devices))
+    last_run._run = run
+    return (out, run) if return_record else out

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -83,7 +83,7 @@ def _device_available_bytes(device) -> int:
 
 
 # kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}
-_LARGEST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LARGEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 # Working set of one block, in multiples of its largest intermediate array.  A kernel
 # keeps the NNGP and NTK covariance tensors of the current layer plus temporaries, and
@@ -242,12 +242,17 @@ def _cache_bytes() -> int:
 # recorded in :func:`auto_batch_size` put the best block of the flatten CNNs at a
 # traced working set (4 x the largest array) of about an eighth of the last-level cache
 # (b = 40 of 20..160), a quarter with the guard's factor of 8,
-# and the GAP kernel's at the smallest size tried, hence this budget and floor.
+# and the GAP kernel's at the smallest size tried, hence this budget and floor.  The
+# floor is 10: with the staged kernels (one program per full-covariance layer) CNN-1-GAP
+# on 100 digits took 2.06 s of process CPU time per warm Gram at b = 10, 2.68 s at 15,
+# 3.58 s at 20 and 4.85 s at 34 (load ~17); below 10 a block's covariance is under the
+# size where the ReLU takes the rational angle (layers._FAST_ANGLE_MIN) and b = 5 and 7
+# took 3.7 s.
 _CPU_CACHE_SHARE = 1 / 4
 # On an accelerator, one block may use this share of its free memory (two blocks are
 # in flight per device, and XLA's temporaries exceed the traced estimate).
 _DEVICE_SHARE = 0.25
-_MIN_BLOCK, _MAX_BLOCK = 16, 4096
+_MIN_BLOCK, _MAX_BLOCK = 10, 4096
 _TRACE_BLOCK = 16
 
 
@@ -258,7 +263,7 @@ def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.f
     Rule: trace one ``16 x 16`` block to get the working set per input pair
     ``w`` (:func:`estimate_memory`), take the budget ``M`` -- on a CPU a
     quarter of the last-level cache (sysfs), on an accelerator a quarter of its
-    free memory -- and use ``b = sqrt(M / w)``, clipped to ``[16, 4096]`` and to
+    free memory -- and use ``b = sqrt(M / w)``, clipped to ``[10, 4096]`` and to
     the number of inputs, then evened out so that the blocks cover the inputs
     with as little padding as possible (``b = ceil(N / ceil(N / b))``).  The
     memory guard still applies on top.

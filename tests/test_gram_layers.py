@@ -8,7 +8,6 @@ run for the resumed cache.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,8 @@ import jax
 import numpy as np
 import pytest
 
-from ntkbook import archs, closed_form as cf, data, gram, layers
+from ntkbook import archs, data, gram, layers
+from ntkbook import closed_form as cf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,6 +84,19 @@ def test_automatic_block_size_is_reported_and_gives_the_same_matrix(rng):
     assert gram.last_run["block_size"] == b and "budget" in gram.last_run["block_rule"]
     H10 = gram.gram(arch, x, batch_size=10, progress=False)
     assert rel_err(H, H10) < 1e-13       # blocks differ only in summation order
+
+
+def test_the_record_travels_with_its_matrix(rng):
+    """``return_record=True`` gives each call its own record; ``last_run`` mirrors the latest."""
+    x = data.normalize(rng.normal(size=(25, 8, 8, 1)))
+    H, run = gram.gram(archs.get("2-L"), x, batch_size=10, progress=False, return_record=True)
+    assert isinstance(run, gram.GramRun) and run.blocks == 6 == run.computed      # 3 x 3 blocks
+    assert rel_err(H, gram.gram(archs.get("2-L"), x, batch_size=25, progress=False)) < 1e-13
+    # a later call leaves this record alone; the compatibility view shows the later one
+    assert run.block_size == 10 and run["blocks"] == 6 and gram.last_run["block_size"] == 25
+    assert dict(gram.last_run)["blocks"] == 1
+    with pytest.raises(TypeError, match="return_record"):
+        gram.gram(archs.get("2-L"), x, return_record="yes")
 
 
 @pytest.mark.parametrize("bad, match", [
