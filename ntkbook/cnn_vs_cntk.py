@@ -15,9 +15,9 @@ from typing import NamedTuple, Sequence
 
 import jax
 import numpy as np
-from jax.experimental import disable_x64
 
 from . import _checks, archs, cntk_depths, data
+from ._x64 import x64_scope
 from .dynamics import gd_trajectory
 from .linalg import cholesky_solve
 
@@ -100,7 +100,7 @@ def cnn_gd_accuracy(ds: data.Dataset, depth: int, pool: str, ndim: int, lam_max:
     """
     depth = _checks.positive_int(depth, "depth")
     lam_max = _checks.real_scalar(lam_max, "lam_max", low=0.0, low_open=True)
-    with disable_x64():
+    with x64_scope(False):
         init_fn, apply_fn, _ = archs.cnn([channels] * depth, [], ds.num_classes, pool=pool, ndim=ndim)
         x, xt = np.asarray(ds.x, np.float32), np.asarray(ds.x_test, np.float32)
         _, params = init_fn(jax.random.PRNGKey(seed), x.shape)
