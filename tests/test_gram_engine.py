@@ -147,10 +147,13 @@ def test_blocks_spread_over_two_host_devices(digits, nt_ntk, tmp_path):
     # round robin
     assert sorted(res["per_device"].values()) == [5, 5]
     assert res["diff"] == 0.0          # the same XLA program on each device: bitwise equal
-    # against neural-tangents: the same float64 recursion, and at angle 0 (the diagonal)
-    # neural-tangents' arccos of a cosine rounded near 1 (tests/test_layers.py: 9.4e-14 on
-    # real digits); measured 1.3e-15 here, asserted within 10x of it
-    assert rel_err(np.load(tmp_path / "H2.npy"), nt_ntk("CNN-1")) < 1.5e-14
+    # against neural-tangents: off the diagonal the same float64 recursion; on it (angle 0)
+    # neural-tangents takes arccos of a cosine rounded near 1 and keeps that rounding
+    H2, ref = np.load(tmp_path / "H2.npy"), nt_ntk("CNN-1")
+    off = ~np.eye(len(ref), dtype=bool)
+    # measured: 1.5e-15 off the diagonal, 8.5e-9 on it; asserted within 10x of each
+    assert np.abs(H2 - ref)[off].max() / np.abs(ref).max() < 1.5e-14
+    assert np.abs(np.diag(H2) - np.diag(ref)).max() / np.abs(ref).max() < 8.5e-8
 
 
 # ---------------------------------------------------------------- memory guard
