@@ -108,10 +108,14 @@ def _edges(top_level_only: bool = False) -> dict[str, set[str]]:
         for target, _ in _imports(mod, top_level_only):
             if target not in MODULES:
                 raise AssertionError(f"{mod} imports {target}, which is not a module of ntkbook")
-            # a submodule importing its own parent package is not an edge back (the parent's
-            # __init__ runs first anyway); a package importing its own submodules is
-            if target != mod and not mod.startswith(target + "."):
-                graph[mod].add(target)
+            # importing ``a.b.c`` runs the packages ``a.b`` and ``a`` first: an edge to each
+            # of them, except a package that holds the importer (it is being imported already,
+            # which is how packages import their own submodules)
+            parts = target.split(".")
+            for i in range(2, len(parts) + 1):
+                anc = ".".join(parts[:i])
+                if anc != mod and not mod.startswith(anc + "."):
+                    graph[mod].add(anc)
     return graph
 
 
