@@ -82,8 +82,8 @@ def summary_frame(docs: Iterable[dict]):
             for rung in doc["rungs"]:
                 s = (rung.get("summary") or {}).get("targets", {}).get(t["key"])
                 if s:
-                    ladder.append(f"{rung['size']}: {s['mean']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}] "
-                                  f"{s['verdict']}")
+                    ladder.append(f"{rung['size']} ({s['n']} seeds): {s['mean']:.4g} "
+                                  f"[{s['lo']:.4g}, {s['hi']:.4g}] {s['verdict']}")
                 elif rung["records"]:
                     ladder.append(f"{rung['size']}: {len(rung['records'])} seed(s), not judged")
             rows.append({"claim": doc["claim"], "number": t["label"] or t["key"],
