@@ -11,7 +11,7 @@ Examples
 >>> p = np.array([[0.9, 0.1], [0.4, 0.6]])
 >>> s = calibration.probability_summary(p, np.array([0, 0]))
 >>> s["accuracy"], round(s["brier"], 3), round(s["mean_confidence"], 2)
-(0.5, 0.34, 0.75)
+(0.5, 0.37, 0.75)
 """
 
 from __future__ import annotations
