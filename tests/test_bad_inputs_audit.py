@@ -2,7 +2,7 @@
 scaled by their bit depth, never clipped; hidden and macOS ``._*`` files are skipped; a 3-D ``x``
 is read the way the log says; ``--out`` never overwrites or mixes a user's files (tested with a
 real SIGKILL in the middle of a save); bad options are named; and a bad-input table covers every
-public function in ``audit.__all__``."""
+public function in ``audit.PUBLIC``."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def test_cli_logs_how_x_was_read_and_records_it(tmp_path, capsys, fast_figures, 
         seen.append(xx.shape)
         return dataclasses.replace(report, settings=dict(report.settings))
 
-    monkeypatch.setattr(audit, "audit", fake_audit)
+    monkeypatch.setattr(audit.cli, "audit", fake_audit)       # the function the CLI calls
     out = tmp_path / "r"
     assert audit.main([str(path), "--compare", "--out", str(out), "--shuffles", "2",
                        "--folds", "2", "--no-progress"]) == 0
@@ -218,7 +218,8 @@ def test_save_refuses_then_replaces_whole(tmp_path, report, fast_figures):
     assert [p.name for p in tmp_path.iterdir()] == ["rep"]          # no temporaries left
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert len(report.save(empty)) == 9            # 7 CSVs, 2 figures: an empty folder is fine
+    # index.html, 8 CSVs (summary, samples and the tools' 6), 2 figures: an empty folder is fine
+    assert len(report.save(empty)) == 11
 
 
 CHILD = r"""
@@ -247,20 +248,20 @@ def test_sigkill_mid_save_leaves_the_previous_report_whole(tmp_path, report, fas
     # whose refurbishment is a plain namespace, so that it need not import ntkbook.tasks (JAX):
     # several seconds of CPU saved, the save code is the same
     r = report.refurbishment
-    plain = dataclasses.replace(report, L_given=report.L_given + 1.0,
-                                L_shuffled=report.L_shuffled + 1.0,
-                                refurbishment=types.SimpleNamespace(
-        steps=r.steps, index=r.index, old=r.old, new=r.new, gain=r.gain, L=r.L,
-        stop_reason=r.stop_reason))
+    labels = {"L_given": report.L_given + 1.0, "L_shuffled": report.L_shuffled + 1.0}
+    plain = dataclasses.replace(report, results={
+        **report.results, "labels": labels, "relabel": types.SimpleNamespace(
+            steps=r.steps, index=r.index, old=r.old, new=r.new, gain=r.gain, L=r.L,
+            stop_reason=r.stop_reason)})
     (tmp_path / "rep.pkl").write_bytes(pickle.dumps(plain))
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(Path(audit.__file__).parents[1]))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(Path(audit.__file__).parents[2]))
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "rep.pkl"), str(out),
                               str(Path(__file__).parent)],
                              stdout=subprocess.PIPE, text=True, env=env)
     try:
-        assert child.stdout.readline().strip() == "wrote"          # 7 CSVs and 1 PNG written
+        assert child.stdout.readline().strip() == "wrote"          # 8 CSVs and 1 PNG written
         temps = [p for p in tmp_path.iterdir() if p.name.startswith(".rep.tmp-")]
-        assert len(temps) == 1 and len(list(temps[0].iterdir())) == 8
+        assert len(temps) == 1 and len(list(temps[0].iterdir())) == 9
         child.send_signal(signal.SIGKILL)
     finally:
         child.kill()
@@ -371,5 +372,5 @@ def test_bad_input(tmp_path, name, call, exc, match):
 
 
 def test_table_covers_every_public_function():
-    public = {n for n in audit.__all__ if callable(getattr(audit, n))} - NOT_FUNCTIONS
+    public = {n for n in audit.PUBLIC if callable(getattr(audit, n))} - NOT_FUNCTIONS
     assert public == {c[0] for c in CASES}

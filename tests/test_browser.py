@@ -206,8 +206,11 @@ def _exercise_check(page) -> dict:
     for i in range(toggles.count()):
         toggles.nth(0).click()                     # the list shrinks as each one opens
     if found["before"]:
-        page.wait_for_function("() => !document.querySelector('.solution.dropdown.toggle-hidden')",
-                               timeout=5_000)
+        try:        # until every solution shows; a dropdown that stays shut is reported below
+            page.wait_for_function(
+                "() => !document.querySelector('.solution.dropdown.toggle-hidden')", timeout=5_000)
+        except PlaywrightTimeout:
+            pass
     found["cells_after"] = page.evaluate(SOLUTION_CELLS)
     return found
 

@@ -184,7 +184,7 @@ def _ranking_verdict(rep: "AuditReport") -> str:
     vals = " / ".join(f"{a} {t.loc[a, 'ratio']:.3f} (SD {t.loc[a, 'ratio_sd']:.3f})"
                       for a in t.index)
     if len(tied) > 1:
-        return (f"A tie: {', '.join(tied)} are within {TIE_SDS:g} SDs of one another "
+        return (f"A tie: {', '.join(tied[1:])} within {TIE_SDS:g} SDs of the best, {tied[0]} "
                 f"(ratios {vals}); the data do not pick one of them.")
     return f"{tied[0]} separates the classes best (ratios {vals}), by more than {TIE_SDS:g} SDs."
 
@@ -205,7 +205,7 @@ def _ranking_figure(rep: "AuditReport"):
     lo, hi = np.min(vals - 3 * sds), np.max(vals + 3 * sds)
     pad = 0.05 * (hi - lo) if hi > lo else 0.01 * abs(hi) + 1e-3
     ax.set_xlim(lo - pad, hi + pad)
-    ax.set_xlabel(f"kernel-PCA ratio, bars: +-{TIE_SDS:g} SD over random halves")
+    ax.set_xlabel(f"kernel-PCA ratio, bars: \u00b1{TIE_SDS:g} SD over random halves")
     ax.set_title("Architecture ranking (orange: tied with the best)")
     return fig
 
