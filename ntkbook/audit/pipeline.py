@@ -159,7 +159,7 @@ def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
         Show progress bars (the steps, and the blocks of every Gram matrix).
     log
         Where the estimates before each Gram matrix go (default: stderr when
-        ``progress``, else nowhere).
+        ``progress``; with neither ``progress`` nor ``log`` no estimate is made).
 
     Returns
     -------
@@ -214,11 +214,14 @@ def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
     grams, gram_info = {}, {}
     for a in names_archs:
         bar.set_postfix_str(f"Gram {a}")
-        est = estimate_gram(builds[a], xn, batch_size)
-        say(f"ntkbook.audit: Gram matrix {a}: {est['text']}")
+        # the estimate costs a small timed pilot Gram: only when someone will read it
+        est = estimate_gram(builds[a], xn, batch_size) if (progress or log is not None) else None
+        if est is not None:
+            say(f"ntkbook.audit: Gram matrix {a}: {est['text']}")
         t0 = time.perf_counter()
         grams[a] = gram.gram(builds[a], xn, batch_size=batch_size, progress=progress)
-        gram_info[a] = dict(estimate=est["text"], seconds=time.perf_counter() - t0)
+        gram_info[a] = dict(estimate=est["text"] if est is not None else f"{n} x {n}",
+                            seconds=time.perf_counter() - t0)
         bar.update()
     ctx = _tools.Context(grams=grams, arch=arch, y=y, k=k, settings=settings)
     for t in _tools.TOOLS:
