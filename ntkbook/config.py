@@ -125,7 +125,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      batch_size=50, width=256, channels=8, entk_n=120, entk_every=5,
                      entk_width=256, entk_epochs=30, entk_lr=20.0, lr_mlp=0.03,
                      real_datasets=["mnist", "fashion_mnist", "cifar10"], real_n=600,
-                     real_arch="2-L", real_seeds=3, eq5_n=300),
+                     real_arch="2-L", real_seeds=2, eq5_n=300),
         "ch13": dict(n=400, datasets=["digits"], arch="CNN-1", epochs=20, lr=0.003,
                      batch_size=50, width=256, channels=8, checkpoints=[2, 5, 10, 20],
                      rbo_p=0.9, real_datasets=["mnist", "fashion_mnist", "cifar10"], real_n=800,
