@@ -50,6 +50,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+from . import _checks
+
 __all__ = ["timed", "run", "main", "block_sweep", "memory_check", "arccos_rate", "pass_rate",
            "SIZES"]
 
@@ -71,6 +73,8 @@ def timed(fn: Callable, *args, **kwargs) -> tuple[object, float, float]:
     """Run ``fn`` once; return its result (device arrays waited for), wall and CPU seconds."""
     import jax
 
+    if not callable(fn):
+        raise TypeError(f"fn must be callable; got {type(fn).__name__}.")
     c0, w0 = time.process_time(), time.perf_counter()
     out = fn(*args, **kwargs)
     out = jax.block_until_ready(out)
@@ -216,6 +220,7 @@ def arccos_rate(n: int = 2 ** 18) -> float:
     from . import config
     from .layers import _arccos_relu
 
+    n = _checks.positive_int(n, "n")
     config.enable_x64()
     rng = np.random.default_rng(0)
     cov = jnp.asarray(rng.uniform(-0.9, 0.9, size=n))
@@ -231,6 +236,7 @@ def pass_rate(n: int = 2 ** 18) -> float:
 
     from . import config
 
+    n = _checks.positive_int(n, "n")
     config.enable_x64()
     a = jnp.asarray(np.random.default_rng(0).normal(size=n))
     fn = jax.jit(lambda t: t * 1.5 + 0.25)
@@ -432,6 +438,12 @@ def memory_check(names: tuple[str, ...] = ZOO_KERNELS, n: int = 64, b: int = 32,
 
     import pandas as pd
 
+    from . import archs
+
+    # checked here, before any child process starts (a bad name would fail in each child)
+    for name in names:
+        archs.describe(name)
+    n, b = _checks.positive_int(n, "n", minimum=2), _checks.positive_int(b, "b")
     rows = []
     for name in names:
         res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, name, str(n), str(b)],
@@ -470,7 +482,7 @@ def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable 
     log = log or (lambda r: print(f"  {r['benchmark']:>13} {r['case']:<34} N={r['n']:<6} "
                                   f"ratio {r['ratio']:6.2f} (cpu {r['cpu_ratio']:6.2f}) "
                                   f"diff {r['max_rel_diff']:.1e}", flush=True))
-    repeats = (1 if quick else 3) if repeats is None else repeats
+    repeats = (1 if quick else 3) if repeats is None else _checks.positive_int(repeats, "repeats")
     parts = dict(target=lambda s_, log_: _target_rows(s_, log_, repeats), gram=_gram_rows, entk=_entk_rows,
                  refurbish=_refurbish_rows, big=_big_rows)
     only = tuple(parts) if only is None else only

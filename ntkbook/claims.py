@@ -182,6 +182,9 @@ def within(ours: float, paper: float, *, rel_tol: float | None = None,
     """
     if rel_tol is None and abs_tol is None:
         raise ValueError("give rel_tol or abs_tol (or both).")
+    for name, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        if tol is not None and not float(tol) >= 0:
+            raise ValueError(f"{name} must be >= 0; got {tol!r}.")
     ours, paper = float(ours), float(paper)
     if ours != ours or paper != paper:
         return False
@@ -216,6 +219,14 @@ class Interval:
     hi: float
     level: float
     over: str = "seeds"
+
+    def __post_init__(self) -> None:
+        if not (self.n >= 1 and 0 < self.level < 1 and self.sd >= 0
+                and self.lo <= self.mean <= self.hi):
+            raise ValueError(
+                "an Interval needs n >= 1, 0 < level < 1, sd >= 0 and lo <= mean <= hi; got "
+                f"n={self.n}, level={self.level}, sd={self.sd}, [{self.lo}, {self.mean}, "
+                f"{self.hi}] (build it with claims.interval).")
 
     def text(self, fmt: str = ".3g", unit: str = "") -> str:
         """``'0.012 +- 0.004 (95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``."""
@@ -318,6 +329,8 @@ def combine(verdicts: Sequence[str]) -> str:
 
 def check(flag: bool) -> str:
     """A boolean check as a verdict for :func:`combine` (``True`` -> reproduced)."""
+    if not isinstance(flag, (bool, np.bool_)):
+        raise TypeError(f"flag must be a bool (the outcome of a check); got {flag!r}.")
     return "reproduced" if bool(flag) else "not reproduced"
 
 
@@ -344,6 +357,8 @@ def decide(iv: Interval, threshold: float, side: Literal["above", "below"] = "ab
     """
     if side not in ("above", "below"):
         raise ValueError(f"side must be 'above' or 'below'; got {side!r}.")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
     lo, hi = (iv.lo - threshold, iv.hi - threshold)
     if side == "below":
         lo, hi = -hi, -lo
@@ -368,6 +383,8 @@ def count_strict(new: Sequence[float] | np.ndarray, old: Sequence[float] | np.nd
     a, b = np.asarray(new, dtype=float), np.asarray(old, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"new and old must have the same shape; got {a.shape} and {b.shape}.")
+    if a.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("new and old must hold at least one pair of finite values.")
     return int(np.sum(a > b) if higher_is_better else np.sum(a < b))
 
 
@@ -526,13 +543,23 @@ def load(chapters: Iterable[str]) -> list[Claim]:
     return out
 
 
+def _claim_list(claims: Iterable[Claim]) -> list[Claim]:
+    """``claims`` as a list, or a TypeError naming the first entry that is not a Claim."""
+    out = list(claims)
+    for i, c in enumerate(out):
+        if not isinstance(c, Claim):
+            raise TypeError(f"claims must hold Claim records; entry {i} is "
+                            f"{type(c).__name__} {c!r}.")
+    return out
+
+
 def to_frame(claims: Iterable[Claim]):
     """Claims as a DataFrame, one row per claim, ordered by source document, chapter, id."""
     import pandas as pd
 
     cols = ["source_doc", "source", "id", "kind", "claim", "paper", "ours", "criterion",
             "verdict", "why", "n_seeds", "chapter"]
-    frame = pd.DataFrame([asdict(c) for c in claims], columns=cols)
+    frame = pd.DataFrame([asdict(c) for c in _claim_list(claims)], columns=cols)
     return frame.sort_values(["source_doc", "chapter", "id"], kind="stable").reset_index(drop=True)
 
 
@@ -551,7 +578,7 @@ def counts(claims: Iterable[Claim], kind: str | None = "empirical"):
 
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS} or None; got {kind!r}.")
-    verdicts = [c.verdict for c in claims if kind is None or c.kind == kind]
+    verdicts = [c.verdict for c in _claim_list(claims) if kind is None or c.kind == kind]
     return pd.Series({v: verdicts.count(v) for v in VERDICTS}, name="claims")
 
 
@@ -559,7 +586,7 @@ def counts_by_kind(claims: Iterable[Claim]):
     """Claims per kind (rows, :data:`KINDS` order) and verdict (columns), zeros included."""
     import pandas as pd
 
-    claims = list(claims)
+    claims = _claim_list(claims)
     return pd.DataFrame({k: counts(claims, k) for k in KINDS}).T.rename_axis("kind")
 
 
@@ -573,7 +600,7 @@ def summary_text(claims: Iterable[Claim], kind: str = "empirical") -> str:
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
-    mine = [c for c in claims if c.kind == kind]
+    mine = [c for c in _claim_list(claims) if c.kind == kind]
     if not mine:
         return f"This chapter records no {kind} claims."
     parts = [f"{sum(c.verdict == v for c in mine)} {v} ("
@@ -594,6 +621,8 @@ def badge(verdict: str) -> str:
 
 def anchor(claim_id: str) -> str:
     """HTML id of a claim's entry (``claim-000-T3-mnist``), for links from the appendix."""
+    if not isinstance(claim_id, str) or not claim_id:
+        raise ValueError(f"claim_id must be a non-empty string; got {claim_id!r}.")
     return "claim-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in claim_id)
 
 
@@ -647,6 +676,6 @@ def render(claims: Iterable[Claim], *, summary: bool = False,
         ``{chapter id: page url}``: when given, each entry links to the claim's entry on its
         chapter's page (the appendix uses it).
     """
-    claims = list(claims)
+    claims = _claim_list(claims)
     head = _summary(claims) if summary else ""
     return head + "".join(_entry(c, (links or {}).get(c.chapter)) for c in claims)

@@ -277,9 +277,13 @@ def chapters(profile: str | None = None) -> list[str]:
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Return the folder of the real datasets: ``root``, else ``NTKBOOK_DATA``, else ``~/ntkbook-data``."""
-    if root is not None:
-        return Path(root).expanduser()
-    return Path(os.environ.get("NTKBOOK_DATA", "~/ntkbook-data")).expanduser()
+    given = root is not None
+    path = Path(root if given else os.environ.get("NTKBOOK_DATA", "~/ntkbook-data")).expanduser()
+    if path.exists() and not path.is_dir():
+        name = "root" if given else "NTKBOOK_DATA"
+        raise NotADirectoryError(f"{name}={str(path)!r} is a file; the data root must be a "
+                                 "folder (make data creates it).")
+    return path
 
 
 def enable_x64(enabled: bool = True) -> None:
@@ -290,7 +294,9 @@ def enable_x64(enabled: bool = True) -> None:
     """
     import jax
 
-    jax.config.update("jax_enable_x64", bool(enabled))
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True or False; got {enabled!r}.")
+    jax.config.update("jax_enable_x64", enabled)
 
 
 def x64_enabled() -> bool:

@@ -128,8 +128,10 @@ def relative_error(a, b) -> float:
     b = _checks.finite_array(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have one shape; got {a.shape} and {b.shape}.")
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
-    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    if b.size == 0:
+        raise ValueError("a and b are empty; a relative error needs at least one entry.")
+    scale = float(np.max(np.abs(b)))
+    diff = float(np.max(np.abs(a - b)))
     return diff / scale if scale > 0 else diff
 
 
@@ -149,6 +151,8 @@ def device_info(device) -> DeviceInfo:
     Accelerators report ``bytes_limit - bytes_in_use`` from ``device.memory_stats()``; CPU
     devices (no such statistics) report the host's available memory.
     """
+    if not hasattr(device, "platform"):
+        raise TypeError(f"device must be a JAX device (jax.devices()[i]); got {device!r}.")
     stats = None
     try:
         stats = device.memory_stats()
@@ -291,6 +295,8 @@ def _gib(b: int | None) -> str:
 
 def format_report(rep: Report) -> str:
     """The human-readable report ``python -m ntkbook.doctor`` prints."""
+    if not isinstance(rep, Report):
+        raise TypeError(f"rep must be the Report that doctor.run returns; got {type(rep).__name__}.")
     lines = [f"JAX {rep.jax_version} (jaxlib {rep.jaxlib_version}), default backend: {rep.backend}",
              f"float64 by default: {'yes' if rep.x64_default else 'no'} "
              f"(the Gram engine switches it on locally through {rep.x64_mechanism})",

