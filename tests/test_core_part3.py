@@ -272,13 +272,14 @@ def test_audit_cli_end_to_end_in_the_core_interpreter(tmp_path):
     np.savez(tmp_path / "tiny.npz", x=x, y=y)
     out = tmp_path / "report"
     res = _run(["tiny.npz", "--out", str(out), "--compare", "10-L", "--shuffles", "5",
-                "--no-progress"], tmp_path)
+                "--flag-frac", "0.1", "--no-progress"], tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "wrote 12 files" in res.stdout
+    assert "wrote 14 files" in res.stdout
     tables = ["summary", "ranking", "labels", "z", "bias", "flags", "relabel"]
     figures = ["ranking", "labels", "z", "flags", "relabel"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{t}.csv" for t in tables] + [f"{f}.png" for f in figures])
+        [f"{t}.csv" for t in tables + ["samples"]] + [f"{f}.png" for f in figures]
+        + ["index.html"])
     for f in figures:
         assert (out / f"{f}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
