@@ -24,7 +24,7 @@ CORE_TESTS  = $(shell grep -l '^pytestmark.*mark\.core' tests/test_*.py)
 # the book so the appendix can never show a chapter's records from an earlier run.
 CLAIMS_DIR  = $(or $(NTKBOOK_CLAIMS_DIR),build/claims)
 
-.PHONY: env env-core data test test-core unit test-browser test-determinism browser-after-render \
+.PHONY: env env-core data test test-core unit test-lab test-browser test-determinism browser-after-render \
         determinism-after-execute notebook book book-execute book-render lab bench clean
 
 env: $(STAMP)
@@ -69,7 +69,7 @@ test:
 	@$(MAKE) --no-print-directory -j3 $(CORE_STAMP) $(MATHJAX) data
 	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
 	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
-	  determinism-after-execute browser-after-render
+	  test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
@@ -92,6 +92,12 @@ DETERMINISM_TEST = $(BIN)/python -m pytest tests/test_determinism.py -q
 
 test-browser: $(STAMP)
 	$(BROWSER_TEST)
+
+# JupyterLab renders the chapters' MyST (jupyterlab-myst): a notebook opened in headless
+# Chromium shows a note box, a numbered definition and typeset math.  It reads no build, so
+# make test runs it beside the unit tests (skipped, saying so, without chromium).
+test-lab: $(STAMP)
+	$(BIN)/python -m pytest tests/test_lab_myst.py -q -s -p no:cacheprovider
 
 test-determinism: $(STAMP)
 	$(DETERMINISM_TEST)
