@@ -205,23 +205,24 @@ def _shift_sum(t, axes: Sequence[int], r: int):
     """``sum_{|d| <= r} t[..., i + d, ...]`` along ``axes`` together, zero outside (stride 1, SAME).
 
     ``axes`` are adjacent.  The tensor is viewed as ``(before, *axes, after)`` (a free
-    reshape), and each offset is a slice padded back to full size with zeros
-    (``lax.pad``), so XLA fuses the ``2r + 1`` terms into one pass that copies rows of
-    ``after`` contiguous entries.  On CNN-1-GAP's 15 x 15 block this ran the second
-    convolution's window 1.6x faster than in-place adds (``.at[].add``) on the 6-D
-    array and compiled in 0.27 s instead of 0.64 s (process CPU time, loaded machine).
+    reshape), so each shifted in-place add (``.at[].add``) copies rows of ``after``
+    contiguous entries.  Measured (process CPU time, loaded 2-core machine): on the full
+    covariance of CNN-1-GAP's 15 x 15 block the window ran 2.3x faster than in-place adds
+    on the 6-D array; zero-padded slices summed in one fusion (``lax.pad``) compiled faster
+    (0.27 against 0.44 s) but ran the flatten CNN's diagonal-covariance block at 5.0 ms
+    against 3.3 ms, so in-place adds it is.
     """
     a0, a1 = min(axes), max(axes) + 1
     if tuple(axes) != tuple(range(a0, a1)):
         raise ValueError(f"_shift_sum needs adjacent axes; got {tuple(axes)}.")
     shape = t.shape
     v = t.reshape((math.prod(shape[:a0]),) + shape[a0:a1] + (math.prod(shape[a1:]),))
-    keep = [(0, 0, 0)]
     o = v
     for d in range(1, r + 1):
-        for src, pad in ((slice(None, -d), (d, 0, 0)), (slice(d, None), (0, d, 0))):
-            o = o + lax.pad(v[(slice(None),) + (src,) * (a1 - a0)], jnp.zeros((), v.dtype),
-                            keep + [pad] * (a1 - a0) + keep)
+        hi = (slice(None),) + (slice(d, None),) * (a1 - a0)
+        lo = (slice(None),) + (slice(None, -d),) * (a1 - a0)
+        o = o.at[hi].add(v[lo])
+        o = o.at[lo].add(v[hi])
     return o.reshape(shape)
 
 
@@ -691,15 +692,31 @@ def _advance(layers: Sequence[_Layer], c: Cov, full_until: int) -> Cov:
     return c
 
 
+def _input_state(first: _Layer, mixing: bool, x1, x2) -> Cov:
+    """The state of the inputs ``(N1, *S, C)``, ``(N2, *S, C)`` for a stack whose first layer
+    is ``first`` and which mixes pixels somewhere (then the covariance is full)."""
+    spatial = tuple(x1.shape[1:-1])
+    full = mixing and bool(spatial)
+    chans = x1.shape[-1]
+    if isinstance(first, _Conv):
+        # the first convolution reads the raw inputs' patches (_Conv._from_patches)
+        return Cov(nngp=None, ntk=None, cov1=None, cov2=None, full=full, spatial=spatial,
+                   channels=chans, inputs=(x1, x2))
+    nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans)
+    return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial,
+               channels=chans)
+
+
 @functools.lru_cache(maxsize=256)
-def _compiled_stage(layers: tuple, full_until: int, start: Any, get: Any) -> Callable:
+def _compiled_stage(layers: tuple, full_until: int, mixing: bool | None, get: Any) -> Callable:
     """One jitted stage of :meth:`KernelFn.staged`, shared by every stage with equal layers.
 
-    ``start``: the stage begins from the inputs (``(kernel_fn, x1, x2)`` is traced through
-    :meth:`KernelFn.start`); ``get``: it ends with the readout (``finish`` and ``get``).
+    ``mixing`` not None: the stage begins from the (checked, float) inputs ``(x1, x2)`` of a
+    stack that mixes pixels (``True``) or not; ``get`` not None: it ends with the readout
+    (``finish`` and ``get``).
     """
     def stage(*args):
-        c = start.start(*args) if start is not None else args[0]
+        c = _input_state(layers[0], mixing, *args) if mixing is not None else args[0]
         c = _advance(layers, c, full_until)
         return c if get is None else _select(KernelFn.finish(c), get)
 
@@ -730,18 +747,6 @@ class KernelFn:
     def __repr__(self) -> str:
         return f"KernelFn({' -> '.join(type(layer).__name__.lstrip('_') for layer in self.layers)})"
 
-    def _input(self, x1, x2) -> Cov:
-        spatial = tuple(x1.shape[1:-1])
-        full = self.full_until >= 0 and bool(spatial)
-        chans = x1.shape[-1]
-        if isinstance(self.layers[0], _Conv):
-            # the first convolution reads the raw inputs' patches (_Conv._from_patches)
-            return Cov(nngp=None, ntk=None, cov1=None, cov2=None, full=full, spatial=spatial,
-                       channels=chans, inputs=(x1, x2))
-        nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans)
-        return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial,
-                   channels=chans)
-
     def start(self, x1, x2=None) -> Cov:
         """The covariance state of the inputs, in the representation this stack needs.
 
@@ -753,7 +758,7 @@ class KernelFn:
         x1 = _as_float(x1)
         x2 = x1 if x2 is None else _as_float(x2)
         self._check_inputs(x1, x2)
-        return self._input(x1, x2)
+        return _input_state(self.layers[0], self.full_until >= 0, x1, x2)
 
     def advance(self, c: Cov, start: int = 0, stop: int | None = None) -> Cov:
         """Apply layers ``start:stop`` of the stack to the state ``c``.
@@ -811,12 +816,18 @@ class KernelFn:
         _select(Kernel(0, 0), get)                         # check get now
         get = get if get is None or isinstance(get, str) else tuple(get)
         cut = max(self.full_until, 0)                      # layers 0 .. cut-1 are stages alone
-        stages = [_compiled_stage(self.layers[i:i + 1], self.full_until - i,
-                                  self if i == 0 else None, None) for i in range(cut)]
+        # a stage depends on where the full covariance ends only within its own layers:
+        # clipped, equal layers at different depths get one key
+        mixing = self.full_until >= 0
+        stages = [_compiled_stage(self.layers[i:i + 1], min(max(self.full_until - i, 0), 1),
+                                  mixing if i == 0 else None, None) for i in range(cut)]
         tail = _compiled_stage(self.layers[cut:], self.full_until - cut,
-                               self if cut == 0 else None, get)
+                               mixing if cut == 0 else None, get)
 
         def run(x1, x2):
+            x1 = _as_float(x1)
+            x2 = _as_float(x2)
+            self._check_inputs(x1, x2)            # shapes only: before any stage runs
             c = (x1, x2)
             for stage in stages:
                 c = stage(*c) if isinstance(c, tuple) else stage(c)
