@@ -81,16 +81,19 @@ def test_symmetric_mode_computes_only_upper_blocks(rng):
     assert gram.last_run["computed"] == 10 and gram.last_run["blocks"] == 10
 
 
-def test_ragged_last_block_compiles_once(digits, nt_ntk):
+def test_ragged_last_block_compiles_once(digits, nt_ntk, monkeypatch):
     """A Python counter inside the kernel runs only while tracing: one trace for all blocks."""
     traces = []
+    input_state = layers._input_state
 
-    class Counted(layers.KernelFn):      # a layers kernel: the engine jits its blocks' stages
-        def start(self, a, c=None):
-            traces.append(a.shape)       # side effect at trace time only
-            return super().start(a, c)
+    def counted_input_state(first, mixing, a, c):   # runs inside the first jitted stage
+        traces.append(a.shape)                      # side effect at trace time only
+        return input_state(first, mixing, a, c)
 
-    counted = Counted(archs.get("2-L").layers)
+    monkeypatch.setattr(layers, "_input_state", counted_input_state)
+    layers._compiled_stage.cache_clear()            # no stage compiled by an earlier test
+    gram._BLOCK_FNS.clear()
+    counted = archs.get("2-L")
 
     # 23 = 2 * 10 + 3: the last block holds 3 real rows; check_memory=False so
     # that the memory estimate's own tracing does not count
