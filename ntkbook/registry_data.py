@@ -866,7 +866,11 @@ def _lock(path: Path):
     """Take an exclusive lock on ``path`` (created); the open file holds it until closed or death."""
     handle = open(path, "a+")
     if fcntl is not None:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()                      # held by a running conversion: do not leak it
+            raise
     return handle
 
 

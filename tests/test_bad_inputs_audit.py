@@ -266,6 +266,7 @@ def test_sigkill_mid_save_leaves_the_previous_report_whole(tmp_path, report, fas
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
     assert child.returncode == -signal.SIGKILL
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # untouched, unmixed
     # the next save to that folder removes the dead process's temporary folder

@@ -613,6 +613,7 @@ def test_clean_temporaries_spares_live_runs_and_foreign_folders(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        holder.stdout.close()
     assert rd.clean_temporaries(root) == [live.name] and not live.exists()
     # the previous version's mkdtemp folders: removed when they hold only our file names
     legacy = root / ".mnist-a1b2c3d4"

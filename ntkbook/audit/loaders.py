@@ -13,6 +13,7 @@ the report can say *which* sample a row is):
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -179,7 +180,8 @@ def load_npz(path: str | Path, layout: str = "auto", notes: list | None = None,
         raise FileNotFoundError(f"DATA file {path} does not exist.")
     _checks.one_of(layout, "layout", LAYOUTS)
     try:
-        archive = np.load(path, allow_pickle=False)
+        # read from memory: np.load leaks its file handle when a damaged archive fails to open
+        archive = np.load(io.BytesIO(Path(path).read_bytes()), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is not a readable .npz archive of numeric arrays ({err}).") from err
     if not isinstance(archive, np.lib.npyio.NpzFile):
