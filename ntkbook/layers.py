@@ -698,6 +698,14 @@ def _input_state(first: _Layer, mixing: bool, x1, x2) -> Cov:
     spatial = tuple(x1.shape[1:-1])
     full = mixing and bool(spatial)
     chans = x1.shape[-1]
+    if isinstance(first, _Flatten) and spatial:
+        # a stack that starts by flattening (the zoo's MLPs on images) needs only the inner
+        # products of the flat inputs: the mean over pixels of the per-pixel covariances is
+        # x1 . x2 / (pixels x channels), without an (H, W, B1 B2) array (784x smaller on MNIST)
+        f1, f2 = x1.reshape(x1.shape[0], -1), x2.reshape(x2.shape[0], -1)
+        nngp, cov1, cov2 = _feature_covariances(f1, f2, False, f1.shape[-1])
+        return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=False, spatial=(),
+                   channels=f1.shape[-1])
     if isinstance(first, _Conv):
         # the first convolution reads the raw inputs' patches (_Conv._from_patches)
         return Cov(nngp=None, ntk=None, cov1=None, cov2=None, full=full, spatial=spatial,

@@ -28,7 +28,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from _stacks import SHAPES, ndim_of, random_stack as _random_stack  # noqa: E402
-from ntkbook import data, gram, layers  # noqa: E402
+from ntkbook import archs, data, gram, layers  # noqa: E402
 
 # relative agreement off the diagonal (measured <= 3e-15): 10x margin is 3e-14
 OFF_DIAG_RTOL = 3e-14
@@ -164,3 +164,16 @@ def test_spatial_output_needs_a_readout():
         kf(np.ones((2, 5, 5, 1)))
     with pytest.raises(ValueError, match="spatial axes"):
         layers.serial(layers.Conv(3, (3, 3)), layers.Flatten()).kernel_fn(np.ones((2, 5, 1)))
+
+
+def test_flatten_first_stack_keeps_no_pixel_axes():
+    """A stack that flattens first (the zoo's MLPs on images) starts from the flat inputs'
+    inner products: its state holds one number per pair of inputs, not one per pixel (on
+    28 x 28 digits the per-pixel state was 784x larger and forced tiny blocks), and its
+    kernel equals the same network on the flattened inputs (the same sums, reordered)."""
+    x = np.random.default_rng(3).normal(size=(6, 7, 5, 2))
+    net = archs.get("10-L")
+    state = net.kernel_fn.start(x)
+    assert state.spatial == () and state.nngp.shape == (36,)
+    np.testing.assert_allclose(net.kernel_fn(x, None, "ntk"),
+                               net.kernel_fn(x.reshape(6, -1), None, "ntk"), rtol=1e-14)
