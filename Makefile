@@ -67,6 +67,7 @@ ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
 test:
 	@$(MAKE) --no-print-directory -j3 $(CORE_STAMP) $(MATHJAX) data
+	@$(MAKE) --no-print-directory lint
 	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
 	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
 	  test-lab determinism-after-execute browser-after-render
@@ -84,6 +85,7 @@ unit: $(STAMP)
 .PHONY: lint
 lint: $(STAMP)
 	$(BIN)/ruff check ntkbook tests env
+	$(BIN)/ruff format --check ntkbook tests env
 	$(BIN)/mypy
 
 # The two tests that read an existing build (make book first), alone or in make test.

@@ -33,19 +33,39 @@ PACKAGE = ROOT / "ntkbook"
 
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("Configuration and data", ("ntkbook.config", "ntkbook.data", "ntkbook.registry_data")),
-    ("Architectures and infinite-width kernels",
-     ("ntkbook.archs", "ntkbook.closed_form", "ntkbook.gram", "ntkbook.layers", "ntkbook.engine",
-      "ntkbook.gram_memory", "ntkbook.gram_cache", "ntkbook.cntk_depths")),
+    (
+        "Architectures and infinite-width kernels",
+        (
+            "ntkbook.archs",
+            "ntkbook.closed_form",
+            "ntkbook.gram",
+            "ntkbook.layers",
+            "ntkbook.engine",
+            "ntkbook.gram_memory",
+            "ntkbook.gram_cache",
+            "ntkbook.cntk_depths",
+        ),
+    ),
     ("Linear algebra", ("ntkbook.linalg",)),
     ("The empirical NTK", ("ntkbook.empirical", "ntkbook.pntk", "ntkbook.drift")),
     ("Training dynamics and losses", ("ntkbook.dynamics", "ntkbook.losses", "ntkbook.lazy")),
     ("Training-free tools from the Gram matrix", ("ntkbook.tasks", "ntkbook.selection")),
     ("Auditing your own data", ("ntkbook.audit",)),
-    ("Metrics, active learning and learning paths",
-     ("ntkbook.metrics", "ntkbook.active", "ntkbook.acquisition", "ntkbook.learning_paths")),
-    ("The book's own tooling",
-     ("ntkbook.claims", "ntkbook.caveats", "ntkbook.evidence", "ntkbook.plots", "ntkbook.doctor",
-      "ntkbook.bench")),
+    (
+        "Metrics, active learning and learning paths",
+        ("ntkbook.metrics", "ntkbook.active", "ntkbook.acquisition", "ntkbook.learning_paths"),
+    ),
+    (
+        "The book's own tooling",
+        (
+            "ntkbook.claims",
+            "ntkbook.caveats",
+            "ntkbook.evidence",
+            "ntkbook.plots",
+            "ntkbook.doctor",
+            "ntkbook.bench",
+        ),
+    ),
 ]
 
 TITLES: dict[str, str] = {
@@ -133,8 +153,7 @@ def _only_reexports(path: Path) -> bool:
     names: list[str] = []
     imported: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__"
-                                                for t in node.targets):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
             names = [ast.literal_eval(e) for e in getattr(node.value, "elts", [])]
         elif isinstance(node, ast.ImportFrom):
             imported.update(a.asname or a.name for a in node.names)
@@ -151,8 +170,7 @@ def _group_of(name: str) -> int:
 def _order_key(name: str) -> tuple[int, int, str]:
     g = _group_of(name)
     prefixes = GROUPS[g][1] if g < len(GROUPS) else ()
-    rank = next((i for i, p in enumerate(prefixes) if name == p or name.startswith(p + ".")),
-                len(prefixes))
+    rank = next((i for i, p in enumerate(prefixes) if name == p or name.startswith(p + ".")), len(prefixes))
     return g, rank, name
 
 
@@ -179,8 +197,9 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="only report whether the file is up to date (exit 1 if not)")
+    parser.add_argument(
+        "--check", action="store_true", help="only report whether the file is up to date (exit 1 if not)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "book" / "api.md")
     args = parser.parse_args(argv)
     text = render()

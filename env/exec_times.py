@@ -21,8 +21,11 @@ def main(build: str) -> int:
         return 0
     with pickled.open("rb") as f:
         env = pickle.load(f)
-    rows = [(doc, data["exec_data"]) for doc, data in sorted(getattr(env, "nb_metadata", {}).items())
-            if data.get("exec_data")]
+    rows = [
+        (doc, data["exec_data"])
+        for doc, data in sorted(getattr(env, "nb_metadata", {}).items())
+        if data.get("exec_data")
+    ]
     if not rows:
         print("exec_times: no notebook was executed in this build")
         return 0
@@ -32,8 +35,10 @@ def main(build: str) -> int:
         status = "ok" if data["succeeded"] else f"FAILED ({data['error']})"
         print(f"{doc:<{width}}  {data['runtime']:7.1f}  {status}")
     total = sum(data["runtime"] or 0.0 for _, data in rows)
-    print(f"{'sum':<{width}}  {total:7.1f}  ({len(rows)} notebook(s), one execution each, run side by "
-          "side: env/execute_notebooks.py printed the wall-clock time of them all)")
+    print(
+        f"{'sum':<{width}}  {total:7.1f}  ({len(rows)} notebook(s), one execution each, run side by "
+        "side: env/execute_notebooks.py printed the wall-clock time of them all)"
+    )
     return 0
 
 

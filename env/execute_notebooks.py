@@ -68,12 +68,17 @@ def kernel_thread_env(workers: int, cores: int | None = None) -> dict[str, str]:
     if workers <= 1:
         return {}
     threads = max(1, cores // workers)
-    env = {var: os.environ.get(var, str(threads))
-           for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {
+        var: os.environ.get(var, str(threads))
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    }
     user_flags = os.environ.get("XLA_FLAGS", "")
-    flags = ("" if "intra_op_parallelism_threads" in user_flags else
-             f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
-             f"intra_op_parallelism_threads={threads}")
+    flags = (
+        ""
+        if "intra_op_parallelism_threads" in user_flags
+        else f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+        f"intra_op_parallelism_threads={threads}"
+    )
     env["XLA_FLAGS"] = f"{user_flags} {flags}".strip()
     return env
 
@@ -81,8 +86,9 @@ def kernel_thread_env(workers: int, cores: int | None = None) -> dict[str, str]:
 def _execute(path: str) -> tuple[str, nbformat.NotebookNode, float, str | None, list[tuple[float, int]]]:
     """Run one notebook in a fresh kernel; return it executed, its seconds, any traceback, cell times."""
     nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT_S,
-                                 allow_errors=False, record_timing=True)
+    result = single_nb_execution(
+        nb, cwd=str(Path(path).parent), timeout=TIMEOUT_S, allow_errors=False, record_timing=True
+    )
     cell_seconds = []
     for index, cell in enumerate(result.nb.cells):
         stamps = cell.get("metadata", {}).pop("execution", None)
@@ -108,14 +114,26 @@ def _expected_seconds() -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--book", default="book", help="the book's folder (default: book)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="notebooks run at once (default: the number of cores)")
-    parser.add_argument("--slowest", type=int, default=0,
-                        help="also print each notebook's K slowest cells (default: 0)")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="execute only these notebooks (file names, e.g. 04_cntk.ipynb)")
-    parser.add_argument("--cache", help="jupyter-cache folder to write "
-                        "(default: <book>/_build/.jupyter_cache, which the book build renders)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="notebooks run at once (default: the number of cores)",
+    )
+    parser.add_argument(
+        "--slowest", type=int, default=0, help="also print each notebook's K slowest cells (default: 0)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="execute only these notebooks (file names, e.g. 04_cntk.ipynb)",
+    )
+    parser.add_argument(
+        "--cache",
+        help="jupyter-cache folder to write "
+        "(default: <book>/_build/.jupyter_cache, which the book build renders)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be a positive integer; got {args.workers}")
@@ -155,21 +173,29 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         if traceback is not None:
             failures.append((name, traceback))
-            print(f"[{done:2d}/{len(notebooks)}] {name}: FAILED after {seconds:.0f} s "
-                  f"({elapsed:.0f} s elapsed)", flush=True)
+            print(
+                f"[{done:2d}/{len(notebooks)}] {name}: FAILED after {seconds:.0f} s "
+                f"({elapsed:.0f} s elapsed)",
+                flush=True,
+            )
             return
         stage = cache.add_nb_to_project(path)
-        cache.cache_notebook_bundle(CacheBundleIn(nb, stage.uri, data={"execution_seconds": seconds}),
-                                    check_validity=False, overwrite=True)
-        print(f"[{done:2d}/{len(notebooks)}] {name}: {seconds:.0f} s ({elapsed:.0f} s elapsed)",
-              flush=True)
+        cache.cache_notebook_bundle(
+            CacheBundleIn(nb, stage.uri, data={"execution_seconds": seconds}),
+            check_validity=False,
+            overwrite=True,
+        )
+        print(f"[{done:2d}/{len(notebooks)}] {name}: {seconds:.0f} s ({elapsed:.0f} s elapsed)", flush=True)
         for cell_time, index in cell_seconds[: args.slowest]:
             print(f"        cell {index:3d}: {cell_time:6.1f} s", flush=True)
 
     after = f" ({', '.join(p.name for p in last)} after the rest)" if last else ""
     threads = kernel_env.get("OMP_NUM_THREADS", "default")
-    print(f"execute_notebooks: {len(notebooks)} notebooks, {args.workers} at a time{after}, "
-          f"threads per kernel: {threads}", flush=True)
+    print(
+        f"execute_notebooks: {len(notebooks)} notebooks, {args.workers} at a time{after}, "
+        f"threads per kernel: {threads}",
+        flush=True,
+    )
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for group in (first, last):
             pending = {pool.submit(_execute, str(p)) for p in group}
@@ -183,9 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, traceback in failures:
         print(f"\n=== {name} raised ===\n{traceback}", file=sys.stderr)
     if failures:
-        print(f"execute_notebooks: {len(failures)} notebook(s) failed: "
-              f"{', '.join(name for name, _ in failures)}.  Rerun one alone with "
-              f"make notebook NB=notebooks/<name>.ipynb", file=sys.stderr)
+        print(
+            f"execute_notebooks: {len(failures)} notebook(s) failed: "
+            f"{', '.join(name for name, _ in failures)}.  Rerun one alone with "
+            f"make notebook NB=notebooks/<name>.ipynb",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def finite_array(value, name: str, *, ndim: int | tuple[int, ...] | None = None,
-                 dtype=None) -> np.ndarray:
+def finite_array(value, name: str, *, ndim: int | tuple[int, ...] | None = None, dtype=None) -> np.ndarray:
     """Return ``value`` as a NumPy array after checking it holds no NaN/inf.
 
     Parameters
@@ -41,14 +40,17 @@ def finite_array(value, name: str, *, ndim: int | tuple[int, ...] | None = None,
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
-            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions; "
-                             f"got shape {arr.shape}.")
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimensions; got shape {arr.shape}."
+            )
     if np.issubdtype(arr.dtype, np.inexact):
         bad = ~np.isfinite(arr)
         if bad.any():
             where = np.argwhere(bad)[0].tolist()
-            raise ValueError(f"{name} contains {int(bad.sum())} NaN or inf value(s) "
-                             f"(first at index {where}); clean the input first.")
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} NaN or inf value(s) "
+                f"(first at index {where}); clean the input first."
+            )
     return arr
 
 
@@ -70,8 +72,10 @@ def labels(y, name: str, num_classes: int | None = None, n: int | None = None) -
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} holds negative label {int(arr.min())}; labels must be in [0, num_classes).")
     if num_classes is not None and arr.size and arr.max() >= num_classes:
-        raise ValueError(f"{name} holds label {int(arr.max())} but num_classes={num_classes}; "
-                         f"labels must be in [0, {num_classes}).")
+        raise ValueError(
+            f"{name} holds label {int(arr.max())} but num_classes={num_classes}; "
+            f"labels must be in [0, {num_classes})."
+        )
     return arr
 
 
@@ -86,8 +90,10 @@ def symmetric_matrix(H, name: str, *, rtol: float = 1e-8) -> np.ndarray:
     scale = float(np.max(np.abs(arr))) if arr.size else 0.0
     asym = float(np.max(np.abs(arr - arr.T))) if arr.size else 0.0
     if asym > rtol * max(scale, np.finfo(np.float64).tiny):
-        raise ValueError(f"{name} must be symmetric; max|{name} - {name}.T| = {asym:.3g} "
-                         f"exceeds {rtol:g} x max|{name}| = {rtol * scale:.3g}.")
+        raise ValueError(
+            f"{name} must be symmetric; max|{name} - {name}.T| = {asym:.3g} "
+            f"exceeds {rtol:g} x max|{name}| = {rtol * scale:.3g}."
+        )
     return arr
 
 
@@ -105,8 +111,15 @@ def fraction(value, name: str, *, low: float = 0.0, high: float = 1.0) -> float:
     return real_scalar(value, name, low=low, high=high)
 
 
-def real_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> float:
+def real_scalar(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """Return ``value`` as a finite float after checking it lies in the stated interval.
 
     Parameters
@@ -128,8 +141,11 @@ def real_scalar(value, name: str, *, low: float | None = None, high: float | Non
         ``value`` is NaN, infinite, or outside the interval.
     """
     arr = None if isinstance(value, (bool, np.bool_, str, bytes)) else np.asarray(value)
-    if arr is None or arr.ndim != 0 or not (np.issubdtype(arr.dtype, np.integer)
-                                            or np.issubdtype(arr.dtype, np.floating)):
+    if (
+        arr is None
+        or arr.ndim != 0
+        or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating))
+    ):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}.")
     v = float(arr)
     if not np.isfinite(v):
@@ -139,7 +155,9 @@ def real_scalar(value, name: str, *, low: float | None = None, high: float | Non
     if too_low or too_high:
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        interval = (
+            f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        )
         raise ValueError(f"{name} must be in {interval}; got {value}.")
     return v
 
@@ -160,8 +178,7 @@ def indices(value, name: str, n: int, *, unique: bool = True, min_size: int = 0)
     """
     arr = finite_array(value, name, ndim=1)
     if arr.dtype == np.bool_:
-        raise TypeError(f"{name} must hold integer indices; got a boolean mask "
-                        f"(use np.flatnonzero(mask)).")
+        raise TypeError(f"{name} must hold integer indices; got a boolean mask (use np.flatnonzero(mask)).")
     if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
         raise ValueError(f"{name} must hold integer indices; got non-integer values.")
     arr = arr.astype(np.int64)
@@ -169,12 +186,10 @@ def indices(value, name: str, n: int, *, unique: bool = True, min_size: int = 0)
         raise ValueError(f"{name} must hold at least {min_size} index(es); got {arr.size}.")
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         bad = int(arr[(arr < 0) | (arr >= n)][0])
-        raise ValueError(f"{name} holds index {bad}, outside [0, {n}) (negative indices are "
-                         f"not wrapped).")
+        raise ValueError(f"{name} holds index {bad}, outside [0, {n}) (negative indices are not wrapped).")
     if unique and len(np.unique(arr)) != arr.size:
         vals, counts = np.unique(arr, return_counts=True)
-        raise ValueError(f"{name} repeats index {int(vals[counts > 1][0])}; each index may "
-                         f"appear once.")
+        raise ValueError(f"{name} repeats index {int(vals[counts > 1][0])}; each index may appear once.")
     return arr
 
 
@@ -200,8 +215,10 @@ def nonempty(arr: np.ndarray, name: str, *, axes: tuple[int, ...] | None = None)
     shape = np.shape(arr)
     axes = tuple(range(len(shape))) if axes is None else axes
     if any(shape[a] == 0 for a in axes):
-        raise ValueError(f"{name} is empty (shape {tuple(shape)}); it needs at least one "
-                         f"entry along axis {[a for a in axes if shape[a] == 0][0]}.")
+        raise ValueError(
+            f"{name} is empty (shape {tuple(shape)}); it needs at least one "
+            f"entry along axis {[a for a in axes if shape[a] == 0][0]}."
+        )
     return arr
 
 

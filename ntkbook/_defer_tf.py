@@ -44,11 +44,10 @@ def defer_experimental() -> bool:
     init = pkg_dir / "__init__.py"
     if not init.is_file():
         return False
-    spec = importlib.util.spec_from_file_location(_NAME, init,
-                                                  submodule_search_locations=[str(pkg_dir)])
+    spec = importlib.util.spec_from_file_location(_NAME, init, submodule_search_locations=[str(pkg_dir)])
     if spec is None or spec.loader is None:
         return False
-    module = importlib.util.module_from_spec(spec)   # created, not executed
+    module = importlib.util.module_from_spec(spec)  # created, not executed
 
     def load_on_first_use(name: str):
         # once: the real code then defines the module's names in this namespace

@@ -15,7 +15,7 @@ The building blocks (the growing Cholesky factor, the rank-one look-ahead and th
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -27,8 +27,19 @@ STRATEGIES: tuple[str, ...] = ("look-ahead (output)", "look-ahead (loss)", "max-
 """The acquisition rules :func:`acquire` knows."""
 
 
-def acquire(strategy: str, f0, Y, labelled, per_round: int, *, K=None, reg: float,
-            temperature: float, seed: int, timings: list | None = None) -> np.ndarray:
+def acquire(
+    strategy: str,
+    f0,
+    Y,
+    labelled,
+    per_round: int,
+    *,
+    K=None,
+    reg: float,
+    temperature: float,
+    seed: int,
+    timings: list | None = None,
+) -> np.ndarray:
     """Indices acquired in one round by one rule.
 
     Parameters
@@ -86,27 +97,38 @@ def acquire(strategy: str, f0, Y, labelled, per_round: int, *, K=None, reg: floa
     lab = list(lab)
     ridge = active.relative_ridge(K[np.ix_(lab, lab)], reg)
     chol = active.GrowingCholesky(K[np.ix_(lab, lab)], ridge)
-    f_now = f0 + K[:, lab] @ chol.solve(Y[lab] - f0[lab])        # kernel regression from f0 on L
+    f_now = f0 + K[:, lab] @ chol.solve(Y[lab] - f0[lab])  # kernel regression from f0 on L
     picked: list[int] = []
     for _ in range(per_round):
         cand = np.setdiff1d(pool, picked)
         t0 = time.perf_counter()
-        la = active.lookahead(chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab], np.diag(K)[cand],
-                              f_now, f_now[cand])
+        la = active.lookahead(
+            chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab], np.diag(K)[cand], f_now, f_now[cand]
+        )
         q = active.softmax(f_now[cand], temperature)
-        score = (active.score_output_change(la, q) if strategy == "look-ahead (output)"
-                 else active.score_loss_change(la, q, temperature))
+        score = (
+            active.score_output_change(la, q)
+            if strategy == "look-ahead (output)"
+            else active.score_loss_change(la, q, temperature)
+        )
         j = int(active.top_k(score, 1)[0])
         t_fast = time.perf_counter() - t0
         if timings is not None:
             t0 = time.perf_counter()
             slow = active.output_change_direct(K, f0, Y[lab], lab, cand, q, ridge)
-            timings.append(dict(labelled=len(lab), candidates=len(cand), rank_one_s=t_fast,
-                                direct_s=time.perf_counter() - t0,
-                                same_pick=bool(int(np.argmax(slow)) == j)
-                                if strategy == "look-ahead (output)" else np.nan))
+            timings.append(
+                dict(
+                    labelled=len(lab),
+                    candidates=len(cand),
+                    rank_one_s=t_fast,
+                    direct_s=time.perf_counter() - t0,
+                    same_pick=bool(int(np.argmax(slow)) == j)
+                    if strategy == "look-ahead (output)"
+                    else np.nan,
+                )
+            )
         c = int(cand[j])
-        f_now = la.predictions(j, Y[c])                # the annotator reveals y_c
+        f_now = la.predictions(j, Y[c])  # the annotator reveals y_c
         chol.append(K[lab, c], K[c, c])
         lab.append(c)
         picked.append(c)
@@ -140,10 +162,25 @@ def network_state(apply_fn: Callable, params, x, *, kernel: bool = True):
     return (empirical.pntk(apply_fn, params, x) if kernel else None), f0
 
 
-def learning_curve(arch, x, y, x_test, y_test, strategy: str, lab_init, seed: int, *,
-                   rounds: int, per_round: int, reg: float, temperature: float,
-                   train_kw: dict, timed_rounds: Sequence[int] = (), timings: list | None = None,
-                   fit_seconds: list | None = None) -> list[dict]:
+def learning_curve(
+    arch,
+    x,
+    y,
+    x_test,
+    y_test,
+    strategy: str,
+    lab_init,
+    seed: int,
+    *,
+    rounds: int,
+    per_round: int,
+    reg: float,
+    temperature: float,
+    train_kw: dict,
+    timed_rounds: Sequence[int] = (),
+    timings: list | None = None,
+    fit_seconds: list | None = None,
+) -> list[dict]:
     """Test accuracy against the number of labels for one rule and one seed.
 
     Each round retrains the network from the same initialisation (``seed``) on the labelled set
@@ -187,17 +224,37 @@ def learning_curve(arch, x, y, x_test, y_test, strategy: str, lab_init, seed: in
     rows = []
     for rnd in range(_checks.positive_int(rounds, "rounds", minimum=0) + 1):
         t0 = time.perf_counter()
-        hist = train(arch, x[labelled], y[labelled], num_classes=o, x_test=x_test, y_test=y_test,
-                     seed=seed, progress=False, record_every=train_kw["epochs"], **train_kw)
+        hist = train(
+            arch,
+            x[labelled],
+            y[labelled],
+            num_classes=o,
+            x_test=x_test,
+            y_test=y_test,
+            seed=seed,
+            progress=False,
+            record_every=train_kw["epochs"],
+            **train_kw,
+        )
         if fit_seconds is not None:
             fit_seconds.append(time.perf_counter() - t0)
-        rows.append(dict(seed=seed, strategy=strategy, labels=len(labelled),
-                         test_acc=float(hist.test_acc[-1])))
+        rows.append(
+            dict(seed=seed, strategy=strategy, labels=len(labelled), test_acc=float(hist.test_acc[-1]))
+        )
         if rnd == rounds:
             break
-        K, f0 = network_state(hist.apply_fn, hist.params, x,
-                              kernel=strategy.startswith("look-ahead"))
-        new = acquire(strategy, f0, Y, labelled, per_round, K=K, reg=reg, temperature=temperature,
-                      seed=seed * 1000 + rnd, timings=timings if rnd in timed_rounds else None)
+        K, f0 = network_state(hist.apply_fn, hist.params, x, kernel=strategy.startswith("look-ahead"))
+        new = acquire(
+            strategy,
+            f0,
+            Y,
+            labelled,
+            per_round,
+            K=K,
+            reg=reg,
+            temperature=temperature,
+            seed=seed * 1000 + rnd,
+            timings=timings if rnd in timed_rounds else None,
+        )
         labelled = np.concatenate([labelled, new])
     return rows

@@ -40,10 +40,20 @@ import scipy.special
 from . import _checks, _numerics
 from .linalg import cholesky_solve, relative_ridge
 
-__all__ = ["GrowingCholesky", "LookAhead", "lookahead", "retrain_direct", "output_change_direct",
-           "softmax",
-           "score_output_change", "score_loss_change", "score_entropy", "score_random",
-           "top_k", "relative_ridge"]
+__all__ = [
+    "GrowingCholesky",
+    "LookAhead",
+    "lookahead",
+    "retrain_direct",
+    "output_change_direct",
+    "softmax",
+    "score_output_change",
+    "score_loss_change",
+    "score_entropy",
+    "score_random",
+    "top_k",
+    "relative_ridge",
+]
 
 
 class GrowingCholesky:
@@ -71,8 +81,10 @@ class GrowingCholesky:
             self.L = np.linalg.cholesky(A)
         except np.linalg.LinAlgError as err:
             lam = float(np.linalg.eigvalsh(A)[0])
-            raise ValueError(f"K + ridge I is not positive definite (smallest eigenvalue {lam:.3g}, "
-                             f"ridge {self.ridge:.3g}); pass a larger ridge.") from err
+            raise ValueError(
+                f"K + ridge I is not positive definite (smallest eigenvalue {lam:.3g}, "
+                f"ridge {self.ridge:.3g}); pass a larger ridge."
+            ) from err
 
     @property
     def n(self) -> int:
@@ -116,9 +128,11 @@ class GrowingCholesky:
         l = scipy.linalg.solve_triangular(self.L, b, lower=True)
         s = d + self.ridge - float(l @ l)
         if not s > 1e-12 * max(d + self.ridge, float(np.finfo(float).tiny)):
-            raise ValueError(f"the bordered matrix is not positive definite: Schur complement {s:.3g} "
-                             f"(d + ridge = {d + self.ridge:.3g}); the new point is numerically "
-                             f"dependent on the old ones, use a larger ridge.")
+            raise ValueError(
+                f"the bordered matrix is not positive definite: Schur complement {s:.3g} "
+                f"(d + ridge = {d + self.ridge:.3g}); the new point is numerically "
+                f"dependent on the old ones, use a larger ridge."
+            )
         n = self.n
         L = np.zeros((n + 1, n + 1))
         L[:n, :n] = self.L
@@ -156,12 +170,14 @@ class LookAhead:
         """Outputs on the evaluation points after adding candidate ``c`` with ``target`` (O,)."""
         c = _checks.positive_int(c, "c", minimum=0)
         if c >= self.G.shape[1]:
-            raise ValueError(f"c={c} but there are {self.G.shape[1]} candidates (c in [0, "
-                             f"{self.G.shape[1]})).")
+            raise ValueError(
+                f"c={c} but there are {self.G.shape[1]} candidates (c in [0, {self.G.shape[1]}))."
+            )
         target = _checks.finite_array(target, "target", ndim=1, dtype=np.float64)
         if target.shape != self.f_cand.shape[1:]:
-            raise ValueError(f"target has shape {target.shape}; expected {self.f_cand.shape[1:]} "
-                             "(one entry per output).")
+            raise ValueError(
+                f"target has shape {target.shape}; expected {self.f_cand.shape[1:]} (one entry per output)."
+            )
         return self.f_eval + np.outer(self.G[:, c], target - self.f_cand[c])
 
 
@@ -202,22 +218,28 @@ def lookahead(chol: GrowingCholesky, K_LC, K_EC, K_EL, k_CC, f_eval, f_cand) -> 
     if n != chol.n:
         raise ValueError(f"K_LC has {n} rows but the labelled set has {chol.n} points.")
     if K_EC.shape[1] != c or k_CC.shape[0] != c or f_cand.shape[0] != c:
-        raise ValueError(f"candidate counts disagree: K_LC {K_LC.shape}, K_EC {K_EC.shape}, "
-                         f"k_CC {k_CC.shape}, f_cand {f_cand.shape}.")
+        raise ValueError(
+            f"candidate counts disagree: K_LC {K_LC.shape}, K_EC {K_EC.shape}, "
+            f"k_CC {k_CC.shape}, f_cand {f_cand.shape}."
+        )
     if K_EL.shape != (e, n) or f_eval.shape[0] != e:
-        raise ValueError(f"evaluation shapes disagree: K_EC {K_EC.shape}, K_EL {K_EL.shape} "
-                         f"(expected ({e}, {n})), f_eval {f_eval.shape}.")
+        raise ValueError(
+            f"evaluation shapes disagree: K_EC {K_EC.shape}, K_EL {K_EL.shape} "
+            f"(expected ({e}, {n})), f_eval {f_eval.shape}."
+        )
     if f_eval.shape[1] != f_cand.shape[1]:
         raise ValueError(f"f_eval has {f_eval.shape[1]} outputs but f_cand has {f_cand.shape[1]}.")
     # One triangular solve for all candidates: W = L^{-1} K_LC, so that
     # K_cL A^{-1} K_Lc = |W_c|^2 and K_eL A^{-1} K_Lc = (L^{-1} K_Le) . W_c.
-    W = scipy.linalg.solve_triangular(chol.L, K_LC, lower=True)          # (N, C)
-    V = scipy.linalg.solve_triangular(chol.L, K_EL.T, lower=True)        # (N, E)
+    W = scipy.linalg.solve_triangular(chol.L, K_LC, lower=True)  # (N, C)
+    V = scipy.linalg.solve_triangular(chol.L, K_EL.T, lower=True)  # (N, E)
     schur = k_CC + chol.ridge - np.einsum("nc,nc->c", W, W)
     if np.any(schur <= 0):
         bad = int(np.argmin(schur))
-        raise ValueError(f"candidate {bad} has Schur complement {schur[bad]:.3g} <= 0; it is "
-                         f"numerically in the span of the labelled set, use a larger ridge.")
+        raise ValueError(
+            f"candidate {bad} has Schur complement {schur[bad]:.3g} <= 0; it is "
+            f"numerically in the span of the labelled set, use a larger ridge."
+        )
     G = (K_EC - V.T @ W) / schur[None, :]
     return LookAhead(G=G, schur=schur, f_eval=f_eval, f_cand=f_cand)
 
@@ -288,8 +310,10 @@ def output_change_direct(K, f0, Y, labelled, candidates, q, ridge: float) -> np.
     cand = _checks.indices(candidates, "candidates", K.shape[0], min_size=1)
     both = np.intersect1d(lab, cand)
     if both.size:
-        raise ValueError(f"candidates must not be labelled already; index {int(both[0])} is in "
-                         "both candidates and labelled.")
+        raise ValueError(
+            f"candidates must not be labelled already; index {int(both[0])} is in "
+            "both candidates and labelled."
+        )
     o = f0.shape[1]
     q = _check_q(q, len(cand), o)
     f_now = retrain_direct(K, Y, f0, lab, ridge)
@@ -298,14 +322,16 @@ def output_change_direct(K, f0, Y, labelled, candidates, q, ridge: float) -> np.
     for j, c in enumerate(cand):
         idx = np.concatenate([lab, [c]])
         # right-hand sides for every hypothetical label y at once: (N + 1, O_labels, O)
-        rhs = np.concatenate([np.broadcast_to((Y - f0[lab])[:, None, :], (len(lab), o, o)),
-                              (eye - f0[c])[None]], axis=0)
+        rhs = np.concatenate(
+            [np.broadcast_to((Y - f0[lab])[:, None, :], (len(lab), o, o)), (eye - f0[c])[None]], axis=0
+        )
         # a fresh factorisation per candidate is the point of this baseline; the O(N^2)
         # condition estimate keeps the guard without an O(N^3) eigendecomposition
-        alpha = cholesky_solve(K[np.ix_(idx, idx)], rhs.reshape(len(idx), o * o), ridge,
-                               relative=False, condition="estimate").alpha
-        new = f0[:, None, :] + (K[:, idx] @ alpha).reshape(-1, o, o)      # (P, y, O)
-        change2 = np.mean(np.sum((new - f_now[:, None, :]) ** 2, axis=2), axis=0)   # (y,)
+        alpha = cholesky_solve(
+            K[np.ix_(idx, idx)], rhs.reshape(len(idx), o * o), ridge, relative=False, condition="estimate"
+        ).alpha
+        new = f0[:, None, :] + (K[:, idx] @ alpha).reshape(-1, o, o)  # (P, y, O)
+        change2 = np.mean(np.sum((new - f_now[:, None, :]) ** 2, axis=2), axis=0)  # (y,)
         scores[j] = q[j] @ change2
     return scores
 
@@ -353,8 +379,8 @@ def score_output_change(la: LookAhead, q) -> np.ndarray:
     c, o = la.f_cand.shape
     q = _check_q(q, c, o)
     # |e_y - f|^2 = 1 - 2 f_y + |f|^2, for every y at once.
-    resid2 = 1.0 - 2.0 * la.f_cand + np.sum(la.f_cand ** 2, axis=1, keepdims=True)   # (C, O)
-    return np.mean(la.G ** 2, axis=0) * np.sum(q * resid2, axis=1)
+    resid2 = 1.0 - 2.0 * la.f_cand + np.sum(la.f_cand**2, axis=1, keepdims=True)  # (C, O)
+    return np.mean(la.G**2, axis=0) * np.sum(q * resid2, axis=1)
 
 
 def score_loss_change(la: LookAhead, q, temperature: float = 1.0) -> np.ndarray:
@@ -380,17 +406,17 @@ def score_loss_change(la: LookAhead, q, temperature: float = 1.0) -> np.ndarray:
     q = _check_q(q, c, o)
     e = la.f_eval.shape[0]
     rows = np.arange(e)
-    pseudo = np.argmax(la.f_eval, axis=1)                                  # (E,)
+    pseudo = np.argmax(la.f_eval, axis=1)  # (E,)
     logp_now = np.log(softmax(la.f_eval, temperature))[rows, pseudo]
     # After acquiring c with label y the logits of e are f_eval[e] + G[e, c] (e_y - f_cand[c]),
     # i.e. b[:, e, c] + g[e, c] * e_y with b and g independent of y.  So one exponential of b
     # serves all O labels: sum_o exp(logit_o) = rest_y + exp(b_y) exp(g), where rest_y, the sum
     # over o != y, comes from prefix and suffix sums (no cancellation).  Same value as the
     # direct log-softmax of every (E, C, O) tensor per label, with O times fewer exponentials.
-    g = la.G / temperature                                                 # (E, C)
+    g = la.G / temperature  # (E, C)
     b = (la.f_eval.T[:, :, None] - la.G[None] * la.f_cand.T[:, None, :]) / temperature  # (O, E, C)
-    m = b.max(axis=0)                                                      # stabilising shift
-    base = b[pseudo, rows, :]                                              # (E, C)
+    m = b.max(axis=0)  # stabilising shift
+    base = b[pseudo, rows, :]  # (E, C)
     # With |g| <= 300 every term that exp(b - m) flushes to zero (< e^-745) is negligible
     # against the kept part of the sum (>= e^-300); larger gains take the direct route.
     fast = bool(np.max(np.abs(g)) <= 300.0)
@@ -408,7 +434,7 @@ def score_loss_change(la: LookAhead, q, temperature: float = 1.0) -> np.ndarray:
             z = b.copy()
             z[y] += g
             lse = scipy.special.logsumexp(z, axis=0)
-        logp = base + g * (pseudo == y)[:, None] - lse                    # (E, C)
+        logp = base + g * (pseudo == y)[:, None] - lse  # (E, C)
         scores += q[:, y] * np.mean(np.abs(logp - logp_now[:, None]), axis=0)
     return scores
 

@@ -36,7 +36,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import _checks
 from . import layers as nn
@@ -54,13 +54,19 @@ Arch = nn.Network
 
 def _check_param(parameterization: str) -> str:
     if parameterization not in nn.PARAMETERIZATIONS:
-        raise ValueError(f"parameterization={parameterization!r}; expected one of "
-                         f"{nn.PARAMETERIZATIONS}.")
+        raise ValueError(f"parameterization={parameterization!r}; expected one of {nn.PARAMETERIZATIONS}.")
     return parameterization
 
 
-def mlp(depth: int, width: int = 512, out_dim: int = 10, *, parameterization: str = "ntk",
-        W_std: float = W_STD, b_std: float | None = B_STD) -> Arch:
+def mlp(
+    depth: int,
+    width: int = 512,
+    out_dim: int = 10,
+    *,
+    parameterization: str = "ntk",
+    W_std: float = W_STD,
+    b_std: float | None = B_STD,
+) -> Arch:
     """Fully connected ReLU network with ``depth`` layers of weights (``depth - 1`` hidden).
 
     Inputs of any shape ``(N, ...)`` are flattened first.
@@ -91,10 +97,21 @@ def mlp(depth: int, width: int = 512, out_dim: int = 10, *, parameterization: st
     return nn.serial(*stack)
 
 
-def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *,
-        kernel: int = 3, stride: int = 1, pool: str = "flatten", pool_after: Sequence[int] = (),
-        ndim: int = 2, width: int | None = None, parameterization: str = "ntk",
-        W_std: float = W_STD, b_std: float | None = B_STD) -> Arch:
+def cnn(
+    channels: Sequence[int],
+    dense: Sequence[int] = (),
+    out_dim: int = 10,
+    *,
+    kernel: int = 3,
+    stride: int = 1,
+    pool: str = "flatten",
+    pool_after: Sequence[int] = (),
+    ndim: int = 2,
+    width: int | None = None,
+    parameterization: str = "ntk",
+    W_std: float = W_STD,
+    b_std: float | None = B_STD,
+) -> Arch:
     """Convolutional ReLU network.
 
     Parameters
@@ -132,11 +149,14 @@ def cnn(channels: Sequence[int], dense: Sequence[int] = (), out_dim: int = 10, *
     dense = [_checks.positive_int(w, "dense") for w in dense]
     if not channels:
         raise ValueError("channels must name at least one convolution; use mlp() for none.")
-    bad = [i for i in pool_after
-           if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(channels)]
+    bad = [
+        i for i in pool_after if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(channels)
+    ]
     if bad or len(set(pool_after)) != len(tuple(pool_after)):
-        raise ValueError(f"pool_after={tuple(pool_after)!r}; expected distinct convolution "
-                         f"indices in 0..{len(channels) - 1}.")
+        raise ValueError(
+            f"pool_after={tuple(pool_after)!r}; expected distinct convolution "
+            f"indices in 0..{len(channels) - 1}."
+        )
     if width is not None:
         width = _checks.positive_int(width, "width")
         channels = [width] * len(channels)
@@ -159,23 +179,36 @@ _VGG19_POOLS = (1, 3, 7, 11, 15)
 
 # name -> (one-line description, builder(out_dim, width, ndim, parameterization))
 _ZOO: dict[str, tuple[str, Callable[..., Arch]]] = {
-    "2-L": ("2 layers of weights (1 hidden ReLU layer): the network of eq. 4",
-            lambda o, w, nd, p: mlp(2, w or 512, o, parameterization=p)),
-    "10-L": ("10 layers of weights (9 hidden ReLU layers)",
-             lambda o, w, nd, p: mlp(10, w or 512, o, parameterization=p)),
-    "CNN-1": ("2 conv layers of 64 3x3 filters, 2 hidden dense layers, flatten readout",
-              lambda o, w, nd, p: cnn([64] * 2, [w or 512] * 2, o, ndim=nd, parameterization=p)),
-    "CNN-2": ("4 conv layers of 256 3x3 filters, 4 hidden dense layers, flatten readout",
-              lambda o, w, nd, p: cnn([256] * 4, [w or 512] * 4, o, ndim=nd, parameterization=p)),
-    "CNN-3": ("VGG-19-like: 16 3x3 conv layers (64-512), 5 average pools, 2 hidden dense layers",
-              lambda o, w, nd, p: cnn(_VGG19, [w or 512] * 2, o, pool_after=_VGG19_POOLS,
-                                      ndim=nd, parameterization=p)),
-    "CNN-1-GAP": ("CNN-1 with global average pooling before the dense layers",
-                  lambda o, w, nd, p: cnn([64] * 2, [w or 512] * 2, o, pool="gap", ndim=nd,
-                                          parameterization=p)),
-    "CNN-2-GAP": ("CNN-2 with global average pooling before the dense layers",
-                  lambda o, w, nd, p: cnn([256] * 4, [w or 512] * 4, o, pool="gap", ndim=nd,
-                                          parameterization=p)),
+    "2-L": (
+        "2 layers of weights (1 hidden ReLU layer): the network of eq. 4",
+        lambda o, w, nd, p: mlp(2, w or 512, o, parameterization=p),
+    ),
+    "10-L": (
+        "10 layers of weights (9 hidden ReLU layers)",
+        lambda o, w, nd, p: mlp(10, w or 512, o, parameterization=p),
+    ),
+    "CNN-1": (
+        "2 conv layers of 64 3x3 filters, 2 hidden dense layers, flatten readout",
+        lambda o, w, nd, p: cnn([64] * 2, [w or 512] * 2, o, ndim=nd, parameterization=p),
+    ),
+    "CNN-2": (
+        "4 conv layers of 256 3x3 filters, 4 hidden dense layers, flatten readout",
+        lambda o, w, nd, p: cnn([256] * 4, [w or 512] * 4, o, ndim=nd, parameterization=p),
+    ),
+    "CNN-3": (
+        "VGG-19-like: 16 3x3 conv layers (64-512), 5 average pools, 2 hidden dense layers",
+        lambda o, w, nd, p: cnn(
+            _VGG19, [w or 512] * 2, o, pool_after=_VGG19_POOLS, ndim=nd, parameterization=p
+        ),
+    ),
+    "CNN-1-GAP": (
+        "CNN-1 with global average pooling before the dense layers",
+        lambda o, w, nd, p: cnn([64] * 2, [w or 512] * 2, o, pool="gap", ndim=nd, parameterization=p),
+    ),
+    "CNN-2-GAP": (
+        "CNN-2 with global average pooling before the dense layers",
+        lambda o, w, nd, p: cnn([256] * 4, [w or 512] * 4, o, pool="gap", ndim=nd, parameterization=p),
+    ),
 }
 
 
@@ -195,8 +228,9 @@ def _known(name: str) -> None:
         raise ValueError(f"name={name!r} is not in the zoo; known architectures: {names()}.")
 
 
-def get(name: str, *, out_dim: int = 10, width: int | None = None, ndim: int = 2,
-        parameterization: str = "ntk") -> Arch:
+def get(
+    name: str, *, out_dim: int = 10, width: int | None = None, ndim: int = 2, parameterization: str = "ntk"
+) -> Arch:
     """Build a zoo architecture.
 
     Parameters
@@ -223,6 +257,8 @@ def ndim_of(image_shape: Sequence[int]) -> int:
     """Spatial dimensions of a dataset's ``image_shape`` (channels last): ``(8, 8, 1) -> 2``."""
     shape = tuple(image_shape)
     if len(shape) not in (2, 3):
-        raise ValueError(f"image_shape={shape!r}; expected (length, channels) for signals or "
-                         "(height, width, channels) for images.")
+        raise ValueError(
+            f"image_shape={shape!r}; expected (length, channels) for signals or "
+            "(height, width, channels) for images."
+        )
     return len(shape) - 1

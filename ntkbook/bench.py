@@ -52,17 +52,36 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["timed", "run", "main", "block_sweep", "memory_check", "arccos_rate", "pass_rate",
-           "SIZES"]
+__all__ = ["timed", "run", "main", "block_sweep", "memory_check", "arccos_rate", "pass_rate", "SIZES"]
 
 # benchmark -> sizes at each profile; "full" are the issue's targets
 SIZES = {
-    "quick": dict(n_gram=100, gram_batch=50, n_dtype=100, n_entk=64, entk_width=256,
-                  n_refurb=500, refurb_flips=50, n_big=2000, big_batch=1000,
-                  n_flat=200, n_gap=40),
-    "full": dict(n_gram=400, gram_batch=100, n_dtype=200, n_entk=200, entk_width=512,
-                 n_refurb=2000, refurb_flips=200, n_big=10_000, big_batch=2500,
-                 n_flat=800, n_gap=100),
+    "quick": dict(
+        n_gram=100,
+        gram_batch=50,
+        n_dtype=100,
+        n_entk=64,
+        entk_width=256,
+        n_refurb=500,
+        refurb_flips=50,
+        n_big=2000,
+        big_batch=1000,
+        n_flat=200,
+        n_gap=40,
+    ),
+    "full": dict(
+        n_gram=400,
+        gram_batch=100,
+        n_dtype=200,
+        n_entk=200,
+        entk_width=512,
+        n_refurb=2000,
+        refurb_flips=200,
+        n_big=10_000,
+        big_batch=2500,
+        n_flat=800,
+        n_gap=100,
+    ),
 }
 """Benchmark sizes per profile (``"quick"``, ``"full"``); ``"full"`` holds the issue's targets."""
 GRAM_ARCHS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP")
@@ -87,9 +106,21 @@ def _rel(a, b) -> float:
 
 
 def _row(benchmark, case, n, baseline, ntkbook, tb, cb, tn, cn, diff, note="") -> dict:
-    return dict(benchmark=benchmark, case=case, n=int(n), baseline=baseline, ntkbook=ntkbook,
-                baseline_s=tb, ntkbook_s=tn, baseline_cpu_s=cb, ntkbook_cpu_s=cn,
-                ratio=tb / tn, cpu_ratio=cb / cn, max_rel_diff=diff, note=note)
+    return dict(
+        benchmark=benchmark,
+        case=case,
+        n=int(n),
+        baseline=baseline,
+        ntkbook=ntkbook,
+        baseline_s=tb,
+        ntkbook_s=tn,
+        baseline_cpu_s=cb,
+        ntkbook_cpu_s=cn,
+        ratio=tb / tn,
+        cpu_ratio=cb / cn,
+        max_rel_diff=diff,
+        note=note,
+    )
 
 
 def _gram_rows(s: dict, log: Callable) -> list[dict]:
@@ -105,23 +136,47 @@ def _gram_rows(s: dict, log: Callable) -> list[dict]:
         ref, t_first, _ = timed(batched, x, None, "ntk")
         ref, tb, cb = timed(batched, x, None, "ntk")
         H, tn_first, _ = timed(gram.gram, arch, x, batch_size=s["gram_batch"], progress=False)
-        (H, run), tn, cn = timed(gram.gram, arch, x, batch_size=s["gram_batch"], progress=False,
-                                 return_record=True)
-        rows.append(_row("gram", name, len(x), f"nt.batch(bs={s['gram_batch']}), warm call",
-                         f"gram(bs={s['gram_batch']}), warm call", tb, cb, tn, cn,
-                         _rel(H, ref), f"first calls (compile included): nt.batch "
-                         f"{t_first:.2f} s, gram {tn_first:.2f} s; ntkbook kernel: "
-                         f"{run.kernel}"))
+        (H, run), tn, cn = timed(
+            gram.gram, arch, x, batch_size=s["gram_batch"], progress=False, return_record=True
+        )
+        rows.append(
+            _row(
+                "gram",
+                name,
+                len(x),
+                f"nt.batch(bs={s['gram_batch']}), warm call",
+                f"gram(bs={s['gram_batch']}), warm call",
+                tb,
+                cb,
+                tn,
+                cn,
+                _rel(H, ref),
+                f"first calls (compile included): nt.batch "
+                f"{t_first:.2f} s, gram {tn_first:.2f} s; ntkbook kernel: "
+                f"{run.kernel}",
+            )
+        )
         log(rows[-1])
     # the dtype choice, on the kernel where it matters most
     arch = archs.get("CNN-1-GAP")
     xd = x[: s["n_dtype"]]
     H64, t64, c64 = timed(gram.gram, arch, xd, batch_size=s["gram_batch"], progress=False)
-    H32, t32, c32 = timed(gram.gram, arch, xd, batch_size=s["gram_batch"], progress=False,
-                          dtype=np.float32)
-    rows.append(_row("dtype", "CNN-1-GAP", len(xd), "gram float32", "gram float64",
-                     t32, c32, t64, c64, _rel(H32, H64),
-                     "ratio > 1: float64 is faster; diff is float32's error"))
+    H32, t32, c32 = timed(gram.gram, arch, xd, batch_size=s["gram_batch"], progress=False, dtype=np.float32)
+    rows.append(
+        _row(
+            "dtype",
+            "CNN-1-GAP",
+            len(xd),
+            "gram float32",
+            "gram float64",
+            t32,
+            c32,
+            t64,
+            c64,
+            _rel(H32, H64),
+            "ratio > 1: float64 is faster; diff is float32's error",
+        )
+    )
     log(rows[-1])
     return rows
 
@@ -140,15 +195,24 @@ def _entk_rows(s: dict, log: Callable) -> list[dict]:
     x = x.reshape(len(x), -1)
     init_fn, apply_fn, _ = archs.mlp(3, width=s["entk_width"], out_dim=10)
     _, params = init_fn(jax.random.PRNGKey(0), x.shape)
-    empirical.entk(apply_fn, params, x[:4])       # compile both once at another size
+    empirical.entk(apply_fn, params, x[:4])  # compile both once at another size
     empirical.pntk(apply_fn, params, x[:4])
     K, tb, cb = timed(empirical.entk, apply_fn, params, x)
     Kp, tn, cn = timed(empirical.pntk, apply_fn, params, x)
     err = empirical.relative_frobenius_error(K, Kp)
-    row = _row("entk", f"3-layer MLP, width {s['entk_width']}, O=10", len(x),
-               "entk (N x N x O x O)", "pntk (N x N)", tb, cb, tn, cn, err,
-               "diff: relative Frobenius error of pNTK (x) I_O against the eNTK (an "
-               "approximation, not rounding)")
+    row = _row(
+        "entk",
+        f"3-layer MLP, width {s['entk_width']}, O=10",
+        len(x),
+        "entk (N x N x O x O)",
+        "pntk (N x N)",
+        tb,
+        cb,
+        tn,
+        cn,
+        err,
+        "diff: relative Frobenius error of pNTK (x) I_O against the eNTK (an approximation, not rounding)",
+    )
     log(row)
     return [row]
 
@@ -172,10 +236,20 @@ def _refurbish_rows(s: dict, log: Callable) -> list[dict]:
     kw = dict(steps=s["refurb_flips"], stop="never", num_classes=k)
     direct, tb, cb = timed(refurbish_labels, H, y_noisy, incremental=False, **kw)
     inc, tn, cn = timed(refurbish_labels, H, y_noisy, incremental=True, **kw)
-    same = (np.array_equal(direct.index, inc.index) and np.array_equal(direct.new, inc.new))
-    row = _row("refurbish", f"K={k}, {len(inc.index)} flips", n, "direct (re-solve per flip)",
-               "incremental (O(NK) per flip)", tb, cb, tn, cn, 0.0 if same else 1.0,
-               "diff: 0 when both make the identical flips")
+    same = np.array_equal(direct.index, inc.index) and np.array_equal(direct.new, inc.new)
+    row = _row(
+        "refurbish",
+        f"K={k}, {len(inc.index)} flips",
+        n,
+        "direct (re-solve per flip)",
+        "incremental (O(NK) per flip)",
+        tb,
+        cb,
+        tn,
+        cn,
+        0.0 if same else 1.0,
+        "diff: 0 when both make the identical flips",
+    )
     log(row)
     return [row]
 
@@ -188,24 +262,34 @@ def _big_rows(s: dict, log: Callable) -> list[dict]:
     n = s["n_big"]
     rng = np.random.default_rng(0)
     x = data.normalize(rng.normal(size=(n, 64)))
-    mm = jax.jit(lambda a: a @ a.T)              # float64: run() switched x64 on
+    mm = jax.jit(lambda a: a @ a.T)  # float64: run() switched x64 on
     xj = jax.numpy.asarray(x)
-    mm(xj).block_until_ready()                   # compile at this size
+    mm(xj).block_until_ready()  # compile at this size
     _, tb, cb = timed(mm, xj)
     arch = archs.get("2-L")
     gram.gram(arch, x[: s["big_batch"] + 1], batch_size=s["big_batch"], progress=False)  # compile
     H, tn, cn = timed(gram.gram, arch, x, batch_size=s["big_batch"], progress=False)
     gflops = 2 * n * n * x.shape[1] / tb / 1e9
     # one Gram entry of the 2-L kernel costs the dot product (2 D flops) plus O(1)
-    row = _row("2-L at scale", f"float64, D={x.shape[1]}", n, "X X^T (jit, float64)",
-               f"gram(bs={s['big_batch']})", tb, cb, tn, cn, float("nan"),
-               f"matmul {gflops:.1f} GFLOP/s; gram = {tn / tb:.1f} x the X X^T time "
-               f"({100 * tb / tn:.0f}% of matmul throughput)")
+    row = _row(
+        "2-L at scale",
+        f"float64, D={x.shape[1]}",
+        n,
+        "X X^T (jit, float64)",
+        f"gram(bs={s['big_batch']})",
+        tb,
+        cb,
+        tn,
+        cn,
+        float("nan"),
+        f"matmul {gflops:.1f} GFLOP/s; gram = {tn / tb:.1f} x the X X^T time "
+        f"({100 * tb / tn:.0f}% of matmul throughput)",
+    )
     log(row)
     return [row]
 
 
-def arccos_rate(n: int = 2 ** 18) -> float:
+def arccos_rate(n: int = 2**18) -> float:
     """Arc-cosine ReLU expectations per second on this machine, measured alone (float64).
 
     Times the ReLU update of :mod:`ntkbook.layers` (``_arccos_relu``: a square root,
@@ -229,7 +313,7 @@ def arccos_rate(n: int = 2 ** 18) -> float:
     return n / min(timed(fn, cov, jnp.ones(n))[1] for _ in range(10))
 
 
-def pass_rate(n: int = 2 ** 18) -> float:
+def pass_rate(n: int = 2**18) -> float:
     """Entries per second of one pass over a block-sized float64 array (read one, write one)."""
     import jax
     import jax.numpy as jnp
@@ -255,11 +339,12 @@ def _work(arch, n: int, shape: tuple) -> tuple[float, float]:
     from . import layers
 
     stack = arch.layers
-    end = next(i for i, layer in enumerate(stack)
-               if isinstance(layer, (layers._GlobalAvgPool, layers._Flatten)))
+    end = next(
+        i for i, layer in enumerate(stack) if isinstance(layer, (layers._GlobalAvgPool, layers._Flatten))
+    )
     gap = isinstance(stack[end], layers._GlobalAvgPool)
     pixels = int(np.prod(shape[:-1]))
-    entries = (pixels ** 2 if gap else pixels) * n * (n + 1) / 2
+    entries = (pixels**2 if gap else pixels) * n * (n + 1) / 2
     relus = sum(isinstance(layer, layers._Relu) for layer in stack[:end])
     passes = 0.0
     convs = [layer for layer in stack[:end] if isinstance(layer, layers._Conv)]
@@ -281,14 +366,26 @@ def _target_rows(s: dict, log: Callable, repeats: int = 2) -> list[dict]:
 
     rate, prate = arccos_rate(), pass_rate()
     cases = [  # (case, builder, N, target); fresh triples so no compilation is shared
-        ("reader-built Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
-         lambda: archs.cnn([64, 64], [512], 1), s["n_flat"], 1.6),
-        ("reader-built Conv64-Relu-Conv64-Relu-GAP-Dense1",
-         lambda: archs.cnn([64, 64], [], 1, pool="gap"), s["n_gap"], 3.0),
+        (
+            "reader-built Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
+            lambda: archs.cnn([64, 64], [512], 1),
+            s["n_flat"],
+            1.6,
+        ),
+        (
+            "reader-built Conv64-Relu-Conv64-Relu-GAP-Dense1",
+            lambda: archs.cnn([64, 64], [], 1, pool="gap"),
+            s["n_gap"],
+            3.0,
+        ),
         ("zoo CNN-1-GAP", lambda: archs.get("CNN-1-GAP"), s["n_gap"], 5.0),
         # a reader's network left in stax: gram runs its kernel_fn as given
-        ("bare stax Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
-         lambda: layers.to_stax(archs.cnn([64, 64], [512], 1)), s["n_flat"], 1.0),
+        (
+            "bare stax Conv64-Relu-Conv64-Relu-Flatten-Dense512-Relu-Dense1",
+            lambda: layers.to_stax(archs.cnn([64, 64], [512], 1)),
+            s["n_flat"],
+            1.0,
+        ),
     ]
     rows = []
     for case, build, n, target in cases:
@@ -309,7 +406,7 @@ def _target_rows(s: dict, log: Callable, repeats: int = 2) -> list[dict]:
         tb, cb, tn, cn, load = (float(np.median(v)) for v in zip(*runs))
         ratios = [r[0] / r[2] for r in runs]
         cpu_ratios = [r[1] / r[3] for r in runs]
-        arch = archs.cnn([64, 64], [512], 1) if stax_net else build()   # the network, for its bound
+        arch = archs.cnn([64, 64], [512], 1) if stax_net else build()  # the network, for its bound
         # off the diagonal both evaluate the same recursion; on it neural-tangents' angle
         # of a cosine rounded below 1 is off by ~1e-8 while ours is exactly 0
         off = ~np.eye(n, dtype=bool)
@@ -317,23 +414,45 @@ def _target_rows(s: dict, log: Callable, repeats: int = 2) -> list[dict]:
         arccos, passes = _work(arch, n, x.shape[1:])
         floor_s = arccos / rate + passes / prate
         met = float(np.median(ratios)) >= target
-        note = (f"target {target:g}x {'met' if met else 'NOT met'} (median of {repeats} runs; "
-                f"wall ratios {min(ratios):.2f}-{max(ratios):.2f}, CPU ratios "
-                f"{min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}, load average {load:.1f}); both "
-                f"first calls (compilation included, caches emptied), defaults; ntkbook kernel "
-                f"{run.kernel}, block {run.block_size}; bound: {arccos:.3g} arc-cosines at "
-                f"{rate:.3g}/s + {passes:.3g} entry passes at {prate:.3g}/s = {floor_s:.3g} s "
-                f"(ours is {tn / floor_s:.1f}x the bound); the target needs <= "
-                f"{tb / target:.3g} s; max_rel_diff is off the diagonal, the diagonal differs "
-                f"by {diag_diff:.1e} (neural-tangents' angle rounding)")
-        row = _row("target", case, n, f"nt.batch(kernel_fn, {nt_bs}), first call",
-                   "gram(arch, x) at defaults, first call", tb, cb, tn, cn,
-                   _rel(H[off], np.asarray(ref)[off]), note)
-        row.update(ratio=float(np.median(ratios)), cpu_ratio=float(np.median(cpu_ratios)),
-                   ratio_min=min(ratios), ratio_max=max(ratios), cpu_ratio_min=min(cpu_ratios),
-                   cpu_ratio_max=max(cpu_ratios), repeats=repeats, load_avg=load,
-                   target=target, met=met, bound_s=floor_s, arccos_per_s=rate,
-                   passes_per_s=prate)
+        note = (
+            f"target {target:g}x {'met' if met else 'NOT met'} (median of {repeats} runs; "
+            f"wall ratios {min(ratios):.2f}-{max(ratios):.2f}, CPU ratios "
+            f"{min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}, load average {load:.1f}); both "
+            f"first calls (compilation included, caches emptied), defaults; ntkbook kernel "
+            f"{run.kernel}, block {run.block_size}; bound: {arccos:.3g} arc-cosines at "
+            f"{rate:.3g}/s + {passes:.3g} entry passes at {prate:.3g}/s = {floor_s:.3g} s "
+            f"(ours is {tn / floor_s:.1f}x the bound); the target needs <= "
+            f"{tb / target:.3g} s; max_rel_diff is off the diagonal, the diagonal differs "
+            f"by {diag_diff:.1e} (neural-tangents' angle rounding)"
+        )
+        row = _row(
+            "target",
+            case,
+            n,
+            f"nt.batch(kernel_fn, {nt_bs}), first call",
+            "gram(arch, x) at defaults, first call",
+            tb,
+            cb,
+            tn,
+            cn,
+            _rel(H[off], np.asarray(ref)[off]),
+            note,
+        )
+        row.update(
+            ratio=float(np.median(ratios)),
+            cpu_ratio=float(np.median(cpu_ratios)),
+            ratio_min=min(ratios),
+            ratio_max=max(ratios),
+            cpu_ratio_min=min(cpu_ratios),
+            cpu_ratio_max=max(cpu_ratios),
+            repeats=repeats,
+            load_avg=load,
+            target=target,
+            met=met,
+            bound_s=floor_s,
+            arccos_per_s=rate,
+            passes_per_s=prate,
+        )
         rows.append(row)
         log(rows[-1])
     return rows
@@ -349,9 +468,13 @@ def _cold() -> None:
     gram_memory._LARGEST.clear()
 
 
-def block_sweep(n: int = 400, names: tuple[str, ...] = ZOO_KERNELS,
-                sizes: tuple[int, ...] = (25, 50, 100, 200, 400), repeats: int = 2,
-                log: Callable | None = print):
+def block_sweep(
+    n: int = 400,
+    names: tuple[str, ...] = ZOO_KERNELS,
+    sizes: tuple[int, ...] = (25, 50, 100, 200, 400),
+    repeats: int = 2,
+    log: Callable | None = print,
+):
     """Seconds per Gram at fixed block sizes against ``batch_size=None``, per zoo kernel.
 
     Each kernel is what :func:`ntkbook.gram.gram` runs for ``archs.get(name)``
@@ -377,10 +500,10 @@ def block_sweep(n: int = 400, names: tuple[str, ...] = ZOO_KERNELS,
         row = dict(kernel=name, n=n)
 
         def best(bs, arch=arch):
-            _, run = gram.gram(arch, x, batch_size=bs, progress=False,
-                               return_record=True)                        # compile
-            return min(timed(gram.gram, arch, x, batch_size=bs, progress=False)[1]
-                       for _ in range(repeats)), run.block_size
+            _, run = gram.gram(arch, x, batch_size=bs, progress=False, return_record=True)  # compile
+            return min(
+                timed(gram.gram, arch, x, batch_size=bs, progress=False)[1] for _ in range(repeats)
+            ), run.block_size
 
         row["auto_s"], row["auto_batch"] = best(None)
         for bs in sizes:
@@ -417,8 +540,9 @@ print(json.dumps(dict(kernel=name, n=n, block=b, ran=run.kernel[:40],
 """
 
 
-def memory_check(names: tuple[str, ...] = ZOO_KERNELS, n: int = 64, b: int = 32,
-                 log: Callable | None = print):
+def memory_check(
+    names: tuple[str, ...] = ZOO_KERNELS, n: int = 64, b: int = 32, log: Callable | None = print
+):
     """The memory guard's estimate against the measured peak, one fresh process per zoo kernel.
 
     Each process computes the Gram of ``n`` digits with block size ``b`` twice
@@ -446,8 +570,12 @@ def memory_check(names: tuple[str, ...] = ZOO_KERNELS, n: int = 64, b: int = 32,
     n, b = _checks.positive_int(n, "n", minimum=2), _checks.positive_int(b, "b")
     rows = []
     for name in names:
-        res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, name, str(n), str(b)],
-                             capture_output=True, text=True, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", _MEMORY_SCRIPT, name, str(n), str(b)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         row = json.loads(res.stdout.strip().splitlines()[-1])
         row["ratio"] = row["estimate_bytes"] / max(row["peak_bytes"], 1)
         rows.append(row)
@@ -456,8 +584,12 @@ def memory_check(names: tuple[str, ...] = ZOO_KERNELS, n: int = 64, b: int = 32,
     return pd.DataFrame(rows)
 
 
-def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable | None = None,
-        repeats: int | None = None):
+def run(
+    quick: bool = False,
+    only: tuple[str, ...] | None = None,
+    log: Callable | None = None,
+    repeats: int | None = None,
+):
     """Run the benchmarks; return a pandas DataFrame of rows (see the module docstring).
 
     Parameters
@@ -479,18 +611,31 @@ def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable 
 
     config.enable_x64()
     s = SIZES["quick" if quick else "full"]
-    log = log or (lambda r: print(f"  {r['benchmark']:>13} {r['case']:<34} N={r['n']:<6} "
-                                  f"ratio {r['ratio']:6.2f} (cpu {r['cpu_ratio']:6.2f}) "
-                                  f"diff {r['max_rel_diff']:.1e}", flush=True))
+    log = log or (
+        lambda r: print(
+            f"  {r['benchmark']:>13} {r['case']:<34} N={r['n']:<6} "
+            f"ratio {r['ratio']:6.2f} (cpu {r['cpu_ratio']:6.2f}) "
+            f"diff {r['max_rel_diff']:.1e}",
+            flush=True,
+        )
+    )
     repeats = (1 if quick else 3) if repeats is None else _checks.positive_int(repeats, "repeats")
-    parts = dict(target=lambda s_, log_: _target_rows(s_, log_, repeats), gram=_gram_rows, entk=_entk_rows,
-                 refurbish=_refurbish_rows, big=_big_rows)
+    parts = dict(
+        target=lambda s_, log_: _target_rows(s_, log_, repeats),
+        gram=_gram_rows,
+        entk=_entk_rows,
+        refurbish=_refurbish_rows,
+        big=_big_rows,
+    )
     only = tuple(parts) if only is None else only
     for p in only:
         if p not in parts:
             raise ValueError(f"unknown benchmark {p!r}; expected some of {tuple(parts)}.")
-    print(f"ntkbook.bench ({'quick' if quick else 'full'}): {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, JAX devices {[str(d) for d in jax.devices()]}", flush=True)
+    print(
+        f"ntkbook.bench ({'quick' if quick else 'full'}): {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, JAX devices {[str(d) for d in jax.devices()]}",
+        flush=True,
+    )
     rows = []
     for p in only:
         rows += parts[p](s, log)
@@ -503,19 +648,28 @@ def run(quick: bool = False, only: tuple[str, ...] | None = None, log: Callable 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: ``python -m ntkbook.bench [--quick] [--out PATH] [--only ...]``."""
     parser = argparse.ArgumentParser(prog="python -m ntkbook.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s (ntkbook {__import__('ntkbook').__version__})")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s (ntkbook {__import__('ntkbook').__version__})"
+    )
     parser.add_argument("--quick", action="store_true", help="CI sizes (a minute or two)")
     parser.add_argument("--out", default="bench-results/bench.csv", help="CSV path")
-    parser.add_argument("--only", nargs="+",
-                        choices=["target", "gram", "entk", "refurbish", "big"],
-                        help="run only these benchmarks")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="runs of each target case (default 1 with --quick, else 3)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="instead: the block-size sweep of the zoo kernels (block_sweep)")
-    parser.add_argument("--memory", action="store_true",
-                        help="instead: the memory guard's estimate against the peak (memory_check)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["target", "gram", "entk", "refurbish", "big"],
+        help="run only these benchmarks",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="runs of each target case (default 1 with --quick, else 3)"
+    )
+    parser.add_argument(
+        "--sweep", action="store_true", help="instead: the block-size sweep of the zoo kernels (block_sweep)"
+    )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="instead: the memory guard's estimate against the peak (memory_check)",
+    )
     args = parser.parse_args(argv)
     if args.memory:
         mem = memory_check()
@@ -525,8 +679,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}")
         return 0
     if args.sweep:
-        sweep = block_sweep(log=lambda r: print({k: (round(v, 3) if isinstance(v, float) else v)
-                                                 for k, v in r.items()}, flush=True))
+        sweep = block_sweep(
+            log=lambda r: print(
+                {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}, flush=True
+            )
+        )
         out = Path(args.out).with_name("sweep.csv")
         out.parent.mkdir(parents=True, exist_ok=True)
         sweep.to_csv(out, index=False)
@@ -535,10 +692,12 @@ def main(argv: list[str] | None = None) -> int:
     df = run(args.quick, tuple(args.only) if args.only else None, repeats=args.repeats)
     import pandas as pd
 
-    with pd.option_context("display.width", 200, "display.max_columns", 20,
-                           "display.max_colwidth", 40):
-        print(df[["benchmark", "case", "n", "baseline_s", "ntkbook_s", "ratio", "cpu_ratio",
-                  "max_rel_diff"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
+        print(
+            df[
+                ["benchmark", "case", "n", "baseline_s", "ntkbook_s", "ratio", "cpu_ratio", "max_rel_diff"]
+            ].to_string(index=False, float_format=lambda v: f"{v:.3g}")
+        )
         for _, r in df.iterrows():
             print(f"{r['benchmark']} / {r['case']}: {r['baseline']} vs {r['ntkbook']}. {r['note']}")
     out = Path(args.out)

@@ -48,10 +48,12 @@ def probability_summary(p, labels) -> dict[str, float]:
     """
     p, labels = _inputs(p, labels)
     onehot = np.eye(p.shape[1])[labels]
-    return dict(accuracy=float(np.mean(p.argmax(1) == labels)),
-                brier=float(np.mean(np.sum((p - onehot) ** 2, axis=1))),
-                mean_abs_sum_minus_1=float(np.mean(np.abs(p.sum(1) - 1))),
-                mean_confidence=float(p.max(1).mean()))
+    return dict(
+        accuracy=float(np.mean(p.argmax(1) == labels)),
+        brier=float(np.mean(np.sum((p - onehot) ** 2, axis=1))),
+        mean_abs_sum_minus_1=float(np.mean(np.abs(p.sum(1) - 1))),
+        mean_confidence=float(p.max(1).mean()),
+    )
 
 
 def reliability(p, labels, n_bins: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -80,5 +82,7 @@ def reliability(p, labels, n_bins: int = 8) -> tuple[np.ndarray, np.ndarray]:
     which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
     if np.any(np.bincount(which, minlength=n_bins) == 0):
         raise ValueError("p has too many tied confidences for equal-count bins; use fewer n_bins.")
-    return (np.array([conf[which == b].mean() for b in range(n_bins)]),
-            np.array([correct[which == b].mean() for b in range(n_bins)]))
+    return (
+        np.array([conf[which == b].mean() for b in range(n_bins)]),
+        np.array([correct[which == b].mean() for b in range(n_bins)]),
+    )

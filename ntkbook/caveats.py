@@ -13,7 +13,7 @@ a direction the run did not measure:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -44,13 +44,15 @@ def flag_check(flagged, flipped, n: int) -> dict:
     flagged = _checks.indices(flagged, "flagged", n)
     flipped = _checks.indices(flipped, "flipped", n)
     hit = np.isin(flagged, flipped)
-    return dict(precision=float(hit.mean()) if len(flagged) else float("nan"),
-                recall=float(hit.sum() / len(flipped)) if len(flipped) else float("nan"),
-                base_rate=len(flipped) / n, n_flagged=int(len(flagged)))
+    return dict(
+        precision=float(hit.mean()) if len(flagged) else float("nan"),
+        recall=float(hit.sum() / len(flipped)) if len(flipped) else float("nan"),
+        base_rate=len(flipped) / n,
+        n_flagged=int(len(flagged)),
+    )
 
 
-def flags_sentence(check: Mapping, other: Mapping | None = None, arch: str = "",
-                   other_arch: str = "") -> str:
+def flags_sentence(check: Mapping, other: Mapping | None = None, arch: str = "", other_arch: str = "") -> str:
     """What the flags did in this run, from :func:`flag_check` (and optionally a second kernel's).
 
     Parameters
@@ -65,16 +67,20 @@ def flags_sentence(check: Mapping, other: Mapping | None = None, arch: str = "",
     if check["n_flagged"] == 0:
         return "In this run nothing was flagged, so the flags' precision cannot be judged."
     p, base = check["precision"], check["base_rate"]
-    word = ("above" if p > base else "no better than")
-    out = (f"In this run {100 * p:.0f} % of the {check['n_flagged']} flags were truly flipped labels, "
-           f"{word} the {100 * base:.0f} % that random flags would hit, and they found "
-           f"{100 * check['recall']:.0f} % of the flipped labels.")
+    word = "above" if p > base else "no better than"
+    out = (
+        f"In this run {100 * p:.0f} % of the {check['n_flagged']} flags were truly flipped labels, "
+        f"{word} the {100 * base:.0f} % that random flags would hit, and they found "
+        f"{100 * check['recall']:.0f} % of the flipped labels."
+    )
     if other is not None:
         q = other["precision"]
-        cmp = ("more" if q > p else "fewer" if q < p else "as many")
-        out += (f" The {other_arch} kernel's flags of the same number of samples held {cmp} flipped "
-                f"labels ({100 * q:.0f} % against {100 * p:.0f} % for {arch}): which kernel flags "
-                "best depends on the data, so try more than one.")
+        cmp = "more" if q > p else "fewer" if q < p else "as many"
+        out += (
+            f" The {other_arch} kernel's flags of the same number of samples held {cmp} flipped "
+            f"labels ({100 * q:.0f} % against {100 * p:.0f} % for {arch}): which kernel flags "
+            "best depends on the data, so try more than one."
+        )
     return out
 
 
@@ -88,10 +94,12 @@ def relabel_sentence(scores: Mapping) -> str:
         labels changed), ``accuracy_before`` and ``accuracy_after`` (label accuracy).
     """
     before, after = scores["accuracy_before"], scores["accuracy_after"]
-    verb = ("raised" if after > before else "lowered" if after < before else "left unchanged")
-    return (f"In this run refurbishment repaired {100 * scores['corrected']:.0f} % of the flipped "
-            f"labels and changed {100 * scores['clean_changed']:.1f} % of the correct ones, which "
-            f"{verb} label accuracy ({100 * before:.1f} % -> {100 * after:.1f} %).")
+    verb = "raised" if after > before else "lowered" if after < before else "left unchanged"
+    return (
+        f"In this run refurbishment repaired {100 * scores['corrected']:.0f} % of the flipped "
+        f"labels and changed {100 * scores['clean_changed']:.1f} % of the correct ones, which "
+        f"{verb} label accuracy ({100 * before:.1f} % -> {100 * after:.1f} %)."
+    )
 
 
 def ranking_sentence(ranking) -> str:
@@ -110,7 +118,11 @@ def ranking_sentence(ranking) -> str:
         tied = [str(ranking.index[0])]
     spread = float(ratios.max() - ratios.min())
     if len(tied) > 1:
-        return (f"In this run {', '.join(tied)} are tied within the ratios' own spread (all ratios "
-                f"within {spread:.3f} of each other): the ranking does not choose between them.")
-    return (f"In this run {tied[0]} is ahead beyond the ratios' spread (ratios within {spread:.3f} "
-            "of each other); only training tells whether the trained networks agree.")
+        return (
+            f"In this run {', '.join(tied)} are tied within the ratios' own spread (all ratios "
+            f"within {spread:.3f} of each other): the ranking does not choose between them."
+        )
+    return (
+        f"In this run {tied[0]} is ahead beyond the ratios' spread (ratios within {spread:.3f} "
+        "of each other); only training tells whether the trained networks agree."
+    )

@@ -64,8 +64,7 @@ import numpy as np
 
 from . import config
 
-VERDICTS: tuple[str, ...] = ("reproduced", "partly", "inconclusive", "not reproduced",
-                             "not testable here")
+VERDICTS: tuple[str, ...] = ("reproduced", "partly", "inconclusive", "not reproduced", "not testable here")
 """The allowed verdicts, strongest first. ``inconclusive``: the measured effect's confidence
 interval over seeds straddles the criterion's threshold (see :func:`decide`)."""
 
@@ -73,8 +72,11 @@ KINDS: tuple[str, ...] = ("empirical", "identity", "textual")
 """The kinds of claim (see the module docstring); counts keep ``empirical`` apart."""
 
 BADGE_COLOURS: Mapping[str, str] = {
-    "reproduced": "#1b7a3a", "partly": "#9a6700", "inconclusive": "#4f5b93",
-    "not reproduced": "#b3261e", "not testable here": "#5f6368",
+    "reproduced": "#1b7a3a",
+    "partly": "#9a6700",
+    "inconclusive": "#4f5b93",
+    "not reproduced": "#b3261e",
+    "not testable here": "#5f6368",
 }
 """Background colour of each verdict's badge (white text; each has contrast >= 4.5:1)."""
 
@@ -141,13 +143,13 @@ class Claim:
 
     def __post_init__(self) -> None:
         if self.source_doc not in SOURCES:
-            raise ValueError(f"source_doc must be one of {sorted(SOURCES)}; got {self.source_doc!r} "
-                             f"(claim {self.id!r}).")
+            raise ValueError(
+                f"source_doc must be one of {sorted(SOURCES)}; got {self.source_doc!r} (claim {self.id!r})."
+            )
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r} (claim {self.id!r}).")
         if not isinstance(self.n_seeds, (int, np.integer)) or self.n_seeds < 0:
-            raise ValueError(f"n_seeds must be a non-negative int; got {self.n_seeds!r} "
-                             f"(claim {self.id!r}).")
+            raise ValueError(f"n_seeds must be a non-negative int; got {self.n_seeds!r} (claim {self.id!r}).")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}.")
         for name in ("id", "source", "claim", "criterion"):
@@ -174,8 +176,7 @@ def judge(checks: Mapping[str, bool] | Sequence[bool]) -> str:
     return "partly" if any(flags) else "not reproduced"
 
 
-def within(ours: float, paper: float, *, rel_tol: float | None = None,
-           abs_tol: float | None = None) -> bool:
+def within(ours: float, paper: float, *, rel_tol: float | None = None, abs_tol: float | None = None) -> bool:
     """``True`` when ``|ours - paper|`` is within ``abs_tol`` or ``rel_tol * |paper|``.
 
     At least one tolerance must be given; a NaN on either side is never within.
@@ -221,23 +222,24 @@ class Interval:
     over: str = "seeds"
 
     def __post_init__(self) -> None:
-        if not (self.n >= 1 and 0 < self.level < 1 and self.sd >= 0
-                and self.lo <= self.mean <= self.hi):
+        if not (self.n >= 1 and 0 < self.level < 1 and self.sd >= 0 and self.lo <= self.mean <= self.hi):
             raise ValueError(
                 "an Interval needs n >= 1, 0 < level < 1, sd >= 0 and lo <= mean <= hi; got "
                 f"n={self.n}, level={self.level}, sd={self.sd}, [{self.lo}, {self.mean}, "
-                f"{self.hi}] (build it with claims.interval).")
+                f"{self.hi}] (build it with claims.interval)."
+            )
 
     def text(self, fmt: str = ".3g", unit: str = "") -> str:
         """``'0.012 +- 0.004 (95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``."""
         f = lambda v: format(v, fmt) + unit  # noqa: E731 - one format for the mean and bounds
-        sd = format(self.sd, fmt.lstrip("+")) + unit        # a spread has no sign
-        return (f"{f(self.mean)} +- {sd} ({round(100 * self.level)} % CI "
-                f"[{f(self.lo)}, {f(self.hi)}], {self.n} {self.over})")
+        sd = format(self.sd, fmt.lstrip("+")) + unit  # a spread has no sign
+        return (
+            f"{f(self.mean)} +- {sd} ({round(100 * self.level)} % CI "
+            f"[{f(self.lo)}, {f(self.hi)}], {self.n} {self.over})"
+        )
 
 
-def interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
-             over: str = "seeds") -> Interval:
+def interval(values: Sequence[float] | np.ndarray, level: float = 0.95, over: str = "seeds") -> Interval:
     """Mean, sample standard deviation and Student-t interval of per-seed values.
 
     Parameters
@@ -261,11 +263,11 @@ def interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
 
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1 or arr.size < 2:
-        raise ValueError(f"values must be a 1-D sequence of at least 2 per-seed values; got shape "
-                         f"{arr.shape}.")
+        raise ValueError(
+            f"values must be a 1-D sequence of at least 2 per-seed values; got shape {arr.shape}."
+        )
     if not np.all(np.isfinite(arr)):
-        raise ValueError("values must all be finite (a NaN seed is a failed run: fix or drop it "
-                         "explicitly).")
+        raise ValueError("values must all be finite (a NaN seed is a failed run: fix or drop it explicitly).")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1); got {level!r}.")
     n = arr.size
@@ -305,8 +307,15 @@ def accuracy_gap_interval(acc_a: float, acc_b: float, n: int, level: float = 0.9
     se = float(np.sqrt((a * (1 - a) + b * (1 - b)) / int(n)))
     half = float(stats.norm.ppf(0.5 + level / 2)) * se
     gap = a - b
-    return Interval(mean=gap, sd=se * np.sqrt(int(n)), n=int(n), lo=gap - half, hi=gap + half,
-                    level=level, over="test points (unpaired)")
+    return Interval(
+        mean=gap,
+        sd=se * np.sqrt(int(n)),
+        n=int(n),
+        lo=gap - half,
+        hi=gap + half,
+        level=level,
+        over="test points (unpaired)",
+    )
 
 
 def combine(verdicts: Sequence[str]) -> str:
@@ -318,8 +327,10 @@ def combine(verdicts: Sequence[str]) -> str:
     vs = list(verdicts)
     bad = [v for v in vs if v not in ("reproduced", "inconclusive", "not reproduced")]
     if not vs or bad:
-        raise ValueError(f"verdicts must be a non-empty list of 'reproduced', 'inconclusive' or "
-                         f"'not reproduced'; got {vs!r}.")
+        raise ValueError(
+            f"verdicts must be a non-empty list of 'reproduced', 'inconclusive' or "
+            f"'not reproduced'; got {vs!r}."
+        )
     if all(v == "reproduced" for v in vs):
         return "reproduced"
     if "reproduced" in vs:
@@ -369,8 +380,9 @@ def decide(iv: Interval, threshold: float, side: Literal["above", "below"] = "ab
     return "inconclusive"
 
 
-def count_strict(new: Sequence[float] | np.ndarray, old: Sequence[float] | np.ndarray,
-                 higher_is_better: bool = True) -> int:
+def count_strict(
+    new: Sequence[float] | np.ndarray, old: Sequence[float] | np.ndarray, higher_is_better: bool = True
+) -> int:
     """How many entries of ``new`` are strictly better than ``old`` (ties are not improvements).
 
     Parameters
@@ -440,8 +452,12 @@ class Ledger:
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"chapter": self.chapter, "scale": config.scale(), "seed": config.SEED,
-                   "claims": [asdict(c) for c in self.claims]}
+        payload = {
+            "chapter": self.chapter,
+            "scale": config.scale(),
+            "seed": config.SEED,
+            "claims": [asdict(c) for c in self.claims],
+        }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=1))
         tmp.replace(self.path)
@@ -496,8 +512,10 @@ def ledger_chapters(folder: str | os.PathLike) -> dict[str, Path]:
         code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
         for chapter in dict.fromkeys(_LEDGER_CALL.findall(code)):
             if chapter in found:
-                raise ValueError(f"chapter {chapter!r} opens a ledger in both {found[chapter].name} "
-                                 f"and {nb.name}; each chapter id belongs to one notebook.")
+                raise ValueError(
+                    f"chapter {chapter!r} opens a ledger in both {found[chapter].name} "
+                    f"and {nb.name}; each chapter id belongs to one notebook."
+                )
             found[chapter] = nb
     return dict(sorted(found.items()))
 
@@ -526,20 +544,24 @@ def load(chapters: Iterable[str]) -> list[Claim]:
             continue
         payload = json.loads(path.read_text())
         if payload.get("scale") != config.scale() or payload.get("seed") != config.SEED:
-            problems.append(f"{chapter}: recorded at scale={payload.get('scale')!r}, "
-                            f"seed={payload.get('seed')!r}; now scale={config.scale()!r}, "
-                            f"seed={config.SEED!r}")
+            problems.append(
+                f"{chapter}: recorded at scale={payload.get('scale')!r}, "
+                f"seed={payload.get('seed')!r}; now scale={config.scale()!r}, "
+                f"seed={config.SEED!r}"
+            )
             continue
         if not payload.get("claims"):
             problems.append(f"{chapter}: the file holds no claims")
             continue
         try:
             out.extend(Claim(**c) for c in payload["claims"])
-        except (TypeError, ValueError) as err:   # written by an older ntkbook (no kind, ...)
+        except (TypeError, ValueError) as err:  # written by an older ntkbook (no kind, ...)
             problems.append(f"{chapter}: records do not match this ntkbook's Claim ({err})")
     if problems:
-        raise MissingClaimsError("the claims ledger is incomplete; execute these chapters first "
-                                 "(make test or make book runs them all):\n  " + "\n  ".join(problems))
+        raise MissingClaimsError(
+            "the claims ledger is incomplete; execute these chapters first "
+            "(make test or make book runs them all):\n  " + "\n  ".join(problems)
+        )
     return out
 
 
@@ -548,8 +570,7 @@ def _claim_list(claims: Iterable[Claim]) -> list[Claim]:
     out = list(claims)
     for i, c in enumerate(out):
         if not isinstance(c, Claim):
-            raise TypeError(f"claims must hold Claim records; entry {i} is "
-                            f"{type(c).__name__} {c!r}.")
+            raise TypeError(f"claims must hold Claim records; entry {i} is {type(c).__name__} {c!r}.")
     return out
 
 
@@ -557,8 +578,20 @@ def to_frame(claims: Iterable[Claim]):
     """Claims as a DataFrame, one row per claim, ordered by source document, chapter, id."""
     import pandas as pd
 
-    cols = ["source_doc", "source", "id", "kind", "claim", "paper", "ours", "criterion",
-            "verdict", "why", "n_seeds", "chapter"]
+    cols = [
+        "source_doc",
+        "source",
+        "id",
+        "kind",
+        "claim",
+        "paper",
+        "ours",
+        "criterion",
+        "verdict",
+        "why",
+        "n_seeds",
+        "chapter",
+    ]
     frame = pd.DataFrame([asdict(c) for c in _claim_list(claims)], columns=cols)
     return frame.sort_values(["source_doc", "chapter", "id"], kind="stable").reset_index(drop=True)
 
@@ -603,9 +636,11 @@ def summary_text(claims: Iterable[Claim], kind: str = "empirical") -> str:
     mine = [c for c in _claim_list(claims) if c.kind == kind]
     if not mine:
         return f"This chapter records no {kind} claims."
-    parts = [f"{sum(c.verdict == v for c in mine)} {v} ("
-             + ", ".join(c.id for c in mine if c.verdict == v) + ")"
-             for v in VERDICTS if any(c.verdict == v for c in mine)]
+    parts = [
+        f"{sum(c.verdict == v for c in mine)} {v} (" + ", ".join(c.id for c in mine if c.verdict == v) + ")"
+        for v in VERDICTS
+        if any(c.verdict == v for c in mine)
+    ]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"Of {len(mine)} {kind} claims, {listed}."
 
@@ -614,9 +649,11 @@ def badge(verdict: str) -> str:
     """HTML badge of one verdict: its word on its colour (:data:`BADGE_COLOURS`)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}; got {verdict!r}.")
-    return (f'<span class="ntk-verdict" style="display:inline-block;padding:0.1em 0.6em;'
-            f'border-radius:0.8em;background:{BADGE_COLOURS[verdict]};color:#fff;'
-            f'font-weight:600;font-size:0.9em;white-space:nowrap">{escape(verdict)}</span>')
+    return (
+        f'<span class="ntk-verdict" style="display:inline-block;padding:0.1em 0.6em;'
+        f"border-radius:0.8em;background:{BADGE_COLOURS[verdict]};color:#fff;"
+        f'font-weight:600;font-size:0.9em;white-space:nowrap">{escape(verdict)}</span>'
+    )
 
 
 def anchor(claim_id: str) -> str:
@@ -627,25 +664,35 @@ def anchor(claim_id: str) -> str:
 
 
 def _entry(c: Claim, link: str | None) -> str:
-    rows = [("Source", f"{c.source_doc}: {SOURCES[c.source_doc]}, {c.source}"),
-            ("Source's value", c.paper or "(qualitative)"),
-            ("Ours", (c.ours or "(not measured)")
-             + (f" [{c.n_seeds} seed{'s' if c.n_seeds != 1 else ''}]" if c.n_seeds else "")),
-            ("Criterion", c.criterion)]
+    rows = [
+        ("Source", f"{c.source_doc}: {SOURCES[c.source_doc]}, {c.source}"),
+        ("Source's value", c.paper or "(qualitative)"),
+        (
+            "Ours",
+            (c.ours or "(not measured)")
+            + (f" [{c.n_seeds} seed{'s' if c.n_seeds != 1 else ''}]" if c.n_seeds else ""),
+        ),
+        ("Criterion", c.criterion),
+    ]
     if c.why:
         rows.append(("Why" if c.verdict == "not testable here" else "Note", c.why))
-    body = "".join(f"<dt style='font-weight:600'>{escape(k)}</dt>"
-                   f"<dd style='margin:0 0 0.3em 1em;overflow-wrap:anywhere'>{escape(v)}</dd>"
-                   for k, v in rows)
-    where = (f" &middot; <a href='{escape(link)}#{anchor(c.id)}'>chapter {escape(c.chapter)}</a>"
-             if link else "")
-    return (f"<div class='ntk-claim' id='{anchor(c.id)}' style='border-left:4px solid "
-            f"{BADGE_COLOURS[c.verdict]};padding:0.3em 0.8em;margin:0.8em 0;max-width:100%;"
-            f"box-sizing:border-box'>"
-            f"<p style='margin:0 0 0.3em 0'>{badge(c.verdict)} <code>{escape(c.id)}</code> "
-            f"<em>({escape(c.kind)})</em>{where}</p>"
-            f"<p style='margin:0 0 0.3em 0;overflow-wrap:anywhere'>{escape(c.claim)}</p>"
-            f"<dl style='margin:0'>{body}</dl></div>")
+    body = "".join(
+        f"<dt style='font-weight:600'>{escape(k)}</dt>"
+        f"<dd style='margin:0 0 0.3em 1em;overflow-wrap:anywhere'>{escape(v)}</dd>"
+        for k, v in rows
+    )
+    where = (
+        f" &middot; <a href='{escape(link)}#{anchor(c.id)}'>chapter {escape(c.chapter)}</a>" if link else ""
+    )
+    return (
+        f"<div class='ntk-claim' id='{anchor(c.id)}' style='border-left:4px solid "
+        f"{BADGE_COLOURS[c.verdict]};padding:0.3em 0.8em;margin:0.8em 0;max-width:100%;"
+        f"box-sizing:border-box'>"
+        f"<p style='margin:0 0 0.3em 0'>{badge(c.verdict)} <code>{escape(c.id)}</code> "
+        f"<em>({escape(c.kind)})</em>{where}</p>"
+        f"<p style='margin:0 0 0.3em 0;overflow-wrap:anywhere'>{escape(c.claim)}</p>"
+        f"<dl style='margin:0'>{body}</dl></div>"
+    )
 
 
 def _summary(claims: list[Claim]) -> str:
@@ -659,8 +706,7 @@ def _summary(claims: list[Claim]) -> str:
     return f"<ul class='ntk-claim-counts'>{''.join(parts)}</ul>"
 
 
-def render(claims: Iterable[Claim], *, summary: bool = False,
-           links: Mapping[str, str] | None = None) -> str:
+def render(claims: Iterable[Claim], *, summary: bool = False, links: Mapping[str, str] | None = None) -> str:
     """HTML entries for claims: full text, source, values, criterion and a verdict badge.
 
     One block per claim (no table, nothing truncated, text wraps at any page width), in the

@@ -50,8 +50,7 @@ def _concrete(value, name: str, ndim: int) -> tuple[object, bool]:
     # float32 the Complexity-Gap of these kernels differs from the authors' float64
     # algorithm by ~4e-6 relative, in float64 by ~1e-14 (issue 25).  Integer and bool
     # inputs are promoted to the default float type as JAX would.
-    if jax.config.jax_enable_x64 and (np.issubdtype(arr.dtype, np.floating)
-                                      or arr.dtype.kind in "iub"):
+    if jax.config.jax_enable_x64 and (np.issubdtype(arr.dtype, np.floating) or arr.dtype.kind in "iub"):
         arr = arr.astype(np.float64)
     return jnp.asarray(arr), False
 
@@ -64,18 +63,23 @@ def _inputs(x1, x2, b_std: float) -> tuple:
         return x1, x2
     for arr, name in ((x1, "x1"), (x2, "x2")):
         if arr.shape[0] == 0 or arr.shape[1] == 0:
-            raise ValueError(f"{name} must hold at least one sample with at least one "
-                             f"feature, shape (N >= 1, D >= 1); got shape {tuple(arr.shape)}.")
+            raise ValueError(
+                f"{name} must hold at least one sample with at least one "
+                f"feature, shape (N >= 1, D >= 1); got shape {tuple(arr.shape)}."
+            )
     if x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same number of features; got "
-                         f"{x1.shape[1]} and {x2.shape[1]}.")
+        raise ValueError(
+            f"x1 and x2 must have the same number of features; got {x1.shape[1]} and {x2.shape[1]}."
+        )
     if b_std == 0:
         for arr, name in ((x1, "x1"), (x2, "x2")):
             zero = np.flatnonzero(~np.any(np.asarray(arr) != 0, axis=1))
             if zero.size:
-                raise ValueError(f"{name} has all-zero rows (first: {int(zero[0])}) whose "
-                                 "variance is 0 without a bias: the ReLU kernel is "
-                                 "undefined there; drop them or use b_std > 0.")
+                raise ValueError(
+                    f"{name} has all-zero rows (first: {int(zero[0])}) whose "
+                    "variance is 0 without a bias: the ReLU kernel is "
+                    "undefined there; drop them or use b_std > 0."
+                )
     return x1, x2
 
 
@@ -114,16 +118,19 @@ def _check_covariance(k12, k11, k22) -> None:
         want11 = want22 = s12
     for shape, want, name in ((s11, want11, "k11"), (s22, want22, "k22")):
         if shape != want and shape != s12:
-            raise ValueError(f"{name} must have shape {want} (or k12's shape {s12}) for k12 of "
-                             f"shape {s12}; got {shape}. It is not broadcast.")
+            raise ValueError(
+                f"{name} must have shape {want} (or k12's shape {s12}) for k12 of "
+                f"shape {s12}; got {shape}. It is not broadcast."
+            )
     for k, name in ((k11, "k11"), (k22, "k22")):
         if np.any(np.asarray(k) <= 0):
-            raise ValueError(f"{name} holds variances and must be > 0; got minimum "
-                             f"{float(np.min(np.asarray(k)))}.")
+            raise ValueError(
+                f"{name} holds variances and must be > 0; got minimum {float(np.min(np.asarray(k)))}."
+            )
     a12, a11, a22 = (np.asarray(k, dtype=np.float64) for k in (k12, k11, k22))
     prod = a11 * a22
     dtype = np.result_type(np.asarray(k12).dtype, np.float32)
-    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 2.0 ** -52
+    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 2.0**-52
     excess = a12 * a12 - prod
     bad = excess > _DET_SNAP_ULPS * eps * prod
     if bad.any():
@@ -132,7 +139,8 @@ def _check_covariance(k12, k11, k22) -> None:
             f"k12 is not a covariance of k11 and k22: |k12| > sqrt(k11 k22) beyond rounding at "
             f"{int(bad.sum())} entr(ies), first at index {list(i)} "
             f"(|k12| = {abs(float(np.broadcast_to(a12, bad.shape)[i])):.6g}, sqrt(k11 k22) = "
-            f"{float(np.sqrt(np.broadcast_to(prod, bad.shape)[i])):.6g}).")
+            f"{float(np.sqrt(np.broadcast_to(prod, bad.shape)[i])):.6g})."
+        )
 
 
 def arccos_relu(k12, k11, k22):
@@ -190,14 +198,15 @@ def relu_ntk_eq4(x1, x2=None):
     """
     x1, x2 = _inputs(x1, x2, 0.0)
     dot = x1 @ x2.T
-    n1 = jnp.sum(x1 ** 2, axis=1)[:, None]
-    n2 = jnp.sum(x2 ** 2, axis=1)[None, :]
+    n1 = jnp.sum(x1**2, axis=1)[:, None]
+    n2 = jnp.sum(x2**2, axis=1)[None, :]
     _, t = _angle(dot, n1, n2)
     return dot * (jnp.pi - t) / (2 * jnp.pi)
 
 
-def relu_ntk_2layer(x1, x2=None, W_std: float = 1.0, b_std: float = 0.0,
-                    W_std_out: float = 1.0, b_std_out: float = 0.0):
+def relu_ntk_2layer(
+    x1, x2=None, W_std: float = 1.0, b_std: float = 0.0, W_std_out: float = 1.0, b_std_out: float = 0.0
+):
     """NTK and NNGP of ``Dense(W_std, b_std) -> ReLU -> Dense(1, W_std_out, b_std_out)``, both layers trained.
 
     With ``K1 = W_std^2 x.x'/D + b_std^2`` the first layer's covariance,
@@ -213,23 +222,28 @@ def relu_ntk_2layer(x1, x2=None, W_std: float = 1.0, b_std: float = 0.0,
     -------
     ntk, nngp : arrays, shape (N1, N2)
     """
-    W_std, W_std_out = (_checks.real_scalar(w, n) for w, n in ((W_std, "W_std"),
-                                                                 (W_std_out, "W_std_out")))
-    b_std, b_std_out = (_checks.real_scalar(b, n) for b, n in ((b_std, "b_std"),
-                                                                 (b_std_out, "b_std_out")))
+    W_std, W_std_out = (_checks.real_scalar(w, n) for w, n in ((W_std, "W_std"), (W_std_out, "W_std_out")))
+    b_std, b_std_out = (_checks.real_scalar(b, n) for b, n in ((b_std, "b_std"), (b_std_out, "b_std_out")))
     x1, x2 = _inputs(x1, x2, b_std)
     d = x1.shape[1]
-    k12 = W_std ** 2 * (x1 @ x2.T) / d + b_std ** 2
-    k11 = W_std ** 2 * jnp.sum(x1 ** 2, axis=1)[:, None] / d + b_std ** 2
-    k22 = W_std ** 2 * jnp.sum(x2 ** 2, axis=1)[None, :] / d + b_std ** 2
+    k12 = W_std**2 * (x1 @ x2.T) / d + b_std**2
+    k11 = W_std**2 * jnp.sum(x1**2, axis=1)[:, None] / d + b_std**2
+    k22 = W_std**2 * jnp.sum(x2**2, axis=1)[None, :] / d + b_std**2
     e_relu, e_step = arccos_relu(k12, k11, k22)
-    nngp = W_std_out ** 2 * e_relu + b_std_out ** 2
-    ntk = W_std_out ** 2 * e_step * k12 + nngp
+    nngp = W_std_out**2 * e_relu + b_std_out**2
+    ntk = W_std_out**2 * e_step * k12 + nngp
     return ntk, nngp
 
 
-def mlp_ntk(x1, x2=None, depth: int = 3, W_std: float = 2 ** 0.5, b_std: float = 0.0,
-            W_std_out: float = 1.0, return_layers: bool = False):
+def mlp_ntk(
+    x1,
+    x2=None,
+    depth: int = 3,
+    W_std: float = 2**0.5,
+    b_std: float = 0.0,
+    W_std_out: float = 1.0,
+    return_layers: bool = False,
+):
     """NTK of a ReLU MLP with ``depth`` layers of weights, by the Sigma / Sigma-dot recursion.
 
     For layers ``l = 1 .. depth`` (hidden layers use ``W_std``, the readout
@@ -260,23 +274,24 @@ def mlp_ntk(x1, x2=None, depth: int = 3, W_std: float = 2 ** 0.5, b_std: float =
     layers : dict, only with ``return_layers=True``
     """
     depth = _checks.positive_int(depth, "depth")
-    W_std, W_std_out, b_std = (_checks.real_scalar(v, n) for v, n in
-                               ((W_std, "W_std"), (W_std_out, "W_std_out"), (b_std, "b_std")))
+    W_std, W_std_out, b_std = (
+        _checks.real_scalar(v, n) for v, n in ((W_std, "W_std"), (W_std_out, "W_std_out"), (b_std, "b_std"))
+    )
     x1, x2 = _inputs(x1, x2, b_std)
     d = x1.shape[1]
     w1 = W_std if depth > 1 else W_std_out
-    s12 = w1 ** 2 * (x1 @ x2.T) / d + b_std ** 2
-    s11 = w1 ** 2 * jnp.sum(x1 ** 2, axis=1)[:, None] / d + b_std ** 2
-    s22 = w1 ** 2 * jnp.sum(x2 ** 2, axis=1)[None, :] / d + b_std ** 2
+    s12 = w1**2 * (x1 @ x2.T) / d + b_std**2
+    s11 = w1**2 * jnp.sum(x1**2, axis=1)[:, None] / d + b_std**2
+    s22 = w1**2 * jnp.sum(x2**2, axis=1)[None, :] / d + b_std**2
     theta = s12
     sigmas, sigma_dots, thetas = [s12], [], [theta]
     for layer in range(2, depth + 1):
         w = W_std_out if layer == depth else W_std
         e_relu, e_step = arccos_relu(s12, s11, s22)
         # on the diagonal t = 0: E[relu(u)^2] = k/2
-        s11, s22 = w ** 2 * s11 / 2 + b_std ** 2, w ** 2 * s22 / 2 + b_std ** 2
-        s12 = w ** 2 * e_relu + b_std ** 2
-        s_dot = w ** 2 * e_step
+        s11, s22 = w**2 * s11 / 2 + b_std**2, w**2 * s22 / 2 + b_std**2
+        s12 = w**2 * e_relu + b_std**2
+        s_dot = w**2 * e_step
         theta = theta * s_dot + s12
         sigmas.append(s12)
         sigma_dots.append(s_dot)

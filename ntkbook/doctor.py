@@ -32,16 +32,28 @@ import importlib
 import importlib.util
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Sequence
 
 import numpy as np
 
 from . import _checks
 
-__all__ = ["KERNELS", "OPTIONAL", "DeviceInfo", "GramCheck", "Report", "relative_error",
-           "device_info", "optional_parts", "check_gram", "run", "format_report", "main"]
+__all__ = [
+    "KERNELS",
+    "OPTIONAL",
+    "DeviceInfo",
+    "GramCheck",
+    "Report",
+    "relative_error",
+    "device_info",
+    "optional_parts",
+    "check_gram",
+    "run",
+    "format_report",
+    "main",
+]
 
 KERNELS: tuple[str, ...] = ("CNN-1", "2-L")
 """Zoo kernels the doctor times: a flatten CNN (convolutions) and the 2-layer MLP (closed form)."""
@@ -160,8 +172,13 @@ def device_info(device) -> DeviceInfo:
         stats = None
     if stats and "bytes_limit" in stats:
         total = int(stats["bytes_limit"])
-        return DeviceInfo(str(device), device.platform, total - int(stats.get("bytes_in_use", 0)),
-                          total, "device.memory_stats()")
+        return DeviceInfo(
+            str(device),
+            device.platform,
+            total - int(stats.get("bytes_in_use", 0)),
+            total,
+            "device.memory_stats()",
+        )
     free, total = _host_memory()
     return DeviceInfo(str(device), device.platform, free, total, "host /proc/meminfo")
 
@@ -199,8 +216,7 @@ def _inputs(n: int, seed: int) -> np.ndarray:
     return np.asarray(data.normalize(d.x), np.float64)
 
 
-def check_gram(kernel: str, x, device, reference=None, *, rtol: float = 1e-8
-               ) -> tuple[GramCheck, np.ndarray]:
+def check_gram(kernel: str, x, device, reference=None, *, rtol: float = 1e-8) -> tuple[GramCheck, np.ndarray]:
     """Compute one kernel's Gram on one device, time it, and compare it with ``reference``.
 
     Parameters
@@ -232,11 +248,12 @@ def check_gram(kernel: str, x, device, reference=None, *, rtol: float = 1e-8
     G = np.asarray(G)
     err = 0.0 if reference is None else relative_error(G, reference)
     ok = bool(np.isfinite(G).all() and G.dtype == np.float64 and err <= rtol)
-    return GramCheck(kernel, str(device), device.platform, len(x), err, times[0], times[1], str(G.dtype), ok), G
+    return GramCheck(
+        kernel, str(device), device.platform, len(x), err, times[0], times[1], str(G.dtype), ok
+    ), G
 
 
-def run(n: int = 200, *, kernels: Sequence[str] = KERNELS, rtol: float = 1e-8,
-        seed: int = 0) -> Report:
+def run(n: int = 200, *, kernels: Sequence[str] = KERNELS, rtol: float = 1e-8, seed: int = 0) -> Report:
     """Collect the environment facts and run every Gram check (see the module docstring).
 
     Parameters
@@ -262,6 +279,7 @@ def run(n: int = 200, *, kernels: Sequence[str] = KERNELS, rtol: float = 1e-8,
         _checks.one_of(k, "kernels", archs.names())
     try:
         from ._x64 import backend as _x64_backend
+
         mechanism = _x64_backend()
     except ImportError:  # the pinned-JAX-only package had no _x64 module
         mechanism = "jax.experimental.enable_x64"
@@ -270,10 +288,17 @@ def run(n: int = 200, *, kernels: Sequence[str] = KERNELS, rtol: float = 1e-8,
     except RuntimeError:
         cpus = []
     devices = list(dict.fromkeys(cpus + list(jax.devices())))
-    rep = Report(jax_version=jax.__version__, jaxlib_version=metadata.version("jaxlib"),
-                 backend=jax.default_backend(), x64_default=config.x64_enabled(),
-                 x64_mechanism=mechanism, devices=[device_info(d) for d in devices],
-                 optional=optional_parts(), rtol=rtol, n=n)
+    rep = Report(
+        jax_version=jax.__version__,
+        jaxlib_version=metadata.version("jaxlib"),
+        backend=jax.default_backend(),
+        x64_default=config.x64_enabled(),
+        x64_mechanism=mechanism,
+        devices=[device_info(d) for d in devices],
+        optional=optional_parts(),
+        rtol=rtol,
+        n=n,
+    )
     x = _inputs(n, seed)
     for kernel in kernels:
         ref = None
@@ -297,32 +322,39 @@ def format_report(rep: Report) -> str:
     """The human-readable report ``python -m ntkbook.doctor`` prints."""
     if not isinstance(rep, Report):
         raise TypeError(f"rep must be the Report that doctor.run returns; got {type(rep).__name__}.")
-    lines = [f"JAX {rep.jax_version} (jaxlib {rep.jaxlib_version}), default backend: {rep.backend}",
-             f"float64 by default: {'yes' if rep.x64_default else 'no'} "
-             f"(the Gram engine switches it on locally through {rep.x64_mechanism})",
-             "devices (free / total memory):"]
+    lines = [
+        f"JAX {rep.jax_version} (jaxlib {rep.jaxlib_version}), default backend: {rep.backend}",
+        f"float64 by default: {'yes' if rep.x64_default else 'no'} "
+        f"(the Gram engine switches it on locally through {rep.x64_mechanism})",
+        "devices (free / total memory):",
+    ]
     for d in rep.devices:
-        lines.append(f"  {d.name:<28} {d.platform:<5} {_gib(d.free_bytes)} / "
-                     f"{_gib(d.total_bytes)}  [{d.memory_source}]")
+        lines.append(
+            f"  {d.name:<28} {d.platform:<5} {_gib(d.free_bytes)} / "
+            f"{_gib(d.total_bytes)}  [{d.memory_source}]"
+        )
     if not rep.accelerators:
-        lines.append("no accelerator: JAX sees only the CPU.  Everything in the book runs on it "
-                     "(the ci profile is sized for 2 cores); for a GPU see README, 'GPU'.")
+        lines.append(
+            "no accelerator: JAX sees only the CPU.  Everything in the book runs on it "
+            "(the ci profile is sized for 2 cores); for a GPU see README, 'GPU'."
+        )
         if any(importlib.util.find_spec(m) for m in ("jax_cuda12_plugin", "jax_plugins")):
-            lines.append("  (a JAX CUDA plugin is installed but found no usable GPU: check the "
-                         "driver with nvidia-smi and the CUDA/cuDNN wheels, README 'GPU')")
+            lines.append(
+                "  (a JAX CUDA plugin is installed but found no usable GPU: check the "
+                "driver with nvidia-smi and the CUDA/cuDNN wheels, README 'GPU')"
+            )
     lines.append("optional parts:")
     for name, status in rep.optional.items():
         lines.append(f"  {name:<16} {status}")
-    lines.append(f"Gram of {rep.n} digits (8x8), each accelerator checked against the CPU to "
-                 f"{rep.rtol:g} relative:")
-    lines.append(f"  {'kernel':<7} {'device':<28} {'first s':>8} {'second s':>9} "
-                 f"{'rel. err':>9}  status")
+    lines.append(
+        f"Gram of {rep.n} digits (8x8), each accelerator checked against the CPU to {rep.rtol:g} relative:"
+    )
+    lines.append(f"  {'kernel':<7} {'device':<28} {'first s':>8} {'second s':>9} {'rel. err':>9}  status")
     for c in rep.checks:
         status = "ok" if c.ok else f"FAILED (dtype {c.dtype}, rel. err {c.rel_err:.1e})"
         # the CPU row is the reference the others are compared with
         err = "reference" if c.platform == "cpu" else f"{c.rel_err:9.1e}"
-        lines.append(f"  {c.kernel:<7} {c.device:<28} {c.first_s:8.2f} {c.second_s:9.2f} "
-                     f"{err:>9}  {status}")
+        lines.append(f"  {c.kernel:<7} {c.device:<28} {c.first_s:8.2f} {c.second_s:9.2f} {err:>9}  {status}")
     lines.append("doctor: all checks passed" if rep.ok else "doctor: SOME CHECKS FAILED")
     return "\n".join(lines)
 
@@ -330,13 +362,22 @@ def format_report(rep: Report) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m ntkbook.doctor [--n N] [--rtol R] [--kernels K ...]``."""
     parser = argparse.ArgumentParser(prog="python -m ntkbook.doctor", description=__doc__.split("\n")[0])
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s (ntkbook {__import__('ntkbook').__version__})")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s (ntkbook {__import__('ntkbook').__version__})"
+    )
     parser.add_argument("--n", type=int, default=200, help="inputs per Gram (default 200)")
-    parser.add_argument("--rtol", type=float, default=1e-8,
-                        help="accepted accelerator-vs-CPU relative difference (default 1e-8)")
-    parser.add_argument("--kernels", nargs="+", default=list(KERNELS),
-                        help=f"zoo kernels to time (default {' '.join(KERNELS)})")
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-8,
+        help="accepted accelerator-vs-CPU relative difference (default 1e-8)",
+    )
+    parser.add_argument(
+        "--kernels",
+        nargs="+",
+        default=list(KERNELS),
+        help=f"zoo kernels to time (default {' '.join(KERNELS)})",
+    )
     args = parser.parse_args(argv)
     rep = run(args.n, kernels=args.kernels, rtol=args.rtol)
     print(format_report(rep))

@@ -9,7 +9,7 @@ chapter, over several initialisations) calls :func:`kernel_drift` once per ``(wi
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from . import _checks
 
 __all__ = ["kernel_drift", "drift_slope"]
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def _mlp(depth: int, width: int, out_dim: int):
     """One :func:`ntkbook.archs.mlp` per shape: the same ``apply_fn`` object across seeds, so
     the compiled kernels and training steps (cached per ``apply_fn``) are reused, not rebuilt."""
@@ -26,9 +27,18 @@ def _mlp(depth: int, width: int, out_dim: int):
     return archs.mlp(depth, width, out_dim)
 
 
-
-def kernel_drift(x, Y, x_probe, width: int, seed: int, *, depth: int, steps: int,
-                 lr_scale: float, record_every: int | None = None) -> list[dict]:
+def kernel_drift(
+    x,
+    Y,
+    x_probe,
+    width: int,
+    seed: int,
+    *,
+    depth: int,
+    steps: int,
+    lr_scale: float,
+    record_every: int | None = None,
+) -> list[dict]:
     """Relative change of the eNTK on ``x_probe`` along gradient-descent training.
 
     Parameters
@@ -76,8 +86,15 @@ def kernel_drift(x, Y, x_probe, width: int, seed: int, *, depth: int, steps: int
     rows = []
     for step, p_t, loss in zip(traj.step, traj.params, traj.loss):
         Kt = K0 if step == 0 else empirical.flatten_entk(empirical.entk(apply_fn, p_t, x_probe))
-        rows.append(dict(width=width, seed=int(seed), step=int(step), loss=float(loss),
-                         kernel_change=float(np.linalg.norm(Kt - K0) / np.linalg.norm(K0))))
+        rows.append(
+            dict(
+                width=width,
+                seed=int(seed),
+                step=int(step),
+                loss=float(loss),
+                kernel_change=float(np.linalg.norm(Kt - K0) / np.linalg.norm(K0)),
+            )
+        )
     return rows
 
 
@@ -92,8 +109,7 @@ def drift_slope(widths: Sequence[float], changes: Sequence[float]) -> float:
     w = _checks.finite_array(widths, "widths", ndim=1, dtype=float)
     c = _checks.finite_array(changes, "changes", ndim=1, dtype=float)
     if w.shape != c.shape or w.size < 2:
-        raise ValueError(f"widths and changes must have the same length >= 2; got {w.shape} and "
-                         f"{c.shape}.")
+        raise ValueError(f"widths and changes must have the same length >= 2; got {w.shape} and {c.shape}.")
     if np.any(w <= 0) or np.any(c <= 0):
         raise ValueError("widths and changes must be positive (their logarithms are fitted).")
     return float(np.polyfit(np.log(w), np.log(c), 1)[0])

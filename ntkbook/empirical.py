@@ -58,10 +58,27 @@ from . import _checks, engine
 from .gram_memory import GramMemoryError, host_available_bytes
 from .linalg import kernel_regression
 
-__all__ = ["jacobian_contraction_fn", "IMPLEMENTATIONS", "PNTK_MODES", "entk", "entk_fn", "pntk", "pntk_fn", "flatten_entk",
-           "output_dim", "relative_frobenius_error", "EigenStats", "eigen_stats",
-           "compare_spectra", "entk_regression", "pntk_regression",
-           "relative_prediction_difference", "peak_memory_bytes", "Cost", "measure_cost"]
+__all__ = [
+    "jacobian_contraction_fn",
+    "IMPLEMENTATIONS",
+    "PNTK_MODES",
+    "entk",
+    "entk_fn",
+    "pntk",
+    "pntk_fn",
+    "flatten_entk",
+    "output_dim",
+    "relative_frobenius_error",
+    "EigenStats",
+    "eigen_stats",
+    "compare_spectra",
+    "entk_regression",
+    "pntk_regression",
+    "relative_prediction_difference",
+    "peak_memory_bytes",
+    "Cost",
+    "measure_cost",
+]
 
 # neural-tangents' structured-derivatives code calls deprecated JAX helpers at
 # trace time; silence those warnings for that package only (DESIGN.md).
@@ -69,8 +86,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"neural_t
 
 ApplyFn = Callable[..., jnp.ndarray]
 
-IMPLEMENTATIONS: tuple[str, ...] = ("jacobian_contraction", "ntk_vector_products",
-                                    "structured_derivatives")
+IMPLEMENTATIONS: tuple[str, ...] = ("jacobian_contraction", "ntk_vector_products", "structured_derivatives")
 """Names of neural-tangents' three eNTK implementations (``NtkImplementation`` 1, 2, 3)."""
 
 PNTK_MODES: tuple[str, ...] = ("sum", "first", "trace")
@@ -88,15 +104,16 @@ def _implementation(name: str):
     nt = _neural_tangents()
     if nt is None:
         return name
-    return {"jacobian_contraction": nt.NtkImplementation.JACOBIAN_CONTRACTION,
-            "ntk_vector_products": nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
-            "structured_derivatives": nt.NtkImplementation.STRUCTURED_DERIVATIVES}[name]
+    return {
+        "jacobian_contraction": nt.NtkImplementation.JACOBIAN_CONTRACTION,
+        "ntk_vector_products": nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
+        "structured_derivatives": nt.NtkImplementation.STRUCTURED_DERIVATIVES,
+    }[name]
 
 
 def _check_apply_fn(apply_fn) -> None:
     if not callable(apply_fn):
-        raise TypeError(f"apply_fn must be callable as apply_fn(params, x); got "
-                        f"{type(apply_fn).__name__}.")
+        raise TypeError(f"apply_fn must be callable as apply_fn(params, x); got {type(apply_fn).__name__}.")
 
 
 def _check_params(params) -> None:
@@ -112,16 +129,16 @@ def _inputs(x1, x2) -> tuple[jnp.ndarray, jnp.ndarray | None]:
     """Check the inputs: finite, a batch axis, equal feature shapes."""
     x1 = _checks.finite_array(x1, "x1")
     if x1.ndim < 2 or x1.shape[0] == 0:
-        raise ValueError(f"x1 must have shape (N1, ...) with N1 >= 1 and a feature axis; "
-                         f"got {x1.shape}.")
+        raise ValueError(f"x1 must have shape (N1, ...) with N1 >= 1 and a feature axis; got {x1.shape}.")
     if x2 is None:
         return jnp.asarray(x1), None
     x2 = _checks.finite_array(x2, "x2")
     if x2.ndim < 2 or x2.shape[0] == 0:
         raise ValueError(f"x2 must have shape (N2, ...) with N2 >= 1; got {x2.shape}.")
     if x2.shape[1:] != x1.shape[1:]:
-        raise ValueError(f"x1 and x2 must have the same per-sample shape; got {x1.shape[1:]} "
-                         f"and {x2.shape[1:]}.")
+        raise ValueError(
+            f"x1 and x2 must have the same per-sample shape; got {x1.shape[1:]} and {x2.shape[1:]}."
+        )
     return jnp.asarray(x1), jnp.asarray(x2)
 
 
@@ -139,8 +156,9 @@ def output_dim(apply_fn: ApplyFn, params, x) -> int:
         raise ValueError(f"x must have shape (N, ...) with N >= 1 and a feature axis; got {x.shape}.")
     out = jax.eval_shape(apply_fn, params, jnp.asarray(x[:1]))
     if len(out.shape) != 2:
-        raise ValueError(f"apply_fn must return outputs of shape (N, O); got {tuple(out.shape)} "
-                         f"for one input.")
+        raise ValueError(
+            f"apply_fn must return outputs of shape (N, O); got {tuple(out.shape)} for one input."
+        )
     return int(out.shape[1])
 
 
@@ -193,15 +211,16 @@ def jacobian_contraction_fn(apply_fn: ApplyFn) -> Callable:
 
     def jacobians(x, params):
         one = jax.jacrev(lambda p, xi: apply_fn(p, xi[None])[0])
-        return jax.vmap(one, in_axes=(None, 0))(params, x)     # leaves (N, O, *leaf)
+        return jax.vmap(one, in_axes=(None, 0))(params, x)  # leaves (N, O, *leaf)
 
     def fn(x1, x2, params):
         j1 = jacobians(x1, params)
         j2 = j1 if x2 is None else jacobians(x2, params)
         total = 0.0
         for a, b in zip(jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2)):
-            total = total + jnp.einsum("aip,bjp->abij", a.reshape(a.shape[:2] + (-1,)),
-                                       b.reshape(b.shape[:2] + (-1,)))
+            total = total + jnp.einsum(
+                "aip,bjp->abij", a.reshape(a.shape[:2] + (-1,)), b.reshape(b.shape[:2] + (-1,))
+            )
         return total
 
     return fn
@@ -210,20 +229,22 @@ def jacobian_contraction_fn(apply_fn: ApplyFn) -> Callable:
 def _scalar_fn(apply_fn: ApplyFn, mode: str) -> ApplyFn:
     """The single-output function whose eNTK is the pNTK of ``mode``."""
     if mode == "sum":
+
         def g(params, x):
             out = apply_fn(params, x)
             # 1/sqrt(O) keeps the variance of g equal to that of one logit at
             # init, so E[pNTK] = E[eNTK_jj] (the pNTK motivation).
             return jnp.sum(out, axis=-1, keepdims=True) / math.sqrt(out.shape[-1])
     else:  # "first"
+
         def g(params, x):
             return apply_fn(params, x)[:, :1]
+
     return g
 
 
 @functools.lru_cache(maxsize=64)
-def pntk_fn(apply_fn: ApplyFn, mode: str = "sum",
-            implementation: str = "structured_derivatives") -> Callable:
+def pntk_fn(apply_fn: ApplyFn, mode: str = "sum", implementation: str = "structured_derivatives") -> Callable:
     """Jitted pNTK function ``fn(x1, x2, params) -> (N1, N2)``.
 
     ``"sum"`` and ``"first"`` differentiate one scalar output per input (one
@@ -237,8 +258,9 @@ def pntk_fn(apply_fn: ApplyFn, mode: str = "sum",
     if nt is None:
         if mode == "trace":
             full = jacobian_contraction_fn(apply_fn)
-            return jax.jit(lambda x1, x2, params: jnp.mean(
-                jnp.diagonal(full(x1, x2, params), axis1=2, axis2=3), axis=-1))
+            return jax.jit(
+                lambda x1, x2, params: jnp.mean(jnp.diagonal(full(x1, x2, params), axis1=2, axis2=3), axis=-1)
+            )
         scalar = jacobian_contraction_fn(_scalar_fn(apply_fn, mode))
         return jax.jit(lambda x1, x2, params: scalar(x1, x2, params)[:, :, 0, 0])
     if mode == "trace":
@@ -247,11 +269,13 @@ def pntk_fn(apply_fn: ApplyFn, mode: str = "sum",
         def fn(x1, x2, params):
             return base(x1, x2, params)
     else:
-        base = nt.empirical_ntk_fn(_scalar_fn(apply_fn, mode), trace_axes=(), vmap_axes=0,
-                                   implementation=impl)
+        base = nt.empirical_ntk_fn(
+            _scalar_fn(apply_fn, mode), trace_axes=(), vmap_axes=0, implementation=impl
+        )
 
         def fn(x1, x2, params):
             return base(x1, x2, params)[:, :, 0, 0]
+
     return jax.jit(fn)
 
 
@@ -259,9 +283,11 @@ def _memory_guard(n1: int, n2: int, per_pair: int, itemsize: int, what: str, hin
     need = n1 * n2 * per_pair * itemsize
     free = host_available_bytes()
     if need > _MEMORY_SHARE * free:
-        gib = 2.0 ** 30
-        raise GramMemoryError(f"the {what} on {n1} x {n2} inputs needs {need / gib:.2f} GiB but "
-                              f"only {free / gib:.2f} GiB are free; {hint}")
+        gib = 2.0**30
+        raise GramMemoryError(
+            f"the {what} on {n1} x {n2} inputs needs {need / gib:.2f} GiB but "
+            f"only {free / gib:.2f} GiB are free; {hint}"
+        )
 
 
 def _blocked(fn: Callable, x1, x2, params, batch_size: int | None) -> np.ndarray:
@@ -274,13 +300,21 @@ def _blocked(fn: Callable, x1, x2, params, batch_size: int | None) -> np.ndarray
     n2 = n1 if x2 is None else x2.shape[0]
     if batch_size is None or (batch_size >= n1 and batch_size >= n2):
         return np.asarray(fn(x1, x2, params))
-    (out,), _ = engine.run_blocks(lambda a, c: (fn(a, c, params),), np.asarray(x1),
-                                  None if x2 is None else np.asarray(x2), batch_size)
+    (out,), _ = engine.run_blocks(
+        lambda a, c: (fn(a, c, params),), np.asarray(x1), None if x2 is None else np.asarray(x2), batch_size
+    )
     return out
 
 
-def entk(apply_fn: ApplyFn, params, x1, x2=None, implementation: str = "structured_derivatives",
-         *, batch_size: int | None = None) -> np.ndarray:
+def entk(
+    apply_fn: ApplyFn,
+    params,
+    x1,
+    x2=None,
+    implementation: str = "structured_derivatives",
+    *,
+    batch_size: int | None = None,
+) -> np.ndarray:
     """The full empirical NTK.
 
     Parameters
@@ -318,14 +352,27 @@ def entk(apply_fn: ApplyFn, params, x1, x2=None, implementation: str = "structur
     o = output_dim(apply_fn, params, x1)
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     itemsize = jax.tree_util.tree_leaves(params)[0].dtype.itemsize
-    _memory_guard(x1.shape[0], n2, o * o, itemsize, f"full eNTK (O = {o})",
-                  "use pntk() (an N x N kernel) or pass row slices of x1.")
+    _memory_guard(
+        x1.shape[0],
+        n2,
+        o * o,
+        itemsize,
+        f"full eNTK (O = {o})",
+        "use pntk() (an N x N kernel) or pass row slices of x1.",
+    )
     return _blocked(fn, x1, x2, params, batch_size)
 
 
-def pntk(apply_fn: ApplyFn, params, x1, x2=None, mode: str = "sum",
-         implementation: str = "structured_derivatives", *,
-         batch_size: int | None = None) -> np.ndarray:
+def pntk(
+    apply_fn: ApplyFn,
+    params,
+    x1,
+    x2=None,
+    mode: str = "sum",
+    implementation: str = "structured_derivatives",
+    *,
+    batch_size: int | None = None,
+) -> np.ndarray:
     """The pseudo-NTK, an N1 x N2 stand-in for the full eNTK (use it as ``pNTK (x) I_O``).
 
     Parameters
@@ -361,6 +408,7 @@ def pntk(apply_fn: ApplyFn, params, x1, x2=None, mode: str = "sum",
 
 # ---------------------------------------------------------------------------
 # comparisons
+
 
 def _entk4(K, name: str) -> np.ndarray:
     K = _checks.finite_array(K, name, ndim=4, dtype=np.float64)
@@ -459,13 +507,18 @@ def compare_spectra(entk_k, pntk_k) -> dict:
     def rel(a: float, b: float) -> float:
         return abs(b - a) / abs(a) if a != 0 and np.isfinite(a) else np.nan
 
-    return dict(entk=e, pntk=p, rel_lambda_max=rel(e.lambda_max, p.lambda_max),
-                rel_lambda_min=rel(e.lambda_min, p.lambda_min),
-                rel_condition_number=rel(e.condition_number, p.condition_number))
+    return dict(
+        entk=e,
+        pntk=p,
+        rel_lambda_max=rel(e.lambda_max, p.lambda_max),
+        rel_lambda_min=rel(e.lambda_min, p.lambda_min),
+        rel_condition_number=rel(e.condition_number, p.condition_number),
+    )
 
 
 # ---------------------------------------------------------------------------
 # kernel regression with either kernel
+
 
 def _targets(Y, n: int, o: int | None, name: str = "Y") -> np.ndarray:
     Y = _checks.finite_array(Y, name, ndim=2, dtype=np.float64)
@@ -479,8 +532,9 @@ def _targets(Y, n: int, o: int | None, name: str = "Y") -> np.ndarray:
 def _offsets(f0_train, f0_test, Y: np.ndarray, m: int):
     """Initial outputs f_0 on train and test (zeros when not given)."""
     if (f0_train is None) != (f0_test is None):
-        raise ValueError("pass both f0_train and f0_test (the network's outputs at the weights "
-                         "of the kernel), or neither.")
+        raise ValueError(
+            "pass both f0_train and f0_test (the network's outputs at the weights of the kernel), or neither."
+        )
     if f0_train is None:
         return np.zeros_like(Y), np.zeros((m, Y.shape[1]))
     f0_train = _targets(f0_train, Y.shape[0], Y.shape[1], "f0_train")
@@ -488,8 +542,9 @@ def _offsets(f0_train, f0_test, Y: np.ndarray, m: int):
     return f0_train, f0_test
 
 
-def entk_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train=None,
-                    f0_test=None) -> np.ndarray:
+def entk_regression(
+    K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train=None, f0_test=None
+) -> np.ndarray:
     """Kernel regression with the full eNTK: one (N O) x (N O) system.
 
     ``f(x*) = f_0(x*) + eNTK(x*, X) [eNTK(X, X) + ridge I]^{-1} (Y - f_0(X))``,
@@ -529,13 +584,15 @@ def entk_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train
             raise ValueError(f"K_test_train must have shape (M, {n}, {o}, {o}); got {Kt.shape}.")
     m = Kt.shape[0]
     f0_tr, f0_te = _offsets(f0_train, f0_test, Y, m)
-    pred = kernel_regression(flatten_entk(K), (Y - f0_tr).reshape(n * o),
-                             None if K_test_train is None else flatten_entk(Kt), reg)
+    pred = kernel_regression(
+        flatten_entk(K), (Y - f0_tr).reshape(n * o), None if K_test_train is None else flatten_entk(Kt), reg
+    )
     return f0_te + pred.reshape(m, o)
 
 
-def pntk_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train=None,
-                    f0_test=None) -> np.ndarray:
+def pntk_regression(
+    K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train=None, f0_test=None
+) -> np.ndarray:
     """Kernel regression with the pNTK: one N x N system with O right-hand sides.
 
     ``f(x*) = f_0(x*) + pNTK(x*, X) [pNTK(X, X) + ridge I]^{-1} (Y - f_0(X))``,
@@ -562,8 +619,9 @@ def pntk_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *, f0_train
     else:
         K_test_train = _checks.finite_array(K_test_train, "K_test_train", ndim=2, dtype=np.float64)
         if K_test_train.shape[1] != n:
-            raise ValueError(f"K_test_train has {K_test_train.shape[1]} columns but there are "
-                             f"{n} training inputs.")
+            raise ValueError(
+                f"K_test_train has {K_test_train.shape[1]} columns but there are {n} training inputs."
+            )
         m = K_test_train.shape[0]
     f0_tr, f0_te = _offsets(f0_train, f0_test, Y, m)
     return f0_te + kernel_regression(K, Y - f0_tr, K_test_train, reg)
@@ -584,6 +642,7 @@ def relative_prediction_difference(f_entk, f_pntk) -> float:
 # ---------------------------------------------------------------------------
 # cost: time and memory
 
+
 def _nbytes(aval) -> int:
     shape = getattr(aval, "shape", None)
     dtype = getattr(aval, "dtype", None)
@@ -599,7 +658,7 @@ def _nbytes(aval) -> int:
 def _sub_jaxprs(eqn) -> list:
     subs = []
     for param in eqn.params.values():
-        for sub in (param if isinstance(param, (list, tuple)) else [param]):
+        for sub in param if isinstance(param, (list, tuple)) else [param]:
             inner = getattr(sub, "jaxpr", sub)
             if hasattr(inner, "eqns"):
                 subs.append(inner)

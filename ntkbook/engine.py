@@ -30,8 +30,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -96,10 +97,18 @@ def _swap(blk: np.ndarray) -> np.ndarray:
     return blk.transpose((1, 0) + tuple(range(blk.ndim - 1, 1, -1)))
 
 
-def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
-               x2: np.ndarray | None, block: int, *, devices: Sequence | None = None,
-               cache=None, progress: bool = False, desc: str = "Gram",
-               dtype=None) -> tuple[list[np.ndarray], BlockRecord]:
+def run_blocks(
+    block_fn: Callable[[Any, Any], Sequence[Any]],
+    x1: np.ndarray,
+    x2: np.ndarray | None,
+    block: int,
+    *,
+    devices: Sequence | None = None,
+    cache=None,
+    progress: bool = False,
+    desc: str = "Gram",
+    dtype=None,
+) -> tuple[list[np.ndarray], BlockRecord]:
     """Evaluate ``block_fn`` on every pair of row blocks and assemble the results.
 
     Parameters
@@ -138,8 +147,9 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
     if n1 == 0 or n2 == 0:
         raise ValueError(f"x1 and x2 must hold at least one input each; got {n1} and {n2}.")
     if not symmetric and np.shape(x1)[1:] != np.shape(x2)[1:]:
-        raise ValueError(f"x1 and x2 must share a feature shape; got {np.shape(x1)[1:]} and "
-                         f"{np.shape(x2)[1:]}.")
+        raise ValueError(
+            f"x1 and x2 must share a feature shape; got {np.shape(x1)[1:]} and {np.shape(x2)[1:]}."
+        )
     b = min(_checks.positive_int(block, "block"), max(n1, n2))
     if devices is not None and len(devices) == 0:
         raise ValueError("devices is empty; pass at least one JAX device (or None for all).")
@@ -152,13 +162,14 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
 
     def place(i: int, j: int, blks: np.ndarray) -> None:
         if not outs:
-            outs.extend(np.empty((n1, n2) + blks.shape[3:], dtype=dtype or blks.dtype)
-                        for _ in range(len(blks)))
+            outs.extend(
+                np.empty((n1, n2) + blks.shape[3:], dtype=dtype or blks.dtype) for _ in range(len(blks))
+            )
         r0, c0 = i * b, j * b
         r1, c1 = min(r0 + b, n1), min(c0 + b, n2)
         for out, blk in zip(outs, blks):
             if symmetric and i == j:
-                blk = (blk + _swap(blk)) / 2     # symmetric only up to rounding inside a block
+                blk = (blk + _swap(blk)) / 2  # symmetric only up to rounding inside a block
             out[r0:r1, c0:c1] = blk[: r1 - r0, : c1 - c0]
             if symmetric and i != j:
                 out[c0:c1, r0:r1] = _swap(blk)[: c1 - c0, : r1 - r0]
@@ -173,8 +184,7 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
             rec.from_cache += 1
     if cache is not None:
         rec.corrupt_blocks = list(cache.corrupt)
-    bar = tqdm(total=len(pairs), desc=desc, disable=not progress, unit="block",
-               initial=rec.from_cache)
+    bar = tqdm(total=len(pairs), desc=desc, disable=not progress, unit="block", initial=rec.from_cache)
 
     def collect(ij: tuple[int, int], result) -> None:
         blks = np.stack([np.asarray(r) for r in result])
@@ -187,8 +197,8 @@ def run_blocks(block_fn: Callable[[Any, Any], Sequence[Any]], x1: np.ndarray,
     inflight: list = []
     for k, (i, j) in enumerate(todo):
         dev = devices[k % len(devices)]
-        a = jax.device_put(xa_p[i * b:(i + 1) * b], dev)
-        c = jax.device_put(xb_p[j * b:(j + 1) * b], dev)
+        a = jax.device_put(xa_p[i * b : (i + 1) * b], dev)
+        c = jax.device_put(xb_p[j * b : (j + 1) * b], dev)
         inflight.append(((i, j), block_fn(a, c)))
         rec.devices[str(dev)] = rec.devices.get(str(dev), 0) + 1
         if len(inflight) >= 2 * len(devices):

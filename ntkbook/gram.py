@@ -74,6 +74,7 @@ FOREIGN_BLOCK = 100
 """Default block of a ``kernel_fn`` that is not a :class:`ntkbook.layers.KernelFn`:
 the block of the ``nt.batch(kernel_fn, 100)`` baseline."""
 
+
 @dataclass(frozen=True)
 class GramRun:
     """What one :func:`gram` call did (``gram(..., return_record=True)`` returns it).
@@ -163,7 +164,7 @@ def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
     """
     try:
         per_kind = _BLOCK_FNS.setdefault(kernel_fn, {})
-    except TypeError:          # not weak-referenceable: no reuse across calls
+    except TypeError:  # not weak-referenceable: no reuse across calls
         per_kind = {}
     if kind not in per_kind:
         if isinstance(kernel_fn, KernelFn):
@@ -172,6 +173,7 @@ def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
             def block(a, c):
                 return (staged(a, c),)
         else:
+
             def block(a, c):
                 return (kernel_fn(a, c, kind),)
 
@@ -180,10 +182,20 @@ def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
     return per_kind[kind]
 
 
-def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | None = None,
-         progress: bool = True, *, dtype=np.float64, devices: Sequence | None = None,
-         cache_dir: str | os.PathLike | None = None, check_memory: bool = True,
-         return_record: bool = False) -> np.ndarray | tuple[np.ndarray, GramRun]:
+def gram(
+    arch_or_kernel_fn,
+    x,
+    x2=None,
+    kind: str = "ntk",
+    batch_size: int | None = None,
+    progress: bool = True,
+    *,
+    dtype=np.float64,
+    devices: Sequence | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    check_memory: bool = True,
+    return_record: bool = False,
+) -> np.ndarray | tuple[np.ndarray, GramRun]:
     """Gram matrix of an infinite-width kernel, computed in blocks.
 
     Parameters
@@ -256,8 +268,10 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
     if not symmetric:
         x2 = _checks.finite_array(x2, "x2").astype(dtype)
         if x2.ndim < 2 or x2.shape[1:] != x.shape[1:] or len(x2) == 0:
-            raise ValueError(f"x2 must have shape (N2, *feature_shape) with N2 >= 1 and x's "
-                             f"feature shape {x.shape[1:]}; got {x2.shape}.")
+            raise ValueError(
+                f"x2 must have shape (N2, *feature_shape) with N2 >= 1 and x's "
+                f"feature shape {x.shape[1:]}; got {x2.shape}."
+            )
     n1, n2 = len(x), len(x if symmetric else x2)
     devices = list(devices) if devices is not None else jax.local_devices()
     ours = isinstance(kernel_fn, KernelFn)
@@ -274,19 +288,35 @@ def gram(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int | Non
         if check_memory:
             # a foreign kernel is not traced for its working set (tracing a neural-tangents
             # kernel costs about as much as a small Gram): only the result is checked
-            check_fits(estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices, trace=ours), b,
-                       lambda bs: estimate_memory(kernel_fn, x, x2, kind, bs, dtype, devices,
-                                                  trace=ours))
+            check_fits(
+                estimate_memory(kernel_fn, x, x2, kind, b, dtype, devices, trace=ours),
+                b,
+                lambda bs: estimate_memory(kernel_fn, x, x2, kind, bs, dtype, devices, trace=ours),
+            )
         cache = None
         if cache_dir is not None:
             ident = kernel_identity(kernel_fn, x, kind)
             cache = BlockCache(cache_dir, fingerprint(x, x2, kind, b, ident))
-        (out,), rec = engine.run_blocks(_block_fn(kernel_fn, kind), x, x2, b, devices=devices,
-                                        cache=cache, progress=progress,
-                                        desc=f"{kind} Gram {n1}x{n2}", dtype=dtype)
-    run = GramRun(kernel=repr(kernel_fn) if ours else "foreign kernel_fn", block_size=b,
-                  block_rule=rule, blocks=rec.blocks, computed=rec.computed,
-                  from_cache=rec.from_cache, corrupt_blocks=list(rec.corrupt_blocks),
-                  devices=dict(rec.devices))
+        (out,), rec = engine.run_blocks(
+            _block_fn(kernel_fn, kind),
+            x,
+            x2,
+            b,
+            devices=devices,
+            cache=cache,
+            progress=progress,
+            desc=f"{kind} Gram {n1}x{n2}",
+            dtype=dtype,
+        )
+    run = GramRun(
+        kernel=repr(kernel_fn) if ours else "foreign kernel_fn",
+        block_size=b,
+        block_rule=rule,
+        blocks=rec.blocks,
+        computed=rec.computed,
+        from_cache=rec.from_cache,
+        corrupt_blocks=list(rec.corrupt_blocks),
+        devices=dict(rec.devices),
+    )
     last_run._run = run
     return (out, run) if return_record else out

@@ -17,8 +17,8 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -44,24 +44,23 @@ def kernel_identity(kernel_fn: Callable, x: np.ndarray, kind: str) -> str:
 
     _check_kind(kind)
     if not callable(kernel_fn):
-        raise TypeError(f"kernel_fn must be callable (x1, x2, kind) -> array; got "
-                        f"{type(kernel_fn).__name__}.")
+        raise TypeError(
+            f"kernel_fn must be callable (x1, x2, kind) -> array; got {type(kernel_fn).__name__}."
+        )
     if isinstance(kernel_fn, KernelFn):
         return "layers:" + "|".join(repr(layer) for layer in kernel_fn.layers)
     probe = np.asarray(kernel_fn(x[:2], x[:2], kind), dtype=np.float64)
     return "values:" + ",".join(f"{v:.10g}" for v in probe.ravel())
 
 
-def fingerprint(x: np.ndarray, x2: np.ndarray | None, kind: str, batch_size: int,
-                kernel: str) -> str:
+def fingerprint(x: np.ndarray, x2: np.ndarray | None, kind: str, batch_size: int, kernel: str) -> str:
     """sha256 of the inputs (shape, dtype, bytes), ``kind``, the block size and the kernel."""
     _check_kind(kind)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     for name, arr in (("x", x), ("x2", x2)):
         if arr is not None and (np.ndim(arr) < 2 or len(arr) == 0):
-            raise ValueError(f"{name} must have shape (N, *feature_shape) with N >= 1; got "
-                             f"{np.shape(arr)}.")
+            raise ValueError(f"{name} must have shape (N, *feature_shape) with N >= 1; got {np.shape(arr)}.")
     if not isinstance(kernel, str) or not kernel:
         raise ValueError("kernel must be a non-empty string from kernel_identity.")
     h = hashlib.sha256()
@@ -86,8 +85,10 @@ class BlockCache:
 
     def __init__(self, folder: str | os.PathLike, fingerprint: str):
         if not isinstance(fingerprint, str) or len(fingerprint) != 64:
-            raise ValueError("fingerprint must be the 64-hex-digit string gram_cache.fingerprint "
-                             f"returns; got {fingerprint!r}.")
+            raise ValueError(
+                "fingerprint must be the 64-hex-digit string gram_cache.fingerprint "
+                f"returns; got {fingerprint!r}."
+            )
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise NotADirectoryError(f"cache_dir={str(self.folder)!r} is a file, not a folder.")
@@ -100,7 +101,8 @@ class BlockCache:
                 raise ValueError(
                     f"cache_dir={str(self.folder)!r} holds blocks of a different Gram matrix "
                     "(other inputs, kind, batch_size or kernel); use another folder or empty "
-                    "this one.")
+                    "this one."
+                )
         else:
             tmp = self.folder / ".meta.json.tmp"
             tmp.write_text(json.dumps({"fingerprint": fingerprint}))
@@ -120,7 +122,7 @@ class BlockCache:
             if p.name.split(".")[1] == self._digest(data):
                 try:
                     return np.load(io.BytesIO(data), allow_pickle=False)
-                except ValueError:    # checksum of a file that was never a valid .npy
+                except ValueError:  # checksum of a file that was never a valid .npy
                     pass
             self.corrupt.append((i, j))
             p.unlink(missing_ok=True)

@@ -22,8 +22,14 @@ import numpy as np
 from . import _checks
 from ._x64 import x64_scope
 
-__all__ = ["GramMemoryError", "estimate_memory", "check_fits", "auto_batch_size",
-           "host_available_bytes", "kernel_fn_of"]
+__all__ = [
+    "GramMemoryError",
+    "estimate_memory",
+    "check_fits",
+    "auto_batch_size",
+    "host_available_bytes",
+    "kernel_fn_of",
+]
 
 
 class GramMemoryError(MemoryError):
@@ -36,8 +42,10 @@ def kernel_fn_of(arch_or_kernel_fn) -> Callable:
         return arch_or_kernel_fn[2]
     if callable(arch_or_kernel_fn):
         return arch_or_kernel_fn
-    raise TypeError("arch_or_kernel_fn must be a network triple (init_fn, apply_fn, kernel_fn) "
-                    f"or a kernel_fn; got {type(arch_or_kernel_fn).__name__}.")
+    raise TypeError(
+        "arch_or_kernel_fn must be a network triple (init_fn, apply_fn, kernel_fn) "
+        f"or a kernel_fn; got {type(arch_or_kernel_fn).__name__}."
+    )
 
 
 def _largest_intermediate(fn: Callable, a, b) -> int:
@@ -53,7 +61,7 @@ def _largest_intermediate(fn: Callable, a, b) -> int:
                 if hasattr(aval, "shape") and hasattr(aval, "dtype"):
                     largest = max(largest, int(np.prod(aval.shape)) * aval.dtype.itemsize)
             for param in eqn.params.values():
-                for sub in (param if isinstance(param, (list, tuple)) else [param]):
+                for sub in param if isinstance(param, (list, tuple)) else [param]:
                     inner = getattr(sub, "jaxpr", sub)
                     if hasattr(inner, "eqns"):
                         walk(inner)
@@ -103,15 +111,25 @@ def _working_set_factor(kernel_fn) -> int:
 
     if not isinstance(kernel_fn, KernelFn):
         return _WORKING_SET_FACTOR
-    full = kernel_fn.layers[:kernel_fn.full_until + 1]
+    full = kernel_fn.layers[: kernel_fn.full_until + 1]
     return max(_WORKING_SET_FACTOR, _PER_FULL_CONV * sum(isinstance(layer, _Conv) for layer in full))
+
+
 # Share of the free memory the guard lets one call use.
 _MEMORY_SHARE = 0.8
 
 
-def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size: int = 256,
-                    dtype=np.float64, devices: Sequence | None = None, *,
-                    trace: bool = True) -> dict:
+def estimate_memory(
+    arch_or_kernel_fn,
+    x,
+    x2=None,
+    kind: str = "ntk",
+    batch_size: int = 256,
+    dtype=np.float64,
+    devices: Sequence | None = None,
+    *,
+    trace: bool = True,
+) -> dict:
     """Estimate the memory :func:`gram` needs, without allocating it.
 
     The block working set is read off the traced block computation
@@ -133,8 +151,10 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     kernel_fn = kernel_fn_of(arch_or_kernel_fn)
     x = np.asarray(x)
     if x.ndim < 2 or len(x) == 0 or (x2 is not None and len(x2) == 0):
-        raise ValueError(f"x (and x2) must have shape (N, *feature_shape) with N >= 1; got "
-                         f"{x.shape}" + ("" if x2 is None else f" and {np.shape(x2)}") + ".")
+        raise ValueError(
+            f"x (and x2) must have shape (N, *feature_shape) with N >= 1; got "
+            f"{x.shape}" + ("" if x2 is None else f" and {np.shape(x2)}") + "."
+        )
     batch_size = _checks.positive_int(batch_size, "batch_size")
     if devices is not None and len(devices) == 0:
         raise ValueError("devices is empty; pass at least one JAX device (or None for all).")
@@ -148,7 +168,7 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
     key = (kind, t1, t2, x.shape[1:], np.dtype(dtype).str)
     try:
         known = _LARGEST.setdefault(kernel_fn, {})
-    except TypeError:          # not weak-referenceable: trace every time
+    except TypeError:  # not weak-referenceable: trace every time
         known = {}
     if not trace:
         known = {key: 0}
@@ -160,11 +180,14 @@ def estimate_memory(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", batch_size
             known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
     largest = known[key] * (b1 * b2) / (t1 * t2)
     devices = list(devices) if devices is not None else jax.local_devices()
-    return dict(result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
-                block_bytes=int(_working_set_factor(kernel_fn) * largest), devices=len(devices),
-                on_host=devices[0].platform == "cpu",
-                host_available_bytes=host_available_bytes(),
-                device_available_bytes=_device_available_bytes(devices[0]))
+    return dict(
+        result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
+        block_bytes=int(_working_set_factor(kernel_fn) * largest),
+        devices=len(devices),
+        on_host=devices[0].platform == "cpu",
+        host_available_bytes=host_available_bytes(),
+        device_available_bytes=_device_available_bytes(devices[0]),
+    )
 
 
 def _fits(est: dict) -> tuple[bool, float]:
@@ -178,12 +201,12 @@ def _fits(est: dict) -> tuple[bool, float]:
     return est["block_bytes"] <= spare, spare
 
 
-_EST_KEYS = frozenset({"result_bytes", "block_bytes", "devices", "on_host",
-                       "host_available_bytes", "device_available_bytes"})
+_EST_KEYS = frozenset(
+    {"result_bytes", "block_bytes", "devices", "on_host", "host_available_bytes", "device_available_bytes"}
+)
 
 
-def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | None = None
-                  ) -> None:
+def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | None = None) -> None:
     """Raise :class:`~ntkbook.gram_memory.GramMemoryError` when ``est`` (from :func:`estimate_memory`) does not fit.
 
     ``reestimate(b)`` re-runs the estimate for block size ``b``; with it the
@@ -193,13 +216,14 @@ def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | N
     if missing:
         raise TypeError(f"est must be a dict from estimate_memory(); missing {sorted(missing)}.")
     batch_size = _checks.positive_int(batch_size, "batch_size")
-    gib = 2.0 ** 30
+    gib = 2.0**30
     host = _MEMORY_SHARE * est["host_available_bytes"]
     if est["result_bytes"] > host:
         raise GramMemoryError(
             f"the Gram matrix alone needs {est['result_bytes'] / gib:.2f} GiB but only "
             f"{est['host_available_bytes'] / gib:.2f} GiB are free: compute it in row slices "
-            f"(x=x[i:j], x2=x) or on a machine with more memory.")
+            f"(x=x[i:j], x2=x) or on a machine with more memory."
+        )
     ok, spare = _fits(est)
     if ok:
         return
@@ -212,12 +236,14 @@ def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | N
         if not _fits(reestimate(suggestion))[0]:
             raise GramMemoryError(
                 f"even a 1x1 block does not fit in the {spare / gib:.3g} GiB per device left "
-                f"beside the {est['result_bytes'] / gib:.2f} GiB result: free memory first.")
+                f"beside the {est['result_bytes'] / gib:.2f} GiB result: free memory first."
+            )
     raise GramMemoryError(
         f"one {batch_size}x{batch_size} block needs about {est['block_bytes'] / gib:.2f} GiB "
         f"per device ({est['devices']} device(s)) beside a "
         f"{est['result_bytes'] / gib:.2f} GiB result, but only {spare / gib:.2f} GiB per "
-        f"device are free: pass batch_size={suggestion} or less.")
+        f"device are free: pass batch_size={suggestion} or less."
+    )
 
 
 def _cache_bytes() -> int:
@@ -228,9 +254,9 @@ def _cache_bytes() -> int:
             text = path.read_text().strip()
         except OSError:
             continue
-        unit = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30}.get(text[-1:].upper(), 1)
+        unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:].upper(), 1)
         sizes.append(int(text.rstrip("KkMmGg")) * unit)
-    return max(sizes) if sizes else 32 * 2 ** 20
+    return max(sizes) if sizes else 32 * 2**20
 
 
 # Block-size rule (batch_size=None).  The working set of one block grows as the number
@@ -256,8 +282,9 @@ _MIN_BLOCK, _MAX_BLOCK = 10, 4096
 _TRACE_BLOCK = 16
 
 
-def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.float64,
-                    devices: Sequence | None = None) -> tuple[int, dict]:
+def auto_batch_size(
+    arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.float64, devices: Sequence | None = None
+) -> tuple[int, dict]:
     """The block size :func:`gram` uses when ``batch_size=None``, and why.
 
     Rule: trace one ``16 x 16`` block to get the working set per input pair
@@ -298,8 +325,9 @@ def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.f
     n = max(len(x), len(x) if x2 is None else len(x2))
     devices = list(devices) if devices is not None else jax.local_devices()
     t = min(_TRACE_BLOCK, n)
-    est = estimate_memory(kernel_fn, x[:t], None if x2 is None else np.asarray(x2)[:t], kind,
-                          t, dtype, devices)
+    est = estimate_memory(
+        kernel_fn, x[:t], None if x2 is None else np.asarray(x2)[:t], kind, t, dtype, devices
+    )
     per_pair = est["block_bytes"] / (t * t)
     if est["on_host"]:
         budget, where = _CPU_CACHE_SHARE * _cache_bytes(), "1/4 of the last-level cache"
@@ -307,7 +335,10 @@ def auto_batch_size(arch_or_kernel_fn, x, x2=None, kind: str = "ntk", dtype=np.f
         budget, where = _DEVICE_SHARE * est["device_available_bytes"], "1/4 of free device memory"
     b = int(math.sqrt(budget / per_pair))
     b = min(max(b, _MIN_BLOCK), _MAX_BLOCK, n)
-    b = -(-n // -(-n // b))          # ceil(n / ceil(n / b)): equal blocks, least padding
-    return b, dict(rule=f"b = sqrt(budget / bytes per pair), budget = {where} "
-                        f"({budget / 2 ** 20:.0f} MiB), {per_pair:.0f} bytes per pair",
-                   bytes_per_pair=per_pair, budget_bytes=budget)
+    b = -(-n // -(-n // b))  # ceil(n / ceil(n / b)): equal blocks, least padding
+    return b, dict(
+        rule=f"b = sqrt(budget / bytes per pair), budget = {where} "
+        f"({budget / 2**20:.0f} MiB), {per_pair:.0f} bytes per pair",
+        bytes_per_pair=per_pair,
+        budget_bytes=budget,
+    )

@@ -70,8 +70,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax, random
 
-__all__ = ["Network", "KernelFn", "Kernel", "Cov", "serial", "Dense", "Conv", "Relu", "AvgPool",
-           "GlobalAvgPool", "Flatten", "to_stax", "PARAMETERIZATIONS", "PADDINGS"]
+__all__ = [
+    "Network",
+    "KernelFn",
+    "Kernel",
+    "Cov",
+    "serial",
+    "Dense",
+    "Conv",
+    "Relu",
+    "AvgPool",
+    "GlobalAvgPool",
+    "Flatten",
+    "to_stax",
+    "PARAMETERIZATIONS",
+    "PADDINGS",
+]
 
 PARAMETERIZATIONS = ("ntk", "standard")
 PADDINGS = ("SAME", "VALID")
@@ -83,6 +97,7 @@ _DET_SNAP_ULPS = 64
 
 
 # -- the state the interpreter carries ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Cov:
@@ -129,13 +144,20 @@ class Cov:
 
     def map(self, fn: Callable[[Any], Any], *, ntk: bool = True) -> Cov:
         """Apply ``fn`` (acting on the leading spatial axes) to every covariance (and the NTK)."""
-        return replace(self, nngp=fn(self.nngp), cov1=fn(self.cov1), cov2=fn(self.cov2),
-                       ntk=None if self.ntk is None or not ntk else fn(self.ntk))
+        return replace(
+            self,
+            nngp=fn(self.nngp),
+            cov1=fn(self.cov1),
+            cov2=fn(self.cov2),
+            ntk=None if self.ntk is None or not ntk else fn(self.ntk),
+        )
 
 
 jax.tree_util.register_pytree_node(
-    Cov, lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2, c.inputs), (c.full, c.spatial, c.channels)),
-    lambda aux, arrays: Cov(*arrays[:4], *aux, inputs=arrays[4]))
+    Cov,
+    lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2, c.inputs), (c.full, c.spatial, c.channels)),
+    lambda aux, arrays: Cov(*arrays[:4], *aux, inputs=arrays[4]),
+)
 
 
 class Kernel(NamedTuple):
@@ -147,11 +169,13 @@ class Kernel(NamedTuple):
 
 # -- helpers shared by the layers' updates --------------------------------------------------
 
+
 def _tuple(value, n: int, name: str) -> tuple:
     """``value`` as an ``n``-tuple of positive ints (an int is repeated)."""
     vals = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-                             for v in vals):
+    if len(vals) != n or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in vals
+    ):
         raise ValueError(f"{name}={value!r}; expected {n} positive int(s).")
     return tuple(int(v) for v in vals)
 
@@ -159,8 +183,9 @@ def _tuple(value, n: int, name: str) -> tuple:
 def _padding(padding: str, name: str) -> str:
     p = str(padding).upper()
     if p == "CIRCULAR":
-        raise NotImplementedError(f"{name}(padding='CIRCULAR') is not implemented in "
-                                  "ntkbook.layers; use 'SAME' or 'VALID'.")
+        raise NotImplementedError(
+            f"{name}(padding='CIRCULAR') is not implemented in ntkbook.layers; use 'SAME' or 'VALID'."
+        )
     if p not in PADDINGS:
         raise ValueError(f"{name}(padding={padding!r}); expected one of {PADDINGS}.")
     return p
@@ -170,16 +195,16 @@ def _pads(size: int, window: int, stride: int, padding: str) -> tuple[int, int, 
     """Output size and (low, high) padding of one spatial axis, as ``lax`` computes them."""
     if padding == "VALID":
         if size < window:
-            raise ValueError(f"a window of {window} does not fit a spatial side of {size} "
-                             "with padding='VALID'.")
+            raise ValueError(
+                f"a window of {window} does not fit a spatial side of {size} with padding='VALID'."
+            )
         return (size - window) // stride + 1, 0, 0
     out = -(-size // stride)
     total = max((out - 1) * stride + window - size, 0)
     return out, total // 2, total - total // 2
 
 
-def _strided_window_sum(t, axes: Sequence[int], window: int, stride: int, lo: int, hi: int,
-                        out: int):
+def _strided_window_sum(t, axes: Sequence[int], window: int, stride: int, lo: int, hi: int, out: int):
     """``sum_{d < window} t[..., s*i + d - lo, ...]`` along every axis of ``axes`` *together*.
 
     Zero outside ``t`` (padding ``lo``/``hi``); ``out`` output positions, stride ``stride``.
@@ -229,14 +254,14 @@ def _shift_sum(t, axes: Sequence[int], r: int):
 def _pool_axis(t, axis: int, window: int, stride: int, lo: int, hi: int, out: int):
     """Average over a window along one axis (zeros of the padding counted, like ``stax``)."""
     if lo == hi == 0 and window == stride and t.shape[axis] == out * window:
-        shape = t.shape[:axis] + (out, window) + t.shape[axis + 1:]
+        shape = t.shape[:axis] + (out, window) + t.shape[axis + 1 :]
         return jnp.mean(t.reshape(shape), axis=axis + 1)
     return _strided_window_sum(t, (axis,), window, stride, lo, hi, out) / window
 
 
 def _pixel_diagonal(t, spatial: tuple):
     """``(H, H', W, W', *B) -> (H, W, *B)``: the covariance of each pixel with itself."""
-    letters = "ijkl"[:len(spatial)]
+    letters = "ijkl"[: len(spatial)]
     spec = "".join(a + a for a in letters) + "...->" + letters + "..."
     return jnp.einsum(spec, t)
 
@@ -263,18 +288,22 @@ def _feature_covariances(f1, f2, full: bool, norm: float) -> tuple[Any, Any, Any
     p, q = "ijkl"[:n], "mnop"[:n]
     b1, b2 = f1.shape[0], f2.shape[0]
     if full:
-        pairs = "".join(a + b for a, b in zip(p, q))      # i m j n: each axis beside its partner
+        pairs = "".join(a + b for a, b in zip(p, q))  # i m j n: each axis beside its partner
         # one matrix product over every (input, pixel) row, then one transpose into the
         # layout (an einsum straight into it ran 5x slower on a CPU)
         g = (f1.reshape(-1, f1.shape[-1]) @ f2.reshape(-1, f2.shape[-1]).T) / norm
         g = jnp.einsum(f"a{p}b{q}->{pairs}ab", g.reshape(f1.shape[:-1] + f2.shape[:-1]))
-        return (g.reshape(g.shape[:2 * n] + (b1 * b2,)),
-                jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f1, f1) / norm,
-                jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f2, f2) / norm)
+        return (
+            g.reshape(g.shape[: 2 * n] + (b1 * b2,)),
+            jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f1, f1) / norm,
+            jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f2, f2) / norm,
+        )
     g = jnp.einsum(f"a{p}z,b{p}z->{p}ab", f1, f2) / norm
-    return (g.reshape(g.shape[:n] + (b1 * b2,)),
-            jnp.einsum(f"a{p}z->{p}a", f1 * f1) / norm,
-            jnp.einsum(f"a{p}z->{p}a", f2 * f2) / norm)
+    return (
+        g.reshape(g.shape[:n] + (b1 * b2,)),
+        jnp.einsum(f"a{p}z->{p}a", f1 * f1) / norm,
+        jnp.einsum(f"a{p}z->{p}a", f2 * f2) / norm,
+    )
 
 
 def _outer(p1, p2):
@@ -292,16 +321,24 @@ def _variances(c: Cov) -> tuple[Any, Any]:
 
 # Cephes' rational approximation of atan on [0, tan(pi/8)] (atan.c: P/Q, relative error
 # below 2e-16 there); the range [0, 1] needs one reduction, atan(t) = pi/4 + atan((t-1)/(t+1)).
-_ATAN_P = (-8.750608600031904122785e-01, -1.615753718733365076637e01,
-           -7.500855792314704667340e01, -1.228866684490136173410e02,
-           -6.485021904942025371773e01)
-_ATAN_Q = (2.485846490142306297962e01, 1.650270098316988542046e02,
-           4.328810604912902668951e02, 4.853903996359136964868e02,
-           1.945506571482613964425e02)
+_ATAN_P = (
+    -8.750608600031904122785e-01,
+    -1.615753718733365076637e01,
+    -7.500855792314704667340e01,
+    -1.228866684490136173410e02,
+    -6.485021904942025371773e01,
+)
+_ATAN_Q = (
+    2.485846490142306297962e01,
+    1.650270098316988542046e02,
+    4.328810604912902668951e02,
+    4.853903996359136964868e02,
+    1.945506571482613964425e02,
+)
 _TAN_PI_8 = 0.41421356237309504880
 # Arrays of at least this many entries take the rational angle: below it, the time XLA
 # needs to compile the longer program exceeds what the faster evaluation saves.
-_FAST_ANGLE_MIN = 2 ** 18
+_FAST_ANGLE_MIN = 2**18
 
 
 def _angle(root, k12):
@@ -315,14 +352,14 @@ def _angle(root, k12):
     """
     a = jnp.abs(k12)
     lo, hi = jnp.minimum(root, a), jnp.maximum(root, a)
-    t = lo / jnp.where(hi == 0, 1.0, hi)                  # in [0, 1]
+    t = lo / jnp.where(hi == 0, 1.0, hi)  # in [0, 1]
     big = t > _TAN_PI_8
-    u = jnp.where(big, (t - 1.0) / (t + 1.0), t)          # |u| <= tan(pi/8)
+    u = jnp.where(big, (t - 1.0) / (t + 1.0), t)  # |u| <= tan(pi/8)
     z = u * u
     p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
     q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
-    th = jnp.where(big, jnp.pi / 4, 0.0) + (u + u * z * p / q)    # atan(lo / hi) in [0, pi/4]
-    th = jnp.where(root > a, jnp.pi / 2 - th, th)         # atan(root / |k12|) in [0, pi/2]
+    th = jnp.where(big, jnp.pi / 4, 0.0) + (u + u * z * p / q)  # atan(lo / hi) in [0, pi/4]
+    th = jnp.where(root > a, jnp.pi / 2 - th, th)  # atan(root / |k12|) in [0, pi/2]
     th = jnp.where(k12 < 0, jnp.pi - th, th)
     return jnp.where(hi == 0, jnp.pi / 2, th)
 
@@ -356,6 +393,7 @@ def _arccos_relu(k12, prod):
 
 
 # -- layers ----------------------------------------------------------------------------------
+
 
 class _Layer:
     """One layer: shape rule, finite forward pass and kernel update (subclasses fill them in)."""
@@ -397,10 +435,17 @@ class _Layer:
 def _check_std(value, name: str, layer: str, allow_none: bool) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{layer}({name}={value!r}); expected a finite number >= 0"
-                         + (" or None" if allow_none else "") + ".")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"{layer}({name}={value!r}); expected a finite number >= 0"
+            + (" or None" if allow_none else "")
+            + "."
+        )
     return float(value)
 
 
@@ -412,28 +457,30 @@ class _Affine(_Layer):
         self.b_std = _check_std(b_std, "b_std", name, True)
         p = str(parameterization).lower()
         if p not in PARAMETERIZATIONS:
-            raise ValueError(f"{name}(parameterization={parameterization!r}); expected one of "
-                             f"{PARAMETERIZATIONS}.")
+            raise ValueError(
+                f"{name}(parameterization={parameterization!r}); expected one of {PARAMETERIZATIONS}."
+            )
         self.parameterization = p
 
     def _scale_params(self, W, b, fan_in: int):
         if self.parameterization == "standard":
-            W = W * (self.W_std / fan_in ** 0.5)
+            W = W * (self.W_std / fan_in**0.5)
             b = None if b is None else b * self.b_std
         return W, b
 
     def _finish(self, out, b, fan_in: int):
         """Scale the raw product and add the bias, as ``stax`` does for each parameterization."""
         if self.parameterization == "ntk":
-            out = (self.W_std / fan_in ** 0.5) * out
+            out = (self.W_std / fan_in**0.5) * out
             return out if b is None else out + self.b_std * b
         return out if b is None else out + b
 
-    def _update(self, c: Cov, window: Callable[[Any], Any], fan_in: int, raw: Cov | None = None,
-                **changes) -> Cov:
+    def _update(
+        self, c: Cov, window: Callable[[Any], Any], fan_in: int, raw: Cov | None = None, **changes
+    ) -> Cov:
         """``nngp -> W^2 window(nngp) + b^2`` (``raw`` = ``window`` applied, if known); NTK by
         the parameterization's rule."""
-        w2, b2 = self.W_std ** 2, (self.b_std or 0.0) ** 2
+        w2, b2 = self.W_std**2, (self.b_std or 0.0) ** 2
         raw = c.map(window, ntk=False) if raw is None else raw
         new = raw.map(lambda t: w2 * t + b2, ntk=False)
         ntk_old = None if c.ntk is None else window(c.ntk)
@@ -459,8 +506,7 @@ class _Dense(_Affine):
         in_shape = tuple(in_shape)
         k1, k2 = random.split(key)
         W = random.normal(k1, (in_shape[-1], self.out_dim))
-        b = None if self.b_std is None else random.normal(
-            k2, (1,) * (len(in_shape) - 1) + (self.out_dim,))
+        b = None if self.b_std is None else random.normal(k2, (1,) * (len(in_shape) - 1) + (self.out_dim,))
         return self.out_shape(in_shape), self._scale_params(W, b, in_shape[-1])
 
     def apply(self, params, x):
@@ -479,40 +525,40 @@ class _Conv(_Affine):
         self.filter_shape = _tuple(filter_shape, len(tuple(filter_shape)), "Conv(filter_shape)")
         n = len(self.filter_shape)
         if n not in (1, 2):
-            raise NotImplementedError(f"Conv(filter_shape={filter_shape!r}): ntkbook.layers does "
-                                      "1-D and 2-D convolutions only.")
+            raise NotImplementedError(
+                f"Conv(filter_shape={filter_shape!r}): ntkbook.layers does 1-D and 2-D convolutions only."
+            )
         self.strides = (1,) * n if strides is None else _tuple(strides, n, "Conv(strides)")
         self.padding = _padding(padding, "Conv")
 
     def _geometry(self, spatial):
         if len(spatial) != len(self.filter_shape):
-            raise ValueError(f"Conv(filter_shape={self.filter_shape}) needs inputs with "
-                             f"{len(self.filter_shape)} spatial axes before the channels; got "
-                             f"spatial shape {tuple(spatial)}.")
-        return [_pads(s, k, st, self.padding)
-                for s, k, st in zip(spatial, self.filter_shape, self.strides)]
+            raise ValueError(
+                f"Conv(filter_shape={self.filter_shape}) needs inputs with "
+                f"{len(self.filter_shape)} spatial axes before the channels; got "
+                f"spatial shape {tuple(spatial)}."
+            )
+        return [_pads(s, k, st, self.padding) for s, k, st in zip(spatial, self.filter_shape, self.strides)]
 
     def out_shape(self, in_shape):
         geo = self._geometry(in_shape[1:-1])
         return (in_shape[0],) + tuple(g[0] for g in geo) + (self.out_chan,)
 
     def _dims(self):
-        s = "HW"[-len(self.filter_shape):] if len(self.filter_shape) == 2 else "W"
+        s = "HW"[-len(self.filter_shape) :] if len(self.filter_shape) == 2 else "W"
         return ("N" + s + "C", s + "IO", "N" + s + "C")
 
     def init(self, key, in_shape):
         in_shape = tuple(in_shape)
         k1, k2 = random.split(key)
         W = random.normal(k1, self.filter_shape + (in_shape[-1], self.out_chan))
-        b = None if self.b_std is None else random.normal(
-            k2, (1,) * (len(in_shape) - 1) + (self.out_chan,))
+        b = None if self.b_std is None else random.normal(k2, (1,) * (len(in_shape) - 1) + (self.out_chan,))
         fan_in = in_shape[-1] * math.prod(self.filter_shape)
         return self.out_shape(in_shape), self._scale_params(W, b, fan_in)
 
     def apply(self, params, x):
         W, b = params
-        out = lax.conv_general_dilated(x, W, self.strides, self.padding,
-                                       dimension_numbers=self._dims())
+        out = lax.conv_general_dilated(x, W, self.strides, self.padding, dimension_numbers=self._dims())
         return self._finish(out, b, x.shape[-1] * math.prod(self.filter_shape))
 
     def kernel(self, c):
@@ -527,8 +573,9 @@ class _Conv(_Affine):
             return t / taps
 
         raw = None if c.inputs is None else self._from_patches(c, geo)
-        return self._update(c, window, c.channels * taps, raw,
-                            spatial=tuple(g[0] for g in geo), channels=self.out_chan)
+        return self._update(
+            c, window, c.channels * taps, raw, spatial=tuple(g[0] for g in geo), channels=self.out_chan
+        )
 
     def _from_patches(self, c: Cov, geo) -> Cov:
         """The window-averaged covariances of the raw inputs, as products of their patches.
@@ -542,12 +589,14 @@ class _Conv(_Affine):
         pads = [(lo, hi) for _, lo, hi in geo]
         dims = self._dims()
 
-        def patches(x):              # (B, *S', C * taps)
-            return lax.conv_general_dilated_patches(x, self.filter_shape, self.strides, pads,
-                                                    dimension_numbers=dims)
+        def patches(x):  # (B, *S', C * taps)
+            return lax.conv_general_dilated_patches(
+                x, self.filter_shape, self.strides, pads, dimension_numbers=dims
+            )
 
-        nngp, cov1, cov2 = _feature_covariances(patches(x1), patches(x2), c.full,
-                                                c.channels * math.prod(self.filter_shape))
+        nngp, cov1, cov2 = _feature_covariances(
+            patches(x1), patches(x2), c.full, c.channels * math.prod(self.filter_shape)
+        )
         return replace(c, nngp=nngp, cov1=cov1, cov2=cov2, inputs=None)
 
 
@@ -556,14 +605,14 @@ class _Relu(_Layer):
         return jnp.maximum(x, 0)
 
     def kernel(self, c):
-        v1, v2 = _variances(c)                   # (*S, B1) and (*S, B2)
+        v1, v2 = _variances(c)  # (*S, B1) and (*S, B2)
         n = len(c.spatial)
         if c.full:
             # entry (p, p', a, b) pairs x1's pixel p with x2's pixel p': variances v1[p] v2[p']
-            def at_p(v):                         # (H, W, B) -> (H, 1, W, 1, B)
+            def at_p(v):  # (H, W, B) -> (H, 1, W, 1, B)
                 return v.reshape(sum(((h, 1) for h in c.spatial), ()) + v.shape[n:])
 
-            def at_q(v):                         # (H, W, B) -> (1, H, 1, W, B)
+            def at_q(v):  # (H, W, B) -> (1, H, 1, W, B)
                 return v.reshape(sum(((1, h) for h in c.spatial), ()) + v.shape[n:])
 
             prod = _outer(at_p(v1), at_q(v2))
@@ -571,10 +620,9 @@ class _Relu(_Layer):
             cov2, _ = _arccos_relu(c.cov2, at_p(v2) * at_q(v2))
         else:
             prod = _outer(v1, v2)
-            cov1, cov2 = c.cov1 / 2, c.cov2 / 2          # E[relu(u)^2] = var / 2
+            cov1, cov2 = c.cov1 / 2, c.cov2 / 2  # E[relu(u)^2] = var / 2
         nngp, step = _arccos_relu(c.nngp, prod)
-        return replace(c, nngp=nngp, ntk=None if c.ntk is None else c.ntk * step,
-                       cov1=cov1, cov2=cov2)
+        return replace(c, nngp=nngp, ntk=None if c.ntk is None else c.ntk * step, cov1=cov1, cov2=cov2)
 
 
 class _AvgPool(_Layer):
@@ -589,10 +637,11 @@ class _AvgPool(_Layer):
 
     def _geometry(self, spatial):
         if len(spatial) != len(self.window_shape):
-            raise ValueError(f"AvgPool(window_shape={self.window_shape}) needs inputs with "
-                             f"{len(self.window_shape)} spatial axes; got {tuple(spatial)}.")
-        return [_pads(s, w, st, self.padding)
-                for s, w, st in zip(spatial, self.window_shape, self.strides)]
+            raise ValueError(
+                f"AvgPool(window_shape={self.window_shape}) needs inputs with "
+                f"{len(self.window_shape)} spatial axes; got {tuple(spatial)}."
+            )
+        return [_pads(s, w, st, self.padding) for s, w, st in zip(spatial, self.window_shape, self.strides)]
 
     def out_shape(self, in_shape):
         geo = self._geometry(in_shape[1:-1])
@@ -601,8 +650,7 @@ class _AvgPool(_Layer):
     def apply(self, params, x):
         dims = (1,) + self.window_shape + (1,)
         strides = (1,) + self.strides + (1,)
-        return lax.reduce_window(x, 0.0, lax.add, dims, strides, self.padding) / math.prod(
-            self.window_shape)
+        return lax.reduce_window(x, 0.0, lax.add, dims, strides, self.padding) / math.prod(self.window_shape)
 
     def kernel(self, c):
         geo = self._geometry(c.spatial)
@@ -628,8 +676,7 @@ class _GlobalAvgPool(_Layer):
 
     def kernel(self, c):
         # every spatial axis leads and the batch (or pair) axis is last: one 2-D mean
-        return replace(c.map(lambda t: jnp.mean(t.reshape(-1, t.shape[-1]), axis=0)), spatial=(),
-                       full=False)
+        return replace(c.map(lambda t: jnp.mean(t.reshape(-1, t.shape[-1]), axis=0)), spatial=(), full=False)
 
 
 class _Flatten(_Layer):
@@ -648,11 +695,11 @@ class _Flatten(_Layer):
                 t = _pixel_diagonal(t, c.spatial)
             return jnp.mean(t, axis=tuple(range(len(c.spatial))))
 
-        return replace(c.map(flat), spatial=(), full=False,
-                       channels=c.channels * math.prod(c.spatial))
+        return replace(c.map(flat), spatial=(), full=False, channels=c.channels * math.prod(c.spatial))
 
 
 # -- networks ----------------------------------------------------------------------------------
+
 
 def _select(k: Kernel, get):
     """neural-tangents' ``get``: ``None`` -> :class:`Kernel`, a name -> one array, a tuple of
@@ -704,15 +751,21 @@ def _input_state(first: _Layer, mixing: bool, x1, x2) -> Cov:
         # x1 . x2 / (pixels x channels), without an (H, W, B1 B2) array (784x smaller on MNIST)
         f1, f2 = x1.reshape(x1.shape[0], -1), x2.reshape(x2.shape[0], -1)
         nngp, cov1, cov2 = _feature_covariances(f1, f2, False, f1.shape[-1])
-        return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=False, spatial=(),
-                   channels=f1.shape[-1])
+        return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=False, spatial=(), channels=f1.shape[-1])
     if isinstance(first, _Conv):
         # the first convolution reads the raw inputs' patches (_Conv._from_patches)
-        return Cov(nngp=None, ntk=None, cov1=None, cov2=None, full=full, spatial=spatial,
-                   channels=chans, inputs=(x1, x2))
+        return Cov(
+            nngp=None,
+            ntk=None,
+            cov1=None,
+            cov2=None,
+            full=full,
+            spatial=spatial,
+            channels=chans,
+            inputs=(x1, x2),
+        )
     nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans)
-    return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial,
-               channels=chans)
+    return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial, channels=chans)
 
 
 @functools.lru_cache(maxsize=256)
@@ -723,6 +776,7 @@ def _compiled_stage(layers: tuple, full_until: int, mixing: bool | None, get: An
     stack that mixes pixels (``True``) or not; ``get`` not None: it ends with the readout
     (``finish`` and ``get``).
     """
+
     def stage(*args):
         c = _input_state(layers[0], mixing, *args) if mixing is not None else args[0]
         c = _advance(layers, c, full_until)
@@ -781,22 +835,24 @@ class KernelFn:
     def finish(c: Cov) -> Kernel:
         """The ``(N1, N2)`` kernels of a state (pixels averaged as ``Flatten`` would)."""
         f = _Flatten().kernel(c) if c.spatial else c
-        shape = (f.cov1.shape[-1], f.cov2.shape[-1])          # (B1, B2) from the pair axis
+        shape = (f.cov1.shape[-1], f.cov2.shape[-1])  # (B1, B2) from the pair axis
         nngp = f.nngp.reshape(shape)
-        return Kernel(nngp=nngp, ntk=jnp.zeros_like(nngp) if f.ntk is None else
-                      f.ntk.reshape(shape))
+        return Kernel(nngp=nngp, ntk=jnp.zeros_like(nngp) if f.ntk is None else f.ntk.reshape(shape))
 
     def _check_inputs(self, x1, x2) -> None:
         if x1.ndim < 2 or x1.shape[1:] != x2.shape[1:]:
-            raise ValueError(f"x1 and x2 must have shape (N, *spatial, channels) with one feature "
-                             f"shape; got {x1.shape} and {x2.shape}.")
+            raise ValueError(
+                f"x1 and x2 must have shape (N, *spatial, channels) with one feature "
+                f"shape; got {x1.shape} and {x2.shape}."
+            )
         shape = (-1,) + tuple(x1.shape[1:])
         for layer in self.layers:
             shape = layer.out_shape(shape)
         if len(shape) != 2:
             raise NotImplementedError(
                 f"{self!r} ends with spatial axes (output shape {shape}); the kernel needs a "
-                "Flatten or GlobalAvgPool before the readout.")
+                "Flatten or GlobalAvgPool before the readout."
+            )
 
     def __call__(self, x1, x2=None, get=None):
         return _select(self.finish(self.advance(self.start(x1, x2))), get)
@@ -821,21 +877,24 @@ class KernelFn:
         compile once.  JAX dispatches the stages asynchronously, so they cost no
         synchronisation.
         """
-        _select(Kernel(0, 0), get)                         # check get now
+        _select(Kernel(0, 0), get)  # check get now
         get = get if get is None or isinstance(get, str) else tuple(get)
-        cut = max(self.full_until, 0)                      # layers 0 .. cut-1 are stages alone
+        cut = max(self.full_until, 0)  # layers 0 .. cut-1 are stages alone
         # a stage depends on where the full covariance ends only within its own layers:
         # clipped, equal layers at different depths get one key
         mixing = self.full_until >= 0
-        stages = [_compiled_stage(self.layers[i:i + 1], min(max(self.full_until - i, 0), 1),
-                                  mixing if i == 0 else None, None) for i in range(cut)]
-        tail = _compiled_stage(self.layers[cut:], self.full_until - cut,
-                               mixing if cut == 0 else None, get)
+        stages = [
+            _compiled_stage(
+                self.layers[i : i + 1], min(max(self.full_until - i, 0), 1), mixing if i == 0 else None, None
+            )
+            for i in range(cut)
+        ]
+        tail = _compiled_stage(self.layers[cut:], self.full_until - cut, mixing if cut == 0 else None, get)
 
         def run(x1, x2):
             x1 = _as_float(x1)
             x2 = _as_float(x2)
-            self._check_inputs(x1, x2)            # shapes only: before any stage runs
+            self._check_inputs(x1, x2)  # shapes only: before any stage runs
             c = (x1, x2)
             for stage in stages:
                 c = stage(*c) if isinstance(c, tuple) else stage(c)
@@ -895,24 +954,33 @@ def serial(*networks: Network) -> Network:
     stack = []
     for net in networks:
         if not isinstance(net, Network):
-            raise TypeError(f"serial takes ntkbook.layers networks; got {type(net).__name__} "
-                            "(a neural-tangents stax layer? import it from ntkbook.layers).")
+            raise TypeError(
+                f"serial takes ntkbook.layers networks; got {type(net).__name__} "
+                "(a neural-tangents stax layer? import it from ntkbook.layers)."
+            )
         stack += list(net.layers)
     return _network(stack)
 
 
-def Dense(out_dim: int, W_std: float = 1.0, b_std: float | None = None, *,
-          parameterization: str = "ntk") -> Network:
+def Dense(
+    out_dim: int, W_std: float = 1.0, b_std: float | None = None, *, parameterization: str = "ntk"
+) -> Network:
     """Fully connected layer on the last (channel) axis, as ``stax.Dense``."""
     return _network([_Dense(out_dim, W_std, b_std, parameterization)])
 
 
-def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | None = None,
-         padding: str = "VALID", W_std: float = 1.0, b_std: float | None = None, *,
-         parameterization: str = "ntk") -> Network:
+def Conv(
+    out_chan: int,
+    filter_shape: Sequence[int],
+    strides: Sequence[int] | None = None,
+    padding: str = "VALID",
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    *,
+    parameterization: str = "ntk",
+) -> Network:
     """Convolution with shared weights over 1 or 2 spatial axes (``NHWC``/``NWC``), as ``stax.Conv``."""
-    return _network([_Conv(out_chan, filter_shape, strides, padding, W_std, b_std,
-                           parameterization)])
+    return _network([_Conv(out_chan, filter_shape, strides, padding, W_std, b_std, parameterization)])
 
 
 def Relu() -> Network:
@@ -920,8 +988,9 @@ def Relu() -> Network:
     return _network([_Relu()])
 
 
-def AvgPool(window_shape: Sequence[int], strides: Sequence[int] | None = None,
-            padding: str = "VALID") -> Network:
+def AvgPool(
+    window_shape: Sequence[int], strides: Sequence[int] | None = None, padding: str = "VALID"
+) -> Network:
     """Average pooling (zeros of the padding counted), as ``stax.AvgPool``."""
     return _network([_AvgPool(window_shape, strides, padding)])
 
@@ -953,11 +1022,19 @@ def to_stax(network: Network):
 
     def one(layer: _Layer):
         if isinstance(layer, _Dense):
-            return stax.Dense(layer.out_dim, layer.W_std, layer.b_std,
-                              parameterization=layer.parameterization)
+            return stax.Dense(
+                layer.out_dim, layer.W_std, layer.b_std, parameterization=layer.parameterization
+            )
         if isinstance(layer, _Conv):
-            return stax.Conv(layer.out_chan, layer.filter_shape, layer.strides, layer.padding,
-                             layer.W_std, layer.b_std, parameterization=layer.parameterization)
+            return stax.Conv(
+                layer.out_chan,
+                layer.filter_shape,
+                layer.strides,
+                layer.padding,
+                layer.W_std,
+                layer.b_std,
+                parameterization=layer.parameterization,
+            )
         if isinstance(layer, _AvgPool):
             return stax.AvgPool(layer.window_shape, layer.strides, layer.padding)
         simple = {_Relu: stax.Relu, _GlobalAvgPool: stax.GlobalAvgPool, _Flatten: stax.Flatten}

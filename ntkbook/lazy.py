@@ -94,9 +94,11 @@ def gd_steps_to_tolerance(theta, residual, lr: float, tol: float, max_steps: int
     while ratio(hi) > tol:
         hi *= 2
         if hi > max_steps:
-            raise ValueError(f"the Taylor model does not reach a loss ratio of {tol} within "
-                             f"max_steps={max_steps} steps (ratio {ratio(max_steps):.3g} there).")
-    lo = hi // 2          # ratio(lo) > tol (or lo == 0)
+            raise ValueError(
+                f"the Taylor model does not reach a loss ratio of {tol} within "
+                f"max_steps={max_steps} steps (ratio {ratio(max_steps):.3g} there)."
+            )
+    lo = hi // 2  # ratio(lo) > tol (or lo == 0)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if ratio(mid) <= tol:
@@ -133,8 +135,9 @@ class ToleranceFit(NamedTuple):
     weight_change: float
 
 
-def fit_to_tolerance(apply_fn, params0, x, y, *, tol: float, lr_scale: float = 1.0,
-                     max_steps: int = 100_000) -> ToleranceFit:
+def fit_to_tolerance(
+    apply_fn, params0, x, y, *, tol: float, lr_scale: float = 1.0, max_steps: int = 100_000
+) -> ToleranceFit:
     """Train a one-output network until its Taylor model's loss would be ``tol`` of the start.
 
     The step count is chosen *before* training, from the eNTK at initialisation alone
@@ -166,8 +169,7 @@ def fit_to_tolerance(apply_fn, params0, x, y, *, tol: float, lr_scale: float = 1
     y = _checks.finite_array(y, "y", ndim=1)
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"y has {y.shape[0]} targets but x has {x.shape[0]} rows.")
-    lr_scale = _checks.real_scalar(lr_scale, "lr_scale", low=0.0, high=2.0, low_open=True,
-                                   high_open=True)
+    lr_scale = _checks.real_scalar(lr_scale, "lr_scale", low=0.0, high=2.0, low_open=True, high_open=True)
     xj = jnp.asarray(x)
     f0 = np.asarray(apply_fn(params0, xj), dtype=np.float64)
     if f0.ndim != 2 or f0.shape[1] != 1:
@@ -178,11 +180,16 @@ def fit_to_tolerance(apply_fn, params0, x, y, *, tol: float, lr_scale: float = 1
     steps = gd_steps_to_tolerance(theta0, f0[:, 0] - y, lr, tol, max_steps=max_steps)
     r0 = f0[:, 0] - y
     lam, u = np.linalg.eigh(theta0)
-    taylor = float(np.sum((u.T @ r0) ** 2 * (1 - lr * lam) ** (2 * steps)) / np.sum(r0 ** 2))
+    taylor = float(np.sum((u.T @ r0) ** 2 * (1 - lr * lam) ** (2 * steps)) / np.sum(r0**2))
     traj = gd_trajectory(apply_fn, params0, x, y, lr, steps, record_every=steps, keep_params=False)
-    return ToleranceFit(steps=steps, lr=lr, kernel_time=lam_max * lr * steps, taylor_ratio=taylor,
-                        net_ratio=float(traj.loss[-1] / traj.loss[0]),
-                        weight_change=relative_weight_change(traj.params[-1], params0))
+    return ToleranceFit(
+        steps=steps,
+        lr=lr,
+        kernel_time=lam_max * lr * steps,
+        taylor_ratio=taylor,
+        net_ratio=float(traj.loss[-1] / traj.loss[0]),
+        weight_change=relative_weight_change(traj.params[-1], params0),
+    )
 
 
 def seed_slopes(widths, values) -> np.ndarray:
@@ -203,12 +210,12 @@ def seed_slopes(widths, values) -> np.ndarray:
     w = _checks.finite_array(widths, "widths", ndim=1)
     v = _checks.finite_array(values, "values", ndim=2)
     if w.shape[0] < 2 or v.shape[1] != w.shape[0]:
-        raise ValueError(f"values must have shape (seeds, {w.shape[0]}) with at least 2 widths; "
-                         f"got {v.shape}.")
+        raise ValueError(
+            f"values must have shape (seeds, {w.shape[0]}) with at least 2 widths; got {v.shape}."
+        )
     if np.any(w <= 0) or np.any(v <= 0):
         raise ValueError("widths and values must be positive for a log-log fit.")
     lw = np.log(w) - np.log(w).mean()
     lv = np.log(v)
     # the least-squares slope of each row: cov(log w, log v) / var(log w)
     return (lv - lv.mean(axis=1, keepdims=True)) @ lw / float(lw @ lw)
-

@@ -31,8 +31,9 @@ authors' code).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -42,9 +43,19 @@ import optax
 from . import _checks
 from ._numerics import softmax
 
-__all__ = ["sgd_prediction_change", "loss_output_grad", "categorical_covariance",
-           "softmax_prediction_change", "feature_change", "ema_targets", "Recording",
-           "train_recording", "simplex_xy", "gaussian_toy", "LOSSES"]
+__all__ = [
+    "sgd_prediction_change",
+    "loss_output_grad",
+    "categorical_covariance",
+    "softmax_prediction_change",
+    "feature_change",
+    "ema_targets",
+    "Recording",
+    "train_recording",
+    "simplex_xy",
+    "gaussian_toy",
+    "LOSSES",
+]
 
 LOSSES: tuple[str, ...] = ("xent", "mse")
 """Losses understood by :func:`loss_output_grad` and :func:`train_recording`."""
@@ -53,8 +64,7 @@ LOSSES: tuple[str, ...] = ("xent", "mse")
 def _check_kernel(K, name: str) -> np.ndarray:
     K = _checks.finite_array(K, name, ndim=4, dtype=np.float64)
     if K.shape[2] != K.shape[3]:
-        raise ValueError(f"{name} must have shape (M, B, O, O) (square output blocks); "
-                         f"got {K.shape}.")
+        raise ValueError(f"{name} must have shape (M, B, O, O) (square output blocks); got {K.shape}.")
     return K
 
 
@@ -83,11 +93,12 @@ def sgd_prediction_change(K, grad_out, lr: float) -> np.ndarray:
     """
     K = _check_kernel(K, "K")
     # an empty batch would divide 0 by 0 (the mean over B = 0 samples): NaN, silently
-    g = _checks.nonempty(_checks.finite_array(grad_out, "grad_out", ndim=2, dtype=np.float64),
-                         "grad_out")
+    g = _checks.nonempty(_checks.finite_array(grad_out, "grad_out", ndim=2, dtype=np.float64), "grad_out")
     if K.shape[1] != g.shape[0] or K.shape[3] != g.shape[1]:
-        raise ValueError(f"K has shape {K.shape} but grad_out has shape {g.shape}; expected "
-                         f"K of shape (M, {g.shape[0]}, O, {g.shape[1]}).")
+        raise ValueError(
+            f"K has shape {K.shape} but grad_out has shape {g.shape}; expected "
+            f"K of shape (M, {g.shape[0]}, O, {g.shape[1]})."
+        )
     lr = _check_lr(lr)
     return -lr * np.einsum("mipq,iq->mp", K, g) / g.shape[0]
 
@@ -134,11 +145,12 @@ def categorical_covariance(q) -> np.ndarray:
     """
     q = _checks.finite_array(q, "q", dtype=np.float64)
     if q.ndim >= 1 and q.shape[-1] == 0:
-        raise ValueError(f"q is empty along its last axis (shape {q.shape}); a probability "
-                         "vector needs at least one class.")
+        raise ValueError(
+            f"q is empty along its last axis (shape {q.shape}); a probability "
+            "vector needs at least one class."
+        )
     if q.ndim < 1 or np.any(q < 0) or not np.allclose(q.sum(-1), 1.0, atol=1e-8):
-        raise ValueError("q must hold probability vectors along its last axis "
-                         "(non-negative, summing to 1).")
+        raise ValueError("q must hold probability vectors along its last axis (non-negative, summing to 1).")
     eye = np.eye(q.shape[-1])
     return q[..., :, None] * eye - q[..., :, None] * q[..., None, :]
 
@@ -164,17 +176,18 @@ def softmax_prediction_change(K, q_probe, q_batch, targets, lr: float) -> np.nda
         ``eta/B sum_i A(x~) K[m, i] (p_i - q_i)``.
     """
     K = _check_kernel(K, "K")
-    qb = _checks.nonempty(_checks.finite_array(q_batch, "q_batch", ndim=2, dtype=np.float64),
-                          "q_batch")
+    qb = _checks.nonempty(_checks.finite_array(q_batch, "q_batch", ndim=2, dtype=np.float64), "q_batch")
     p = _checks.finite_array(targets, "targets", ndim=2, dtype=np.float64)
     if p.shape != qb.shape:
         raise ValueError(f"targets has shape {p.shape} but q_batch has shape {qb.shape}.")
     q_probe = _checks.finite_array(q_probe, "q_probe", ndim=2, dtype=np.float64)
     if q_probe.shape != (K.shape[0], K.shape[2]):
-        raise ValueError(f"q_probe has shape {q_probe.shape}; expected {(K.shape[0], K.shape[2])} "
-                         "(one probability row per probe of K).")
+        raise ValueError(
+            f"q_probe has shape {q_probe.shape}; expected {(K.shape[0], K.shape[2])} "
+            "(one probability row per probe of K)."
+        )
     A = categorical_covariance(q_probe)
-    dlogits = sgd_prediction_change(K, qb - p, lr)            # first-order change of the logits
+    dlogits = sgd_prediction_change(K, qb - p, lr)  # first-order change of the logits
     return np.einsum("mpq,mq->mp", A, dlogits)
 
 
@@ -200,10 +213,12 @@ def feature_change(K_backbone, head_jac, energy, lr: float) -> np.ndarray:
     J = _checks.finite_array(head_jac, "head_jac", ndim=3, dtype=np.float64)
     e = _checks.finite_array(energy, "energy", ndim=2, dtype=np.float64)
     if J.shape[:2] != e.shape or K.shape[1] != e.shape[0] or K.shape[3] != J.shape[2]:
-        raise ValueError(f"shapes disagree: K_backbone {K.shape} (M, B, D, D), head_jac "
-                         f"{J.shape} (B, O, D), energy {e.shape} (B, O).")
+        raise ValueError(
+            f"shapes disagree: K_backbone {K.shape} (M, B, D, D), head_jac "
+            f"{J.shape} (B, O, D), energy {e.shape} (B, O)."
+        )
     lr = _check_lr(lr)
-    direction = np.einsum("iod,io->id", J, e)                 # (B, D): head direction x energy
+    direction = np.einsum("iod,io->id", J, e)  # (B, D): head direction x energy
     return lr * np.einsum("mide,ie->md", K, direction) / e.shape[0]
 
 
@@ -225,11 +240,9 @@ def ema_targets(q_path, alpha: float = 0.05, init=None) -> np.ndarray:
     ndarray, shape (T, N, O)
         The table after each update; ``[-1]`` is the distillation target.
     """
-    q = _checks.nonempty(_checks.finite_array(q_path, "q_path", ndim=3, dtype=np.float64),
-                         "q_path")
+    q = _checks.nonempty(_checks.finite_array(q_path, "q_path", ndim=3, dtype=np.float64), "q_path")
     alpha = _checks.real_scalar(alpha, "alpha", low=0.0, high=1.0, low_open=True)
-    p = q[0].copy() if init is None else _checks.finite_array(init, "init", ndim=2,
-                                                                 dtype=np.float64).copy()
+    p = q[0].copy() if init is None else _checks.finite_array(init, "init", ndim=2, dtype=np.float64).copy()
     if p.shape != q.shape[1:]:
         raise ValueError(f"init has shape {p.shape}; expected {q.shape[1:]}.")
     out = np.empty_like(q)
@@ -300,11 +313,23 @@ def _compiled(apply_fn: Callable, loss: str, mask: Callable) -> tuple[Callable, 
     return step, evaluate, accuracy
 
 
-def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs: int,
-                    batch_size: int | None = None, seed: int = 0, x_record=None,
-                    x_test=None, y_test=None, loss: str = "xent",
-                    trainable: Callable[[Any], Any] | None = None,
-                    keep_path: bool = True) -> Recording:
+def train_recording(
+    apply_fn: Callable,
+    params,
+    x,
+    targets,
+    *,
+    lr: float,
+    epochs: int,
+    batch_size: int | None = None,
+    seed: int = 0,
+    x_record=None,
+    x_test=None,
+    y_test=None,
+    loss: str = "xent",
+    trainable: Callable[[Any], Any] | None = None,
+    keep_path: bool = True,
+) -> Recording:
     """Plain SGD (optax) on (soft) targets that records predicted probabilities every epoch.
 
     Parameters
@@ -364,13 +389,11 @@ def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs
     if x_test is not None:
         x_test = _checks.finite_array(x_test, "x_test")
         if x_test.shape[1:] != x.shape[1:]:
-            raise ValueError(f"x_test has feature shape {x_test.shape[1:]} but x has "
-                             f"{x.shape[1:]}.")
+            raise ValueError(f"x_test has feature shape {x_test.shape[1:]} but x has {x.shape[1:]}.")
         y_test = _checks.labels(y_test, "y_test", p.shape[1], n=x_test.shape[0])
     if not isinstance(keep_path, (bool, np.bool_)):
         raise TypeError(f"keep_path must be True or False; got {type(keep_path).__name__}.")
-    step, evaluate, accuracy = _compiled(apply_fn, loss,
-                                         _all_trainable if trainable is None else trainable)
+    step, evaluate, accuracy = _compiled(apply_fn, loss, _all_trainable if trainable is None else trainable)
     state = optax.sgd(lr).init(params)
 
     rng = np.random.default_rng(seed)
@@ -387,12 +410,13 @@ def train_recording(apply_fn: Callable, params, x, targets, *, lr: float, epochs
         order = rng.permutation(n)
         # drop the ragged last batch so every step has the same shape (one compilation)
         for start in range(0, n - bs + 1, bs):
-            idx = order[start:start + bs]
+            idx = order[start : start + bs]
             params, state = step(params, state, x[idx], p[idx], lr)
         if keep_path or epoch == epochs - 1:
             record(params)
-    return Recording(params=params, probs=np.stack(probs), train_loss=np.asarray(losses),
-                     test_acc=np.asarray(accs))
+    return Recording(
+        params=params, probs=np.stack(probs), train_loss=np.asarray(losses), test_acc=np.asarray(accs)
+    )
 
 
 def simplex_xy(q) -> np.ndarray:
@@ -415,8 +439,9 @@ def simplex_xy(q) -> np.ndarray:
     return q @ corners
 
 
-def gaussian_toy(n: int, seed: int = 0, *, num_classes: int = 3, dim: int = 2,
-                 radius: float = 1.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gaussian_toy(
+    n: int, seed: int = 0, *, num_classes: int = 3, dim: int = 2, radius: float = 1.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gaussian-mixture toy of the zig-zag experiment, with its exact Bayes posterior.
 
     Classes are balanced; class ``k`` is ``N(mu_k, I_dim)`` with ``mu_k`` on a circle of
@@ -453,5 +478,5 @@ def gaussian_toy(n: int, seed: int = 0, *, num_classes: int = 3, dim: int = 2,
     y = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
     x = mu[y] + rng.normal(size=(n, dim))
     # log N(x; mu_k, I) = const - |x|^2/2 + mu_k.x - |mu_k|^2/2; the first two cancel in softmax
-    p_star = softmax(x @ mu.T - 0.5 * np.sum(mu ** 2, axis=1))
+    p_star = softmax(x @ mu.T - 0.5 * np.sum(mu**2, axis=1))
     return x, y, p_star

@@ -38,8 +38,15 @@ import scipy.linalg
 
 from . import _checks
 
-__all__ = ["KernelSolve", "CONDITION_MODES", "cholesky_solve", "kernel_regression",
-           "relative_ridge", "diag_of_inverse", "inverse_from_factor"]
+__all__ = [
+    "KernelSolve",
+    "CONDITION_MODES",
+    "cholesky_solve",
+    "kernel_regression",
+    "relative_ridge",
+    "diag_of_inverse",
+    "inverse_from_factor",
+]
 
 CONDITION_MODES: tuple[str, ...] = ("exact", "estimate")
 """Accepted values of ``condition`` in :func:`cholesky_solve`."""
@@ -99,8 +106,9 @@ class KernelSolve:
         return scipy.linalg.cho_solve(self.factor, B)
 
 
-def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
-                   max_condition: float = 1e14, condition: str = "exact") -> KernelSolve:
+def cholesky_solve(
+    K, Y, reg: float = 0.0, *, relative: bool = True, max_condition: float = 1e14, condition: str = "exact"
+) -> KernelSolve:
     """Solve ``(K + ridge I) alpha = Y`` by Cholesky.
 
     Parameters
@@ -163,13 +171,16 @@ def cholesky_solve(K, Y, reg: float = 0.0, *, relative: bool = True,
     if factor is None or not cond <= max_condition:
         raise ValueError(
             f"K + ridge I is too ill-conditioned to solve: condition number {cond:.3g} "
-            f"(ridge {ridge:.3g}, {detail}); pass a larger reg.")
-    return KernelSolve(alpha=scipy.linalg.cho_solve(factor, Y), ridge=ridge, condition_number=cond,
-                       factor=factor)
+            f"(ridge {ridge:.3g}, {detail}); pass a larger reg."
+        )
+    return KernelSolve(
+        alpha=scipy.linalg.cho_solve(factor, Y), ridge=ridge, condition_number=cond, factor=factor
+    )
 
 
-def kernel_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *,
-                      relative: bool = True) -> np.ndarray:
+def kernel_regression(
+    K_train, Y, K_test_train=None, reg: float = 0.0, *, relative: bool = True
+) -> np.ndarray:
     """Kernel-regression predictions ``K(x*, X) (K(X, X) + ridge I)^{-1} Y``.
 
     The t -> infinity limit of gradient flow on the squared loss with a constant kernel
@@ -197,8 +208,10 @@ def kernel_regression(K_train, Y, K_test_train=None, reg: float = 0.0, *,
     else:
         K_test_train = _checks.finite_array(K_test_train, "K_test_train", ndim=2, dtype=np.float64)
         if K_test_train.shape[1] != sol.alpha.shape[0]:
-            raise ValueError(f"K_test_train has {K_test_train.shape[1]} columns but there are "
-                             f"{sol.alpha.shape[0]} training points.")
+            raise ValueError(
+                f"K_test_train has {K_test_train.shape[1]} columns but there are "
+                f"{sol.alpha.shape[0]} training points."
+            )
     return K_test_train @ sol.alpha
 
 
@@ -207,8 +220,10 @@ def _check_factor(factor) -> tuple[np.ndarray, bool]:
     try:
         c, lower = factor
     except (TypeError, ValueError) as err:
-        raise TypeError("factor must be a (c, lower) pair from scipy.linalg.cho_factor or "
-                        f"KernelSolve.factor; got {type(factor).__name__}.") from err
+        raise TypeError(
+            "factor must be a (c, lower) pair from scipy.linalg.cho_factor or "
+            f"KernelSolve.factor; got {type(factor).__name__}."
+        ) from err
     c = np.asarray(c)
     if c.ndim != 2 or c.shape[0] != c.shape[1]:
         raise ValueError(f"factor's matrix must be square; got shape {c.shape}.")
@@ -235,7 +250,7 @@ def diag_of_inverse(factor) -> np.ndarray:
     # cho_factor leaves the unused triangle holding junk: read only the factor's own triangle
     L = np.tril(c) if lower else np.triu(c).T
     l_inv = scipy.linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True)
-    return np.sum(l_inv ** 2, axis=0)
+    return np.sum(l_inv**2, axis=0)
 
 
 def inverse_from_factor(factor) -> np.ndarray:
@@ -262,7 +277,9 @@ def inverse_from_factor(factor) -> np.ndarray:
     c, lower = _check_factor(factor)
     inv, info = scipy.linalg.lapack.dpotri(c, lower=int(lower))
     if info != 0:
-        raise ValueError(f"LAPACK potri failed (info={info}) inverting the factored matrix: "
-                         "a zero on the factor's diagonal.")
+        raise ValueError(
+            f"LAPACK potri failed (info={info}) inverting the factored matrix: "
+            "a zero on the factor's diagonal."
+        )
     # potri fills one triangle; mirror it
     return np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T

@@ -66,8 +66,7 @@ def per_sample(f: Any, targets: Any, loss: str) -> Any:
     xp: Any = np if isinstance(f, np.ndarray) else jnp
     if loss == "mse":
         return 0.5 * xp.sum(xp.square(f - targets), axis=-1)
-    log_p = (scipy.special.log_softmax(f, axis=-1) if xp is np
-             else jax.nn.log_softmax(f, axis=-1))
+    log_p = scipy.special.log_softmax(f, axis=-1) if xp is np else jax.nn.log_softmax(f, axis=-1)
     if np.issubdtype(targets.dtype, np.integer):
         return -xp.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
     return -xp.sum(targets * log_p, axis=-1)

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.stats
@@ -26,8 +26,7 @@ __all__ = ["rbo", "noise_found_at", "roc_auc"]
 
 def _ranking(values: Sequence, name: str) -> list:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of items (a ranking); got "
-                        f"{type(values).__name__}.")
+        raise TypeError(f"{name} must be a sequence of items (a ranking); got {type(values).__name__}.")
     items = np.asarray(values).tolist() if isinstance(values, np.ndarray) else list(values)
     if not items:
         raise ValueError(f"{name} is empty; a ranking needs at least one item.")
@@ -92,8 +91,7 @@ def noise_found_at(score, noisy_idx, frac: float = 0.2) -> float:
         ``|top-k ∩ noisy| / M`` in [0, 1] (a recall; with ``frac`` equal to the
         noise rate, a perfect score gives 1).
     """
-    score = _checks.nonempty(_checks.finite_array(score, "score", ndim=1, dtype=np.float64),
-                             "score")
+    score = _checks.nonempty(_checks.finite_array(score, "score", ndim=1, dtype=np.float64), "score")
     mask = _noisy_mask(noisy_idx, len(score))
     if not mask.any():
         raise ValueError("noisy_idx is empty: there is no noise to find.")
@@ -119,13 +117,11 @@ def roc_auc(score, noisy_idx) -> float:
     -------
     float in [0, 1]
     """
-    score = _checks.nonempty(_checks.finite_array(score, "score", ndim=1, dtype=np.float64),
-                             "score")
+    score = _checks.nonempty(_checks.finite_array(score, "score", ndim=1, dtype=np.float64), "score")
     mask = _noisy_mask(noisy_idx, len(score))
     n_pos, n_neg = int(mask.sum()), int((~mask).sum())
     if n_pos == 0 or n_neg == 0:
-        raise ValueError(f"roc_auc needs both noisy and clean samples; got {n_pos} noisy and "
-                         f"{n_neg} clean.")
-    ranks = scipy.stats.rankdata(score)          # average ranks for ties
+        raise ValueError(f"roc_auc needs both noisy and clean samples; got {n_pos} noisy and {n_neg} clean.")
+    ranks = scipy.stats.rankdata(score)  # average ranks for ties
     u = ranks[mask].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))

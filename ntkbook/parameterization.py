@@ -23,7 +23,7 @@ True
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import _checks
 from .archs import B_STD, W_STD
@@ -31,8 +31,7 @@ from .archs import B_STD, W_STD
 __all__ = ["standard_from_ntk"]
 
 
-def standard_from_ntk(params: Sequence, w_stds: Sequence[float] | None = None,
-                      b_std: float = B_STD) -> list:
+def standard_from_ntk(params: Sequence, w_stds: Sequence[float] | None = None, b_std: float = B_STD) -> list:
     """The standard-parameterization parameters ``init_fn`` draws from the key that gave ``params``.
 
     Parameters
@@ -62,8 +61,10 @@ def standard_from_ntk(params: Sequence, w_stds: Sequence[float] | None = None,
     for i in dense:
         layer = params[i]
         if not (isinstance(layer, (tuple, list)) and len(layer) == 2 and getattr(layer[0], "ndim", 0) == 2):
-            raise ValueError(f"params[{i}] must be () or a dense (W, b) pair with a 2-D W; got "
-                             f"{type(layer).__name__} of length {len(layer) if hasattr(layer, '__len__') else '?'}.")
+            raise ValueError(
+                f"params[{i}] must be () or a dense (W, b) pair with a 2-D W; got "
+                f"{type(layer).__name__} of length {len(layer) if hasattr(layer, '__len__') else '?'}."
+            )
     if w_stds is None:
         w_stds = [W_STD] * (len(dense) - 1) + [1.0]
     w_stds = [_checks.real_scalar(w, "w_stds", low=0.0, low_open=True) for w in w_stds]
@@ -71,5 +72,7 @@ def standard_from_ntk(params: Sequence, w_stds: Sequence[float] | None = None,
         raise ValueError(f"w_stds must give one scale per dense layer ({len(dense)}); got {len(w_stds)}.")
     b_std = _checks.real_scalar(b_std, "b_std", low=0.0)
     scale = dict(zip(dense, w_stds))
-    return [layer if layer == () else (layer[0] * (scale[i] / layer[0].shape[0] ** 0.5), layer[1] * b_std)
-            for i, layer in enumerate(params)]
+    return [
+        layer if layer == () else (layer[0] * (scale[i] / layer[0].shape[0] ** 0.5), layer[1] * b_std)
+        for i, layer in enumerate(params)
+    ]

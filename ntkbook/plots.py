@@ -6,7 +6,7 @@ matplotlib ``Axes`` it drew on so a chapter can add to it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,8 +19,9 @@ def use_style() -> None:
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    mpl.rcParams.update({"figure.figsize": (6.4, 4.0), "figure.dpi": 100,
-                         "savefig.bbox": "tight", "axes.titleweight": "bold"})
+    mpl.rcParams.update(
+        {"figure.figsize": (6.4, 4.0), "figure.dpi": 100, "savefig.bbox": "tight", "axes.titleweight": "bold"}
+    )
 
 
 def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
@@ -46,8 +47,17 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> tuple[float, flo
     return float(slope), float(intercept)
 
 
-def loglog_with_slope(ax, x, y, *, label: str, reference_slope: float | None = None,
-                      reference_label: str | None = None, marker: str = "o", **kwargs):
+def loglog_with_slope(
+    ax,
+    x,
+    y,
+    *,
+    label: str,
+    reference_slope: float | None = None,
+    reference_label: str | None = None,
+    marker: str = "o",
+    **kwargs,
+):
     """Plot ``y`` against ``x`` on log-log axes with its fitted slope in the legend.
 
     Parameters
@@ -72,6 +82,5 @@ def loglog_with_slope(ax, x, y, *, label: str, reference_slope: float | None = N
     ax.loglog(x, y, marker=marker, label=f"{label} (slope {slope:+.2f})", **kwargs)
     if reference_slope is not None:
         ref = np.asarray(y, np.float64)[0] * (x / x[0]) ** reference_slope
-        ax.loglog(x, ref, "--", color="grey",
-                  label=reference_label or f"slope {reference_slope:+g}")
+        ax.loglog(x, ref, "--", color="grey", label=reference_label or f"slope {reference_slope:+g}")
     return slope

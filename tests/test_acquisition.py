@@ -15,7 +15,7 @@ import scipy.linalg
 import scipy.special
 import scipy.stats
 
-from ntkbook import acquisition, active
+from ntkbook import acquisition
 
 pytestmark = pytest.mark.core
 
@@ -56,7 +56,9 @@ def _brute_force(K, f0, Y, lab, k, loss):
                 new = _fit(K, f0, Yc, lab + picks + [c], ridge)
                 if loss:
                     pseudo = f_now.argmax(1)
-                    ce = lambda f: -scipy.special.log_softmax(f / T, axis=1)[np.arange(P), pseudo]  # noqa: E731
+                    ce = lambda f, pseudo=pseudo: (
+                        -scipy.special.log_softmax(f / T, axis=1)[np.arange(P), pseudo]
+                    )
                     s += q[j, y] * np.mean(np.abs(ce(new) - ce(f_now)))
                 else:
                     s += q[j, y] * np.mean(np.sum((new - f_now) ** 2, axis=1))
@@ -87,8 +89,9 @@ def test_entropy_and_random(problem):
 def test_timings_recorded(problem):
     K, f0, Y, lab = problem
     timings = []
-    acquisition.acquire("look-ahead (output)", f0, Y, lab, 2, K=K, reg=REG, temperature=T,
-                        seed=0, timings=timings)
+    acquisition.acquire(
+        "look-ahead (output)", f0, Y, lab, 2, K=K, reg=REG, temperature=T, seed=0, timings=timings
+    )
     assert len(timings) == 2 and all(t["same_pick"] for t in timings)
 
 

@@ -28,8 +28,9 @@ def test_growing_cholesky_matches_fresh_factor(rng):
     # leaves room for the different order of floating-point operations.
     assert np.max(np.abs(chol.L - fresh)) <= 1e-8 * np.max(np.abs(fresh))
     B = rng.normal(size=(30, 3))
-    np.testing.assert_allclose(chol.solve(B), scipy.linalg.solve(K + ridge * np.eye(30), B),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        chol.solve(B), scipy.linalg.solve(K + ridge * np.eye(30), B), rtol=1e-8, atol=1e-10
+    )
 
 
 def test_lookahead_equals_direct_solve(rng):
@@ -43,18 +44,17 @@ def test_lookahead_equals_direct_solve(rng):
     ridge = active.relative_ridge(K[np.ix_(lab, lab)], 1e-2)
     chol = active.GrowingCholesky(K[np.ix_(lab, lab)], ridge)
     # current predictions via the book's kernel regression (absolute ridge)
-    f_now = f0 + kernel_regression(K[np.ix_(lab, lab)], Y - f0[lab], K[:, lab], ridge,
-                                   relative=False)
-    la = active.lookahead(chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab],
-                          np.diag(K)[cand], f_now, f_now[cand])
+    f_now = f0 + kernel_regression(K[np.ix_(lab, lab)], Y - f0[lab], K[:, lab], ridge, relative=False)
+    la = active.lookahead(
+        chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab], np.diag(K)[cand], f_now, f_now[cand]
+    )
     for ci in [0, 5, len(cand) - 1]:
         for y in range(O):
             idx = np.concatenate([lab, [cand[ci]]])
             Y2 = np.vstack([Y, np.eye(O)[y]])
             direct = active.retrain_direct(K, Y2, f0, idx, ridge)
             # acceptance criterion of the chapter: update == direct solve to 1e-8
-            np.testing.assert_allclose(la.predictions(ci, np.eye(O)[y]), direct,
-                                       rtol=0, atol=1e-8)
+            np.testing.assert_allclose(la.predictions(ci, np.eye(O)[y]), direct, rtol=0, atol=1e-8)
     # Schur complement agrees with the last pivot of the fresh factor
     idx = np.concatenate([lab, [cand[3]]])
     Lf = np.linalg.cholesky(K[np.ix_(idx, idx)] + ridge * np.eye(len(idx)))
@@ -70,8 +70,9 @@ def test_score_output_change_brute_force(rng):
     ridge = 1e-3
     f_now = active.retrain_direct(K, Y, f0, lab, ridge)
     chol = active.GrowingCholesky(K[np.ix_(lab, lab)], ridge)
-    la = active.lookahead(chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab], np.diag(K)[cand],
-                          f_now, f_now[cand])
+    la = active.lookahead(
+        chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab], np.diag(K)[cand], f_now, f_now[cand]
+    )
     q = active.softmax(f_now[cand], 0.5)
     brute_out = np.zeros(len(cand))
     brute_loss = np.zeros(len(cand))
@@ -79,18 +80,19 @@ def test_score_output_change_brute_force(rng):
     lp_now = np.log(active.softmax(f_now, 0.5))[np.arange(P), pseudo]
     for ci, c in enumerate(cand):
         for y in range(O):
-            new = active.retrain_direct(K, np.vstack([Y, np.eye(O)[y]]), f0,
-                                        np.concatenate([lab, [c]]), ridge)
+            new = active.retrain_direct(
+                K, np.vstack([Y, np.eye(O)[y]]), f0, np.concatenate([lab, [c]]), ridge
+            )
             brute_out[ci] += q[ci, y] * np.mean(np.sum((new - f_now) ** 2, 1))
             lp = np.log(active.softmax(new, 0.5))[np.arange(P), pseudo]
             brute_loss[ci] += q[ci, y] * np.mean(np.abs(lp - lp_now))
     # same quantity by two algebraic routes; 1e-8 relative covers round-off of the solves
     np.testing.assert_allclose(active.score_output_change(la, q), brute_out, rtol=1e-8)
-    np.testing.assert_allclose(active.score_loss_change(la, q, 0.5), brute_loss, rtol=1e-7,
-                               atol=1e-12)
+    np.testing.assert_allclose(active.score_loss_change(la, q, 0.5), brute_loss, rtol=1e-7, atol=1e-12)
     # the packaged baseline (one fresh factorisation per candidate) gives the same scores
-    np.testing.assert_allclose(active.output_change_direct(K, f0, Y, lab, cand, q, ridge),
-                               brute_out, rtol=1e-8)
+    np.testing.assert_allclose(
+        active.output_change_direct(K, f0, Y, lab, cand, q, ridge), brute_out, rtol=1e-8
+    )
 
 
 def test_score_loss_change_against_explicit_log_softmax(rng):
@@ -100,9 +102,13 @@ def test_score_loss_change_against_explicit_log_softmax(rng):
     import scipy.special
 
     E, C, O, T = 7, 5, 4, 0.3
-    for scale in (0.5, 400.0):             # 400 / 0.3 > 709: exp overflows in float64
-        la = active.LookAhead(G=rng.normal(size=(E, C)) * scale, schur=np.ones(C),
-                              f_eval=rng.normal(size=(E, O)), f_cand=rng.normal(size=(C, O)))
+    for scale in (0.5, 400.0):  # 400 / 0.3 > 709: exp overflows in float64
+        la = active.LookAhead(
+            G=rng.normal(size=(E, C)) * scale,
+            schur=np.ones(C),
+            f_eval=rng.normal(size=(E, O)),
+            f_cand=rng.normal(size=(C, O)),
+        )
         q = active.softmax(rng.normal(size=(C, O)))
         pseudo = np.argmax(la.f_eval, 1)
         now = scipy.special.log_softmax(la.f_eval / T, axis=1)[np.arange(E), pseudo]
@@ -126,5 +132,5 @@ def test_entropy_softmax_topk(rng):
     assert active.top_k(s, 2).tolist() == [1, 3]
     assert active.top_k(s, 2, exclude=[1]).tolist() == [3, 2]
     r = active.score_random(1000, 0)
-    assert abs(r.mean() - 0.5) < 0.05   # uniform mean 1/2, sd of mean 0.009
+    assert abs(r.mean() - 0.5) < 0.05  # uniform mean 1/2, sd of mean 0.009
     np.testing.assert_array_equal(r, active.score_random(1000, 0))

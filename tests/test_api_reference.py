@@ -18,14 +18,17 @@ _spec.loader.exec_module(api)
 
 
 def _listed(text: str) -> set[str]:
-    return {line.split("automodule:: ")[1].strip() for line in text.splitlines()
-            if line.startswith(".. automodule:: ")}
+    return {
+        line.split("automodule:: ")[1].strip()
+        for line in text.splitlines()
+        if line.startswith(".. automodule:: ")
+    }
 
 
 def test_every_public_module_is_listed_once_and_private_ones_are_not():
     text = api.render()
     listed = _listed(text)
-    assert len(listed) == text.count(".. automodule:: ")          # each once
+    assert len(listed) == text.count(".. automodule:: ")  # each once
     files = sorted((REPO / "ntkbook").rglob("*.py"))
     names = set()
     for f in files:
@@ -34,7 +37,7 @@ def test_every_public_module_is_listed_once_and_private_ones_are_not():
             parts = parts[:-1]
         names.add(".".join(parts))
     private = {n for n in names if any(p.startswith("_") for p in n.split(".")[1:])}
-    reexports = {"ntkbook.dynamics.kernel_regression"}   # defines nothing: linalg's names
+    reexports = {"ntkbook.dynamics.kernel_regression"}  # defines nothing: linalg's names
     assert listed == names - private - reexports - {"ntkbook"}
     for new in ("ntkbook.linalg", "ntkbook.losses", "ntkbook.cntk_depths", "ntkbook.dynamics.loop"):
         assert new in listed

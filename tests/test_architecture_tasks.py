@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.spatial.distance
-
 from _references import brute_force_gap
+
 from ntkbook import closed_form, data
-from ntkbook.tasks import (binary_complexity_gap, complexity_gap, kpca_projection, kpca_separation,
-                           rank_architectures)
+from ntkbook.tasks import (
+    binary_complexity_gap,
+    complexity_gap,
+    kpca_projection,
+    kpca_separation,
+    rank_architectures,
+)
 
 # core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
 pytestmark = pytest.mark.core
@@ -47,7 +52,7 @@ def test_kpca_separation_matches_linear_pca(rng):
     y = np.arange(n) % 3
     X = rng.standard_normal((n, d)) * np.array([3.0, 2.5, 2.0, 1.0, 0.5, 0.2]) + y[:, None]
     Xc = X - X.mean(axis=0)
-    _, sv, vt = np.linalg.svd(Xc, full_matrices=False)      # singular values descending
+    _, sv, vt = np.linalg.svd(Xc, full_matrices=False)  # singular values descending
     for which, cols in (("low", [3, 4, 5]), ("high", [0, 1, 2])):
         Z = Xc @ vt[cols].T
         d_all = scipy.spatial.distance.squareform(scipy.spatial.distance.pdist(Z))
@@ -65,10 +70,10 @@ def test_kpca_separation_matches_linear_pca(rng):
 
 def test_kpca_projection_drops_the_centring_null_direction(rng):
     x = data.normalize(rng.standard_normal((12, 5)))
-    H = closed_form.relu_ntk_eq4(x)                # positive definite on the sphere
+    H = closed_form.relu_ntk_eq4(x)  # positive definite on the sphere
     lam, Z = kpca_projection(H, n_components=11, which="low")
-    assert lam[0] > 1e-10 * lam[-1]               # the constant vector's ~0 eigenvalue is gone
-    np.testing.assert_allclose(Z.sum(axis=0), 0.0, atol=1e-10)   # centred scores
+    assert lam[0] > 1e-10 * lam[-1]  # the constant vector's ~0 eigenvalue is gone
+    np.testing.assert_allclose(Z.sum(axis=0), 0.0, atol=1e-10)  # centred scores
     with pytest.raises(ValueError, match="only 11 eigenvalues"):
         kpca_projection(H, n_components=12)
 
@@ -86,16 +91,18 @@ def test_ratio_is_scale_invariant_and_separated_classes_score_high(rng):
     assert table.loc["tight", "ratio"] == pytest.approx(a.ratio, rel=1e-12)
     np.testing.assert_array_equal(table["rank"], [1, 2])
 
+
 # ---------------------------------------------------------------- Complexity-Gap
 
 
 def test_binary_gap_equals_brute_force(rng):
     x = data.normalize(rng.standard_normal((30, 8)))
-    H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
+    H = np.asarray(closed_form.relu_ntk_eq4(x))  # NumPy: the references index it in loops
     y_pm = np.where(rng.random(30) < 0.5, 1.0, -1.0)
     # a well-conditioned 30x30 system in float64: both routes agree to ~1e-12 relative
-    np.testing.assert_allclose(binary_complexity_gap(H, y_pm), brute_force_gap(H, y_pm),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        binary_complexity_gap(H, y_pm), brute_force_gap(H, y_pm), rtol=1e-8, atol=1e-10
+    )
 
 
 def _protocol_reference(H, y, c, negatives):
@@ -108,7 +115,7 @@ def _protocol_reference(H, y, c, negatives):
     pos = np.flatnonzero(y == c)
     idx = np.concatenate([pos, np.asarray(negatives, dtype=int)])
     y_pm = np.r_[np.ones(len(pos)), -np.ones(len(negatives))]
-    return dict(zip(pos.tolist(), brute_force_gap(H[np.ix_(idx, idx)], y_pm)[:len(pos)]))
+    return dict(zip(pos.tolist(), brute_force_gap(H[np.ix_(idx, idx)], y_pm)[: len(pos)]))
 
 
 def test_complexity_gap_with_whole_rest_equals_one_problem_per_class(rng):
@@ -116,9 +123,9 @@ def test_complexity_gap_with_whole_rest_equals_one_problem_per_class(rng):
     problem per class (class c = +1, every other sample = -1) and each sample's gap in its own
     class's problem, computed by deleting the sample and solving again."""
     n, k = 30, 3
-    y = np.r_[np.zeros(6, int), np.ones(10, int), np.full(14, 2)]   # unequal classes
+    y = np.r_[np.zeros(6, int), np.ones(10, int), np.full(14, 2)]  # unequal classes
     x = data.normalize(np.eye(k, 10)[y] + 0.8 * rng.standard_normal((n, 10)))
-    H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
+    H = np.asarray(closed_form.relu_ntk_eq4(x))  # NumPy: the references index it in loops
     ref = np.empty(n)
     for c in range(k):
         for i, gap in _protocol_reference(H, y, c, np.flatnonzero(y != c)).items():
@@ -139,9 +146,9 @@ def test_complexity_gap_subsample_is_one_equal_size_draw_per_class(rng):
     from itertools import combinations
 
     n, k = 9, 3
-    y = np.arange(n) % k                                             # 3 classes of 3
+    y = np.arange(n) % k  # 3 classes of 3
     x = data.normalize(np.eye(k, 6)[y] + 0.7 * rng.standard_normal((n, 6)))
-    H = np.asarray(closed_form.relu_ntk_eq4(x))      # NumPy: the references index it in loops
+    H = np.asarray(closed_form.relu_ntk_eq4(x))  # NumPy: the references index it in loops
     got = complexity_gap(H, y, seed=11)
     for c in range(k):
         pos, rest = np.flatnonzero(y == c), np.flatnonzero(y != c)

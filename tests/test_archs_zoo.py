@@ -41,8 +41,12 @@ def _assert_same_network(ours, ref, x, key, rtol=1e-10):
 
 
 def _conv(c, stride=1, parameterization="ntk"):
-    return [stax.Conv(c, (3, 3), (stride, stride), padding="SAME", W_std=W, b_std=B,
-                      parameterization=parameterization), stax.Relu()]
+    return [
+        stax.Conv(
+            c, (3, 3), (stride, stride), padding="SAME", W_std=W, b_std=B, parameterization=parameterization
+        ),
+        stax.Relu(),
+    ]
 
 
 def _head(dense, out, parameterization="ntk"):
@@ -81,8 +85,13 @@ def test_cnn3_is_vgg19_with_average_pools(key):
     np.testing.assert_allclose(ntk, ref_ntk, rtol=2.5e-8)
     # the finite network with every channel count set to 8 (``width``; 512-channel weights
     # would only cost time): same layers, same outputs on shared parameters
-    _assert_same_network(archs.cnn(vgg, [32, 32], 4, pool_after=sorted(pools), width=8),
-                         _vgg([8] * 16, pools, [8, 8], 4), x, k2, rtol=2.5e-8)
+    _assert_same_network(
+        archs.cnn(vgg, [32, 32], 4, pool_after=sorted(pools), width=8),
+        _vgg([8] * 16, pools, [8, 8], 4),
+        x,
+        k2,
+        rtol=2.5e-8,
+    )
     # the pools matter: the same 16 convolutions without them give another kernel
     plain = archs.cnn(vgg, [32, 32], 4)
     assert np.max(np.abs(plain.kernel_fn(x, None, "ntk") - ntk)) > 1e-3 * np.max(np.abs(ntk))
@@ -127,11 +136,14 @@ def test_standard_parameterization_matches_neural_tangents(key, name):
     k1, k2 = jax.random.split(key)
     x = _images(k1)
     if name == "2-L":
-        layers = [stax.Flatten(), stax.Dense(16, W_std=W, b_std=B, parameterization="standard"),
-                  stax.Relu(), stax.Dense(3, W_std=1.0, b_std=B, parameterization="standard")]
+        layers = [
+            stax.Flatten(),
+            stax.Dense(16, W_std=W, b_std=B, parameterization="standard"),
+            stax.Relu(),
+            stax.Dense(3, W_std=1.0, b_std=B, parameterization="standard"),
+        ]
     else:
-        layers = (_conv(64, parameterization="standard") * 2
-                  + _head([16, 16], 3, parameterization="standard"))
+        layers = _conv(64, parameterization="standard") * 2 + _head([16, 16], 3, parameterization="standard")
     ref = stax.serial(*layers)
     ours = archs.get(name, out_dim=3, width=16, parameterization="standard")
     ntk = _assert_same_network(ours, ref, x, k2)

@@ -28,8 +28,7 @@ def blobs(seed: int = 0):
 def reference_gram(x):
     """The 2-L Gram matrix on unit-norm rows (ntkbook.gram is tested against neural-tangents
     and the closed form in tests/test_gram.py; here it is the input of the brute-force checks)."""
-    return gram.gram(archs.get("2-L"), x / np.linalg.norm(x, axis=1, keepdims=True),
-                     progress=False)
+    return gram.gram(archs.get("2-L"), x / np.linalg.norm(x, axis=1, keepdims=True), progress=False)
 
 
 def brute_force_L(H, y, k):
@@ -46,8 +45,17 @@ def brute_force_L(H, y, k):
 def report():
     x, y, _ = blobs()
     # labels 3, 5, 9 (not 0..K-1) exercise the re-indexing and the class names
-    return audit.audit(x, np.array([3, 5, 9])[y], arch="2-L", compare=("10-L",), shuffles=6,
-                       flag_frac=0.1, folds=4, seed=1, progress=False)
+    return audit.audit(
+        x,
+        np.array([3, 5, 9])[y],
+        arch="2-L",
+        compare=("10-L",),
+        shuffles=6,
+        flag_frac=0.1,
+        folds=4,
+        seed=1,
+        progress=False,
+    )
 
 
 def test_label_tools_match_independent_computations(report):
@@ -60,7 +68,7 @@ def test_label_tools_match_independent_computations(report):
     # rounding amplified by the condition number of H: 1e-13 * cond leaves a 1000x margin
     # over float64's 1e-16.
     tol = 1e-13 * report.condition_number
-    assert tol < 1e-4                         # a well-conditioned problem: the check has teeth
+    assert tol < 1e-4  # a well-conditioned problem: the check has teeth
     np.testing.assert_allclose(report.Z, Z_ref, rtol=tol)
     assert report.L_given == pytest.approx(L_ref, rel=tol)
     # the baseline: the same permutations (same seed, drawn in order) scored by brute force
@@ -77,7 +85,7 @@ def test_flags_and_relabellings_find_the_flipped_labels(report):
     ref_cg = tasks.complexity_gap(H, y, repeats=1, seed=1)
     # the same function on the same H and seed: equal up to the rounding of the solves
     np.testing.assert_allclose(report.cg_scores, ref_cg, rtol=1e-13 * report.condition_number)
-    assert len(report.flagged) == 4            # floor(0.1 * 36 + 1/2)
+    assert len(report.flagged) == 4  # floor(0.1 * 36 + 1/2)
     assert set(FLIPPED) <= set(report.flagged.tolist())
     relabel = report.relabel
     # both flipped labels go back to their true class, and nothing else is touched
@@ -106,7 +114,7 @@ def test_ranking_and_bias_tables_are_the_package_results(report):
         f = H[np.ix_(test, train)] @ np.linalg.solve(H[np.ix_(train, train)], np.eye(3)[y[train]])
         hits += int(np.sum(f.argmax(1) == y[test]))
     assert report.cv_accuracy == hits / 36
-    assert report.cv_accuracy <= 34 / 36      # the two flipped labels are mispredicted
+    assert report.cv_accuracy <= 34 / 36  # the two flipped labels are mispredicted
 
 
 def test_cli_writes_csvs_and_figures(tmp_path, report, capsys):
@@ -116,18 +124,33 @@ def test_cli_writes_csvs_and_figures(tmp_path, report, capsys):
     path = tmp_path / "mine.npz"
     np.savez(path, x=x, y=np.array([3, 5, 9])[y])
     out = tmp_path / "report"
-    status = audit.main([str(path), "--arch", "2-L", "--compare", "10-L", "--out", str(out),
-                         "--shuffles", "6", "--folds", "4", "--seed", "1", "--flag-frac", "0.1",
-                         "--no-progress"])
+    status = audit.main(
+        [
+            str(path),
+            "--arch",
+            "2-L",
+            "--compare",
+            "10-L",
+            "--out",
+            str(out),
+            "--shuffles",
+            "6",
+            "--folds",
+            "4",
+            "--seed",
+            "1",
+            "--flag-frac",
+            "0.1",
+            "--no-progress",
+        ]
+    )
     assert status == 0
     names = {p.name for p in out.iterdir()}
-    assert {f"{n}.csv" for n in ("summary", "ranking", "labels", "z", "bias", "flags",
-                                 "relabel")} <= names
+    assert {f"{n}.csv" for n in ("summary", "ranking", "labels", "z", "bias", "flags", "relabel")} <= names
     assert {f"{n}.png" for n in ("ranking", "labels", "z", "flags", "relabel")} <= names
     assert {"index.html", "samples.csv"} <= names
     relabel = pd.read_csv(out / "relabel.csv")
-    pd.testing.assert_frame_equal(relabel, report.relabel.astype({"old": int, "new": int}),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(relabel, report.relabel.astype({"old": int, "new": int}), check_dtype=False)
     labels = pd.read_csv(out / "labels.csv")
     np.testing.assert_allclose(labels["L"], [report.L_given, *report.L_shuffled], rtol=1e-12)
     flags = pd.read_csv(out / "flags.csv")
@@ -144,7 +167,8 @@ def test_image_folder(tmp_path):
         (tmp_path / cls).mkdir()
         for i in range(3):
             Image.fromarray(rng.integers(0, 256, size=(6, 5), dtype=np.uint8)).save(
-                tmp_path / cls / f"{i}.png")
+                tmp_path / cls / f"{i}.png"
+            )
     (tmp_path / "dogs" / "notes.txt").write_text("not an image")
     x, y, names = audit.load(tmp_path)
     assert x.shape == (6, 6, 5, 1) and names == ["cats", "dogs"]
@@ -155,7 +179,7 @@ def test_image_folder(tmp_path):
     with pytest.raises(ValueError, match="different sizes"):
         audit.load(tmp_path)
     x, _, _ = audit.load(tmp_path, size=(4, 4))
-    assert x.shape == (7, 4, 4, 3)          # one colour image: all become RGB
+    assert x.shape == (7, 4, 4, 3)  # one colour image: all become RGB
 
 
 def write(tmp_path, **arrays):
@@ -164,21 +188,33 @@ def write(tmp_path, **arrays):
     return path
 
 
-@pytest.mark.parametrize("arrays, error, match", [
-    (dict(inputs=np.ones((4, 2)), y=np.array([0, 0, 1, 1])), ValueError, r"lacks \['x'\]"),
-    (dict(x=np.ones((4, 2)), labels=np.array([0, 0, 1, 1])), ValueError, r"lacks \['y'\]"),
-    (dict(x=np.ones((5, 2)), y=np.array([0, 0, 1, 1])), ValueError, "x has 5 samples but y has 4"),
-    (dict(x=np.ones(4), y=np.array([0, 0, 1, 1])), ValueError, "x must have 2 or 3 or 4 dim"),
-    (dict(x=np.ones((4, 2)), y=np.ones((4, 1))), ValueError, "y must be 1-D"),
-    (dict(x=np.array([[0, 1], [1, np.nan], [1, 1], [2, 1]]), y=np.array([0, 0, 1, 1])),
-     ValueError, "x contains 1 NaN"),
-    (dict(x=np.ones((5, 2)), y=np.array([0, 0, 1, 1, 2])), ValueError,
-     r"at least 2 samples; class\(es\) \[2\] have \[1\]"),
-    (dict(x=np.ones((4, 2)), y=np.array([0, 0.5, 1, 1])), ValueError, "integer class labels"),
-    (dict(x=np.ones((4, 2)), y=np.array(["a", "a", "b", "b"])), TypeError,
-     "integer class labels; got dtype <U1"),
-    (dict(x=np.ones((4, 2)), y=np.zeros(4)), ValueError, "single class"),
-])
+@pytest.mark.parametrize(
+    "arrays, error, match",
+    [
+        (dict(inputs=np.ones((4, 2)), y=np.array([0, 0, 1, 1])), ValueError, r"lacks \['x'\]"),
+        (dict(x=np.ones((4, 2)), labels=np.array([0, 0, 1, 1])), ValueError, r"lacks \['y'\]"),
+        (dict(x=np.ones((5, 2)), y=np.array([0, 0, 1, 1])), ValueError, "x has 5 samples but y has 4"),
+        (dict(x=np.ones(4), y=np.array([0, 0, 1, 1])), ValueError, "x must have 2 or 3 or 4 dim"),
+        (dict(x=np.ones((4, 2)), y=np.ones((4, 1))), ValueError, "y must be 1-D"),
+        (
+            dict(x=np.array([[0, 1], [1, np.nan], [1, 1], [2, 1]]), y=np.array([0, 0, 1, 1])),
+            ValueError,
+            "x contains 1 NaN",
+        ),
+        (
+            dict(x=np.ones((5, 2)), y=np.array([0, 0, 1, 1, 2])),
+            ValueError,
+            r"at least 2 samples; class\(es\) \[2\] have \[1\]",
+        ),
+        (dict(x=np.ones((4, 2)), y=np.array([0, 0.5, 1, 1])), ValueError, "integer class labels"),
+        (
+            dict(x=np.ones((4, 2)), y=np.array(["a", "a", "b", "b"])),
+            TypeError,
+            "integer class labels; got dtype <U1",
+        ),
+        (dict(x=np.ones((4, 2)), y=np.zeros(4)), ValueError, "single class"),
+    ],
+)
 def test_malformed_files_raise_clear_errors(tmp_path, arrays, error, match):
     path = write(tmp_path, **arrays)
     with pytest.raises(error, match=match):

@@ -34,6 +34,7 @@ def _tiny_figures(self):
     """Two small figures in place of the five real ones: these tests are about files, not plots
     (the real figures cost seconds per save on the 2-core CI machine)."""
     import matplotlib.pyplot as plt
+
     figs = {}
     for name in ("ranking", "z"):
         fig, ax = plt.subplots(figsize=(1, 1))
@@ -55,6 +56,7 @@ def report():
 
 def _png(path: Path, arr: np.ndarray) -> None:
     from PIL import Image
+
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, format="PNG")
 
@@ -62,6 +64,7 @@ def _png(path: Path, arr: np.ndarray) -> None:
 def _tiff_named_png(path: Path, arr: np.ndarray) -> None:
     """A TIFF (which can hold 32-bit and float images) under a .png name; PIL reads it by content."""
     from PIL import Image
+
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, format="TIFF")
 
@@ -69,11 +72,12 @@ def _tiff_named_png(path: Path, arr: np.ndarray) -> None:
 # ---------------------------------------------------------------------------
 # images: bit depth, hidden files
 
+
 def test_16_bit_png_is_scaled_by_its_depth_not_clipped(tmp_path):
     # the old loader converted to 8-bit "L": 42, 602, 4000 loaded as 42, 255, 255 (/255)
     _png(tmp_path / "a" / "0.png", ROW16)
     _png(tmp_path / "a" / "1.png", ROW16[::-1])
-    _png(tmp_path / "b" / "0.png", np.full((2, 4), 7, np.uint8))       # 8-bit beside it
+    _png(tmp_path / "b" / "0.png", np.full((2, 4), 7, np.uint8))  # 8-bit beside it
     _png(tmp_path / "b" / "1.png", np.full((2, 4), 255, np.uint8))
     notes = []
     x, y, names = audit.load_image_folder(tmp_path, notes=notes)
@@ -92,13 +96,16 @@ def test_16_bit_resize_keeps_the_16_bits(tmp_path):
             _png(tmp_path / c / f"{i}.png", np.full((4, 6), 1234 + i, np.uint16))
     x, _, _ = audit.load_image_folder(tmp_path, size=(2, 3))
     assert x.shape == (4, 2, 3, 1)
-    np.testing.assert_allclose(x[1, ..., 0], 1235 / 65535.0, rtol=1e-7)   # float32 resize: 3.7e-8
+    np.testing.assert_allclose(x[1, ..., 0], 1235 / 65535.0, rtol=1e-7)  # float32 resize: 3.7e-8
 
 
-@pytest.mark.parametrize("arr, match", [
-    (np.array([[42, 602, 4000, 70000]], np.int32), r"mode 'I'.*32-bit"),
-    (np.array([[0.1, 0.5, 2.0, 0.0]], np.float32), r"mode 'F'.*float"),
-])
+@pytest.mark.parametrize(
+    "arr, match",
+    [
+        (np.array([[42, 602, 4000, 70000]], np.int32), r"mode 'I'.*32-bit"),
+        (np.array([[0.1, 0.5, 2.0, 0.0]], np.float32), r"mode 'F'.*float"),
+    ],
+)
 def test_32_bit_and_float_images_are_refused_naming_the_file(tmp_path, arr, match):
     _png(tmp_path / "a" / "0.png", np.zeros((1, 4), np.uint8))
     _tiff_named_png(tmp_path / "a" / "deep.png", arr)
@@ -111,7 +118,7 @@ def test_hidden_and_macos_resource_files_are_skipped(tmp_path):
     for c in ("a", "b"):
         for i in range(2):
             _png(tmp_path / c / f"{i}.png", np.full((3, 3), 10 * i + 1, np.uint8))
-        (tmp_path / c / f"._{c}0.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")   # macOS
+        (tmp_path / c / f"._{c}0.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # macOS
         (tmp_path / c / ".hidden.png").write_bytes(b"junk")
     (tmp_path / ".Trashes").mkdir()
     x, y, names = audit.load(tmp_path)
@@ -121,6 +128,7 @@ def test_hidden_and_macos_resource_files_are_skipped(tmp_path):
 
 # ---------------------------------------------------------------------------
 # .npz layouts
+
 
 def _npz(tmp_path, x, y, name="d.npz"):
     path = tmp_path / name
@@ -146,23 +154,27 @@ def test_3d_npz_is_read_as_greyscale_images_and_says_so(tmp_path):
     assert xx.shape == (6, 5, 7)
 
 
-def test_cli_logs_how_x_was_read_and_records_it(tmp_path, capsys, fast_figures, report,
-                                               monkeypatch):
+def test_cli_logs_how_x_was_read_and_records_it(tmp_path, capsys, fast_figures, report, monkeypatch):
     x, y = blobs()
     path = _npz(tmp_path, x.reshape(12, 2, 2), y)
     seen = []
 
-    def fake_audit(xx, *args, **kwargs):       # the computation is tested elsewhere; here: input
+    def fake_audit(xx, *args, **kwargs):  # the computation is tested elsewhere; here: input
         seen.append(xx.shape)
         return dataclasses.replace(report, settings=dict(report.settings))
 
-    monkeypatch.setattr(audit.cli, "audit", fake_audit)       # the function the CLI calls
+    monkeypatch.setattr(audit.cli, "audit", fake_audit)  # the function the CLI calls
     out = tmp_path / "r"
-    assert audit.main([str(path), "--compare", "--out", str(out), "--shuffles", "2",
-                       "--folds", "2", "--no-progress"]) == 0
+    assert (
+        audit.main(
+            [str(path), "--compare", "--out", str(out), "--shuffles", "2", "--folds", "2", "--no-progress"]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "read as 12 greyscale images 2x2" in err and seen == [(12, 2, 2, 1)]
     import pandas as pd
+
     assert "greyscale images 2x2" in pd.read_csv(out / "summary.csv")["input"][0]
 
 
@@ -176,18 +188,19 @@ def test_corrupt_npz_names_the_file(tmp_path):
         with pytest.raises(ValueError, match=rf"cut{i}\.npz"):
             audit.load_npz(bad)
     flipped = bytearray(raw)
-    flipped[len(raw) // 3] ^= 0xFF                      # one damaged byte inside x's data
+    flipped[len(raw) // 3] ^= 0xFF  # one damaged byte inside x's data
     (tmp_path / "flip.npz").write_bytes(bytes(flipped))
     try:
         xx, _, _ = audit.load_npz(tmp_path / "flip.npz")
-    except ValueError as err:                            # CRC or format error: named
+    except ValueError as err:  # CRC or format error: named
         assert "flip.npz" in str(err)
-    else:                                                # npz has no CRC check on read
+    else:  # npz has no CRC check on read
         assert not np.array_equal(xx, x)
 
 
 # ---------------------------------------------------------------------------
 # --out: never overwrite, never mix
+
 
 def test_out_naming_a_file_fails_before_any_computation(tmp_path, capsys, monkeypatch):
     x, y = blobs()
@@ -215,7 +228,7 @@ def test_save_refuses_then_replaces_whole(tmp_path, report, fast_figures):
     written = report.save(out, replace=True)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
     assert (out / "summary.csv").read_text().startswith("n,classes")
-    assert [p.name for p in tmp_path.iterdir()] == ["rep"]          # no temporaries left
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporaries left
     empty = tmp_path / "empty"
     empty.mkdir()
     # index.html, 8 CSVs (summary, samples and the tools' 6), 2 figures: an empty folder is fine
@@ -249,17 +262,32 @@ def test_sigkill_mid_save_leaves_the_previous_report_whole(tmp_path, report, fas
     # several seconds of CPU saved, the save code is the same
     r = report.refurbishment
     labels = {"L_given": report.L_given + 1.0, "L_shuffled": report.L_shuffled + 1.0}
-    plain = dataclasses.replace(report, results={
-        **report.results, "labels": labels, "relabel": types.SimpleNamespace(
-            steps=r.steps, index=r.index, old=r.old, new=r.new, gain=r.gain, L=r.L,
-            stop_reason=r.stop_reason)})
+    plain = dataclasses.replace(
+        report,
+        results={
+            **report.results,
+            "labels": labels,
+            "relabel": types.SimpleNamespace(
+                steps=r.steps,
+                index=r.index,
+                old=r.old,
+                new=r.new,
+                gain=r.gain,
+                L=r.L,
+                stop_reason=r.stop_reason,
+            ),
+        },
+    )
     (tmp_path / "rep.pkl").write_bytes(pickle.dumps(plain))
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(Path(audit.__file__).parents[2]))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "rep.pkl"), str(out),
-                              str(Path(__file__).parent)],
-                             stdout=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "rep.pkl"), str(out), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
-        assert child.stdout.readline().strip() == "wrote"          # 8 CSVs and 1 PNG written
+        assert child.stdout.readline().strip() == "wrote"  # 8 CSVs and 1 PNG written
         temps = [p for p in tmp_path.iterdir() if p.name.startswith(".rep.tmp-")]
         assert len(temps) == 1 and len(list(temps[0].iterdir())) == 9
         child.send_signal(signal.SIGKILL)
@@ -268,7 +296,7 @@ def test_sigkill_mid_save_leaves_the_previous_report_whole(tmp_path, report, fas
         child.wait()
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before     # untouched, unmixed
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched, unmixed
     # the next save to that folder removes the dead process's temporary folder
     report.save(out, replace=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "rep.pkl"]
@@ -277,18 +305,23 @@ def test_sigkill_mid_save_leaves_the_previous_report_whole(tmp_path, report, fas
 # ---------------------------------------------------------------------------
 # command-line options are named
 
-@pytest.mark.parametrize("args, match", [
-    (["--seed", "-1"], r"--seed must be an integer >= 0; got -1"),
-    (["--n", "0"], r"--n must be an integer >= 1; got 0"),
-    (["--shuffles", "1"], r"--shuffles must be an integer >= 2"),
-    (["--folds", "0"], r"--folds must be an integer >= 2"),
-    (["--batch-size", "0"], r"--batch-size must be an integer >= 1"),
-    (["--flag-frac", "nan"], r"--flag-frac must be in \(0, 1\]"),
-    (["--reg", "-1"], r"--reg must be a finite number >= 0"),
-    (["--size", "0", "4"], r"--size must be an integer >= 1"),
-])
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--seed", "-1"], r"--seed must be an integer >= 0; got -1"),
+        (["--n", "0"], r"--n must be an integer >= 1; got 0"),
+        (["--shuffles", "1"], r"--shuffles must be an integer >= 2"),
+        (["--folds", "0"], r"--folds must be an integer >= 2"),
+        (["--batch-size", "0"], r"--batch-size must be an integer >= 1"),
+        (["--flag-frac", "nan"], r"--flag-frac must be in \(0, 1\]"),
+        (["--reg", "-1"], r"--reg must be a finite number >= 0"),
+        (["--size", "0", "4"], r"--size must be an integer >= 1"),
+    ],
+)
 def test_cli_options_are_named(tmp_path, capsys, args, match):
     import re
+
     x, y = blobs()
     path = _npz(tmp_path, x, y)
     assert audit.main([str(path), "--out", str(tmp_path / "r"), "--no-progress", *args]) == 2
@@ -301,8 +334,18 @@ def test_cli_options_are_named(tmp_path, capsys, args, match):
 
 X, Y = blobs()
 CASES = [
-    ("audit", lambda t: audit.audit(np.zeros((0, 4)), np.zeros(0, int), progress=False), ValueError, r"x is empty"),
-    ("audit", lambda t: audit.audit(np.zeros((12, 0)), Y, progress=False), ValueError, r"x is empty \(shape \(12, 0\)\)"),
+    (
+        "audit",
+        lambda t: audit.audit(np.zeros((0, 4)), np.zeros(0, int), progress=False),
+        ValueError,
+        r"x is empty",
+    ),
+    (
+        "audit",
+        lambda t: audit.audit(np.zeros((12, 0)), Y, progress=False),
+        ValueError,
+        r"x is empty \(shape \(12, 0\)\)",
+    ),
     ("audit", lambda t: audit.audit(np.where(X > 4, NAN, X), Y, progress=False), ValueError, "x contains"),
     ("audit", lambda t: audit.audit(X, Y.astype(str), progress=False), TypeError, "y must hold integer"),
     ("audit", lambda t: audit.audit(X, Y[:-1], progress=False), ValueError, "x has 12 samples but y has 11"),
@@ -327,9 +370,24 @@ CASES = [
     ("main", lambda t: _main_status(t, ["--n", "0"]), None, "--n must be an integer >= 1"),
     ("main", lambda t: _main_status(t, ["--seed", "-1"]), None, "--seed must be an integer >= 0"),
     ("main", lambda t: _main_status(t, ["--flag-alpha", "1"]), None, "--flag-alpha must be in (0, 1)"),
-    ("audit", lambda t: audit.audit(X, Y, flag_alpha=0.0, progress=False), ValueError, r"flag_alpha must be in \(0, 1\)"),
-    ("audit", lambda t: audit.audit(X, Y, sample_ids=["a"], progress=False), ValueError, "sample_ids has 1 entries but there are 12"),
-    ("estimate_gram", lambda t: audit.estimate_gram(__import__("ntkbook").archs.get("2-L"), np.zeros((0, 4)), None), ValueError, r"x \(and x2\) must have shape"),
+    (
+        "audit",
+        lambda t: audit.audit(X, Y, flag_alpha=0.0, progress=False),
+        ValueError,
+        r"flag_alpha must be in \(0, 1\)",
+    ),
+    (
+        "audit",
+        lambda t: audit.audit(X, Y, sample_ids=["a"], progress=False),
+        ValueError,
+        "sample_ids has 1 entries but there are 12",
+    ),
+    (
+        "estimate_gram",
+        lambda t: audit.estimate_gram(__import__("ntkbook").archs.get("2-L"), np.zeros((0, 4)), None),
+        ValueError,
+        r"x \(and x2\) must have shape",
+    ),
 ]
 # result and registry types (their use is tested in tests/test_audit_report.py)
 NOT_FUNCTIONS = {"AuditReport", "Tool"}
@@ -356,6 +414,7 @@ def _only_hidden(t):
 def _main_status(t, args):
     import contextlib
     import io
+
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         status = audit.main([str(_npz(t, X, Y)), "--out", str(t / "r"), "--no-progress", *args])
@@ -364,7 +423,7 @@ def _main_status(t, args):
 
 @pytest.mark.parametrize("name,call,exc,match", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_bad_input(tmp_path, name, call, exc, match):
-    if exc is None:                                 # the CLI: exit status 2 and a named option
+    if exc is None:  # the CLI: exit status 2 and a named option
         status, err = call(tmp_path)
         assert status == 2 and match in err
         return

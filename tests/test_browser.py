@@ -36,27 +36,48 @@ BUILD_ASKED = os.environ.get("NTKBOOK_BUILD_BOOK", "") not in ("", "0")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.built,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package "
-                       "'chromium'; see README): the browser test of the built book is skipped"),
-    pytest.mark.skipif(not (HTML / "index.html").exists() and not BUILD_ASKED,
-                       reason="the book is not built (book/_build/html/index.html is missing): "
-                       "run `make book` and then `pytest tests/test_browser.py`, or `make test` "
-                       "(builds it once, then runs this test), or set NTKBOOK_BUILD_BOOK=1 to "
-                       "let this test build it"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed (Debian package "
+        "'chromium'; see README): the browser test of the built book is skipped",
+    ),
+    pytest.mark.skipif(
+        not (HTML / "index.html").exists() and not BUILD_ASKED,
+        reason="the book is not built (book/_build/html/index.html is missing): "
+        "run `make book` and then `pytest tests/test_browser.py`, or `make test` "
+        "(builds it once, then runs this test), or set NTKBOOK_BUILD_BOOK=1 to "
+        "let this test build it",
+    ),
 ]
 
 # Flags that keep Chromium from reaching for the network on its own.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--disable-extensions"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
 
 
 def _chapter_pages() -> list[Path]:
     pages = [HTML / "intro.html"]
     pages += sorted((HTML / "notebooks").glob("*.html"))
     # front matter and appendix pages outside notebooks/ (notation, API reference, run times)
-    pages += [p for p in (HTML / "notation.html", HTML / "api.html", HTML / "execution_times.html",
-                          HTML / "bibliography.html") if p.exists()]
+    pages += [
+        p
+        for p in (
+            HTML / "notation.html",
+            HTML / "api.html",
+            HTML / "execution_times.html",
+            HTML / "bibliography.html",
+        )
+        if p.exists()
+    ]
     return pages
 
 
@@ -64,12 +85,12 @@ def _chapter_pages() -> list[Path]:
 def site():
     if BUILD_ASKED:
         subprocess.run(["make", "book"], cwd=ROOT, check=True)
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep pytest output readable
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(Quiet, directory=str(HTML)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(HTML)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -189,26 +210,32 @@ def _exercise_check(page) -> dict:
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.wait_for_function("() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
-                           ".length === document.querySelectorAll('.solution.dropdown').length")
-    found = {"exercises": page.locator("div.exercise").count(),
-             "proofs": page.locator("div.proof").count(),
-             "before": page.evaluate(SOLUTIONS), "after": None,
-             "cells_closed": page.evaluate(SOLUTION_CELLS)}    # before any click
+    page.wait_for_function(
+        "() => document.querySelectorAll('.solution.dropdown button.toggle-button')"
+        ".length === document.querySelectorAll('.solution.dropdown').length"
+    )
+    found = {
+        "exercises": page.locator("div.exercise").count(),
+        "proofs": page.locator("div.proof").count(),
+        "before": page.evaluate(SOLUTIONS),
+        "after": None,
+        "cells_closed": page.evaluate(SOLUTION_CELLS),
+    }  # before any click
     if found["before"]:
         page.locator(".solution.dropdown").first.locator("button.toggle-button").click()
-        try:        # until the first solution shows (not a fixed pause)
+        try:  # until the first solution shows (not a fixed pause)
             page.wait_for_function(FIRST_SOLUTION_SHOWN, timeout=5_000)
         except PlaywrightTimeout:
-            pass    # still hidden after 5 s: the test reports it from "after"
+            pass  # still hidden after 5 s: the test reports it from "after"
         found["after"] = page.evaluate(SOLUTIONS)[0]
     toggles = page.locator(".solution.dropdown.toggle-hidden button.toggle-button")
-    for i in range(toggles.count()):
-        toggles.nth(0).click()                     # the list shrinks as each one opens
+    for _ in range(toggles.count()):
+        toggles.nth(0).click()  # the list shrinks as each one opens
     if found["before"]:
-        try:        # until every solution shows; a dropdown that stays shut is reported below
+        try:  # until every solution shows; a dropdown that stays shut is reported below
             page.wait_for_function(
-                "() => !document.querySelector('.solution.dropdown.toggle-hidden')", timeout=5_000)
+                "() => !document.querySelector('.solution.dropdown.toggle-hidden')", timeout=5_000
+            )
         except PlaywrightTimeout:
             pass
     found["cells_after"] = page.evaluate(SOLUTION_CELLS)
@@ -232,11 +259,12 @@ def visits(site, browser) -> dict[str, dict]:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         console_errors: list[str] = []
         offsite: list[str] = []
-        page.on("console", lambda msg, errs=console_errors:
-                errs.append(msg.text) if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg, errs=console_errors: errs.append(msg.text) if msg.type == "error" else None
+        )
         page.on("pageerror", lambda exc, errs=console_errors: errs.append(str(exc)))
 
-        def guard(route):      # one argument: playwright passes the request as a second one
+        def guard(route):  # one argument: playwright passes the request as a second one
             host = urlparse(route.request.url).hostname
             if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
                 route.continue_()
@@ -245,7 +273,7 @@ def visits(site, browser) -> dict[str, dict]:
                 route.abort()
 
         page.route("**/*", guard)
-        page.goto(f"{site}/{rel}", wait_until="commit")     # returns once navigation starts
+        page.goto(f"{site}/{rel}", wait_until="commit")  # returns once navigation starts
         return rel, page, console_errors, offsite
 
     def check_page(rel, page, console_errors, offsite) -> None:
@@ -283,11 +311,13 @@ def test_every_page_renders_offline(visits):
     summary = []
     for rel, visit in visits.items():
         report = visit["report"]
-        issues = ([f"unrendered math: {t!r}" for t in report["unrendered"]]
-                  + [f"MathJax error: {t!r}" for t in report["errors"]]
-                  + [f"image not loaded: {s}" for s in report["broken"]]
-                  + [f"console error: {t}" for t in visit["console_errors"]]
-                  + [f"request left localhost: {u}" for u in visit["offsite"]])
+        issues = (
+            [f"unrendered math: {t!r}" for t in report["unrendered"]]
+            + [f"MathJax error: {t!r}" for t in report["errors"]]
+            + [f"image not loaded: {s}" for s in report["broken"]]
+            + [f"console error: {t}" for t in visit["console_errors"]]
+            + [f"request left localhost: {u}" for u in visit["offsite"]]
+        )
         if issues:
             problems[rel] = issues
         summary.append(f"{rel}: {report['math']} math, {report['images']} images")
@@ -319,8 +349,7 @@ def test_exercises_theorems_and_reference_pages(visits):
         if name not in visits:
             problems.append(f"{name} is missing from the build")
         elif visits[name]["count"] < least:
-            problems.append(f"{name}: {visits[name]['count']} x {selector!r} "
-                            f"(at least {least} expected)")
+            problems.append(f"{name}: {visits[name]['count']} x {selector!r} (at least {least} expected)")
     assert not problems, "\n".join(problems)
 
 
@@ -332,8 +361,9 @@ def test_claims_ledger_entries_readable(visits):
     a phone's width (no horizontal overflow, badge inside the page) and shows its claim uncut.
     """
     ledgers = {rel: v["ledger"] for rel, v in visits.items() if "ledger" in v}
-    chapter_pages = sorted(rel for rel in ledgers if rel.startswith("notebooks/")
-                           and rel.split("/")[-1][:2].isdigit())
+    chapter_pages = sorted(
+        rel for rel in ledgers if rel.startswith("notebooks/") and rel.split("/")[-1][:2].isdigit()
+    )
     assert len(chapter_pages) >= 14, f"ledger entries on only {chapter_pages}"
     appendix = "notebooks/A3_claims_ledger.html"
     assert appendix in ledgers, "the claims-ledger appendix shows no entries"
@@ -352,7 +382,7 @@ def test_claims_ledger_entries_readable(visits):
     verdicts = [e["verdict"] for e in ledgers[appendix][1280]]
     open_ = {"not reproduced", "partly", "inconclusive"}
     first_rest = next((i for i, v in enumerate(verdicts) if v not in open_), len(verdicts))
-    n_open = sum(v in open_ for v in verdicts) // 2        # listed first, then again by source
+    n_open = sum(v in open_ for v in verdicts) // 2  # listed first, then again by source
     if first_rest < n_open:
         problems.append(f"{appendix}: only {first_rest} open claims lead the page, {n_open} exist")
     ids = {rel.split("/")[-1]: {e["id"] for e in by_width[1280]} for rel, by_width in ledgers.items()}
@@ -381,26 +411,36 @@ def test_solutions_hidden_whole_figures_captioned_no_literal_dollar(visits):
         for sol in v["exercises"]["cells_closed"]:
             shown = [c["text"] for c in sol["cells"] if c["visible"]]
             if shown:
-                problems.append(f"{rel}, {sol['id']}: solution code/output visible before "
-                                f"the dropdown is opened: {shown[:3]}")
+                problems.append(
+                    f"{rel}, {sol['id']}: solution code/output visible before "
+                    f"the dropdown is opened: {shown[:3]}"
+                )
             if sol["leaked"]:
-                problems.append(f"{rel}, {sol['id']}: code cells after the solution, outside "
-                                f"its dropdown (use solution-start/solution-end): "
-                                f"{sol['leaked'][:3]}")
+                problems.append(
+                    f"{rel}, {sol['id']}: code cells after the solution, outside "
+                    f"its dropdown (use solution-start/solution-end): "
+                    f"{sol['leaked'][:3]}"
+                )
         for sol in v["exercises"].get("cells_after", []):
             hidden = [c["text"] for c in sol["cells"] if not c["visible"]]
             if hidden:
-                problems.append(f"{rel}, {sol['id']}: solution code/output still hidden after "
-                                f"the dropdown is opened: {hidden[:3]}")
+                problems.append(
+                    f"{rel}, {sol['id']}: solution code/output still hidden after "
+                    f"the dropdown is opened: {hidden[:3]}"
+                )
         f = v["figures"]
         if f["uncaptioned"]:
             problems.append(f"{rel}: figures without a caption: {f['uncaptioned']}")
         if f["bare"]:
-            problems.append(f"{rel}: output images outside a numbered figure (add the cell's "
-                            f"mystnb figure metadata): {f['bare']}")
+            problems.append(
+                f"{rel}: output images outside a numbered figure (add the cell's "
+                f"mystnb figure metadata): {f['bare']}"
+            )
         if f["dollars"]:
             problems.append(f"{rel}: literal $ in the rendered text: {f['dollars'][:3]}")
-    summary = [f"{rel}: {len(v['exercises']['cells_closed'])} solutions, "
-               f"{v['figures']['figures']} figures" for rel, v in sorted(chapters.items())]
+    summary = [
+        f"{rel}: {len(v['exercises']['cells_closed'])} solutions, {v['figures']['figures']} figures"
+        for rel, v in sorted(chapters.items())
+    ]
     print("\n".join(summary))
     assert not problems, "\n".join(problems[:60])

@@ -51,8 +51,9 @@ def _run_and_kill_mid_write(x_path: Path, cache: Path) -> subprocess.CompletedPr
         gram.gram(archs.get("2-L"), x, batch_size=5, progress=False, cache_dir={str(cache)!r})
         print("finished")
     """)
-    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_sigkill_mid_write_leaves_no_half_block_and_resumes_bitwise(tmp_path):
@@ -60,7 +61,7 @@ def test_sigkill_mid_write_leaves_no_half_block_and_resumes_bitwise(tmp_path):
     np.save(tmp_path / "x.npy", x)
     cache = tmp_path / "cache"
     proc = _run_and_kill_mid_write(tmp_path / "x.npy", cache)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]   # killed, not finished
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]  # killed, not finished
     assert "finished" not in proc.stdout
     blocks = sorted(cache.glob("block_*.npy"))
     half = sorted(cache.glob(".tmp_*.npy"))

@@ -19,17 +19,18 @@ def test_summary_against_loops(rng):
     dev = sum(abs(sum(p[i]) - 1) for i in range(50)) / 50
     conf = sum(max(p[i]) for i in range(50)) / 50
     assert s["accuracy"] == acc
-    np.testing.assert_allclose([s["brier"], s["mean_abs_sum_minus_1"], s["mean_confidence"]],
-                               [brier, dev, conf], rtol=1e-12)
+    np.testing.assert_allclose(
+        [s["brier"], s["mean_abs_sum_minus_1"], s["mean_confidence"]], [brier, dev, conf], rtol=1e-12
+    )
 
 
 def test_reliability_equal_count_bins(rng):
     p = rng.dirichlet(np.ones(3), size=40)
     y = rng.integers(0, 3, size=40)
     conf, acc = calibration.reliability(p, y, n_bins=4)
-    order = np.argsort(p.max(1))                  # 40 distinct confidences: 10 per bin in order
+    order = np.argsort(p.max(1))  # 40 distinct confidences: 10 per bin in order
     for b in range(4):
-        idx = order[10 * b:10 * (b + 1)]
+        idx = order[10 * b : 10 * (b + 1)]
         assert conf[b] == pytest.approx(p.max(1)[idx].mean(), rel=1e-12)
         assert acc[b] == pytest.approx(np.mean(p[idx].argmax(1) == y[idx]), rel=1e-12)
 

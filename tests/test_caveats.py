@@ -6,7 +6,6 @@ here; each direction word is checked on one input where it must appear and one w
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,8 +22,8 @@ def test_flag_check_hand_count():
 
 
 def test_flags_sentence_directions():
-    good = caveats.flag_check([1, 7, 9, 2], [1, 7, 9], n=20)       # 75 % vs 15 % base
-    bad = caveats.flag_check([0, 2, 3, 4], [1, 7, 9], n=20)        # 0 %
+    good = caveats.flag_check([1, 7, 9, 2], [1, 7, 9], n=20)  # 75 % vs 15 % base
+    bad = caveats.flag_check([0, 2, 3, 4], [1, 7, 9], n=20)  # 0 %
     assert "above the 15 %" in caveats.flags_sentence(good)
     assert "no better than" in caveats.flags_sentence(bad)
     s = caveats.flags_sentence(bad, good, "2-L", "10-L")
@@ -40,8 +39,9 @@ def test_relabel_sentence_directions():
 
 
 def test_ranking_sentence_tie_and_lead():
-    tie = pd.DataFrame({"ratio": [1.02, 1.01, 1.00], "tied_with_best": [True, True, False]},
-                       index=["2-L", "10-L", "CNN-1"])
+    tie = pd.DataFrame(
+        {"ratio": [1.02, 1.01, 1.00], "tied_with_best": [True, True, False]}, index=["2-L", "10-L", "CNN-1"]
+    )
     lead = tie.assign(tied_with_best=[True, False, False])
     assert "2-L, 10-L are tied" in caveats.ranking_sentence(tie)
     assert "2-L is ahead" in caveats.ranking_sentence(lead)

@@ -20,8 +20,17 @@ def ledger_dir(tmp_path, monkeypatch):
 
 
 def _fields(**over):
-    base = dict(id="003-x", source_doc="003", kind="empirical", source="slide 1", claim="a claim", paper="0.5",
-                ours="0.49", criterion="within 0.02", verdict="reproduced")
+    base = dict(
+        id="003-x",
+        source_doc="003",
+        kind="empirical",
+        source="slide 1",
+        claim="a claim",
+        paper="0.5",
+        ours="0.49",
+        criterion="within 0.02",
+        verdict="reproduced",
+    )
     base.update(over)
     return base
 
@@ -53,7 +62,7 @@ def test_claim_validation():
         claims.Claim(**_fields(source_doc="999"))
     with pytest.raises(ValueError, match="kind must be one of"):
         claims.Claim(**_fields(kind="theorem"))
-    with pytest.raises(TypeError, match="kind"):              # kind is required, no default
+    with pytest.raises(TypeError, match="kind"):  # kind is required, no default
         base = _fields()
         del base["kind"]
         claims.Claim(**base)
@@ -75,14 +84,19 @@ def test_ledger_round_trip(ledger_dir):
     with pytest.raises(ValueError, match="recorded twice"):
         led.record(**_fields())
     back = claims.load(["ch98"])
-    assert back == led.claims                      # dataclass equality: every field survives JSON
+    assert back == led.claims  # dataclass equality: every field survives JSON
     assert all(c.chapter == "ch98" for c in back)
     frame = claims.to_frame(back)
     assert list(frame["id"]) == ["003-x", "003-z", "004-y"]
     # the default count is of empirical claims only; the identity is counted apart
     counts = claims.counts(back)
-    assert counts.to_dict() == {"reproduced": 1, "partly": 0, "inconclusive": 0,
-                                "not reproduced": 0, "not testable here": 1}
+    assert counts.to_dict() == {
+        "reproduced": 1,
+        "partly": 0,
+        "inconclusive": 0,
+        "not reproduced": 0,
+        "not testable here": 1,
+    }
     assert claims.counts(back, kind=None)["reproduced"] == 2
     by_kind = claims.counts_by_kind(back)
     assert by_kind.loc["identity", "reproduced"] == 1 and by_kind.loc["textual"].sum() == 0
@@ -98,7 +112,7 @@ def test_load_missing_and_stale(ledger_dir):
         claims.load(["ch97", "ch96"])
     path = ledger_dir / "ch97.json"
     payload = json.loads(path.read_text())
-    payload["seed"] = config.SEED + 1              # as if recorded in a run with another seed
+    payload["seed"] = config.SEED + 1  # as if recorded in a run with another seed
     path.write_text(json.dumps(payload))
     with pytest.raises(claims.MissingClaimsError, match="ch97: recorded at"):
         claims.load(["ch97"])
@@ -126,15 +140,15 @@ def test_interval_against_t_table():
     vals = [1.0, 2.0, 3.0, 4.0, 6.0]
     mean = 16.0 / 5
     sd = (sum((v - mean) ** 2 for v in vals) / 4) ** 0.5
-    half = 2.7764451051977987 * sd / 5 ** 0.5
+    half = 2.7764451051977987 * sd / 5**0.5
     iv = claims.interval(vals)
     assert iv.n == 5 and abs(iv.mean - mean) < 1e-12 and abs(iv.sd - sd) < 1e-12
     assert abs(iv.lo - (mean - half)) < 1e-12 and abs(iv.hi - (mean + half)) < 1e-12
     # 90 %: t_{0.95}(4) = 2.1318468 (a 7-digit table value, so agreement to 1e-7 * sd)
     iv90 = claims.interval(vals, level=0.90)
-    assert abs(iv90.hi - mean - 2.1318468 * sd / 5 ** 0.5) < 1e-7
+    assert abs(iv90.hi - mean - 2.1318468 * sd / 5**0.5) < 1e-7
     assert "5 seeds" in iv.text() and "95 % CI" in iv.text()
-    assert iv.text("+.2f").startswith("+3.20 +- 1.92 (95 % CI [+0.81, +5.59]")   # no sign on the spread
+    assert iv.text("+.2f").startswith("+3.20 +- 1.92 (95 % CI [+0.81, +5.59]")  # no sign on the spread
     with pytest.raises(ValueError, match="at least 2"):
         claims.interval([1.0])
     with pytest.raises(ValueError, match="finite"):
@@ -170,9 +184,12 @@ def test_count_strict_ties_are_not_improvements():
 
 def test_render_full_text_badges_and_escaping():
     long_claim = "word " * 80 + "<end & tail>"
-    cs = [claims.Claim(**_fields(claim=long_claim, chapter="ch01", n_seeds=5)),
-          claims.Claim(**_fields(id="004-q", source_doc="004", kind="textual", verdict="inconclusive",
-                                 chapter="ch02"))]
+    cs = [
+        claims.Claim(**_fields(claim=long_claim, chapter="ch01", n_seeds=5)),
+        claims.Claim(
+            **_fields(id="004-q", source_doc="004", kind="textual", verdict="inconclusive", chapter="ch02")
+        ),
+    ]
     html = claims.render(cs, summary=True, links={"ch01": "01_lazy_regime.html"})
     # the whole claim text, escaped, never cut with "..."
     assert ("word " * 80 + "&lt;end &amp; tail&gt;") in html and "..." not in html
@@ -195,7 +212,7 @@ def test_accuracy_gap_interval_against_hand_computation():
     iv = claims.accuracy_gap_interval(0.9, 0.88, 450)
     assert abs(iv.mean - 0.02) < 1e-12
     assert abs(iv.hi - (0.02 + 1.959963984540054 * se)) < 1e-12
-    assert claims.decide(iv, 0.0) == "inconclusive"          # 9 of 450 images: within noise
+    assert claims.decide(iv, 0.0) == "inconclusive"  # 9 of 450 images: within noise
     assert claims.decide(claims.accuracy_gap_interval(0.95, 0.80, 450), 0.0) == "reproduced"
     assert "450 test points (unpaired)" in iv.text()
     with pytest.raises(ValueError, match="must lie in"):
@@ -223,11 +240,15 @@ def test_combine():
 
 
 def test_summary_text_lists_every_verdict_with_ids():
-    cs = [claims.Claim(**_fields(id="003-a")), claims.Claim(**_fields(id="003-b", verdict="inconclusive")),
-          claims.Claim(**_fields(id="003-c", verdict="not reproduced")),
-          claims.Claim(**_fields(id="003-d", kind="identity"))]
-    assert claims.summary_text(cs) == ("Of 3 empirical claims, 1 reproduced (003-a), 1 inconclusive "
-                                       "(003-b) and 1 not reproduced (003-c).")
+    cs = [
+        claims.Claim(**_fields(id="003-a")),
+        claims.Claim(**_fields(id="003-b", verdict="inconclusive")),
+        claims.Claim(**_fields(id="003-c", verdict="not reproduced")),
+        claims.Claim(**_fields(id="003-d", kind="identity")),
+    ]
+    assert claims.summary_text(cs) == (
+        "Of 3 empirical claims, 1 reproduced (003-a), 1 inconclusive (003-b) and 1 not reproduced (003-c)."
+    )
     assert claims.summary_text(cs, kind="identity") == "Of 1 identity claims, 1 reproduced (003-d)."
     assert claims.summary_text(cs, kind="textual") == "This chapter records no textual claims."
 
@@ -240,11 +261,14 @@ def test_ledger_chapters_finds_the_notebooks_that_open_a_ledger(tmp_path):
 
     notebook("02_b.ipynb", "from ntkbook import claims\n", "ledger = claims.Ledger('ch02')\n")
     notebook("01_a.ipynb", 'ledger = claims.Ledger("ch01")   # comment\n')
-    notebook("A3_ledger.ipynb", "records = claims.load(chapters)\n")        # reads, records none
+    notebook("A3_ledger.ipynb", "records = claims.load(chapters)\n")  # reads, records none
     notebook("A4_more.ipynb", 'claims.Ledger( "a4" )\n')
     found = claims.ledger_chapters(tmp_path)
-    assert found == {"a4": tmp_path / "A4_more.ipynb", "ch01": tmp_path / "01_a.ipynb",
-                     "ch02": tmp_path / "02_b.ipynb"}
+    assert found == {
+        "a4": tmp_path / "A4_more.ipynb",
+        "ch01": tmp_path / "01_a.ipynb",
+        "ch02": tmp_path / "02_b.ipynb",
+    }
     notebook("03_c.ipynb", 'claims.Ledger("ch01")\n')
     with pytest.raises(ValueError, match="'ch01' opens a ledger in both 01_a.ipynb and 03_c.ipynb"):
         claims.ledger_chapters(tmp_path)
@@ -257,6 +281,5 @@ def test_ledger_chapters_of_the_book_are_its_numbered_chapters():
 
     folder = Path(__file__).resolve().parents[1] / "notebooks"
     found = claims.ledger_chapters(folder)
-    numbered = {f"ch{p.name[:2]}" for p in folder.glob("[0-9][0-9]_*.ipynb")
-                if "Ledger(" in p.read_text()}
+    numbered = {f"ch{p.name[:2]}" for p in folder.glob("[0-9][0-9]_*.ipynb") if "Ledger(" in p.read_text()}
     assert set(found) >= numbered and len(numbered) >= 14

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from neural_tangents import stax
 
-from ntkbook import archs, closed_form as cf
+from ntkbook import archs
+from ntkbook import closed_form as cf
 
 
 def rel_err(a, b) -> float:
@@ -47,8 +48,7 @@ def test_mlp_recursion_layers_match_truncated_networks(xs):
     """
     x1, _ = xs
     W_std, b_std, W_std_out = 1.3, 0.2, 0.9
-    _, _, layers = cf.mlp_ntk(x1, depth=4, W_std=W_std, b_std=b_std, W_std_out=W_std_out,
-                              return_layers=True)
+    _, _, layers = cf.mlp_ntk(x1, depth=4, W_std=W_std, b_std=b_std, W_std_out=W_std_out, return_layers=True)
     assert len(layers["sigma"]) == 4 and len(layers["theta"]) == 4
     for depth in range(1, 5):
         last = W_std_out if depth == 4 else W_std
@@ -72,8 +72,9 @@ def test_mlp_readout_scale_matches_neural_tangents(xs, depth):
 
 def test_two_layer_closed_form_matches_neural_tangents(xs):
     x1, x2 = xs
-    _, _, kernel_fn = stax.serial(stax.Dense(7, W_std=1.3, b_std=0.2), stax.Relu(),
-                                  stax.Dense(1, W_std=0.7, b_std=0.3))
+    _, _, kernel_fn = stax.serial(
+        stax.Dense(7, W_std=1.3, b_std=0.2), stax.Relu(), stax.Dense(1, W_std=0.7, b_std=0.3)
+    )
     ref = kernel_fn(x1, x2, ("ntk", "nngp"))
     ntk, nngp = cf.relu_ntk_2layer(x1, x2, W_std=1.3, b_std=0.2, W_std_out=0.7, b_std_out=0.3)
     assert rel_err(ntk, ref.ntk) < 1e-10

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.core
 def tiny():
     ds = data.load("digits", n=16, seed=0, n_test=12)
     # a 4x4 crop keeps the GAP kernel cheap; float64 for the kernels
-    return dataclasses.replace(ds, x=ds.x[:, 2:6, 2:6].astype(np.float64),
-                               x_test=ds.x_test[:, 2:6, 2:6].astype(np.float64))
+    return dataclasses.replace(
+        ds, x=ds.x[:, 2:6, 2:6].astype(np.float64), x_test=ds.x_test[:, 2:6, 2:6].astype(np.float64)
+    )
 
 
 @pytest.mark.parametrize("pool", ["flatten", "gap"])
@@ -29,9 +30,9 @@ def test_kernel_accuracy_against_gram_and_dense_solve(tiny, pool):
         arch = archs.cnn([4] * depth, [], tiny.num_classes, pool=pool)
         K = gram.gram(arch, tiny.x, progress=False)
         Kt = gram.gram(arch, tiny.x_test, tiny.x, progress=False)
-        pred = Kt @ np.linalg.solve(K, Y)                     # the reference: a dense LU solve
+        pred = Kt @ np.linalg.solve(K, Y)  # the reference: a dense LU solve
         ref_acc = float(np.mean(pred.argmax(1) == tiny.y_test))
-        assert res[depth].accuracy == ref_acc                 # 12 test points: exact agreement
+        assert res[depth].accuracy == ref_acc  # 12 test points: exact agreement
         ev = np.linalg.eigvalsh(K)
         assert abs(res[depth].lambda_max - ev[-1]) < 1e-9 * ev[-1]
         assert res[depth].condition_number == pytest.approx(ev[-1] / ev[0], rel=1e-6)

@@ -32,7 +32,7 @@ def single_depth_kernel(depth: int, pool: str, ndim: int):
 def test_every_depth_matches_the_single_depth_kernel(rng, ndim, shape, pool):
     x = data.normalize(rng.normal(size=(7,) + shape))
     x2 = data.normalize(rng.normal(size=(5,) + shape))
-    depths = [2, 1]                         # any order
+    depths = [2, 1]  # any order
     sym = cntk_depths.gram_by_depth(x, depths=depths, pool=pool, ndim=ndim, batch_size=3)
     cross = cntk_depths.gram_by_depth(x2, x, depths=depths, pool=pool, ndim=ndim, batch_size=3)
     assert sorted(sym) == [1, 2]
@@ -42,7 +42,7 @@ def test_every_depth_matches_the_single_depth_kernel(rng, ndim, shape, pool):
         ref_cross = gram.gram(kfn, x2, x, batch_size=3, progress=False)
         assert rel_err(sym[d].gram, ref) < 1e-12
         assert rel_err(cross[d].gram, ref_cross) < 1e-12
-        assert np.array_equal(sym[d].gram, sym[d].gram.T)     # exactly symmetric
+        assert np.array_equal(sym[d].gram, sym[d].gram.T)  # exactly symmetric
     # cumulative stage times: a deeper network never costs less than a shallower one
     assert sym[1].cpu_seconds <= sym[2].cpu_seconds
 

@@ -27,8 +27,7 @@ def test_multiclass_gap_equals_brute_force(rng):
     y = np.arange(40) % 4
     # a well-conditioned 40x40 system in float64: the Schur-complement route and 40
     # fresh solves agree to ~1e-12 relative; 1e-8 leaves room for other BLAS builds
-    np.testing.assert_allclose(multiclass_complexity_gap(H, y), _brute_force(H, y, 4),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(multiclass_complexity_gap(H, y), _brute_force(H, y, 4), rtol=1e-8, atol=1e-10)
 
 
 def test_multiclass_gap_flags_flipped_labels(rng):
@@ -39,7 +38,7 @@ def test_multiclass_gap_flags_flipped_labels(rng):
     x = data.normalize(centres[y] + 0.1 * rng.standard_normal((30, 20)))
     y_noisy, flipped = data.add_label_noise(y, 0.1, 2, seed=1)
     score = multiclass_complexity_gap(np.asarray(closed_form.relu_ntk_eq4(x)), y_noisy)
-    assert set(np.argsort(score)[-len(flipped):]) == set(flipped.tolist())
+    assert set(np.argsort(score)[-len(flipped) :]) == set(flipped.tolist())
 
 
 def test_multiclass_gap_bad_input(rng):

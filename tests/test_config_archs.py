@@ -46,7 +46,7 @@ def test_data_root(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("NTKBOOK_DATA", str(tmp_path / "env"))
     assert config.data_root() == tmp_path / "env"
-    assert config.data_root("/elsewhere") == Path("/elsewhere")           # argument wins
+    assert config.data_root("/elsewhere") == Path("/elsewhere")  # argument wins
     assert config.data_root(tmp_path / "arg") == tmp_path / "arg"
     assert config.data_root("~/mine") == home / "mine"
     monkeypatch.setenv("NTKBOOK_DATA", "~/from-env")
@@ -90,14 +90,22 @@ def test_ndim_of():
 @pytest.mark.parametrize("raw,expected", [("", 0), ("7", 7), (" 3 ", 3)])
 def test_seed_comes_from_the_environment(raw, expected):
     # a fresh interpreter: SEED is read once, when ntkbook.config is imported
-    out = subprocess.run([sys.executable, "-c", "from ntkbook import config; print(config.SEED)"],
-                         env={**os.environ, "NTKBOOK_SEED": raw}, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "from ntkbook import config; print(config.SEED)"],
+        env={**os.environ, "NTKBOOK_SEED": raw},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert int(out.stdout.strip()) == expected
 
 
 @pytest.mark.parametrize("raw", ["-1", "1.5", "abc"])
 def test_bad_seed_in_the_environment_is_refused(raw):
-    out = subprocess.run([sys.executable, "-c", "import ntkbook.config"],
-                         env={**os.environ, "NTKBOOK_SEED": raw}, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import ntkbook.config"],
+        env={**os.environ, "NTKBOOK_SEED": raw},
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0 and "NTKBOOK_SEED must be a non-negative integer" in out.stderr

@@ -30,15 +30,29 @@ def test_sizes_are_ordered_by_chapter_then_appendices():
 
 # (chapter, size keys, where the dataset name is) for every paper-profile draw from a real split
 _DRAWS = [
-    ("ch01", ("n",), "dataset"), ("ch02", ("n",), "dataset"), ("ch03", ("reg_ns",), "dataset"),
-    ("ch04", ("n",), "dataset"), ("ch05", ("n",), "dataset"), ("ch06", ("n_train",), "dataset"),
-    ("ch07", ("n", "full_n"), "dataset"), ("ch10", ("n", "scaling_ns"), "datasets"),
-    ("ch11", ("n_real",), "cg_datasets"), ("ch11", ("protocol_n",), "protocol_dataset"),
-    ("ch12", ("n", "real_n", "eq5_n"), "datasets"), ("ch13", ("n", "real_n"), "datasets"),
-    ("ch14", ("n", "real_n"), "datasets"), ("ch15", ("n",), "dataset"),
+    ("ch01", ("n",), "dataset"),
+    ("ch02", ("n",), "dataset"),
+    ("ch03", ("reg_ns",), "dataset"),
+    ("ch04", ("n",), "dataset"),
+    ("ch05", ("n",), "dataset"),
+    ("ch06", ("n_train",), "dataset"),
+    ("ch07", ("n", "full_n"), "dataset"),
+    ("ch10", ("n", "scaling_ns"), "datasets"),
+    ("ch11", ("n_real",), "cg_datasets"),
+    ("ch11", ("protocol_n",), "protocol_dataset"),
+    ("ch12", ("n", "real_n", "eq5_n"), "datasets"),
+    ("ch13", ("n", "real_n"), "datasets"),
+    ("ch14", ("n", "real_n"), "datasets"),
+    ("ch15", ("n",), "dataset"),
 ]
-_TEST_DRAWS = [("ch01", "n_test"), ("ch02", "n_test"), ("ch03", "n_test"), ("ch04", "n_test"),
-               ("ch05", "n_test"), ("ch07", "full_n_test")]
+_TEST_DRAWS = [
+    ("ch01", "n_test"),
+    ("ch02", "n_test"),
+    ("ch03", "n_test"),
+    ("ch04", "n_test"),
+    ("ch05", "n_test"),
+    ("ch07", "full_n_test"),
+]
 
 
 def _split_sizes(name: str) -> tuple[int, int]:

@@ -17,16 +17,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkbook import _x64, archs, closed_form as cf
+from ntkbook import _x64, archs
+from ntkbook import closed_form as cf
 
 # core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
 pytestmark = pytest.mark.core
 
 REPO = Path(__file__).resolve().parents[1]
 
-CORE_MODULES = ("ntkbook.gram", "ntkbook.layers", "ntkbook.closed_form", "ntkbook.tasks",
-                "ntkbook.dynamics.kernel_regression", "ntkbook.metrics", "ntkbook.data",
-                "ntkbook.archs")
+CORE_MODULES = (
+    "ntkbook.gram",
+    "ntkbook.layers",
+    "ntkbook.closed_form",
+    "ntkbook.tasks",
+    "ntkbook.dynamics.kernel_regression",
+    "ntkbook.metrics",
+    "ntkbook.data",
+    "ntkbook.archs",
+)
 
 
 def rel_err(a, b) -> float:
@@ -51,8 +59,9 @@ def test_core_imports_and_computes_without_neural_tangents():
                                          if sys.modules[m] is not None]
         print("OK")
     """)
-    res = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     # the stax triples are the one thing that still needs neural-tangents
     assert res.stdout.strip() == "OK"
@@ -60,7 +69,7 @@ def test_core_imports_and_computes_without_neural_tangents():
 
 @pytest.mark.parametrize("use_fallback", [False, True])
 def test_x64_context_manager_sets_and_restores(monkeypatch, use_fallback):
-    if use_fallback:   # the jax.config.update route, taken on a JAX with neither native API
+    if use_fallback:  # the jax.config.update route, taken on a JAX with neither native API
         monkeypatch.setattr(_x64, "_NATIVE", None)
     outside = jnp.zeros(1).dtype
     with _x64.x64_scope(False):
@@ -69,7 +78,7 @@ def test_x64_context_manager_sets_and_restores(monkeypatch, use_fallback):
             assert jnp.zeros(1).dtype == jnp.float64
         assert jnp.zeros(1).dtype == jnp.float32
     assert jnp.zeros(1).dtype == outside
-    with pytest.raises(RuntimeError):   # restored also when the block raises
+    with pytest.raises(RuntimeError):  # restored also when the block raises
         with _x64.x64_scope(not (outside == jnp.float64)):
             raise RuntimeError
     assert jnp.zeros(1).dtype == outside
@@ -78,13 +87,13 @@ def test_x64_context_manager_sets_and_restores(monkeypatch, use_fallback):
 def _equal_input_recursion(sq_norm, d, depth, W_std, b_std, W_std_out=1.0):
     """NTK(x, x) of the ReLU MLP with the angle 0 at every layer: a scalar recursion."""
     w = W_std if depth > 1 else W_std_out
-    s = w ** 2 * sq_norm / d + b_std ** 2
+    s = w**2 * sq_norm / d + b_std**2
     theta = s
     for layer in range(2, depth + 1):
         w = W_std_out if layer == depth else W_std
         # E[relu(u)^2] = s/2 and E[relu'(u)^2] = 1/2 for u ~ N(0, s)
-        s = w ** 2 * s / 2 + b_std ** 2
-        theta = theta * w ** 2 / 2 + s
+        s = w**2 * s / 2 + b_std**2
+        theta = theta * w**2 / 2 + s
     return theta, s
 
 
@@ -93,8 +102,7 @@ def test_mlp_diagonal_is_exact(rng, depth):
     """The Gram diagonal equals the equal-input closed form to rounding (was ~1e-8 with arccos)."""
     x = rng.normal(size=(40, 784))
     ntk, nngp = cf.mlp_ntk(x, depth=depth, W_std=archs.W_STD, b_std=archs.B_STD)
-    ref_ntk, ref_nngp = _equal_input_recursion(np.sum(x ** 2, 1), 784, depth, archs.W_STD,
-                                               archs.B_STD)
+    ref_ntk, ref_nngp = _equal_input_recursion(np.sum(x**2, 1), 784, depth, archs.W_STD, archs.B_STD)
     # a dozen float64 operations per layer: 1e-14 relative is a few ulps each
     np.testing.assert_allclose(np.diag(ntk), ref_ntk, rtol=1e-14)
     np.testing.assert_allclose(np.diag(nngp), ref_nngp, rtol=1e-14)
@@ -105,23 +113,26 @@ def test_flatten_cnn_diagonal_is_exact(rng):
     x = rng.normal(size=(6, 8, 8, 1))
     fk = archs.get("CNN-1").kernel_fn
     H = np.asarray(jax.jit(lambda a: fk(a, a, "ntk"))(x))
-    W2, b2 = archs.W_STD ** 2, archs.B_STD ** 2
-    v = x[..., 0] ** 2                                   # (N, H, W), one channel
-    box = lambda t: sum(np.roll(np.pad(t, ((0, 0), (1, 1), (1, 1))), (dy, dx), (1, 2))
-                        for dy in (-1, 0, 1) for dx in (-1, 0, 1))[:, 1:-1, 1:-1]
+    W2, b2 = archs.W_STD**2, archs.B_STD**2
+    v = x[..., 0] ** 2  # (N, H, W), one channel
+    box = lambda t: sum(
+        np.roll(np.pad(t, ((0, 0), (1, 1), (1, 1))), (dy, dx), (1, 2))
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    )[:, 1:-1, 1:-1]
     ntk = None
-    for _ in range(2):                                   # conv -> relu, twice
+    for _ in range(2):  # conv -> relu, twice
         v = W2 / 9 * box(v) + b2
         ntk = v if ntk is None else W2 / 9 * box(ntk) + v
         ntk, v = ntk / 2, v / 2
     k, theta = v.mean((1, 2)), ntk.mean((1, 2))
-    for _ in range(2):                                   # dense -> relu, twice
+    for _ in range(2):  # dense -> relu, twice
         k = W2 * k + b2
         theta = (W2 * theta + k) / 2
         k = k / 2
     k = k + b2
     theta = theta + k
-    np.testing.assert_allclose(np.diag(H), theta, rtol=1e-13)   # box sums in another order
+    np.testing.assert_allclose(np.diag(H), theta, rtol=1e-13)  # box sums in another order
 
 
 def test_equal_inputs_give_angle_zero_off_the_diagonal_too(rng):
@@ -137,12 +148,17 @@ def test_equal_inputs_give_angle_zero_off_the_diagonal_too(rng):
 def test_mlp_zoo_closed_forms_match_neural_tangents(rng, name):
     pytest.importorskip("neural_tangents")
     x1, x2 = rng.normal(size=(9, 6, 6, 1)), rng.normal(size=(7, 6, 6, 1))
-    x2[0] = x1[0]                                        # an equal pair in the cross Gram too
+    x2[0] = x1[0]  # an equal pair in the cross Gram too
     from ntkbook import layers
 
     ref = layers.to_stax(archs.get(name))[2](x1, x2, ("ntk", "nngp"))
-    ntk, nngp = cf.mlp_ntk(x1.reshape(9, -1), x2.reshape(7, -1), depth=int(name.split("-")[0]),
-                           W_std=archs.W_STD, b_std=archs.B_STD)
+    ntk, nngp = cf.mlp_ntk(
+        x1.reshape(9, -1),
+        x2.reshape(7, -1),
+        depth=int(name.split("-")[0]),
+        W_std=archs.W_STD,
+        b_std=archs.B_STD,
+    )
     # off the equal pair both compute the same recursion: agreement to 1e-10 (the
     # equal pair differs by neural-tangents' arccos rounding, ~1e-8: excluded)
     mask = np.ones((9, 7), bool)

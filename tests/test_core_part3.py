@@ -34,8 +34,8 @@ from ntkbook.dynamics import train
 
 pytestmark = pytest.mark.core
 
-B_STD = archs.B_STD            # every layer's bias scale in the zoo
-W_HID = archs.W_STD            # hidden layers' weight scale; the readout's is 1
+B_STD = archs.B_STD  # every layer's bias scale in the zoo
+W_HID = archs.W_STD  # hidden layers' weight scale; the readout's is 1
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def _params64(net, key, shape):
 
 
 # --------------------------------------------------------------------------- 2-L by hand
+
 
 def _mlp_forward_backward(params, x, y, loss, k):
     """Loss of the zoo's 2-L network and its gradient, by hand (NumPy backpropagation).
@@ -74,7 +75,7 @@ def _mlp_forward_backward(params, x, y, loss, k):
         z = f - f.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         value = -np.mean(logp[np.arange(n), y])
-        G = (np.exp(logp) - onehot) / n                      # dL/df
+        G = (np.exp(logp) - onehot) / n  # dL/df
     else:
         value = 0.5 * np.mean(np.sum((f - onehot) ** 2, axis=1))
         G = (f - onehot) / n
@@ -100,13 +101,13 @@ def _hand_optimizer(params, grad_fn, optimizer, lr, steps, momentum=0.9):
         for i in range(len(p)):
             if optimizer == "sgd":
                 p[i] = p[i] - lr * g[i]
-            elif optimizer == "momentum":                  # heavy ball: v <- g + mu v
+            elif optimizer == "momentum":  # heavy ball: v <- g + mu v
                 vel[i] = g[i] + momentum * vel[i]
                 p[i] = p[i] - lr * vel[i]
-            else:                                          # Adam with bias correction
+            else:  # Adam with bias correction
                 m[i] = b1 * m[i] + (1 - b1) * g[i]
                 s[i] = b2 * s[i] + (1 - b2) * g[i] ** 2
-                mhat, shat = m[i] / (1 - b1 ** t), s[i] / (1 - b2 ** t)
+                mhat, shat = m[i] / (1 - b1**t), s[i] / (1 - b2**t)
                 p[i] = p[i] - lr * mhat / (np.sqrt(shat) + eps)
     return p
 
@@ -121,18 +122,31 @@ def _mlp_grad_leaves(params_template, x, y, loss, k):
     return grad_fn
 
 
-@pytest.mark.parametrize("loss,optimizer,lr", [("xent", "sgd", 0.5), ("mse", "sgd", 0.5),
-                                               ("xent", "momentum", 0.2),
-                                               ("xent", "adam", 0.01)])
+@pytest.mark.parametrize(
+    "loss,optimizer,lr",
+    [("xent", "sgd", 0.5), ("mse", "sgd", 0.5), ("xent", "momentum", 0.2), ("xent", "adam", 0.01)],
+)
 def test_zoo_2L_trains_on_digits_like_numpy_backprop(digits, loss, optimizer, lr):
     """Two full-batch epochs of ``train`` on the zoo's 2-L equal the hand-written NumPy
     gradient and update rule; the initial loss equals the hand-written forward pass."""
     x, y = digits
     net = archs.get("2-L", width=16, out_dim=10)
     params = _params64(net, jax.random.PRNGKey(1), x.shape)
-    hist = train(net, x, y, num_classes=10, loss=loss, optimizer=optimizer, lr=lr, epochs=2,
-                 batch_size=None, params=params, record_init=True, dtype=np.float64,
-                 progress=False)
+    hist = train(
+        net,
+        x,
+        y,
+        num_classes=10,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        epochs=2,
+        batch_size=None,
+        params=params,
+        record_init=True,
+        dtype=np.float64,
+        progress=False,
+    )
     loss0, _ = _mlp_forward_backward(params, x, y, loss, 10)
     # float64 throughout: the two loss formulas differ only by rounding (measured <= 1.6e-16)
     np.testing.assert_allclose(hist.train_loss[0], loss0, rtol=2e-15)
@@ -140,13 +154,14 @@ def test_zoo_2L_trains_on_digits_like_numpy_backprop(digits, loss, optimizer, lr
     got = _leaves(hist.params)
     assert [g.shape for g in got] == [w.shape for w in want]
     moved = max(np.max(np.abs(w - v)) for w, v in zip(want, _leaves(params)))
-    assert moved > 1e-3                  # the parameters really moved
+    assert moved > 1e-3  # the parameters really moved
     # summation orders differ between XLA and NumPy; measured max error 2.2e-16 (all four)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=2e-15)
-    final, _ = _mlp_forward_backward(jax.tree_util.tree_unflatten(
-        jax.tree_util.tree_structure(params), want), x, y, loss, 10)
-    np.testing.assert_allclose(hist.train_loss[-1], final, rtol=2e-15)   # measured 0
+    final, _ = _mlp_forward_backward(
+        jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), want), x, y, loss, 10
+    )
+    np.testing.assert_allclose(hist.train_loss[-1], final, rtol=2e-15)  # measured 0
 
 
 def test_train_recording_step_equals_numpy_backprop(digits):
@@ -156,16 +171,16 @@ def test_train_recording_step_equals_numpy_backprop(digits):
     x, y = digits
     net = archs.get("2-L", width=16, out_dim=10)
     params = _params64(net, jax.random.PRNGKey(2), x.shape)
-    rec = lp.train_recording(net.apply_fn, params, x, np.eye(10)[y], lr=0.5, epochs=1,
-                             loss="xent")
+    rec = lp.train_recording(net.apply_fn, params, x, np.eye(10)[y], lr=0.5, epochs=1, loss="xent")
     want = _hand_optimizer(params, _mlp_grad_leaves(params, x, y, "xent", 10), "sgd", 0.5, 1)
-    for g, w in zip(_leaves(rec.params), want):                       # measured 1.4e-17
+    for g, w in zip(_leaves(rec.params), want):  # measured 1.4e-17
         np.testing.assert_allclose(g, w, rtol=0, atol=2e-15)
     loss0, _ = _mlp_forward_backward(params, x, y, "xent", 10)
-    np.testing.assert_allclose(rec.train_loss[0], loss0, rtol=2e-15)   # measured 0
+    np.testing.assert_allclose(rec.train_loss[0], loss0, rtol=2e-15)  # measured 0
 
 
 # --------------------------------------------------------------------------- CNN by loops
+
 
 def _small_cnn():
     """Conv(3) -> ReLU -> AvgPool 2x2 -> Conv(4) -> ReLU -> Flatten -> Dense(8) -> ReLU -> Dense."""
@@ -180,8 +195,7 @@ def _conv_loops(xp, x, W, b):
     out = 0.0
     for di in range(3):
         for dj in range(3):
-            out = out + xp.einsum("nhwc,co->nhwo", pad[:, di:di + hgt, dj:dj + wid, :],
-                                  W[di, dj])
+            out = out + xp.einsum("nhwc,co->nhwo", pad[:, di : di + hgt, dj : dj + wid, :], W[di, dj])
     return W_HID / math.sqrt(9 * c_in) * out + B_STD * b
 
 
@@ -207,14 +221,26 @@ def test_small_cnn_forward_and_sgd_step_on_digits(digits):
     x, y = digits
     net = _small_cnn()
     params = _params64(net, jax.random.PRNGKey(3), x.shape)
-    assert [len(p) for p in params] == [2, 0, 0, 2, 0, 0, 2, 0, 2]   # the layout unpacked above
+    assert [len(p) for p in params] == [2, 0, 0, 2, 0, 0, 2, 0, 2]  # the layout unpacked above
     f_loops = _cnn_loops(np, params, x)
     # float64 sums in another order (lax.conv vs the tap loop); measured 2.2e-16
     np.testing.assert_allclose(np.asarray(net.apply_fn(params, x)), f_loops, rtol=0, atol=2e-15)
 
     lr = 1.0
-    hist = train(net, x, y, num_classes=10, loss="xent", optimizer="sgd", lr=lr, epochs=1,
-                 batch_size=None, params=params, dtype=np.float64, progress=False)
+    hist = train(
+        net,
+        x,
+        y,
+        num_classes=10,
+        loss="xent",
+        optimizer="sgd",
+        lr=lr,
+        epochs=1,
+        batch_size=None,
+        params=params,
+        dtype=np.float64,
+        progress=False,
+    )
 
     def xent(p):
         logp = jax.nn.log_softmax(_cnn_loops(jnp, p, jnp.asarray(x)), axis=-1)
@@ -225,7 +251,7 @@ def test_small_cnn_forward_and_sgd_step_on_digits(digits):
     moved = max(np.max(np.abs(w - v)) for w, v in zip(want, _leaves(params)))
     assert moved > 1e-3
     for g, w in zip(_leaves(hist.params), want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=2e-15)   # measured 2.2e-16
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-15)  # measured 2.2e-16
 
 
 def test_small_cnn_float32_training_reduces_loss_and_stays_near_float64(digits):
@@ -234,24 +260,35 @@ def test_small_cnn_float32_training_reduces_loss_and_stays_near_float64(digits):
     agree to float32 accuracy, and they decrease."""
     x, y = digits
     net = _small_cnn()
-    kw = dict(num_classes=10, loss="xent", optimizer="sgd", lr=1.0, epochs=3, batch_size=20,
-              seed=0, progress=False, record_init=True)
-    params = _params64(net, jax.random.PRNGKey(4), x.shape)    # one draw for both precisions
+    kw = dict(
+        num_classes=10,
+        loss="xent",
+        optimizer="sgd",
+        lr=1.0,
+        epochs=3,
+        batch_size=20,
+        seed=0,
+        progress=False,
+        record_init=True,
+    )
+    params = _params64(net, jax.random.PRNGKey(4), x.shape)  # one draw for both precisions
     h32 = train(net, x, y, dtype=np.float32, params=params, **kw)
     h64 = train(net, x, y, dtype=np.float64, params=params, **kw)
     assert h32.steps == h64.steps == 6
     # same parameters and minibatches; float32 rounding of logits of size ~0.1 (eps 6e-8)
     # against losses of ~2.3: measured 1.1e-9 relative
     np.testing.assert_allclose(h32.train_loss, h64.train_loss, rtol=1e-8)
-    assert np.max(np.abs(h32.train_loss / h64.train_loss - 1)) > 0   # it did run in float32
+    assert np.max(np.abs(h32.train_loss / h64.train_loss - 1)) > 0  # it did run in float32
     assert h64.train_loss[-1] < h64.train_loss[0]
 
 
 # --------------------------------------------------------------------------- the audit
 
+
 def _run(args, cwd):
-    return subprocess.run([sys.executable, "-m", "ntkbook.audit", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ntkbook.audit", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_audit_help_in_the_core_interpreter(tmp_path):
@@ -268,18 +305,31 @@ def test_audit_cli_end_to_end_in_the_core_interpreter(tmp_path):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(size=(12, 6)) + 5 * np.eye(6)[k] for k in range(3)])
     y = np.repeat([0, 1, 2], 12)
-    y[[0, 12]] = [1, 2]                                    # two wrong labels
+    y[[0, 12]] = [1, 2]  # two wrong labels
     np.savez(tmp_path / "tiny.npz", x=x, y=y)
     out = tmp_path / "report"
-    res = _run(["tiny.npz", "--out", str(out), "--compare", "10-L", "--shuffles", "5",
-                "--flag-frac", "0.1", "--no-progress"], tmp_path)
+    res = _run(
+        [
+            "tiny.npz",
+            "--out",
+            str(out),
+            "--compare",
+            "10-L",
+            "--shuffles",
+            "5",
+            "--flag-frac",
+            "0.1",
+            "--no-progress",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "wrote 14 files" in res.stdout
     tables = ["summary", "ranking", "labels", "z", "bias", "flags", "relabel"]
     figures = ["ranking", "labels", "z", "flags", "relabel"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{t}.csv" for t in tables + ["samples"]] + [f"{f}.png" for f in figures]
-        + ["index.html"])
+        [f"{t}.csv" for t in tables + ["samples"]] + [f"{f}.png" for f in figures] + ["index.html"]
+    )
     for f in figures:
         assert (out / f"{f}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -287,8 +337,9 @@ def test_audit_cli_end_to_end_in_the_core_interpreter(tmp_path):
     assert (summary["n"], summary["classes"], summary["arch"]) == (36, 3, "2-L")
     assert summary["ridge"] == 0.0
     # Z with the closed-form NTK of the zoo's 2-L (Dense(sqrt 2, 0.1) -> ReLU -> Dense(1, 0.1))
-    H, _ = closed_form.relu_ntk_2layer(data.normalize(x), W_std=W_HID, b_std=B_STD,
-                                       W_std_out=1.0, b_std_out=B_STD)
+    H, _ = closed_form.relu_ntk_2layer(
+        data.normalize(x), W_std=W_HID, b_std=B_STD, W_std_out=1.0, b_std_out=B_STD
+    )
     H = np.asarray(H, np.float64)
     Y = np.eye(3)[y]
     Z_ref = Y.T @ np.linalg.solve(H, Y)
@@ -301,7 +352,7 @@ def test_audit_cli_end_to_end_in_the_core_interpreter(tmp_path):
     relabel = pd.read_csv(out / "relabel.csv")
     assert relabel[["index", "old", "new"]].values.tolist() == [[0, 1, 0], [12, 2, 1]]
     flags = pd.read_csv(out / "flags.csv")
-    assert len(flags) == 36 and flags["flagged"].sum() == 4       # --flag-frac 0.1 of 36
+    assert len(flags) == 36 and flags["flagged"].sum() == 4  # --flag-frac 0.1 of 36
     # the two planted labels have the two highest Complexity-Gap scores
     assert sorted(flags.loc[flags["rank"] <= 2, "index"]) == [0, 12]
     ranking = pd.read_csv(out / "ranking.csv")

@@ -25,8 +25,11 @@ def test_digits_split_and_range():
 
 
 def test_subsample_is_deterministic():
-    a, b, c = data.load("digits", n=50, seed=3), data.load("digits", n=50, seed=3), \
-        data.load("digits", n=50, seed=4)
+    a, b, c = (
+        data.load("digits", n=50, seed=3),
+        data.load("digits", n=50, seed=3),
+        data.load("digits", n=50, seed=4),
+    )
     np.testing.assert_array_equal(a.x, b.x)
     assert not np.array_equal(a.y, c.y)
     with pytest.raises(ValueError, match="n=5000 but only 1347"):
@@ -129,15 +132,22 @@ def test_cifar100_loader_on_tiny_pickles(tmp_path, rng):
     folder.mkdir()
     for f, n in (("train", 3), ("test", 2)):
         with open(folder / f, "wb") as fh:
-            pickle.dump({b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
-                         b"fine_labels": [99] * n, b"coarse_labels": [0] * n}, fh)
+            pickle.dump(
+                {
+                    b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+                    b"fine_labels": [99] * n,
+                    b"coarse_labels": [0] * n,
+                },
+                fh,
+            )
     d = data.load("cifar100", root=tmp_path)
     assert d.num_classes == 100 and d.x.shape == (3, 32, 32, 3) and set(d.y) == {99}
 
 
-@pytest.mark.parametrize("name,expected", [("mnist", "train-images-idx3-ubyte"),
-                                           ("cifar10", "data_batch_1"),
-                                           ("cifar100", "train")])
+@pytest.mark.parametrize(
+    "name,expected",
+    [("mnist", "train-images-idx3-ubyte"), ("cifar10", "data_batch_1"), ("cifar100", "train")],
+)
 def test_missing_files_name_the_files_and_env_var(tmp_path, name, expected):
     with pytest.raises(FileNotFoundError, match=f"{expected}.*NTKBOOK_DATA"):
         data.load(name, root=tmp_path)

@@ -52,9 +52,10 @@ def _execute(src: Path, workdir: Path) -> nbformat.NotebookNode:
     dst = workdir / src.name
     shutil.copy(src, dst)
     nb = nbformat.read(dst, as_version=4)
-    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                   resources={"metadata": {"path": str(workdir)}}).execute()
-    nbformat.write(nb, dst)                  # kept in the temp folder for inspection on failure
+    NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+    nbformat.write(nb, dst)  # kept in the temp folder for inspection on failure
     return nb
 
 
@@ -77,7 +78,7 @@ def _shown_values(nb: nbformat.NotebookNode) -> dict[str, object]:
             # e.g. "application/papermill.record/text/plain"
             prefix = glue.get("mime_prefix", "")
             for key, value in out.get("data", {}).items():
-                mime = key[len(prefix):] if prefix and key.startswith(prefix) else key
+                mime = key[len(prefix) :] if prefix and key.startswith(prefix) else key
                 if mime in TEXT_MIMES:
                     shown[f"{where} {mime}"] = value
     return shown
@@ -88,14 +89,18 @@ def _built(src: Path) -> nbformat.NotebookNode:
     from jupyter_cache import get_cache
 
     if not (CACHE / "global.db").is_file():
-        pytest.skip(f"the book is not built ({CACHE} is missing): run `make book` first, "
-                    "or `make test`, which runs this test right after building it")
+        pytest.skip(
+            f"the book is not built ({CACHE} is missing): run `make book` first, "
+            "or `make test`, which runs this test right after building it"
+        )
     cache = get_cache(str(CACHE))
     try:
         record = cache.match_cache_notebook(nbformat.read(src, as_version=4))
     except KeyError:
-        pytest.fail(f"{src.name} changed since the book was built (no cached execution matches "
-                    "its code cells): run `make book` again")
+        pytest.fail(
+            f"{src.name} changed since the book was built (no cached execution matches "
+            "its code cells): run `make book` again"
+        )
     return cache.get_cache_bundle(record.pk).nb
 
 
@@ -114,10 +119,12 @@ def test_chapter_outputs_identical_to_the_built_book(chapter, tmp_path, monkeypa
     # the comparison must have something to compare: glued numbers at least
     assert any(k.startswith("glue") for k in first), f"{chapter} shows no glued value"
     assert first.keys() == second.keys(), (
-        f"{chapter}: different outputs appeared: {sorted(first.keys() ^ second.keys())}")
+        f"{chapter}: different outputs appeared: {sorted(first.keys() ^ second.keys())}"
+    )
     differing = [k for k in first if first[k] != second[k]]
     assert not differing, (
         f"{chapter}: {len(differing)} output(s) differ between the book build and a second "
         f"run, e.g. "
         f"{differing[0]}: {str(first[differing[0]])[:200]!r} vs "
-        f"{str(second[differing[0]])[:200]!r}")
+        f"{str(second[differing[0]])[:200]!r}"
+    )

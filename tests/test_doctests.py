@@ -44,8 +44,16 @@ def test_docstring_examples_run(name):
 def test_examples_exist_where_the_api_page_promises_them():
     # The reference page leads with these modules' examples; losing one silently
     # (a docstring rewritten without its example) should fail here, not go unnoticed.
-    expected = {"ntkbook.archs", "ntkbook.audit", "ntkbook.claims", "ntkbook.config",
-                "ntkbook.empirical", "ntkbook.layers", "ntkbook.engine", "ntkbook.gram",
-                "ntkbook.dynamics.training"}
+    expected = {
+        "ntkbook.archs",
+        "ntkbook.audit",
+        "ntkbook.claims",
+        "ntkbook.config",
+        "ntkbook.empirical",
+        "ntkbook.layers",
+        "ntkbook.engine",
+        "ntkbook.gram",
+        "ntkbook.dynamics.training",
+    }
     with_examples = {name for name in MODULES if module_doctests(name)}
     assert expected <= with_examples, f"modules lost their examples: {expected - with_examples}"

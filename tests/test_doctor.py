@@ -64,22 +64,29 @@ def test_report_and_command_line():
     assert len(rep.checks) == 1 + len(rep.accelerators)
     assert set(rep.optional) == set(doctor.OPTIONAL)
 
-    out = subprocess.run([sys.executable, "-m", "ntkbook.doctor", "--n", "12", "--kernels", "2-L"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "ntkbook.doctor", "--n", "12", "--kernels", "2-L"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"JAX {jax.__version__}" in out.stdout and "doctor: all checks passed" in out.stdout
     if not rep.accelerators:
         assert "no accelerator" in out.stdout
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    (dict(n=1), ValueError, "n"),
-    (dict(n=2.5), TypeError, "n"),
-    (dict(kernels="CNN-1"), TypeError, "kernels"),
-    (dict(kernels=["CNN-9"]), ValueError, "kernels"),
-    (dict(rtol=-1.0), ValueError, "rtol"),
-    (dict(rtol=float("nan")), ValueError, "rtol"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        (dict(n=1), ValueError, "n"),
+        (dict(n=2.5), TypeError, "n"),
+        (dict(kernels="CNN-1"), TypeError, "kernels"),
+        (dict(kernels=["CNN-9"]), ValueError, "kernels"),
+        (dict(rtol=-1.0), ValueError, "rtol"),
+        (dict(rtol=float("nan")), ValueError, "rtol"),
+    ],
+)
 def test_bad_input(kwargs, err, match):
     with pytest.raises(err, match=match):
         doctor.run(**kwargs)

@@ -30,13 +30,15 @@ def test_kernel_drift_matches_explicit_jacobians():
     _, p0 = init_fn(jax.random.PRNGKey(2), x.shape)
     flat, unravel = ravel_pytree(p0)
     lam = np.linalg.eigvalsh(empirical.pntk(apply_fn, p0, x))[-1]
-    loss = lambda w: 0.5 * jnp.sum((apply_fn(unravel(w), x) - Y) ** 2)  # noqa: E731
+    loss = lambda w: 0.5 * jnp.sum((apply_fn(unravel(w), x) - Y) ** 2)
     w = flat
     for _ in range(5):
         w = w - 0.5 / lam * jax.grad(loss)(w)
+
     def entk(wv):
         J = np.asarray(jax.jacobian(lambda v: apply_fn(unravel(v), xp))(wv)).reshape(-1, flat.size)
         return J @ J.T
+
     K0, K5 = entk(flat), entk(w)
     want = np.linalg.norm(K5 - K0) / np.linalg.norm(K0)
     assert rows[-1]["kernel_change"] == pytest.approx(want, rel=1e-8)
@@ -45,6 +47,6 @@ def test_kernel_drift_matches_explicit_jacobians():
 
 def test_drift_slope_power_law():
     w = np.array([32.0, 256.0, 2048.0])
-    assert drift.drift_slope(w, 3.0 * w ** -0.5) == pytest.approx(-0.5, abs=1e-12)
+    assert drift.drift_slope(w, 3.0 * w**-0.5) == pytest.approx(-0.5, abs=1e-12)
     with pytest.raises(ValueError, match="positive"):
         drift.drift_slope(w, [1.0, 0.0, 1.0])

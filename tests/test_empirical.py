@@ -94,8 +94,7 @@ def test_pntk_sum_and_first_equal_direct_jacobians(tiny, jacobians):
     np.testing.assert_allclose(P1, ref_first, rtol=RTOL, atol=RTOL * np.abs(ref_first).max())
     # the sum-of-logits pNTK is the mean of all O x O blocks' entries (times O / O)
     K = empirical.entk(apply_fn, params, x1, x2)
-    np.testing.assert_allclose(P, K.sum(axis=(2, 3)) / o, rtol=RTOL,
-                               atol=RTOL * np.abs(ref_sum).max())
+    np.testing.assert_allclose(P, K.sum(axis=(2, 3)) / o, rtol=RTOL, atol=RTOL * np.abs(ref_sum).max())
 
 
 @pytest.mark.parametrize("implementation", empirical.IMPLEMENTATIONS)
@@ -130,7 +129,7 @@ def readout():
     init_fn, apply_fn, _ = stax.Dense(o, W_std=1.3, b_std=0.4)
     _, params = init_fn(jax.random.PRNGKey(0), (1, h))
     # eNTK = (W_std^2/h phi phi^T + b_std^2) (x) I_O, exactly
-    k = 1.3 ** 2 / h * phi @ phi.T + 0.4 ** 2
+    k = 1.3**2 / h * phi @ phi.T + 0.4**2
     return apply_fn, params, phi, k, o
 
 
@@ -140,8 +139,9 @@ def test_linear_readout_entk_is_block_diagonal(readout):
     ref = k[:, :, None, None] * np.eye(o)
     np.testing.assert_allclose(K, ref, rtol=RTOL, atol=RTOL * np.abs(k).max())
     # the flattened matrix is the Kronecker product k (x) I_O (sample-major order)
-    np.testing.assert_allclose(empirical.flatten_entk(K), np.kron(k, np.eye(o)), rtol=RTOL,
-                               atol=RTOL * np.abs(k).max())
+    np.testing.assert_allclose(
+        empirical.flatten_entk(K), np.kron(k, np.eye(o)), rtol=RTOL, atol=RTOL * np.abs(k).max()
+    )
     # pNTK (sum of logits and first logit) equals k, so the Frobenius error is 0
     for mode in ("sum", "first"):
         P = empirical.pntk(apply_fn, params, phi, mode=mode)
@@ -211,7 +211,8 @@ def test_regressions_agree_on_block_diagonal_kernel(rng):
     assert empirical.relative_prediction_difference(fe, fp) < 1e-10
     a, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     assert empirical.relative_prediction_difference(a, b) == pytest.approx(
-        np.sqrt(((a - b) ** 2).sum() / (a ** 2).sum()), rel=1e-12)
+        np.sqrt(((a - b) ** 2).sum() / (a**2).sum()), rel=1e-12
+    )
 
 
 def test_peak_memory_of_a_matrix_product():

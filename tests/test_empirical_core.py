@@ -55,7 +55,6 @@ def test_entk_and_pntks_without_neural_tangents(case, no_neural_tangents):
     _close(empirical.pntk(apply_fn, params, x1, x2, mode="sum"), g1 @ g2.T)
     _close(empirical.pntk(apply_fn, params, x1, x2, mode="first"), J1[:, 0] @ J2[:, 0].T)
     K = np.einsum("aip,bjp->abij", J1, J2)
-    _close(empirical.pntk(apply_fn, params, x1, x2, mode="trace"),
-           np.trace(K, axis1=2, axis2=3) / o)
+    _close(empirical.pntk(apply_fn, params, x1, x2, mode="trace"), np.trace(K, axis1=2, axis2=3) / o)
     # blocked through the engine, upper triangle only
     _close(empirical.pntk(apply_fn, params, x1, mode="sum", batch_size=3), g1 @ g1.T)

@@ -8,7 +8,6 @@ from importlib import metadata
 
 from ntkbook import config
 
-
 _IMPORTS = """
 import sys
 import ntkbook, ntkbook.gram, neural_tangents as nt
@@ -24,8 +23,9 @@ def test_tensorflow_waits_for_first_use_and_prints_no_noise():
     """`import ntkbook` then neural-tangents imports no TensorFlow; the TensorFlow interop
     still loads on first use, and nothing is written to stdout or stderr either way."""
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", _IMPORTS], capture_output=True, text=True,
-                         env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORTS], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == "" and out.stderr == "", out.stderr[-2000:]
 
@@ -50,8 +50,10 @@ def test_lock_agrees_with_every_pin_of_pyproject():
 
     root = Path(__file__).resolve().parents[1]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    wanted = _pins(project["dependencies"] + [r for extra in ("test", "book", "lab")
-                                              for r in project["optional-dependencies"][extra]])
+    wanted = _pins(
+        project["dependencies"]
+        + [r for extra in ("test", "book", "lab") for r in project["optional-dependencies"][extra]]
+    )
     lock = _pins((root / "env" / "requirements.txt").read_text().splitlines())
     assert len(wanted) > 20 and len(lock) > len(wanted)
     assert {name: lock.get(name) for name in wanted} == wanted
@@ -71,8 +73,9 @@ def test_make_test_executes_each_notebook_once():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(["make", "-n", "--no-print-directory", "test"], cwd=root,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", "test"], cwd=root, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert not [l for l in lines if "nbmake" in l], "make test must not execute notebooks with nbmake"
@@ -86,8 +89,9 @@ def test_make_test_executes_each_notebook_once():
     # the notebooks run on every core, even though make test gives each job one thread
     # (nproc would read OMP_NUM_THREADS=1 as one core)
     executor = [l for l in lines if "env/execute_notebooks.py" in l]
-    assert len(executor) == 1 and f"--workers {len(__import__('os').sched_getaffinity(0))}" in \
-        executor[0], executor
+    assert len(executor) == 1 and f"--workers {len(__import__('os').sched_getaffinity(0))}" in executor[0], (
+        executor
+    )
 
 
 def test_make_notebook_keeps_its_ledger_away_from_the_full_build():
@@ -96,11 +100,15 @@ def test_make_notebook_keeps_its_ledger_away_from_the_full_build():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(["make", "-n", "--no-print-directory", "notebook",
-                          "NB=notebooks/03_mlp_ntk.ipynb"], cwd=root, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", "notebook", "NB=notebooks/03_mlp_ntk.ipynb"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.replace("\\\n", " ").splitlines()      # join continued lines
+    lines = out.stdout.replace("\\\n", " ").splitlines()  # join continued lines
     run = [l for l in lines if "nbconvert --to notebook --execute" in l]
     # the ledger goes to build/claims-single, the executed copy to build/executed
     assert len(run) == 1 and "build/claims-single" in run[0] and "build/executed" in run[0], run
@@ -134,8 +142,7 @@ def test_notebook_kernels_get_their_share_of_the_cores(monkeypatch):
     assert module.kernel_thread_env(1, cores=2) == {}
     two = module.kernel_thread_env(2, cores=2)
     assert two["OMP_NUM_THREADS"] == two["OPENBLAS_NUM_THREADS"] == "1"
-    assert two["XLA_FLAGS"] == ("--xla_cpu_multi_thread_eigen=false "
-                                "intra_op_parallelism_threads=1")
+    assert two["XLA_FLAGS"] == ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     assert module.kernel_thread_env(4, cores=16)["MKL_NUM_THREADS"] == "4"
     # the user's own settings are kept, their XLA flags extended
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")

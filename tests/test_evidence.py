@@ -20,18 +20,22 @@ pytestmark = pytest.mark.core
 
 # --- verdicts ---------------------------------------------------------------------------------
 
+
 def _t_interval(values):
     v = np.asarray(values, float)
     half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return v.mean() - half, v.mean() + half
 
 
-@pytest.mark.parametrize("values,paper,tol,expected", [
-    ([1.0, 2.0, 3.0], 2.0, 3.0, "reproduced"),       # [-0.48, 4.48] inside [-1, 5]
-    ([1.0, 2.0, 3.0], 2.0, 2.0, "inconclusive"),     # sticks out of [0, 4] on both sides
-    ([10.0, 11.0, 12.0], 2.0, 1.0, "not reproduced"),  # wholly above 3
-    ([2.9, 3.0, 3.1], 2.0, 1.0, "inconclusive"),     # straddles the upper edge 3
-])
+@pytest.mark.parametrize(
+    "values,paper,tol,expected",
+    [
+        ([1.0, 2.0, 3.0], 2.0, 3.0, "reproduced"),  # [-0.48, 4.48] inside [-1, 5]
+        ([1.0, 2.0, 3.0], 2.0, 2.0, "inconclusive"),  # sticks out of [0, 4] on both sides
+        ([10.0, 11.0, 12.0], 2.0, 1.0, "not reproduced"),  # wholly above 3
+        ([2.9, 3.0, 3.1], 2.0, 1.0, "inconclusive"),  # straddles the upper edge 3
+    ],
+)
 def test_within_rule_against_hand_interval(values, paper, tol, expected):
     verdict, iv = ladders.judge_target(values, Target("x", paper, "within", tol=tol))
     lo, hi = _t_interval(values)
@@ -47,17 +51,17 @@ def test_above_rule_is_claims_decide():
 
 
 def _summary(mean, half, paper):
-    return {"targets": {"x": dict(mean=mean, lo=mean - half, hi=mean + half,
-                                  gap=abs(mean - paper))}}
+    return {"targets": {"x": dict(mean=mean, lo=mean - half, hi=mean + half, gap=abs(mean - paper))}}
 
 
 def test_gap_trend_uses_both_interval_widths():
     # gaps 1.0 -> 0.2, half-widths 0.1 and 0.1: the change 0.8 exceeds hypot(0.1, 0.1) = 0.14
-    assert ladders.gap_trend([_summary(1.0, .1, 2.0), _summary(1.8, .1, 2.0)], "x") == "closes"
-    assert ladders.gap_trend([_summary(1.8, .1, 2.0), _summary(1.0, .1, 2.0)], "x") == "widens"
+    assert ladders.gap_trend([_summary(1.0, 0.1, 2.0), _summary(1.8, 0.1, 2.0)], "x") == "closes"
+    assert ladders.gap_trend([_summary(1.8, 0.1, 2.0), _summary(1.0, 0.1, 2.0)], "x") == "widens"
     # the same means with half-widths 0.6: hypot = 0.85 > 0.8, so no measurable change
-    assert ladders.gap_trend([_summary(1.0, .6, 2.0), _summary(1.8, .6, 2.0)], "x") == \
-        "no measurable change"
+    assert (
+        ladders.gap_trend([_summary(1.0, 0.6, 2.0), _summary(1.8, 0.6, 2.0)], "x") == "no measurable change"
+    )
 
 
 # --- a cheap fake ladder for the store and the runner ------------------------------------------
@@ -67,14 +71,22 @@ CALLS: list[tuple[int, int]] = []
 
 def _fake_measure(size: int, seed: int) -> dict:
     CALLS.append((size, seed))
-    return {"value": 1.0 / size + 0.01 * seed}      # closed form: the test knows every record
+    return {"value": 1.0 / size + 0.01 * seed}  # closed form: the test knows every record
 
 
-FAKE = Ladder(id="999-fake", chapter="ch99", ledger_ids=("999-fake-a",), source="test",
-              statement="a value that approaches 0 with size", size_name="N",
-              measure=_fake_measure, cpu_sizes=(10, 20, 80), gpu_sizes=(10, 80, 160),
-              targets=(Target("value", 0.0, "within", tol=0.05, label="value"),),
-              cost_exponent=1.0)
+FAKE = Ladder(
+    id="999-fake",
+    chapter="ch99",
+    ledger_ids=("999-fake-a",),
+    source="test",
+    statement="a value that approaches 0 with size",
+    size_name="N",
+    measure=_fake_measure,
+    cpu_sizes=(10, 20, 80),
+    gpu_sizes=(10, 80, 160),
+    targets=(Target("value", 0.0, "within", tol=0.05, label="value"),),
+    cost_exponent=1.0,
+)
 
 
 @pytest.fixture
@@ -94,7 +106,7 @@ def test_run_stores_every_record_and_resumes_without_recomputing(fake):
             assert rec["values"]["value"] == pytest.approx(1 / rung["size"] + 0.01 * int(seed))
         vals = [1 / rung["size"] + 0.01 * k for k in range(5)]
         assert rung["summary"]["targets"]["value"]["mean"] == pytest.approx(np.mean(vals))
-    assert doc["trend"]["value"] == "closes"          # gap 0.12 -> 0.0325, intervals tiny
+    assert doc["trend"]["value"] == "closes"  # gap 0.12 -> 0.0325, intervals tiny
     run0 = doc["runs"][0]
     assert run0["cores"] >= 1 and len(run0["sha256"]) == 2
     assert run0["load_note"].startswith("loaded" if run0["load_avg"][0] > run0["cores"] else "quiet")
@@ -138,10 +150,11 @@ def test_store_write_is_atomic_and_rejects_nan(fake):
         store.record_seed(doc, 10, 0, {"value": float("nan")}, 0.1, 0, root=fake)
     assert not (fake / "999-fake.json").exists()
     store.record_seed(doc, 10, 0, {"value": 0.1}, 0.1, 0, root=fake)
-    assert [p.name for p in fake.iterdir()] == ["999-fake.json"]     # no temporary left
+    assert [p.name for p in fake.iterdir()] == ["999-fake.json"]  # no temporary left
 
 
 # --- the stale check -----------------------------------------------------------------------------
+
 
 def _ledger(tmp_path, values, size=10, seed=0, with_evidence=True):
     rec = {"id": "999-fake-a", "verdict": "reproduced"}
@@ -149,8 +162,7 @@ def _ledger(tmp_path, values, size=10, seed=0, with_evidence=True):
         rec["evidence"] = {"claim": "999-fake", "size": size, "values": values}
     folder = tmp_path / "claims"
     folder.mkdir(exist_ok=True)
-    (folder / "ch99.json").write_text(json.dumps({"chapter": "ch99", "seed": seed,
-                                                  "claims": [rec]}))
+    (folder / "ch99.json").write_text(json.dumps({"chapter": "ch99", "seed": seed, "claims": [rec]}))
     return folder
 
 
@@ -169,6 +181,7 @@ def test_check_stale_fresh_changed_and_skipped(fake, tmp_path, capsys):
 
 
 # --- measures ------------------------------------------------------------------------------------
+
 
 def test_block_size_matches_brute_force():
     for n in range(1, 400, 7):
@@ -193,12 +206,12 @@ def test_table7_rbo_on_a_planted_history():
     for k in range(K):
         prob[k, inter_pred[k]] = np.linspace(0.3, 0.1, K - 1)
         prob[k, k] = 0.5
-    hist = SimpleNamespace(epoch=np.array([1, 2]), class_acc=np.stack([acc, acc]),
-                           class_prob=np.stack([prob, prob]))
+    hist = SimpleNamespace(
+        epoch=np.array([1, 2]), class_acc=np.stack([acc, acc]), class_prob=np.stack([prob, prob])
+    )
     out = measures.table7_rbo(hist, SimpleNamespace(Z=Z, counts=counts), [2], p=0.9)
     assert out["intra"] == pytest.approx(metrics.rbo(list(intra_pred), list(intra_pred), 0.9))
-    assert out["inter"] == pytest.approx(np.mean([metrics.rbo(list(r), list(r), 0.9)
-                                                  for r in inter_pred]))
+    assert out["inter"] == pytest.approx(np.mean([metrics.rbo(list(r), list(r), 0.9) for r in inter_pred]))
     with pytest.raises(ValueError, match="checkpoints"):
         measures.table7_rbo(hist, SimpleNamespace(Z=Z, counts=counts), [7])
 
@@ -208,13 +221,14 @@ def test_registry_ladders_meet_the_brief():
     for x in evidence.LADDERS:
         cpu = x.sizes("cpu")
         assert len(cpu) >= 3 and list(cpu) == sorted(set(cpu)), x.id
-        assert x.gpu_sizes[0] == cpu[0], x.id          # both ladders start at the ci size
+        assert x.gpu_sizes[0] == cpu[0], x.id  # both ladders start at the ci size
         assert x.rung0_call and x.targets, x.id
-        if x.id != "000-T8-mnist":                    # capped by the installed MNIST (8,000)
+        if x.id != "000-T8-mnist":  # capped by the installed MNIST (8,000)
             assert cpu[-1] >= 8 * cpu[0], x.id
 
 
 # --- the paper profile's wrapper -----------------------------------------------------------------
+
 
 def test_paper_size_growth_by_hand():
     from ntkbook.evidence import paper
@@ -250,6 +264,6 @@ def test_paper_interrupt_ends_the_child_group_with_one_line(monkeypatch, capsys)
 
     monkeypatch.setattr(paper.subprocess, "Popen", fake_popen)
     assert paper.main([]) == 130
-    assert started[0].poll() is not None                  # the child was ended, not left behind
+    assert started[0].poll() is not None  # the child was ended, not left behind
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("paper: interrupted")

@@ -27,8 +27,13 @@ def _psd(rng, n, rank=None, floor=0.05):
 def _problem(rng, n=6, m=4, o=2):
     feats = rng.normal(size=(n + m, n + m))
     full = feats @ feats.T / (n + m) + 0.05 * np.eye(n + m)
-    return (full[:n, :n], full[n:, :n], rng.normal(size=(n, o)), rng.normal(size=(m, o)),
-            rng.normal(size=(n, o)))
+    return (
+        full[:n, :n],
+        full[n:, :n],
+        rng.normal(size=(n, o)),
+        rng.normal(size=(m, o)),
+        rng.normal(size=(n, o)),
+    )
 
 
 def test_closed_form_matches_fine_euler(rng):
@@ -68,7 +73,7 @@ def test_matches_neural_tangents_predict(rng):
 def test_long_time_limit_is_kernel_regression(rng):
     theta, k_test, f0, f0_test, y = _problem(rng)
     lam_min = np.linalg.eigvalsh(theta)[0]
-    t_long = 80.0 / lam_min                      # exp(-80) ~ 2e-35: the transient is gone
+    t_long = 80.0 / lam_min  # exp(-80) ~ 2e-35: the transient is gone
     flow = mse_flow(theta, None, y, t_long, theta_test_train=k_test)
     ref = kernel_regression(theta, y, k_test)
     # Eigen-form vs Cholesky solve of a well-conditioned 6x6 system: 1e-9.
@@ -76,8 +81,9 @@ def test_long_time_limit_is_kernel_regression(rng):
     np.testing.assert_allclose(flow.train[0], y, atol=1e-9)  # interpolation
     # With a non-zero start the limit is f0(x) + K Theta^-1 (Y - f0(X)).
     flow = mse_flow(theta, f0, y, t_long, theta_test_train=k_test, f0_test=f0_test)
-    np.testing.assert_allclose(flow.test[0], f0_test + kernel_regression(theta, y - f0, k_test),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        flow.test[0], f0_test + kernel_regression(theta, y - f0, k_test), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_singular_kernel_is_handled(rng):
@@ -100,11 +106,11 @@ def test_one_dimensional_targets_keep_their_shape(rng):
 
 
 def test_linear_regression_flow_tends_to_min_norm_solution(rng):
-    X = rng.normal(size=(5, 8))                  # under-determined: many interpolants
+    X = rng.normal(size=(5, 8))  # under-determined: many interpolants
     y = rng.normal(size=5)
     lam_min = np.linalg.eigvalsh(X @ X.T)[0]
     w = linear_regression_flow(X, y, [0.0, 80.0 / lam_min])
-    ref = np.linalg.lstsq(X, y, rcond=None)[0]   # SVD-based minimum-norm solution
+    ref = np.linalg.lstsq(X, y, rcond=None)[0]  # SVD-based minimum-norm solution
     np.testing.assert_allclose(w[0], 0.0, atol=0)
     np.testing.assert_allclose(w[-1], ref, rtol=1e-8, atol=1e-10)
 
@@ -128,7 +134,7 @@ def test_residual_spectrum_decays_exponentially(rng):
     times = np.linspace(0, 3, 7)
     flow = mse_flow(theta, f0, y, times)
     lam, coeffs = residual_spectrum(theta, flow.train - y)
-    assert np.all(np.diff(lam) <= 0)             # decreasing order
+    assert np.all(np.diff(lam) <= 0)  # decreasing order
     expected = np.exp(-np.outer(times, lam))[..., None] * coeffs[0][None]
     np.testing.assert_allclose(coeffs, expected, rtol=1e-9, atol=1e-12)
 
@@ -138,6 +144,7 @@ def test_solve_ode_linear_system_matches_expm(rng):
     y0 = rng.normal(size=4)
     times = np.array([0.0, 0.5, 1.0, 3.0])
     import jax.numpy as jnp
+
     Aj = jnp.asarray(A)
     sol = solve_ode(lambda y, t: Aj @ y, y0, times, rtol=1e-10, atol=1e-10)
     ref = np.stack([scipy.linalg.expm(A * s) @ y0 for s in times])
@@ -150,8 +157,7 @@ def test_xent_flow_matches_scipy_and_conserves_logit_sums(rng):
     labels = rng.integers(0, 3, size=6)
     y = np.eye(3)[labels]
     times = np.array([0.0, 0.5, 2.0, 6.0])
-    ours = xent_flow(theta, f0, y, times, theta_test_train=k_test, f0_test=f0_test,
-                     rtol=1e-10, atol=1e-10)
+    ours = xent_flow(theta, f0, y, times, theta_test_train=k_test, f0_test=f0_test, rtol=1e-10, atol=1e-10)
     n = 6
     kfull = np.concatenate([theta, k_test])
 
@@ -161,8 +167,15 @@ def test_xent_flow_matches_scipy_and_conserves_logit_sums(rng):
         p /= p.sum(1, keepdims=True)
         return (-kfull @ (p - y)).ravel()
 
-    ref = scipy.integrate.solve_ivp(rhs, (0, times[-1]), np.concatenate([f0, f0_test]).ravel(),
-                                    t_eval=times, method="DOP853", rtol=1e-11, atol=1e-11)
+    ref = scipy.integrate.solve_ivp(
+        rhs,
+        (0, times[-1]),
+        np.concatenate([f0, f0_test]).ravel(),
+        t_eval=times,
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-11,
+    )
     ref = ref.y.T.reshape(len(times), -1, 3)
     # Two independent adaptive integrators at ~1e-10 tolerances: agree to 1e-7.
     np.testing.assert_allclose(ours.train, ref[:, :n], atol=1e-7)
@@ -189,7 +202,6 @@ def test_zero_eigenvalue_direction_drifts_test_outputs_linearly():
     t = np.array([0.0, 0.5, 3.0])
     out = mse_flow(theta, f0, y, t, theta_test_train=k_test, f0_test=f0_test)
     r = f0 - y
-    want = (f0_test[None, :] - np.outer(1 - np.exp(-t), k_test[:, 0] * r[0])
-            - np.outer(t, k_test[:, 1] * r[1]))
+    want = f0_test[None, :] - np.outer(1 - np.exp(-t), k_test[:, 0] * r[0]) - np.outer(t, k_test[:, 1] * r[1])
     np.testing.assert_allclose(out.test, want, rtol=0, atol=1e-13)
     np.testing.assert_allclose(out.train[:, 1], f0[1], rtol=0, atol=1e-15)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntkbook import archs, closed_form as cf, data, gram
+from ntkbook import archs, data, gram
+from ntkbook import closed_form as cf
 
 
 def rel_err(a, b) -> float:

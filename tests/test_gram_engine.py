@@ -63,9 +63,9 @@ def linear_kernel(a, c, kind="ntk"):
 
 def test_symmetric_mode_computes_only_upper_blocks(rng):
     """Count executed blocks with a host callback: only (i, j) with j >= i run."""
-    n, b = 10, 3                       # 4 row blocks, the last one ragged (1 row + 2 pads)
+    n, b = 10, 3  # 4 row blocks, the last one ragged (1 row + 2 pads)
     x = np.zeros((n, 2))
-    x[:, 0] = np.arange(n)             # column 0 tags each row with its index
+    x[:, 0] = np.arange(n)  # column 0 tags each row with its index
     x[:, 1] = rng.normal(size=n)
     seen = []
 
@@ -76,8 +76,8 @@ def test_symmetric_mode_computes_only_upper_blocks(rng):
 
     H = gram.gram(tagged, x, batch_size=b, progress=False, check_memory=False)
     upper = {(i, j) for i in range(4) for j in range(4) if j >= i}
-    assert sorted(seen) == sorted(upper)            # 10 of the 16 blocks, each once
-    np.testing.assert_allclose(H, x @ x.T, rtol=1e-14)   # transposed fill is exact
+    assert sorted(seen) == sorted(upper)  # 10 of the 16 blocks, each once
+    np.testing.assert_allclose(H, x @ x.T, rtol=1e-14)  # transposed fill is exact
     assert gram.last_run["computed"] == 10 and gram.last_run["blocks"] == 10
 
 
@@ -86,12 +86,12 @@ def test_ragged_last_block_compiles_once(digits, nt_ntk, monkeypatch):
     traces = []
     input_state = layers._input_state
 
-    def counted_input_state(first, mixing, a, c):   # runs inside the first jitted stage
-        traces.append(a.shape)                      # side effect at trace time only
+    def counted_input_state(first, mixing, a, c):  # runs inside the first jitted stage
+        traces.append(a.shape)  # side effect at trace time only
         return input_state(first, mixing, a, c)
 
     monkeypatch.setattr(layers, "_input_state", counted_input_state)
-    layers._compiled_stage.cache_clear()            # no stage compiled by an earlier test
+    layers._compiled_stage.cache_clear()  # no stage compiled by an earlier test
     gram._BLOCK_FNS.clear()
     counted = archs.get("2-L")
 
@@ -139,17 +139,22 @@ _MULTI = textwrap.dedent("""
 def test_blocks_spread_over_two_host_devices(digits, nt_ntk, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     np.save(tmp_path / "x.npy", digits)
-    out = subprocess.run([sys.executable, "-c", _MULTI, str(tmp_path / "x.npy"),
-                          str(tmp_path / "H2.npy")], capture_output=True, text=True,
-                         env=env, cwd=REPO, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _MULTI, str(tmp_path / "x.npy"), str(tmp_path / "H2.npy")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["n_devices"] == 2
-    assert len(res["put"]) == 2                            # inputs went to both devices
+    assert len(res["put"]) == 2  # inputs went to both devices
     # 23 rows in blocks of 6 (the last one ragged: 5 rows): 10 upper blocks of 4x4,
     # round robin
     assert sorted(res["per_device"].values()) == [5, 5]
-    assert res["diff"] == 0.0          # the same XLA program on each device: bitwise equal
+    assert res["diff"] == 0.0  # the same XLA program on each device: bitwise equal
     # against neural-tangents: off the diagonal the same float64 recursion; on it (angle 0)
     # neural-tangents takes arccos of a cosine rounded near 1 and keeps that rounding
     H2, ref = np.load(tmp_path / "H2.npy"), nt_ntk("CNN-1")
@@ -179,7 +184,7 @@ def test_memory_guard_names_a_batch_size_that_fits(digits, nt_ntk, monkeypatch):
 
 
 def test_memory_guard_rejects_a_result_too_large(digits, monkeypatch):
-    monkeypatch.setattr(gram_memory, "host_available_bytes", lambda: 1000)   # < 23*23*8 bytes
+    monkeypatch.setattr(gram_memory, "host_available_bytes", lambda: 1000)  # < 23*23*8 bytes
     with pytest.raises(gram.GramMemoryError, match="Gram matrix alone needs"):
         gram.gram(archs.get("2-L"), digits, progress=False)
 
@@ -193,7 +198,7 @@ class Crash(RuntimeError):
 
 def test_interrupted_cached_gram_resumes_to_the_single_run_result(digits, tmp_path, monkeypatch):
     arch = archs.get("CNN-1")
-    single = gram.gram(arch, digits, batch_size=5, progress=False)    # 5x5 blocks, 15 upper
+    single = gram.gram(arch, digits, batch_size=5, progress=False)  # 5x5 blocks, 15 upper
     real_put = gram_cache.BlockCache.put
     saved = []
 
@@ -211,12 +216,12 @@ def test_interrupted_cached_gram_resumes_to_the_single_run_result(digits, tmp_pa
     resumed = gram.gram(arch, digits, batch_size=5, progress=False, cache_dir=tmp_path)
     # the 9 missing blocks only
     assert gram.last_run["from_cache"] == 6 and gram.last_run["computed"] == 9
-    np.testing.assert_array_equal(resumed, single)     # same program, same blocks: bitwise
+    np.testing.assert_array_equal(resumed, single)  # same program, same blocks: bitwise
     # deleting blocks also resumes: only those are recomputed
     for f in sorted(tmp_path.glob("block_*.npy"))[3:7]:
         f.unlink()
     again = gram.gram(arch, digits, batch_size=5, progress=False, cache_dir=tmp_path)
-    assert gram.last_run["computed"] == 4              # the 4 deleted
+    assert gram.last_run["computed"] == 4  # the 4 deleted
     np.testing.assert_array_equal(again, single)
 
 
@@ -240,8 +245,6 @@ def test_cache_folder_of_another_gram_is_refused(digits, tmp_path):
     # a kernel_fn that is not a layers.KernelFn is named by its values on two inputs
     other = tmp_path / "foreign"
     kf2, kf10 = archs.get("2-L").kernel_fn, archs.get("10-L").kernel_fn
-    gram.gram(lambda a, c, k: kf2(a, c, k), digits, batch_size=8, progress=False,
-              cache_dir=other)
+    gram.gram(lambda a, c, k: kf2(a, c, k), digits, batch_size=8, progress=False, cache_dir=other)
     with pytest.raises(ValueError, match="different Gram matrix"):
-        gram.gram(lambda a, c, k: kf10(a, c, k), digits, batch_size=8, progress=False,
-                  cache_dir=other)
+        gram.gram(lambda a, c, k: kf10(a, c, k), digits, batch_size=8, progress=False, cache_dir=other)

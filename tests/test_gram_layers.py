@@ -31,15 +31,20 @@ def rel_err(a, b) -> float:
 
 # reader-built networks (not zoo names), small so each reference takes seconds
 READER_BUILT = {
-    "conv-pool-conv-flatten-dense (2-D)":
-        (lambda: archs.cnn([3, 3], [5], 1, pool_after=(0,)), (8, 8, 1)),
+    "conv-pool-conv-flatten-dense (2-D)": (lambda: archs.cnn([3, 3], [5], 1, pool_after=(0,)), (8, 8, 1)),
     "conv-conv-gap (2-D)": (lambda: archs.cnn([3, 3], [], 1, pool="gap"), (8, 8, 1)),
-    "conv-pool-gap-dense (1-D)":
-        (lambda: archs.cnn([3], [4], 1, pool="gap", pool_after=(0,), ndim=1), (12, 2)),
-    "5x5 conv, no bias, flatten": (lambda: archs.cnn([3], [4, 4], 1, kernel=5, W_std=1.3,
-                                                     b_std=None), (7, 7, 1)),
-    "standard parameterization, gap": (lambda: archs.cnn([3], [4], 1, pool="gap",
-                                                         parameterization="standard"), (8, 8, 1)),
+    "conv-pool-gap-dense (1-D)": (
+        lambda: archs.cnn([3], [4], 1, pool="gap", pool_after=(0,), ndim=1),
+        (12, 2),
+    ),
+    "5x5 conv, no bias, flatten": (
+        lambda: archs.cnn([3], [4, 4], 1, kernel=5, W_std=1.3, b_std=None),
+        (7, 7, 1),
+    ),
+    "standard parameterization, gap": (
+        lambda: archs.cnn([3], [4], 1, pool="gap", parameterization="standard"),
+        (8, 8, 1),
+    ),
 }
 
 
@@ -62,7 +67,7 @@ def test_foreign_kernel_runs_as_given_in_blocks_of_the_nt_batch_baseline(rng):
     calls = []
     kf = archs.get("2-L").kernel_fn
 
-    def foreign(a, c, get):               # any callable that is not a layers.KernelFn
+    def foreign(a, c, get):  # any callable that is not a layers.KernelFn
         calls.append(len(a))
         return kf(a, c, get)
 
@@ -83,14 +88,14 @@ def test_automatic_block_size_is_reported_and_gives_the_same_matrix(rng):
     b, info = gram.auto_batch_size(arch, x)
     assert gram.last_run["block_size"] == b and "budget" in gram.last_run["block_rule"]
     H10 = gram.gram(arch, x, batch_size=10, progress=False)
-    assert rel_err(H, H10) < 1e-13       # blocks differ only in summation order
+    assert rel_err(H, H10) < 1e-13  # blocks differ only in summation order
 
 
 def test_the_record_travels_with_its_matrix(rng):
     """``return_record=True`` gives each call its own record; ``last_run`` mirrors the latest."""
     x = data.normalize(rng.normal(size=(25, 8, 8, 1)))
     H, run = gram.gram(archs.get("2-L"), x, batch_size=10, progress=False, return_record=True)
-    assert isinstance(run, gram.GramRun) and run.blocks == 6 == run.computed      # 3 x 3 blocks
+    assert isinstance(run, gram.GramRun) and run.blocks == 6 == run.computed  # 3 x 3 blocks
     assert rel_err(H, gram.gram(archs.get("2-L"), x, batch_size=25, progress=False)) < 1e-13
     # a later call leaves this record alone; the compatibility view shows the later one
     assert run.block_size == 10 and run["blocks"] == 6 and gram.last_run["block_size"] == 25
@@ -99,10 +104,13 @@ def test_the_record_travels_with_its_matrix(rng):
         gram.gram(archs.get("2-L"), x, return_record="yes")
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((0, 8, 8, 1)), "N >= 1"),
-    (np.zeros((5,)), "shape \\(N, \\*feature_shape\\)"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((0, 8, 8, 1)), "N >= 1"),
+        (np.zeros((5,)), "shape \\(N, \\*feature_shape\\)"),
+    ],
+)
 def test_gram_rejects_empty_and_flat_inputs(bad, match):
     with pytest.raises(ValueError, match=match):
         gram.gram(archs.get("2-L"), bad, progress=False)
@@ -127,13 +135,14 @@ def test_gram_killed_with_sigkill_resumes_to_the_same_matrix(tmp_path):
             real_put(self, i, j, block)
             time.sleep(0.3)
         gram_cache.BlockCache.put = slow_put
-        x = np.load({str(tmp_path / 'x.npy')!r})
+        x = np.load({str(tmp_path / "x.npy")!r})
         gram.gram(archs.get("CNN-1"), x, batch_size=5, progress=False,
                   cache_dir={str(cache)!r})
         print("finished")
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 240
     while len(list(cache.glob("block_*.npy"))) < 4 and time.time() < deadline:
         if proc.poll() is not None:
@@ -141,14 +150,14 @@ def test_gram_killed_with_sigkill_resumes_to_the_same_matrix(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, err[-2000:]   # killed, not finished
+    assert proc.returncode == -signal.SIGKILL, err[-2000:]  # killed, not finished
     done = len(list(cache.glob("block_*.npy")))
-    assert 4 <= done < 21                                      # 21 upper blocks of 6 x 6
+    assert 4 <= done < 21  # 21 upper blocks of 6 x 6
     arch = CNN1
     resumed = gram.gram(arch, x, batch_size=5, progress=False, cache_dir=cache)
-    assert gram.last_run["from_cache"] == done                 # every finished block reused
+    assert gram.last_run["from_cache"] == done  # every finished block reused
     single = gram.gram(arch, x, batch_size=5, progress=False)
-    np.testing.assert_array_equal(resumed, single)             # same program and blocks: bitwise
+    np.testing.assert_array_equal(resumed, single)  # same program and blocks: bitwise
 
 
 def test_corrupt_block_is_detected_and_recomputed(tmp_path):
@@ -157,11 +166,11 @@ def test_corrupt_block_is_detected_and_recomputed(tmp_path):
     single = gram.gram(arch, x, batch_size=5, progress=False, cache_dir=tmp_path)
     target = sorted(tmp_path.glob("block_00001_00002.*.npy"))[0]
     raw = bytearray(target.read_bytes())
-    raw[-8:] = np.float64(123.0).tobytes()                    # last entry overwritten
+    raw[-8:] = np.float64(123.0).tobytes()  # last entry overwritten
     target.write_bytes(bytes(raw))
     again = gram.gram(arch, x, batch_size=5, progress=False, cache_dir=tmp_path)
     assert gram.last_run["corrupt_blocks"] == [(1, 2)]
-    assert gram.last_run["computed"] == 1                      # the corrupt one only
+    assert gram.last_run["computed"] == 1  # the corrupt one only
     np.testing.assert_array_equal(again, single)
 
 
@@ -191,20 +200,19 @@ BAD_INPUTS = [
     (cf.arccos_relu, (K, np.array([[-1.0]]), K), {}, ValueError, "k11 holds variances"),
     (cf.arccos_relu, (K, K, np.array([[0.0]])), {}, ValueError, "k22 holds variances"),
     (cf.arccos_relu, (np.array([[np.nan]]), K, K), {}, ValueError, "k12 contains"),
-    (gram.gram, (archs.get("2-L"), np.zeros((0, 3))), dict(progress=False), ValueError,
-     "N >= 1"),
-    (gram.gram, (archs.get("2-L"), X, np.zeros((0, 3))), dict(progress=False), ValueError,
-     "N2 >= 1"),
-    (gram.gram, (archs.get("2-L"), X), dict(batch_size=0, progress=False), ValueError,
-     "batch_size"),
-    (gram.gram, (archs.get("2-L"), X), dict(kind="cov", progress=False), ValueError,
-     "kind="),
+    (gram.gram, (archs.get("2-L"), np.zeros((0, 3))), dict(progress=False), ValueError, "N >= 1"),
+    (gram.gram, (archs.get("2-L"), X, np.zeros((0, 3))), dict(progress=False), ValueError, "N2 >= 1"),
+    (gram.gram, (archs.get("2-L"), X), dict(batch_size=0, progress=False), ValueError, "batch_size"),
+    (gram.gram, (archs.get("2-L"), X), dict(kind="cov", progress=False), ValueError, "kind="),
     (gram.auto_batch_size, (42, X), {}, TypeError, "arch_or_kernel_fn"),
 ]
 
 
-@pytest.mark.parametrize("fn, args, kwargs, exc, match", BAD_INPUTS,
-                         ids=[f"{f.__name__}-{i}" for i, (f, *_rest) in enumerate(BAD_INPUTS)])
+@pytest.mark.parametrize(
+    "fn, args, kwargs, exc, match",
+    BAD_INPUTS,
+    ids=[f"{f.__name__}-{i}" for i, (f, *_rest) in enumerate(BAD_INPUTS)],
+)
 def test_bad_inputs_are_rejected(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(*args, **kwargs)

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1] / "ntkbook"
 # the file's owner's fix.  An entry that no longer occurs fails the test (so the list only
 # shrinks), and any new reach into a private name fails it too.
 KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = {
-    ("ntkbook.bench", "ntkbook.layers", "_arccos_relu"),   # H1: bench's arccos timing
-    ("ntkbook.gram_memory", "ntkbook.layers", "_Conv"),     # H1: the memory model's conv rule
+    ("ntkbook.bench", "ntkbook.layers", "_arccos_relu"),  # H1: bench's arccos timing
+    ("ntkbook.gram_memory", "ntkbook.layers", "_Conv"),  # H1: the memory model's conv rule
 }
 
 
@@ -57,7 +57,7 @@ def _resolve(importer: str, level: int, module: str | None) -> str:
     base = importer.split(".")
     if not _is_package(importer):
         base = base[:-1]
-    base = base[:len(base) - (level - 1)]
+    base = base[: len(base) - (level - 1)]
     return ".".join(base + ([module] if module else []))
 
 
@@ -76,8 +76,7 @@ def _runtime_nodes(tree: ast.Module, top_level_only: bool = False):
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 todo.extend(child.orelse)
                 continue
-            if top_level_only and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                     ast.Lambda)):
+            if top_level_only and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 continue
             todo.append(child)
 
@@ -97,7 +96,7 @@ def _imports(mod: str, top_level_only: bool = False):
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 if sub in MODULES:
-                    yield sub, None                      # a submodule, imported by name
+                    yield sub, None  # a submodule, imported by name
                 else:
                     yield target, alias.name
 

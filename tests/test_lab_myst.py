@@ -25,13 +25,18 @@ JUPYTER = Path(sys.executable).parent / "jupyter"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.built,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package "
-                       "'chromium'): the JupyterLab rendering test is skipped"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed (Debian package "
+        "'chromium'): the JupyterLab rendering test is skipped",
+    ),
     pytest.mark.skipif(not JUPYTER.exists(), reason="no jupyter in this environment (.venv)"),
 ]
 
-CELL = ("# MyST check\n\n```{note}\nNOTE-BODY\n```\n\n"
-        "```{prf:definition} The kernel\n:label: def-k\nDEF-BODY\n```\n\nInline math $x^2$.\n")
+CELL = (
+    "# MyST check\n\n```{note}\nNOTE-BODY\n```\n\n"
+    "```{prf:definition} The kernel\n:label: def-k\nDEF-BODY\n```\n\nInline math $x^2$.\n"
+)
 
 
 def _free_port() -> int:
@@ -43,27 +48,41 @@ def _free_port() -> int:
 def test_jupyterlab_renders_myst(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": CELL}],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": CELL}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (tmp_path / "myst.ipynb").write_text(json.dumps(nb))
     port = _free_port()
     log = open(tmp_path / "lab.log", "w")
-    lab = subprocess.Popen([str(JUPYTER), "lab", "--no-browser", f"--port={port}",
-                            "--ServerApp.token=", "--ServerApp.password=", "--allow-root",
-                            f"--ServerApp.root_dir={tmp_path}", "--ServerApp.open_browser=False"],
-                           stdout=log, stderr=subprocess.STDOUT)
+    lab = subprocess.Popen(
+        [
+            str(JUPYTER),
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--ServerApp.open_browser=False",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        for _ in range(150):                     # until the server answers (seconds when idle)
+        for _ in range(150):  # until the server answers (seconds when idle)
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2)
                 break
             except OSError:
                 time.sleep(2)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu"])
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/lab/tree/myst.ipynb", timeout=180_000)
             cell = page.locator(".jp-MarkdownCell").first

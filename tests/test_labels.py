@@ -36,15 +36,15 @@ def test_block_diagonal_H_known_answer():
     # L = 1/K sum_k 1 / ((a_k + n_k c_k)(n_k - 1)).  Float64 solves of a well-conditioned
     # 60x60 system: 1e-12 relative.
     sizes, a, c = [10, 20, 30], [1.0, 2.0, 0.5], [0.3, 0.1, 0.2]
-    H = scipy.linalg.block_diag(*[ai * np.eye(n) + ci * np.ones((n, n))
-                                  for n, ai, ci in zip(sizes, a, c)])
+    H = scipy.linalg.block_diag(*[ai * np.eye(n) + ci * np.ones((n, n)) for n, ai, ci in zip(sizes, a, c)])
     y = np.repeat(np.arange(3), sizes)
     gl = lab.gram_label_matrix(H, y)
-    np.testing.assert_allclose(np.diag(gl.Z), [n / (ai + n * ci) for n, ai, ci in zip(sizes, a, c)],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        np.diag(gl.Z), [n / (ai + n * ci) for n, ai, ci in zip(sizes, a, c)], rtol=1e-12
+    )
     np.testing.assert_allclose(gl.Z - np.diag(np.diag(gl.Z)), 0.0, atol=1e-13)
     expected = np.mean([1 / ((ai + n * ci) * (n - 1)) for n, ai, ci in zip(sizes, a, c)])
-    for beta in (0.0, 1.0, 3.0):   # off-diagonal term is exactly zero, beta cannot matter
+    for beta in (0.0, 1.0, 3.0):  # off-diagonal term is exactly zero, beta cannot matter
         assert lab.block_diagonalization_error(H, y, beta=beta) == pytest.approx(expected, rel=1e-12)
     assert gl.ridge == 0.0 and gl.condition_number >= 1.0
 
@@ -56,7 +56,8 @@ def test_eq10_matches_brute_force(rng, beta):
     H = _spd(rng, 40)
     y = rng.permutation(np.arange(40) % 4)
     assert lab.block_diagonalization_error(H, y, beta=beta) == pytest.approx(
-        _brute_L(H, y, 4, beta), rel=1e-10)
+        _brute_L(H, y, 4, beta), rel=1e-10
+    )
     gl = lab.gram_label_matrix(H, y)
     Y = np.eye(4)[y]
     np.testing.assert_allclose(gl.Z, Y.T @ np.linalg.inv(H) @ Y, rtol=1e-10, atol=1e-12)
@@ -71,7 +72,8 @@ def test_one_class_scheme(rng):
     ref = np.ones(30) @ np.linalg.solve(H, np.ones(30)) / (30 * 29)
     assert lab.block_diagonalization_error(H, np.zeros(30, int)) == pytest.approx(ref, rel=1e-10)
     assert lab.block_diagonalization_error(H, np.zeros(30, int)) == pytest.approx(
-        _brute_L(H, np.zeros(30, int), 1, 1.0), rel=1e-10)
+        _brute_L(H, np.zeros(30, int), 1, 1.0), rel=1e-10
+    )
 
 
 def test_ridge_is_reported(rng):
@@ -80,8 +82,7 @@ def test_ridge_is_reported(rng):
     gl = lab.gram_label_matrix(H, y, reg=0.1)
     assert gl.ridge == pytest.approx(0.1 * np.trace(H) / 20, rel=1e-14)
     Y = np.eye(2)[y]
-    np.testing.assert_allclose(gl.Z, Y.T @ np.linalg.solve(H + gl.ridge * np.eye(20), Y),
-                               rtol=1e-10)
+    np.testing.assert_allclose(gl.Z, Y.T @ np.linalg.solve(H + gl.ridge * np.eye(20), Y), rtol=1e-10)
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +90,7 @@ def digits_grams():
     """2-L and CNN-1 infinite-width Grams of 300 unit-norm digits (engine's block size)."""
     ds = data.load("digits", n=300, seed=0)
     x = data.normalize(ds.x).astype(np.float64)
-    return ds.y, {name: gram.gram(archs.get(name), x, progress=False)
-                  for name in ("2-L", "CNN-1")}
+    return ds.y, {name: gram.gram(archs.get(name), x, progress=False) for name in ("2-L", "CNN-1")}
 
 
 @pytest.mark.parametrize("arch", ["2-L", "CNN-1"])
@@ -99,12 +99,15 @@ def test_L_increases_with_noise_on_digits(digits_grams, arch):
     # monotonicity over 0 < 10 < 30 < 70 % noise, and 1 Class far below clean.
     y, grams = digits_grams
     H = grams[arch]
-    values = [lab.block_diagonalization_error(H, data.add_label_noise(y, r, 10, seed=3)[0])
-              for r in (0.0, 0.1, 0.3, 0.7)]
+    values = [
+        lab.block_diagonalization_error(H, data.add_label_noise(y, r, 10, seed=3)[0])
+        for r in (0.0, 0.1, 0.3, 0.7)
+    ]
     assert np.all(np.diff(values) > 0), values
     assert lab.block_diagonalization_error(H, np.zeros_like(y)) < 0.1 * values[0]
-    table = lab.rank_labelings(H, {"clean": y, "one": np.zeros_like(y),
-                                   "noisy": data.add_label_noise(y, 0.3, 10, seed=3)[0]})
+    table = lab.rank_labelings(
+        H, {"clean": y, "one": np.zeros_like(y), "noisy": data.add_label_noise(y, 0.3, 10, seed=3)[0]}
+    )
     assert list(table.index) == ["one", "clean", "noisy"]
     assert table.loc["noisy", "L"] == pytest.approx(values[2], rel=1e-12)
 
@@ -125,21 +128,20 @@ def test_block_diagonality_eq6(rng):
     assert lab.block_diagonality(Y @ Y.T, y) == pytest.approx(1.0, abs=1e-15)
     # one class: the between term vanishes, the within term is the mean off-diagonal entry
     ones = np.zeros(30, int)
-    assert lab.block_diagonality(T, ones) == pytest.approx(
-        (T.sum() - np.trace(T)) / (30 * 29), rel=1e-12)
+    assert lab.block_diagonality(T, ones) == pytest.approx((T.sum() - np.trace(T)) / (30 * 29), rel=1e-12)
 
 
 def test_bias_rankings_hand_made():
-    Z = np.array([[3.0, -1.0, 0.2, 0.0],
-                  [-1.0, 1.0, 0.5, -0.1],
-                  [0.2, 0.5, 2.0, -2.0],
-                  [0.0, -0.1, -2.0, 4.0]])
+    Z = np.array(
+        [[3.0, -1.0, 0.2, 0.0], [-1.0, 1.0, 0.5, -0.1], [0.2, 0.5, 2.0, -2.0], [0.0, -0.1, -2.0, 4.0]]
+    )
     intra, inter = lab.bias_rankings(Z)
-    np.testing.assert_array_equal(intra, [1, 2, 0, 3])          # ascending diagonal
+    np.testing.assert_array_equal(intra, [1, 2, 0, 3])  # ascending diagonal
     np.testing.assert_array_equal(inter, [[1, 2, 3], [0, 2, 3], [3, 1, 0], [2, 1, 0]])
     # per-sample normalisation: counts make class 3 (diag 4, n = 8) the fastest
     intra_n, _ = lab.bias_rankings(Z, counts=[1, 1, 1, 8])
     assert intra_n[0] == 3
+
 
 # --------------------------------------------------------------------------- pseudo-labellers
 from ntkbook.tasks import pseudo_labels as pl  # noqa: E402
@@ -156,8 +158,7 @@ def test_match_clusters_recovers_permutation(rng):
     np.testing.assert_array_equal(mapping[perm], np.arange(5))
 
 
-@pytest.mark.parametrize("labeller", [pl.kmeans_labels, pl.propagation_labels,
-                                      pl.weak_classifier_labels])
+@pytest.mark.parametrize("labeller", [pl.kmeans_labels, pl.propagation_labels, pl.weak_classifier_labels])
 def test_pseudo_labellers_on_separated_blobs(rng, labeller):
     # four far-apart Gaussian blobs: each labeller must recover every label from 10 %
     # of them (the truth is the reference); labelled samples keep their labels.

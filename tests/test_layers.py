@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 
 nt = pytest.importorskip("neural_tangents")
-from neural_tangents import stax  # noqa: E402
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _stacks import SHAPES, ndim_of  # noqa: E402
+from _stacks import random_stack as _random_stack  # noqa: E402
+from neural_tangents import stax  # noqa: E402
 
-from _stacks import SHAPES, ndim_of, random_stack as _random_stack  # noqa: E402
 from ntkbook import archs, data, gram, layers  # noqa: E402
 
 # relative agreement off the diagonal (measured <= 3e-15): 10x margin is 3e-14
@@ -68,10 +68,16 @@ def test_random_stacks_match_neural_tangents(seed):
 
 
 def _zoo_like(S, gap: bool, b_std):
-    return S.serial(S.Conv(8, (3, 3), padding="SAME", W_std=2 ** .5, b_std=b_std), S.Relu(),
-                    S.Conv(8, (3, 3), padding="SAME", W_std=2 ** .5, b_std=b_std), S.Relu(),
-                    S.GlobalAvgPool() if gap else S.Flatten(),
-                    S.Dense(16, W_std=2 ** .5, b_std=b_std), S.Relu(), S.Dense(10, b_std=b_std))
+    return S.serial(
+        S.Conv(8, (3, 3), padding="SAME", W_std=2**0.5, b_std=b_std),
+        S.Relu(),
+        S.Conv(8, (3, 3), padding="SAME", W_std=2**0.5, b_std=b_std),
+        S.Relu(),
+        S.GlobalAvgPool() if gap else S.Flatten(),
+        S.Dense(16, W_std=2**0.5, b_std=b_std),
+        S.Relu(),
+        S.Dense(10, b_std=b_std),
+    )
 
 
 @pytest.mark.parametrize("gap", [False, True])
@@ -89,7 +95,7 @@ def test_real_digits_with_black_patches(gap, b_std):
 
 def test_real_mnist_bias_free_flatten():
     d = data.load("mnist", n=5, seed=0)
-    x = data.normalize(d.x)                                  # (5, 28, 28, 1), black borders
+    x = data.normalize(d.x)  # (5, 28, 28, 1), black borders
     k_nt, k_ours = _zoo_like(stax, False, None)[2], _zoo_like(layers, False, None)[2]
     for ours, ref in zip(_both(k_ours, x[:3], x[3:]), _both(k_nt, x[:3], x[3:])):
         assert np.all(np.isfinite(ours)) and _rel(ours, ref) < REAL_RTOL
@@ -105,7 +111,7 @@ def test_finite_networks_draw_and_compute_like_stax(ndim):
     leaves_nt, leaves_ours = jax.tree_util.tree_leaves(p_nt), jax.tree_util.tree_leaves(p_ours)
     assert len(leaves_nt) == len(leaves_ours)
     for u, v in zip(leaves_nt, leaves_ours):
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))      # the same draws
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))  # the same draws
     # the same parameters give the same outputs, to rounding of the same operations
     np.testing.assert_allclose(a_ours(p_ours, x), a_nt(p_nt, x), rtol=1e-13, atol=1e-13)
 
@@ -123,8 +129,12 @@ def test_kernel_through_gram_equals_direct_call():
 def test_fast_angle_matches_atan2():
     rng = np.random.default_rng(0)
     k = np.concatenate([rng.normal(size=20000), [0.0, 0.0, -1.0, 1.0, 1e-300, -1e-300]])
-    r = np.concatenate([np.abs(rng.normal(size=20000)) * rng.choice([1e-8, 1.0, 1e8], 20000),
-                        [0.0, 1.0, 0.0, 0.0, 0.0, 1e-300]])
+    r = np.concatenate(
+        [
+            np.abs(rng.normal(size=20000)) * rng.choice([1e-8, 1.0, 1e8], 20000),
+            [0.0, 1.0, 0.0, 0.0, 0.0, 1e-300],
+        ]
+    )
     ref = np.where((r == 0) & (k == 0), np.pi / 2, np.arctan2(r, k))
     got = np.asarray(jax.jit(layers._angle)(jnp.asarray(r), jnp.asarray(k)))
     # measured 4.4e-16 absolute (Cephes' rational form after two reductions)
@@ -141,18 +151,21 @@ def test_get_conventions():
     np.testing.assert_array_equal(nngp, both.nngp)
 
 
-@pytest.mark.parametrize("build, exc, match", [
-    (lambda: layers.Conv(4, (3, 3), padding="CIRCULAR"), NotImplementedError, "CIRCULAR"),
-    (lambda: layers.Conv(4, (3, 3, 3)), NotImplementedError, "1-D and 2-D"),
-    (lambda: layers.Conv(4, (3, 3), padding="FULL"), ValueError, "padding"),
-    (lambda: layers.Dense(0), ValueError, "out_dim"),
-    (lambda: layers.Dense(3, W_std=float("nan")), ValueError, "W_std"),
-    (lambda: layers.Dense(3, b_std=-1.0), ValueError, "b_std"),
-    (lambda: layers.Dense(3, parameterization="mup"), ValueError, "parameterization"),
-    (lambda: layers.AvgPool((2, 2), (0, 2)), ValueError, "strides"),
-    (lambda: layers.serial(), ValueError, "at least one"),
-    (lambda: layers.serial(stax.Relu()), TypeError, "stax"),
-])
+@pytest.mark.parametrize(
+    "build, exc, match",
+    [
+        (lambda: layers.Conv(4, (3, 3), padding="CIRCULAR"), NotImplementedError, "CIRCULAR"),
+        (lambda: layers.Conv(4, (3, 3, 3)), NotImplementedError, "1-D and 2-D"),
+        (lambda: layers.Conv(4, (3, 3), padding="FULL"), ValueError, "padding"),
+        (lambda: layers.Dense(0), ValueError, "out_dim"),
+        (lambda: layers.Dense(3, W_std=float("nan")), ValueError, "W_std"),
+        (lambda: layers.Dense(3, b_std=-1.0), ValueError, "b_std"),
+        (lambda: layers.Dense(3, parameterization="mup"), ValueError, "parameterization"),
+        (lambda: layers.AvgPool((2, 2), (0, 2)), ValueError, "strides"),
+        (lambda: layers.serial(), ValueError, "at least one"),
+        (lambda: layers.serial(stax.Relu()), TypeError, "stax"),
+    ],
+)
 def test_bad_layers_are_refused_when_built(build, exc, match):
     with pytest.raises(exc, match=match):
         build()
@@ -175,5 +188,6 @@ def test_flatten_first_stack_keeps_no_pixel_axes():
     net = archs.get("10-L")
     state = net.kernel_fn.start(x)
     assert state.spatial == () and state.nngp.shape == (36,)
-    np.testing.assert_allclose(net.kernel_fn(x, None, "ntk"),
-                               net.kernel_fn(x.reshape(6, -1), None, "ntk"), rtol=1e-14)
+    np.testing.assert_allclose(
+        net.kernel_fn(x, None, "ntk"), net.kernel_fn(x.reshape(6, -1), None, "ntk"), rtol=1e-14
+    )

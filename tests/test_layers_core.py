@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _stacks import N_STORED, REFERENCE, inputs, ndim_of, random_stack
+
 from ntkbook import layers
 
 pytestmark = pytest.mark.core
@@ -32,7 +32,7 @@ def test_kernels_equal_stored_neural_tangents_values(stored, seed):
     import jax
 
     net, recipe = random_stack(layers, np.random.default_rng(seed), ndim_of(seed))
-    assert recipe == str(stored[f"recipe_{seed}"])          # the same stack was stored
+    assert recipe == str(stored[f"recipe_{seed}"])  # the same stack was stored
     x1, x2 = inputs(seed)
     ntk, nngp = jax.jit(lambda a, b: net.kernel_fn(a, b, ("ntk", "nngp")))(x1, x2)
     for ours, name in ((ntk, "ntk"), (nngp, "nngp")):
@@ -64,7 +64,7 @@ def test_equal_layers_share_their_compiled_stage():
     gap.staged("ntk")(x, x)
     # stages: conv+input, relu, conv, relu (equal to the first relu), GAP + head
     assert layers._compiled_stage.cache_info().misses == 4
-    again = archs.cnn([4, 4], [7], 1, pool="gap").kernel_fn        # another head only
+    again = archs.cnn([4, 4], [7], 1, pool="gap").kernel_fn  # another head only
     assert again.layers[:4] == gap.layers[:4] and again != gap
     again.staged("ntk")(x, x)
-    assert layers._compiled_stage.cache_info().misses == 5           # the new tail alone
+    assert layers._compiled_stage.cache_info().misses == 5  # the new tail alone

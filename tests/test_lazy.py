@@ -40,7 +40,7 @@ def test_steps_match_brute_force_iteration(rng, tol):
 
 
 def test_steps_refuse_unreachable_and_bad_inputs(rng):
-    theta = np.diag([1.0, 0.0])          # the second direction never moves
+    theta = np.diag([1.0, 0.0])  # the second direction never moves
     with pytest.raises(ValueError, match="does not reach"):
         lazy.gd_steps_to_tolerance(theta, np.array([1.0, 1.0]), 0.5, 0.1, max_steps=1000)
     with pytest.raises(ValueError, match="lr"):
@@ -55,27 +55,29 @@ def test_steps_refuse_unreachable_and_bad_inputs(rng):
 
 @pytest.mark.pinned
 def test_fit_to_tolerance_taylor_ratio_matches_linearized_descent(rng):
-    pytest.importorskip("neural_tangents")        # dynamics.linearize builds on nt.linearize
+    pytest.importorskip("neural_tangents")  # dynamics.linearize builds on nt.linearize
     x, y = _problem(rng)
     init_fn, apply_fn, _ = archs.mlp(2, 64, 1)
     _, p0 = init_fn(jax.random.PRNGKey(0), x.shape)
     fit = lazy.fit_to_tolerance(apply_fn, p0, x, y, tol=0.2, lr_scale=1.0)
     # reference: gradient descent in parameter space on the linearized model, same lr and steps
-    lin = gd_trajectory(linearize(apply_fn, p0), p0, x, y, fit.lr, fit.steps,
-                        record_every=fit.steps)
+    lin = gd_trajectory(linearize(apply_fn, p0), p0, x, y, fit.lr, fit.steps, record_every=fit.steps)
     ratio = lin.loss[-1] / lin.loss[0]
-    assert abs(fit.taylor_ratio - ratio) < 1e-9            # float64 rounding over ~100 steps
+    assert abs(fit.taylor_ratio - ratio) < 1e-9  # float64 rounding over ~100 steps
     assert fit.taylor_ratio <= 0.2
     # one step fewer would not have reached the tolerance (the count is the fewest)
-    shorter = gd_trajectory(linearize(apply_fn, p0), p0, x, y, fit.lr, fit.steps - 1,
-                            record_every=fit.steps - 1) if fit.steps > 1 else None
+    shorter = (
+        gd_trajectory(linearize(apply_fn, p0), p0, x, y, fit.lr, fit.steps - 1, record_every=fit.steps - 1)
+        if fit.steps > 1
+        else None
+    )
     if shorter is not None:
         assert shorter.loss[-1] / shorter.loss[0] > 0.2
     # the network itself, trained the same number of steps from the same start
     net = gd_trajectory(apply_fn, p0, x, y, fit.lr, fit.steps, record_every=fit.steps)
     assert abs(fit.net_ratio - net.loss[-1] / net.loss[0]) < 1e-12
     assert fit.weight_change > 0
-    assert abs(fit.kernel_time - fit.steps * 1.0) < 1e-9     # lr_scale 1: one unit per step
+    assert abs(fit.kernel_time - fit.steps * 1.0) < 1e-9  # lr_scale 1: one unit per step
 
 
 def test_fit_to_tolerance_refuses_several_outputs(rng):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.core
 
 def _spd(rng, n):
     B = rng.normal(size=(n, n))
-    return B @ B.T / n + np.eye(n)          # eigenvalues in [1, ~5]: well conditioned
+    return B @ B.T / n + np.eye(n)  # eigenvalues in [1, ~5]: well conditioned
 
 
 def test_cholesky_solve_reports_ridge_and_exact_condition(rng):
@@ -64,8 +64,7 @@ def test_kernel_regression_is_the_representer_formula(rng):
     Kx = rng.normal(size=(7, 20))
     Y = rng.normal(size=20)
     ref = Kx @ np.linalg.solve(K + 0.5 * np.eye(20), Y)
-    np.testing.assert_allclose(linalg.kernel_regression(K, Y, Kx, 0.5, relative=False), ref,
-                               rtol=1e-10)
+    np.testing.assert_allclose(linalg.kernel_regression(K, Y, Kx, 0.5, relative=False), ref, rtol=1e-10)
 
 
 def test_old_import_path_is_the_same_object():
@@ -74,15 +73,20 @@ def test_old_import_path_is_the_same_object():
         assert getattr(old_home, name) is getattr(linalg, name)
 
 
-@pytest.mark.parametrize("call, exc, match", [
-    (lambda: linalg.diag_of_inverse(np.eye(3)), TypeError, "factor must be a"),
-    (lambda: linalg.inverse_from_factor((np.ones((2, 3)), True)), ValueError, "must be square"),
-    (lambda: linalg.inverse_from_factor((np.zeros((3, 3)), True)), ValueError, "potri failed"),
-    (lambda: linalg.cholesky_solve(np.eye(3), np.ones(3)).solve(np.ones(4)), ValueError,
-     "B has 4 rows"),
-    (lambda: linalg.cholesky_solve(np.diag([1.0, 0.0]), np.ones(2), condition="estimate"),
-     ValueError, "too ill-conditioned"),
-])
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: linalg.diag_of_inverse(np.eye(3)), TypeError, "factor must be a"),
+        (lambda: linalg.inverse_from_factor((np.ones((2, 3)), True)), ValueError, "must be square"),
+        (lambda: linalg.inverse_from_factor((np.zeros((3, 3)), True)), ValueError, "potri failed"),
+        (lambda: linalg.cholesky_solve(np.eye(3), np.ones(3)).solve(np.ones(4)), ValueError, "B has 4 rows"),
+        (
+            lambda: linalg.cholesky_solve(np.diag([1.0, 0.0]), np.ones(2), condition="estimate"),
+            ValueError,
+            "too ill-conditioned",
+        ),
+    ],
+)
 def test_bad_inputs(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

@@ -70,14 +70,13 @@ def test_gd_on_linear_model_matches_discrete_closed_form(key):
     M = np.eye(6) - lr * theta
     for k, f in zip(traj.step, traj.f_train):
         ref = y[:, None] + np.linalg.matrix_power(M, int(k)) @ (f0 - y[:, None])
-        np.testing.assert_allclose(f, ref, rtol=1e-10, atol=1e-12)   # float64 round-off only
+        np.testing.assert_allclose(f, ref, rtol=1e-10, atol=1e-12)  # float64 round-off only
     np.testing.assert_allclose(traj.loss, 0.5 * ((traj.f_train - y[:, None]) ** 2).sum((1, 2)))
     # Without snapshots the outputs are the same and only the end points are kept.
     lean = gd_trajectory(apply_fn, params, x, y, lr, 25, record_every=10, keep_params=False)
     assert len(lean.params) == 2 and len(traj.params) == 4
     np.testing.assert_allclose(lean.f_train, traj.f_train, rtol=0, atol=0)
-    for a, b in zip(jax.tree_util.tree_leaves(lean.params[-1]),
-                    jax.tree_util.tree_leaves(traj.params[-1])):
+    for a, b in zip(jax.tree_util.tree_leaves(lean.params[-1]), jax.tree_util.tree_leaves(traj.params[-1])):
         np.testing.assert_array_equal(a, b)
 
 
@@ -86,7 +85,7 @@ def test_xent_gd_on_linear_model_tracks_the_xent_flow(key):
     # small-step GD on the summed cross-entropy follows xent_flow up to O(lr) per unit time.
     apply_fn, params, x = _net(key, depth=1, out_dim=3)
     y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
-    J = _jacobian(lambda p, z: apply_fn(p, z)[:, :1], params, x)   # kernel of output 0
+    J = _jacobian(lambda p, z: apply_fn(p, z)[:, :1], params, x)  # kernel of output 0
     theta = J @ J.T
     lr = 0.002 / np.linalg.eigvalsh(theta)[-1]
     traj = gd_trajectory(apply_fn, params, x, y, lr, 2000, record_every=500, loss="xent")
@@ -109,7 +108,8 @@ def test_relative_changes_against_manual_norms(rng):
     k0 = rng.normal(size=(4, 4))
     k1 = k0 + 0.01 * rng.normal(size=(4, 4))
     assert relative_kernel_change(k1, k0) == pytest.approx(
-        np.sqrt(((k1 - k0) ** 2).sum() / (k0 ** 2).sum()), rel=1e-12)
+        np.sqrt(((k1 - k0) ** 2).sum() / (k0**2).sum()), rel=1e-12
+    )
 
 
 def test_lazy_training_on_linear_model_is_exactly_lazy(key):
@@ -120,7 +120,8 @@ def test_lazy_training_on_linear_model_is_exactly_lazy(key):
     assert stats.kernel_change < 1e-12
     assert stats.lin_gap < 1e-10
     assert stats.weight_change == pytest.approx(
-        max(relative_weight_change(p, params) for p in stats.net.params), rel=1e-12)
+        max(relative_weight_change(p, params) for p in stats.net.params), rel=1e-12
+    )
     J = _jacobian(apply_fn, params, x)
     assert stats.lambda_max == pytest.approx(np.linalg.eigvalsh(J @ J.T)[-1], rel=1e-10)
     assert stats.lr == pytest.approx(0.5 / stats.lambda_max, rel=1e-12)
@@ -139,7 +140,7 @@ def test_lazy_training_wider_is_lazier(key):
     assert wide.weight_change < narrow.weight_change / 2
     assert wide.kernel_change < narrow.kernel_change / 2
     assert wide.lin_gap < narrow.lin_gap / 2
-    assert narrow.lin_gap > 1e-6                 # the narrow net is visibly non-linear
+    assert narrow.lin_gap > 1e-6  # the narrow net is visibly non-linear
 
 
 @pytest.mark.parametrize("out_dim,with_eval", [(1, True), (3, True), (2, False)])
@@ -152,8 +153,16 @@ def test_lazy_training_taylor_trajectory_equals_parameter_space_descent(key, out
     y = np.cos(np.arange(x.shape[0] * out_dim, dtype=np.float64)).reshape(x.shape[0], out_dim)
     x_eval = jax.random.normal(jax.random.PRNGKey(3), (4, x.shape[1])) if with_eval else None
     stats = lazy_training(apply_fn, params, x, y, steps=30, record_every=7, x_eval=x_eval)
-    ref = gd_trajectory(linearize(apply_fn, params), params, x, y, stats.lr, 30, record_every=7,
-                        x_eval=x if x_eval is None else x_eval)
+    ref = gd_trajectory(
+        linearize(apply_fn, params),
+        params,
+        x,
+        y,
+        stats.lr,
+        30,
+        record_every=7,
+        x_eval=x if x_eval is None else x_eval,
+    )
     np.testing.assert_array_equal(stats.lin.step, ref.step)
     scale = float(np.max(np.abs(ref.f_eval)))
     assert np.max(np.abs(stats.lin.f_eval - ref.f_eval)) < 1e-10 * scale

@@ -28,7 +28,7 @@ def _xent_ref(f, t):
 
 
 def test_cross_entropy_matches_the_formula_for_labels_rows_numpy_and_jax(rng):
-    f = rng.normal(size=(6, 4)) * 30          # large logits: the shifted formula must hold
+    f = rng.normal(size=(6, 4)) * 30  # large logits: the shifted formula must hold
     y = rng.integers(0, 4, size=6)
     soft = rng.dirichlet(np.ones(4), size=6)
     # small losses are differences of numbers of size |f| ~ 100: absolute error ~ 100 eps
@@ -42,8 +42,9 @@ def test_cross_entropy_matches_the_formula_for_labels_rows_numpy_and_jax(rng):
 
 def test_mse_and_reductions(rng):
     f, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
-    ref = np.array([0.5 * sum((a - b) ** 2 for a, b in zip(r, s, strict=True))
-                    for r, s in zip(f, t, strict=True)])
+    ref = np.array(
+        [0.5 * sum((a - b) ** 2 for a, b in zip(r, s, strict=True)) for r, s in zip(f, t, strict=True)]
+    )
     np.testing.assert_allclose(losses.per_sample(f, t, "mse"), ref, rtol=1e-12)
     assert losses.total(f, t, "mse") == pytest.approx(ref.mean(), rel=1e-12)
     assert losses.total(f, t, "mse", reduction="sum") == pytest.approx(ref.sum(), rel=1e-12)
@@ -58,8 +59,16 @@ def test_gradient_descent_matches_hand_written_linear_gd(rng):
 
     step = loop.compiled_step(apply_fn, loss="mse", reduction="sum", dtype=np.float64)
     seen = []
-    w, _, times = loop.run_epochs(step, w0, loop.make_optimizer("sgd", 0.01).init(w0), X, Y,
-                                  0.01, epochs=5, on_epoch=lambda e, p: seen.append(e))
+    w, _, times = loop.run_epochs(
+        step,
+        w0,
+        loop.make_optimizer("sgd", 0.01).init(w0),
+        X,
+        Y,
+        0.01,
+        epochs=5,
+        on_epoch=lambda e, p: seen.append(e),
+    )
     ref = w0.copy()
     for _ in range(5):
         ref = ref - 0.01 * X.T @ (X @ ref - Y)
@@ -77,8 +86,17 @@ def test_minibatches_follow_the_given_order(rng):
         return x @ w
 
     step = loop.compiled_step(apply_fn, loss="mse", dtype=np.float64)
-    w, _, times = loop.run_epochs(step, w0, loop.make_optimizer("sgd", 0.1).init(w0), X, Y,
-                                  0.1, epochs=1, batch_size=5, order=lambda e: perm)
+    w, _, times = loop.run_epochs(
+        step,
+        w0,
+        loop.make_optimizer("sgd", 0.1).init(w0),
+        X,
+        Y,
+        0.1,
+        epochs=1,
+        batch_size=5,
+        order=lambda e: perm,
+    )
     ref = w0.copy()
     for idx in (perm[:5], perm[5:]):
         ref = ref - 0.1 * X[idx].T @ (X[idx] @ ref - Y[idx]) / 5
@@ -95,13 +113,18 @@ def test_one_compiled_step_per_network():
     assert loop.compiled_step(apply_fn, loss="mse", optimizer="adam") is not a
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: losses.per_sample(np.zeros((2, 2)), np.zeros(2, int), "hinge"), "loss='hinge'"),
-    (lambda: losses.total(np.zeros((2, 2)), np.zeros(2, int), "xent", reduction="max"),
-     "reduction='max'"),
-    (lambda: loop.make_optimizer("rmsprop", 0.1), "optimizer='rmsprop'"),
-    (lambda: loop.compiled_step(lambda w, x: x, loss="l1"), "loss='l1'"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: losses.per_sample(np.zeros((2, 2)), np.zeros(2, int), "hinge"), "loss='hinge'"),
+        (
+            lambda: losses.total(np.zeros((2, 2)), np.zeros(2, int), "xent", reduction="max"),
+            "reduction='max'",
+        ),
+        (lambda: loop.make_optimizer("rmsprop", 0.1), "optimizer='rmsprop'"),
+        (lambda: loop.compiled_step(lambda w, x: x, loss="l1"), "loss='l1'"),
+    ],
+)
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()

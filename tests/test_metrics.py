@@ -33,7 +33,7 @@ def test_noise_found_at_hand_case():
 
 
 def test_roc_auc_matches_sklearn(rng):
-    score = np.round(rng.standard_normal(200), 1)      # rounding creates ties
+    score = np.round(rng.standard_normal(200), 1)  # rounding creates ties
     noisy = rng.choice(200, size=40, replace=False)
     score[noisy] += 0.7
     truth = np.zeros(200, dtype=int)
@@ -52,10 +52,10 @@ def _rbo_ext_brute_force(a, b, p):
     """
     S, L = (list(a), list(b)) if len(a) <= len(b) else (list(b), list(a))
     s, l = len(S), len(L)
-    X = {d: len(set(S[:min(d, s)]) & set(L[:d])) for d in range(1, l + 1)}
-    total = sum(X[d] / d * p ** d for d in range(1, l + 1))
-    total += sum(X[s] * (d - s) / (s * d) * p ** d for d in range(s + 1, l + 1))
-    return (1 - p) / p * total + ((X[l] - X[s]) / l + X[s] / s) * p ** l
+    X = {d: len(set(S[: min(d, s)]) & set(L[:d])) for d in range(1, l + 1)}
+    total = sum(X[d] / d * p**d for d in range(1, l + 1))
+    total += sum(X[s] * (d - s) / (s * d) * p**d for d in range(s + 1, l + 1))
+    return (1 - p) / p * total + ((X[l] - X[s]) / l + X[s] / s) * p**l
 
 
 @pytest.mark.parametrize("p", [0.9, 0.7, 0.3])
@@ -63,14 +63,16 @@ def test_rbo_matches_eq32_on_asymmetric_cases(rng, p):
     """Lists where the agreement is *not* symmetric in depth, so p and 1 - p give different
     values (the hand case above is symmetric: 0.955 for p = 0.9 and p = 0.1 alike).  The
     brute force and the rbo package sum the same terms in another order: 1e-12."""
-    cases = [([1, 2, 3, 4, 5], [2, 1, 5, 4, 3]),                       # equal length
-             ([1, 2, 3, 4, 5, 6, 7], [7, 1, 2]),                         # uneven, shorter second
-             (list(rng.permutation(12)), list(rng.permutation(12))),
-             (list(rng.permutation(15)[:9]), list(rng.permutation(15)))]
+    cases = [
+        ([1, 2, 3, 4, 5], [2, 1, 5, 4, 3]),  # equal length
+        ([1, 2, 3, 4, 5, 6, 7], [7, 1, 2]),  # uneven, shorter second
+        (list(rng.permutation(12)), list(rng.permutation(12))),
+        (list(rng.permutation(15)[:9]), list(rng.permutation(15))),
+    ]
     for a, b in cases:
         ref = _rbo_ext_brute_force(a, b, p)
         assert metrics.rbo(a, b, p=p) == pytest.approx(ref, abs=1e-12)
-        if p != 0.5:   # the reference itself tells p from 1 - p on these lists
+        if p != 0.5:  # the reference itself tells p from 1 - p on these lists
             assert abs(ref - _rbo_ext_brute_force(a, b, 1 - p)) > 1e-3
     # top-weighted: agreeing at the top beats agreeing at the bottom, the more so the smaller p
     top = metrics.rbo([1, 2, 3, 4], [1, 2, 4, 3], p=p)
@@ -84,7 +86,7 @@ def test_noise_found_at_checks_ceil_of_frac_n():
     score = np.array([0.9, 0.8, 0.7, 0.1, 0.0, 0.2, 0.3, 0.4, 0.5, 0.6])
     noisy = [0, 2]
     assert metrics.noise_found_at(score, noisy, 0.25) == 1.0
-    assert metrics.noise_found_at(score, noisy, 0.2) == 0.5          # exactly 2: no rounding
+    assert metrics.noise_found_at(score, noisy, 0.2) == 0.5  # exactly 2: no rounding
     # brute force over fractions: the share found among the ceil(frac N) highest scores
     order = sorted(range(10), key=lambda i: (-score[i], i))
     for frac in np.linspace(0.0, 1.0, 41):
@@ -99,5 +101,5 @@ def test_noise_found_at_breaks_ties_by_index():
     assert metrics.noise_found_at(score, [5], 1 / 6) == 0.0
     assert metrics.noise_found_at(score, [1], 2 / 6) == 1.0
     score = np.array([1.0, 0.5, 0.5, 0.5, 0.0])
-    assert metrics.noise_found_at(score, [1], 0.4) == 1.0      # top 2: index 0, then index 1
+    assert metrics.noise_found_at(score, [1], 0.4) == 1.0  # top 2: index 0, then index 1
     assert metrics.noise_found_at(score, [3], 0.4) == 0.0

@@ -31,8 +31,9 @@ def test_same_function_as_standard_network():
     _, apply_std, _ = archs.mlp(3, 32, 2, parameterization="standard")
     _, p = init_ntk(key, x.shape)
     # both parameterizations compute the same function at this initialisation
-    np.testing.assert_allclose(apply_std(parameterization.standard_from_ntk(p), x), apply_ntk(p, x),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        apply_std(parameterization.standard_from_ntk(p), x), apply_ntk(p, x), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bad_inputs():

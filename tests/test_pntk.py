@@ -31,7 +31,7 @@ def _explicit_gaps(A, phi_dot, o, V):
         for j in range(o):
             for k in range(o):
                 E[j, k] = v[j] @ A @ v[k] + (phi_dot if j == k else 0.0)
-        out.append(np.linalg.norm(E - E.sum() / o * np.eye(o)))   # pNTK = sum of entries / O
+        out.append(np.linalg.norm(E - E.sum() / o * np.eye(o)))  # pNTK = sum of entries / O
     return np.array(out)
 
 
@@ -40,7 +40,7 @@ def jac_kernel():
     rng = np.random.default_rng(0)
     G = rng.standard_normal((12, 30))
     G2 = G + 0.3 * rng.standard_normal((12, 30))
-    return G @ G2.T / 30            # (12, 12), not symmetric: the x1 != x2 case
+    return G @ G2.T / 30  # (12, 12), not symmetric: the x1 != x2 case
 
 
 def test_second_moment_matches_monte_carlo(jac_kernel):
@@ -49,10 +49,10 @@ def test_second_moment_matches_monte_carlo(jac_kernel):
     V = np.sqrt(s2) * rng.standard_normal((40_000, o, A.shape[0]))
     E = np.einsum("dji,ik,dlk->djl", V, A, V)
     D = E - (E.sum(axis=(1, 2)) / o)[:, None, None] * np.eye(o)
-    mc = float(np.mean(np.sum(D ** 2, axis=(1, 2))))
+    mc = float(np.mean(np.sum(D**2, axis=(1, 2))))
     assert pntk.gap_second_moment(A, o, s2) == pytest.approx(mc, rel=0.05)
     # planted bug: dropping the symmetric-part term (a naive "Var = ||A||^2" for the diagonal)
-    wrong = s2 ** 2 * (o - 1) * o * np.sum(A * A)
+    wrong = s2**2 * (o - 1) * o * np.sum(A * A)
     assert abs(wrong / mc - 1) > 0.15
 
 
@@ -113,12 +113,15 @@ def test_pntk_predict_matches_regression(net):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("path, phrase", [
-    ([1.0, 0.5, 0.9], "first drops and then climbs back"),
-    ([1.0, 1.2, 1.8], "rises markedly"),
-    ([1.0, 0.8, 0.5], "falls markedly"),
-    ([1.0, 0.95, 1.05], "changes little"),
-])
+@pytest.mark.parametrize(
+    "path, phrase",
+    [
+        ([1.0, 0.5, 0.9], "first drops and then climbs back"),
+        ([1.0, 1.2, 1.8], "rises markedly"),
+        ([1.0, 0.8, 0.5], "falls markedly"),
+        ([1.0, 0.95, 1.05], "changes little"),
+    ],
+)
 def test_describe_path(path, phrase):
     assert pntk.describe_path(path) == phrase
 
@@ -135,16 +138,41 @@ def test_full_split_seed_matches_direct_regression():
     x, xt = rng.standard_normal((24, 6)), rng.standard_normal((10, 6))
     x, xt = x / np.linalg.norm(x, axis=1, keepdims=True), xt / np.linalg.norm(xt, axis=1, keepdims=True)
     y, yt = np.arange(24) % 3, np.arange(10) % 3
-    run = pntk.full_split_seed(x, y, xt, yt, [8, 16], seed=4, depth=2, steps=3, lr_scale=0.5,
-                               reg=1e-3, train_widths=[16], infinite=False)
+    run = pntk.full_split_seed(
+        x,
+        y,
+        xt,
+        yt,
+        [8, 16],
+        seed=4,
+        depth=2,
+        steps=3,
+        lr_scale=0.5,
+        reg=1e-3,
+        train_widths=[16],
+        infinite=False,
+    )
     assert set(run.correct) == {(8, "init"), (16, "init"), (16, "trained")}
     init_fn, apply_fn, _ = archs.mlp(2, 8, 3)
     _, p0 = init_fn(jax.random.PRNGKey(4), x.shape)
     P, Pt = empirical.pntk(apply_fn, p0, x), empirical.pntk(apply_fn, p0, xt, x)
-    f = empirical.pntk_regression(P, np.eye(3)[y], Pt, 1e-3, f0_train=np.asarray(apply_fn(p0, x)),
-                                  f0_test=np.asarray(apply_fn(p0, xt)))
+    f = empirical.pntk_regression(
+        P, np.eye(3)[y], Pt, 1e-3, f0_train=np.asarray(apply_fn(p0, x)), f0_test=np.asarray(apply_fn(p0, xt))
+    )
     np.testing.assert_array_equal(run.correct[8, "init"], f.argmax(1) == yt)
     assert run.accuracy((8, "init")) == pytest.approx(np.mean(f.argmax(1) == yt))
     with pytest.raises(ValueError, match="subset"):
-        pntk.full_split_seed(x, y, xt, yt, [8], seed=0, depth=2, steps=1, lr_scale=0.5, reg=1e-3,
-                             train_widths=[16], infinite=False)
+        pntk.full_split_seed(
+            x,
+            y,
+            xt,
+            yt,
+            [8],
+            seed=0,
+            depth=2,
+            steps=1,
+            lr_scale=0.5,
+            reg=1e-3,
+            train_widths=[16],
+            infinite=False,
+        )

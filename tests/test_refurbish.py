@@ -48,7 +48,7 @@ def test_flip_update_is_exact(rng):
     A = np.linalg.inv(H)
     M = A @ np.eye(3)[y]
     y2 = y.copy()
-    y2[4] = 2                                          # row 4: class 1 -> 2
+    y2[4] = 2  # row 4: class 1 -> 2
     Z_new, n_new = rf._flip_update(gl.Z, gl.counts, M[4], A[4, 4], 1, 2)
     gl2 = lab.gram_label_matrix(H, y2)
     np.testing.assert_allclose(Z_new, gl2.Z, rtol=1e-10, atol=1e-12)
@@ -58,7 +58,7 @@ def test_flip_update_is_exact(rng):
 def _rbf_gram(x, width=1.0):
     """Gaussian-kernel Gram matrix plus a small ridge: SPD, and built without ntkbook."""
     d2 = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
-    return np.exp(-d2 / (2 * width ** 2)) + 1e-3 * np.eye(len(x))
+    return np.exp(-d2 / (2 * width**2)) + 1e-3 * np.eye(len(x))
 
 
 def _reference_step(A, y, K, beta, guard=True):
@@ -91,8 +91,9 @@ def test_each_flip_is_the_argmax_of_the_gain_and_lowers_L_by_brute_force(rng, be
     y_noisy = y_true.copy()
     y_noisy[[0, 4, 8, 13]] = (y_true[[0, 4, 8, 13]] + 1) % 3
     # the reference scores each row against its current label: the "current" reading
-    res = rf.refurbish_labels(H, y_noisy, steps=6, stop="never", beta=beta,
-                              incremental=incremental, score_against="current")
+    res = rf.refurbish_labels(
+        H, y_noisy, steps=6, stop="never", beta=beta, incremental=incremental, score_against="current"
+    )
     assert res.steps >= 4
     labels = y_noisy.copy()
     for t in range(res.steps):
@@ -153,8 +154,7 @@ def digits_1000():
     """
     ds = data.load("digits", n=1000, seed=0)
     x = data.normalize(ds.x).astype(np.float64)
-    grams = {name: gram.gram(archs.get(name), x, progress=False)
-             for name in ("2-L", "CNN-1")}
+    grams = {name: gram.gram(archs.get(name), x, progress=False) for name in ("2-L", "CNN-1")}
     y_noisy, flipped = data.add_label_noise(ds.y, 0.2, 10, seed=1)
     return ds.y, y_noisy, flipped, grams
 
@@ -177,8 +177,7 @@ def test_refurbishment_recovers_digits_noise(digits_1000):
     np.testing.assert_array_equal(res.labels_after(y_noisy, res.steps), res.labels)
     assert res.accuracy_path(y_noisy, y)[-1] == pytest.approx(scores["accuracy_after"], abs=1e-15)
     # L after the last flip equals L recomputed from scratch (incremental drift < 1e-9)
-    assert res.L[-1] == pytest.approx(
-        lab.block_diagonalization_error(grams["CNN-1"], res.labels), rel=1e-9)
+    assert res.L[-1] == pytest.approx(lab.block_diagonalization_error(grams["CNN-1"], res.labels), rel=1e-9)
 
 
 @pytest.mark.parametrize("arch,stop,steps", [("2-L", "never", 60), ("CNN-1", "auto", None)])
@@ -186,7 +185,7 @@ def test_incremental_equals_direct(digits_1000, arch, stop, steps):
     # O(N K) updates of A Y, Z and n must make exactly the flips of re-solving every step
     y, y_noisy, _, grams = digits_1000
     H = grams[arch]
-    if stop == "auto":   # a smaller problem keeps the O(N^2 K)-per-step direct run short
+    if stop == "auto":  # a smaller problem keeps the O(N^2 K)-per-step direct run short
         H, y_noisy = H[:400, :400], y_noisy[:400]
     inc = rf.refurbish_labels(H, y_noisy, steps=steps, stop=stop, incremental=True)
     direct = rf.refurbish_labels(H, y_noisy, steps=steps, stop=stop, incremental=False)
@@ -212,8 +211,8 @@ def test_fixed_steps_runs_exactly(rng):
 
 def test_scores_by_hand():
     y_true = np.array([0, 0, 1, 1, 2, 2])
-    y_noisy = np.array([1, 0, 1, 0, 2, 2])          # rows 0 and 3 wrong
-    y_new = np.array([0, 0, 1, 2, 2, 1])            # row 0 fixed, row 3 not, row 5 broken
+    y_noisy = np.array([1, 0, 1, 0, 2, 2])  # rows 0 and 3 wrong
+    y_new = np.array([0, 0, 1, 2, 2, 1])  # row 0 fixed, row 3 not, row 5 broken
     s = rf.refurbish_scores(y_true, y_noisy, y_new)
     assert s["corrected"] == 0.5 and s["clean_changed"] == 0.25
     assert s["accuracy_before"] == pytest.approx(4 / 6) and s["accuracy_after"] == pytest.approx(4 / 6)

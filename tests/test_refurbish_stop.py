@@ -60,7 +60,7 @@ def _reference_auto(H, y0, score_against):
         y_new = y.copy()
         y_new[I] = J
         L_new = _L(y_new, A, K)
-        if not L_new < Ls[-1]:          # the rule: any decrease, however small, is taken
+        if not L_new < Ls[-1]:  # the rule: any decrease, however small, is taken
             break
         y = y_new
         flips.append((I, J))
@@ -86,7 +86,7 @@ def digits_noisy():
 @pytest.mark.parametrize("score_against", ["current", "initial"])
 def test_auto_stop_matches_reference_and_takes_small_decreases(digits_noisy, score_against):
     H, y = digits_noisy
-    res = rf.refurbish_labels(H, y, score_against=score_against)       # stop="auto"
+    res = rf.refurbish_labels(H, y, score_against=score_against)  # stop="auto"
     flips, Ls = _reference_auto(H, y, score_against)
     # Same flips (exact: the gaps between scores are far above rounding) and the same stop.
     assert list(zip(res.index.tolist(), res.new.tolist())) == flips

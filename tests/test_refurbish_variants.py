@@ -40,13 +40,13 @@ def _algorithm1(H, y0, steps, score_against):
     for _ in range(steps):
         neg = -np.asarray(_grad13(jnp.asarray(np.eye(K)[y]), A))
         a = y0 if score_against == "initial" else y
-        b = neg[np.arange(len(y)), a]                       # line 3
-        c = neg.max(axis=1)                                 # line 4
-        d = c - b                                           # line 5
+        b = neg[np.arange(len(y)), a]  # line 3
+        c = neg.max(axis=1)  # line 4
+        d = c - b  # line 5
         d[np.bincount(y, minlength=K)[y] <= 2] = -np.inf
-        I = int(np.argmax(d))                               # line 6
-        J = int(np.argmax(neg[I]))                          # line 7
-        y[I] = J                                            # line 8
+        I = int(np.argmax(d))  # line 6
+        J = int(np.argmax(neg[I]))  # line 7
+        y[I] = J  # line 8
         out.append((I, J))
     return out
 
@@ -55,8 +55,8 @@ def _algorithm1(H, y0, steps, score_against):
 def digits_noisy():
     """2-L (eq. 4) Gram of 150 unit-norm digits and 20 % symmetric label noise."""
     ds = data.load("digits", n=150, seed=3)
-    x = data.normalize(ds.x.reshape(len(ds.x), -1)).astype(np.float64)   # float64 kernel: symmetric
-    H = np.asarray(closed_form.relu_ntk_eq4(x)) + 1e-3 * np.eye(len(x))   # well conditioned
+    x = data.normalize(ds.x.reshape(len(ds.x), -1)).astype(np.float64)  # float64 kernel: symmetric
+    H = np.asarray(closed_form.relu_ntk_eq4(x)) + 1e-3 * np.eye(len(x))  # well conditioned
     y_noisy, _ = data.add_label_noise(ds.y, 0.2, 10, seed=4)
     return H, np.asarray(y_noisy, dtype=np.int64)
 
@@ -68,8 +68,9 @@ def test_matches_brute_force_loop(digits_noisy, score_against, incremental):
     # rounding (~1e-14 relative), far below the gaps between the best scores, so exact equality.
     # changed_rows is checked against a direct count of the changed labels.
     H, y = digits_noisy
-    res = rf.refurbish_labels(H, y, steps=40, stop="never", incremental=incremental,
-                              score_against=score_against)
+    res = rf.refurbish_labels(
+        H, y, steps=40, stop="never", incremental=incremental, score_against=score_against
+    )
     ref = _algorithm1(H, y, 40, score_against)
     assert res.steps == 40
     assert list(zip(res.index.tolist(), res.new.tolist())) == ref
@@ -87,8 +88,8 @@ def test_initial_and_current_readings_differ_after_a_row_moves(digits_noisy):
     assert cur.changed_rows == int(np.sum(cur.labels != y))
     assert init.score_against == "initial" and cur.score_against == "current"
     diff = np.flatnonzero(init.index != cur.index)
-    assert diff.size > 0 and diff[0] > 0                 # identical first step, then different
-    assert np.isin(cur.index[diff[0]], cur.index[:diff[0]])   # current re-selects a moved row
+    assert diff.size > 0 and diff[0] > 0  # identical first step, then different
+    assert np.isin(cur.index[diff[0]], cur.index[: diff[0]])  # current re-selects a moved row
 
 
 def test_noop_flip_update_leaves_z_unchanged(rng):
@@ -107,9 +108,15 @@ def test_score_against_rejects_unknown_value(digits_noisy):
         rf.refurbish_labels(H, y, steps=2, score_against="fixed")
 
 
-@pytest.mark.parametrize("kw", [dict(steps=40, stop="never", score_against="initial"),
-                                dict(steps=40, stop="never", incremental=False),
-                                dict(reg=1e-3), dict()])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(steps=40, stop="never", score_against="initial"),
+        dict(steps=40, stop="never", incremental=False),
+        dict(reg=1e-3),
+        dict(),
+    ],
+)
 def test_shared_setup_gives_the_same_run_as_a_fresh_one(digits_noisy, kw):
     # refurbish_setup factorises and inverts H once; a run given it must make the same flips
     # with the same L path, ridge and condition number, bit for bit (same factor, same A, same
@@ -121,10 +128,12 @@ def test_shared_setup_gives_the_same_run_as_a_fresh_one(digits_noisy, kw):
     assert shared.steps == fresh.steps > 0
     for name in ("index", "old", "new", "gain", "L", "labels"):
         np.testing.assert_array_equal(getattr(shared, name), getattr(fresh, name))
-    assert (shared.stop_reason, shared.ridge, shared.condition_number) == \
-        (fresh.stop_reason, fresh.ridge, fresh.condition_number)
-    assert not setup.A.flags.writeable                   # shared between runs: read-only
-
+    assert (shared.stop_reason, shared.ridge, shared.condition_number) == (
+        fresh.stop_reason,
+        fresh.ridge,
+        fresh.condition_number,
+    )
+    assert not setup.A.flags.writeable  # shared between runs: read-only
 
 
 @pytest.fixture(scope="module")

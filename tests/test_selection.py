@@ -20,7 +20,7 @@ def _unit_rows(n: int, shape: tuple, seed: int = 0) -> np.ndarray:
 
 def test_network_is_cached_and_resolves_both_conventions():
     a = selection.network("2-L", out_dim=3)
-    assert selection.network("2-L", out_dim=3) is a            # one object: compiled once
+    assert selection.network("2-L", out_dim=3) is a  # one object: compiled once
     assert selection.network("2-L", out_dim=4) is not a
     # the paper's 2-L has 2 hidden layers = 3 layers of weights: its kernel is mlp_ntk(depth=3)
     x = _unit_rows(6, (5,))
@@ -32,19 +32,18 @@ def test_network_is_cached_and_resolves_both_conventions():
 
 def test_make_gram_zoo_and_eq4_against_closed_forms():
     x = _unit_rows(9, (4, 4, 1))
-    H = selection.make_gram(x, "2-L", 10, 2, max_block=4)     # 3 equal blocks of 3
+    H = selection.make_gram(x, "2-L", 10, 2, max_block=4)  # 3 equal blocks of 3
     ref, _ = closed_form.mlp_ntk(x.reshape(9, -1), depth=2, W_std=archs.W_STD, b_std=archs.B_STD)
     np.testing.assert_allclose(H, np.asarray(ref), rtol=1e-10)
     H4 = selection.make_gram(x, selection.EQ4_KERNEL)
-    np.testing.assert_allclose(H4, np.asarray(closed_form.relu_ntk_eq4(x.reshape(9, -1))),
-                               rtol=1e-12)
+    np.testing.assert_allclose(H4, np.asarray(closed_form.relu_ntk_eq4(x.reshape(9, -1))), rtol=1e-12)
 
 
 @pytest.mark.parametrize("n", [1, 7, 16, 17, 150, 151])
 @pytest.mark.parametrize("m", [1, 5, 16, 50])
 def test_equal_blocks_against_brute_force(n, m):
     b = selection.equal_blocks(n, m)
-    blocks = -(-n // m)                                         # as few blocks as max size allows
+    blocks = -(-n // m)  # as few blocks as max size allows
     # brute force: the smallest side that still needs only `blocks` blocks
     best = min(s for s in range(1, n + 1) if -(-n // s) == blocks)
     assert b == best and b <= m
@@ -53,11 +52,12 @@ def test_equal_blocks_against_brute_force(n, m):
 def test_trained_accuracies_match_direct_training_and_fit_separable_data():
     rng = np.random.default_rng(0)
     y = np.arange(40) % 2
-    x = rng.standard_normal((40, 6)) * 0.3 + 2.0 * (2 * y[:, None] - 1)   # separable blobs
+    x = rng.standard_normal((40, 6)) * 0.3 + 2.0 * (2 * y[:, None] - 1)  # separable blobs
     nets = {"mlp": archs.mlp(2, 16, 2)}
     kw = dict(optimizer="adam", lr=0.05, epochs=30, batch_size=None)
-    acc = selection.trained_accuracies(nets, x[:30], y[:30], x[30:], y[30:], num_classes=2,
-                                       seeds=[0, 1], **kw)
+    acc = selection.trained_accuracies(
+        nets, x[:30], y[:30], x[30:], y[30:], num_classes=2, seeds=[0, 1], **kw
+    )
     assert list(acc.seed) == [0, 1] and set(acc.arch) == {"mlp"}
     assert np.all(acc.train_acc == 1.0) and np.all(acc.test_acc == 1.0)
     # the same run through dynamics.train directly, then its predictions scored by hand
@@ -67,11 +67,12 @@ def test_trained_accuracies_match_direct_training_and_fit_separable_data():
 
 
 def test_kpca_vs_training_ratios_and_gap():
-    r = selection.kpca_vs_training("corners", 16, 0, n_test=12, train_seeds=(0, 1), epochs=1,
-                                   width=8, channels=2, max_block=8)
+    r = selection.kpca_vs_training(
+        "corners", 16, 0, n_test=12, train_seeds=(0, 1), epochs=1, width=8, channels=2, max_block=8
+    )
     ds = data.load("corners", n=16, seed=0, n_test=12)
     x = data.normalize(ds.x)
-    for a in ("2-L", "CNN-2"):   # recomputed from a Gram matrix built here
+    for a in ("2-L", "CNN-2"):  # recomputed from a Gram matrix built here
         ref = kpca_separation(selection.make_gram(x, a, 4, 2), ds.y, 4, "low").ratio
         assert r["ratio"][a] == pytest.approx(ref, rel=1e-12)
     wide = r["acc"].pivot(index="seed", columns="arch", values="test_acc")

@@ -44,8 +44,9 @@ def test_bias_scores_against_rbo_and_exact_random_floor(rng):
     assert sc["intra"] == pytest.approx(rbo(list(pred), list(intra_true), 0.9), abs=1e-12)
     exact = np.mean([rbo(list(p), list(intra_true), 0.9) for p in itertools.permutations(range(K))])
     assert sc["rand_intra"] == pytest.approx(exact, abs=0.03)
-    exact_inter = np.mean([rbo(list(p), list(inter_true[0]), 0.9)
-                           for p in itertools.permutations(inter_true[0])])
+    exact_inter = np.mean(
+        [rbo(list(p), list(inter_true[0]), 0.9) for p in itertools.permutations(inter_true[0])]
+    )
     assert sc["rand_inter"] == pytest.approx(exact_inter, abs=0.03)
     with pytest.raises(ValueError, match="permutation"):
         bias.bias_scores(Z, counts, np.array([0, 0, 1, 2]), inter_true, 0.9)
@@ -54,8 +55,7 @@ def test_bias_scores_against_rbo_and_exact_random_floor(rng):
 def test_inverse_sign_share_brute_force(rng):
     # reference: explicit inverse and a loop over samples
     X = rng.standard_normal((30, 5))
-    H = np.asarray(closed_form.relu_ntk_eq4(X / np.linalg.norm(X, axis=1, keepdims=True))) \
-        + 1e-3 * np.eye(30)
+    H = np.asarray(closed_form.relu_ntk_eq4(X / np.linalg.norm(X, axis=1, keepdims=True))) + 1e-3 * np.eye(30)
     A = np.linalg.inv(H)
     for top in (1, 3):
         hits = []
@@ -89,15 +89,21 @@ def test_table8_seed_matches_direct_runs():
     got = tables.table8_seed(H, ds.y, seed=5, noise_rates=(0.1, 0.3))
     for rate in (0.1, 0.3):
         y_noisy, flipped = data.add_label_noise(ds.y, rate, 10, seed=5)
-        res = refurbish_labels(H, y_noisy, steps=len(flipped), stop="never",
-                               score_against="initial")
+        res = refurbish_labels(H, y_noisy, steps=len(flipped), stop="never", score_against="initial")
         assert got[rate]["corrected"] == refurbish_scores(ds.y, y_noisy, res.labels)["corrected"]
         assert got[rate]["n_noisy"] == len(flipped)
 
 
-@pytest.mark.parametrize("lo, hi, want", [(8.0, 12.0, "reproduced"), (0.0, 4.0, "not reproduced"),
-                                          (3.0, 6.0, "inconclusive"), (16.0, 30.0, "not reproduced"),
-                                          (14.0, 16.0, "inconclusive")])
+@pytest.mark.parametrize(
+    "lo, hi, want",
+    [
+        (8.0, 12.0, "reproduced"),
+        (0.0, 4.0, "not reproduced"),
+        (3.0, 6.0, "inconclusive"),
+        (16.0, 30.0, "not reproduced"),
+        (14.0, 16.0, "inconclusive"),
+    ],
+)
 def test_close_to(lo, hi, want):
     assert tables.close_to(lo, hi, 10.0, 5.0) == want
 

@@ -80,8 +80,19 @@ def test_full_batch_sgd_step_equals_hand_gradient_step(toy):
     lr = 0.3
     init_key, _ = jax.random.split(jax.random.PRNGKey(7))
     _, p0 = arch.init_fn(init_key, x.shape)
-    hist = train(arch, x, y, num_classes=3, loss="mse", optimizer="sgd", lr=lr, epochs=1,
-                 seed=7, progress=False, dtype=np.float64)
+    hist = train(
+        arch,
+        x,
+        y,
+        num_classes=3,
+        loss="mse",
+        optimizer="sgd",
+        lr=lr,
+        epochs=1,
+        seed=7,
+        progress=False,
+        dtype=np.float64,
+    )
     targets = jnp.asarray(np.eye(3)[y])
     xj = jnp.asarray(x)
 
@@ -101,11 +112,23 @@ def test_centered_mse_targets(toy):
     x, y = toy
     arch = archs.mlp(2, width=8, out_dim=3)
     _, p0 = arch.init_fn(jax.random.PRNGKey(1), x.shape)
-    hist = train(arch, x, y, num_classes=3, loss="mse", lr=0.2, epochs=1, params=p0,
-                 centered=True, progress=False, dtype=np.float64)
+    hist = train(
+        arch,
+        x,
+        y,
+        num_classes=3,
+        loss="mse",
+        lr=0.2,
+        epochs=1,
+        params=p0,
+        centered=True,
+        progress=False,
+        dtype=np.float64,
+    )
     targets = jnp.asarray(np.eye(3)[y] - 1.0 / 3)
-    g = jax.grad(lambda p: 0.5 * jnp.mean(jnp.sum((arch.apply_fn(p, jnp.asarray(x)) - targets) ** 2,
-                                                  axis=-1)))(p0)
+    g = jax.grad(
+        lambda p: 0.5 * jnp.mean(jnp.sum((arch.apply_fn(p, jnp.asarray(x)) - targets) ** 2, axis=-1))
+    )(p0)
     expected = jax.tree_util.tree_map(lambda p, d: p - 0.2 * d, p0, g)
     for pe, pt in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(hist.params)):
         np.testing.assert_allclose(np.asarray(pt), np.asarray(pe), rtol=1e-10, atol=1e-12)
@@ -134,7 +157,7 @@ def _hand_optimizer_steps(optimizer, grad_fn, p0, lr, momentum, steps):
             else:
                 m1[k] = 0.9 * m1[k] + 0.1 * g[k]
                 m2[k] = 0.999 * m2[k] + 0.001 * g[k] ** 2
-                mhat, vhat = m1[k] / (1 - 0.9 ** t), m2[k] / (1 - 0.999 ** t)
+                mhat, vhat = m1[k] / (1 - 0.9**t), m2[k] / (1 - 0.999**t)
                 p[k] = p[k] - lr * mhat / (np.sqrt(vhat) + 1e-8)
     return p
 
@@ -150,16 +173,28 @@ def test_optimizer_steps_equal_hand_written_rules(toy, optimizer):
     arch = archs.mlp(2, width=8, out_dim=3)
     _, p0 = arch.init_fn(jax.random.PRNGKey(2), x.shape)
     lr, momentum = 0.05, 0.8
-    hist = train(arch, x, y, num_classes=3, loss="xent", optimizer=optimizer, lr=lr,
-                 momentum=momentum, epochs=3, params=p0, progress=False, dtype=np.float64)
+    hist = train(
+        arch,
+        x,
+        y,
+        num_classes=3,
+        loss="xent",
+        optimizer=optimizer,
+        lr=lr,
+        momentum=momentum,
+        epochs=3,
+        params=p0,
+        progress=False,
+        dtype=np.float64,
+    )
     xj, yj = jnp.asarray(x), jnp.asarray(y)
 
     def grad_fn(p):
-        return jax.grad(lambda q: -jnp.mean(jax.nn.log_softmax(arch.apply_fn(q, xj))[
-            jnp.arange(len(y)), yj]))(p)
+        return jax.grad(
+            lambda q: -jnp.mean(jax.nn.log_softmax(arch.apply_fn(q, xj))[jnp.arange(len(y)), yj])
+        )(p)
 
-    rules = {o: _hand_optimizer_steps(o, grad_fn, p0, lr, momentum, 3)
-             for o in ("sgd", "momentum", "adam")}
+    rules = {o: _hand_optimizer_steps(o, grad_fn, p0, lr, momentum, 3) for o in ("sgd", "momentum", "adam")}
     got = [np.asarray(a) for a in jax.tree_util.tree_leaves(hist.params)]
     # float64 on both sides, same formulas up to summation order: ~1e-14; 1e-10 leaves room
     for a, b in zip(got, rules[optimizer]):
@@ -174,9 +209,20 @@ def test_optimizer_steps_equal_hand_written_rules(toy, optimizer):
 def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
     x, y = toy
     lr = 0.01 if optimizer == "adam" else 0.5
-    hist = train(archs.mlp(2, width=64, out_dim=3), x, y, num_classes=3, loss=loss,
-                 optimizer=optimizer, lr=lr, epochs=30, batch_size=20, progress=False,
-                 record_init=True, record_every=10)
+    hist = train(
+        archs.mlp(2, width=64, out_dim=3),
+        x,
+        y,
+        num_classes=3,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        epochs=30,
+        batch_size=20,
+        progress=False,
+        record_init=True,
+        record_every=10,
+    )
     np.testing.assert_array_equal(hist.epoch, [0, 10, 20, 30])
     # separable blobs: training must at least halve the loss and fit (almost) every point
     assert hist.train_loss[-1] < 0.5 * hist.train_loss[0]
@@ -187,11 +233,21 @@ def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
 
 
 def test_per_class_accuracy_and_probabilities_are_consistent(rng):
-    x, y = _toy(rng, n=50, k=4, sep=0.8)    # overlapping classes: accuracies strictly between 0 and 1
+    x, y = _toy(rng, n=50, k=4, sep=0.8)  # overlapping classes: accuracies strictly between 0 and 1
     y = y.copy()
-    y[:7] = 0                                # unequal class counts
-    hist = train(archs.mlp(2, width=32, out_dim=4), x, y, num_classes=4, x_test=x[:20],
-                 y_test=y[:20], lr=0.3, epochs=3, progress=False, record_init=True)
+    y[:7] = 0  # unequal class counts
+    hist = train(
+        archs.mlp(2, width=32, out_dim=4),
+        x,
+        y,
+        num_classes=4,
+        x_test=x[:20],
+        y_test=y[:20],
+        lr=0.3,
+        epochs=3,
+        progress=False,
+        record_init=True,
+    )
     counts = np.bincount(y, minlength=4)
     # count-weighted mean of per-class accuracy = overall accuracy (exact up to rounding)
     np.testing.assert_allclose(hist.class_acc @ counts / counts.sum(), hist.train_acc, atol=1e-12)
@@ -199,8 +255,11 @@ def test_per_class_accuracy_and_probabilities_are_consistent(rng):
     np.testing.assert_allclose(hist.class_prob.sum(axis=-1), 1.0, atol=1e-6)
     # the count-weighted class_prob rows give the mean softmax over all samples
     probs = jax.nn.softmax(hist.predict(x), axis=-1)
-    np.testing.assert_allclose(np.einsum("k,kj->j", counts, hist.class_prob[-1]) / counts.sum(),
-                               np.asarray(probs).mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        np.einsum("k,kj->j", counts, hist.class_prob[-1]) / counts.sum(),
+        np.asarray(probs).mean(axis=0),
+        atol=1e-6,
+    )
     # test accuracy recomputed by hand from the final logits
     assert hist.test_acc[-1] == pytest.approx(np.mean(hist.predict(x[:20]).argmax(1) == y[:20]))
     assert hist.class_acc.shape == (4, 4) and hist.class_prob.shape == (4, 4, 4)
@@ -208,9 +267,8 @@ def test_per_class_accuracy_and_probabilities_are_consistent(rng):
 
 def test_absent_class_gives_nan_rows_and_no_test_gives_empty(toy):
     x, y = toy
-    y = np.where(y == 2, 0, y)               # class 2 absent
-    hist = train(archs.mlp(2, width=8, out_dim=3), x, y, num_classes=3, lr=0.1, epochs=1,
-                 progress=False)
+    y = np.where(y == 2, 0, y)  # class 2 absent
+    hist = train(archs.mlp(2, width=8, out_dim=3), x, y, num_classes=3, lr=0.1, epochs=1, progress=False)
     assert np.all(np.isnan(hist.class_acc[:, 2])) and np.all(np.isnan(hist.class_prob[:, 2]))
     assert np.all(np.isfinite(hist.class_acc[:, :2]))
     assert hist.test_loss.shape == (0,) and hist.test_acc.shape == (0,)
@@ -223,7 +281,7 @@ def test_float32_cnn_trains_with_x64_on_and_matches_float64(rng):
     x = data.normalize(rng.standard_normal((12, 6, 1)))
     y = np.arange(12) % 2
     arch = archs.cnn([4], [8], out_dim=2, ndim=1)
-    _, p0 = arch.init_fn(jax.random.PRNGKey(0), x.shape)   # one draw for both precisions
+    _, p0 = arch.init_fn(jax.random.PRNGKey(0), x.shape)  # one draw for both precisions
     kw = dict(num_classes=2, loss="mse", lr=0.1, epochs=2, seed=0, progress=False, params=p0)
     h32 = train(arch, x, y, dtype=np.float32, **kw)
     h64 = train(arch, x, y, dtype=np.float64, **kw)

@@ -72,8 +72,7 @@ from __future__ import annotations
 
 from . import tools
 from .cli import main
-from .loaders import (IMAGE_SUFFIXES, LAYOUTS, check_dataset, load, load_image_folder,
-                      load_npz, read_layout)
+from .loaders import IMAGE_SUFFIXES, LAYOUTS, check_dataset, load, load_image_folder, load_npz, read_layout
 from .pipeline import MLP_ARCHS, audit, default_compare, estimate_gram
 from .report import AuditReport, check_out
 from .tools import TOOLS, Tool
@@ -83,7 +82,22 @@ from .tools import TOOLS, Tool
 # __all__, so listing them here would describe each twice (an ambiguous cross-reference fails
 # the book build).
 PUBLIC: tuple[str, ...] = (
-    "AuditReport", "audit", "check_dataset", "check_out", "load", "load_npz",
-    "load_image_folder", "read_layout", "default_compare", "estimate_gram", "main",
-    "TOOLS", "Tool", "tools", "IMAGE_SUFFIXES", "LAYOUTS", "MLP_ARCHS")
+    "AuditReport",
+    "audit",
+    "check_dataset",
+    "check_out",
+    "load",
+    "load_npz",
+    "load_image_folder",
+    "read_layout",
+    "default_compare",
+    "estimate_gram",
+    "main",
+    "TOOLS",
+    "Tool",
+    "tools",
+    "IMAGE_SUFFIXES",
+    "LAYOUTS",
+    "MLP_ARCHS",
+)
 __all__: list[str] = []

@@ -4,5 +4,5 @@ import sys
 
 from .cli import main
 
-if __name__ == "__main__":        # importing the module (doctest discovery, say) runs nothing
+if __name__ == "__main__":  # importing the module (doctest discovery, say) runs nothing
     sys.exit(main())

@@ -14,18 +14,26 @@ the report can say *which* sample a row is):
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from .. import _checks
 
-__all__ = ["IMAGE_SUFFIXES", "LAYOUTS", "check_dataset", "read_layout", "load_npz",
-           "load_image_folder", "load"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LAYOUTS",
+    "check_dataset",
+    "read_layout",
+    "load_npz",
+    "load_image_folder",
+    "load",
+]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 """File endings read as images from a class folder (case-insensitive)."""
+
 
 def check_dataset(x, y, *, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarray, list]:
     """Check inputs and labels and re-index the labels to ``0..K-1``.
@@ -58,19 +66,23 @@ def check_dataset(x, y, *, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarr
     """
     yy = np.asarray(y)
     if yy.dtype.kind not in "iuf":
-        raise TypeError(f"y must hold integer class labels; got dtype {yy.dtype} (map class "
-                        "names to integers first).")
-    if np.asarray(x).dtype.kind not in "biuf":      # a float64 cast would parse strings "1.5"
+        raise TypeError(
+            f"y must hold integer class labels; got dtype {yy.dtype} (map class names to integers first)."
+        )
+    if np.asarray(x).dtype.kind not in "biuf":  # a float64 cast would parse strings "1.5"
         raise TypeError(f"x must be a numeric array; got dtype {np.asarray(x).dtype}.")
     x = _checks.finite_array(x, "x", ndim=(2, 3, 4), dtype=np.float64)
     if 0 in x.shape:
-        raise ValueError(f"x is empty (shape {x.shape}); the audit needs samples with at least "
-                         "one feature each.")
+        raise ValueError(
+            f"x is empty (shape {x.shape}); the audit needs samples with at least one feature each."
+        )
     if yy.ndim != 1:
         raise ValueError(f"y must be 1-D, one label per sample; got shape {yy.shape}.")
     if yy.shape[0] != x.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} samples but y has {yy.shape[0]} labels; they must "
-                         "match (x of shape (N, ...), y of shape (N,)).")
+        raise ValueError(
+            f"x has {x.shape[0]} samples but y has {yy.shape[0]} labels; they must "
+            "match (x of shape (N, ...), y of shape (N,))."
+        )
     if yy.dtype.kind == "f":
         yy = _checks.finite_array(yy, "y")
         if not np.all(np.equal(np.mod(yy, 1), 0)):
@@ -78,13 +90,16 @@ def check_dataset(x, y, *, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarr
     yy = yy.astype(np.int64)
     values, y_idx, counts = np.unique(yy, return_inverse=True, return_counts=True)
     if len(values) < 2:
-        raise ValueError(f"y has a single class ({values.tolist()}); the tools compare classes, "
-                         "at least 2 are needed.")
+        raise ValueError(
+            f"y has a single class ({values.tolist()}); the tools compare classes, at least 2 are needed."
+        )
     small = counts < min_per_class
     if small.any():
         bad = {int(v): int(c) for v, c in zip(values[small], counts[small])}
-        raise ValueError(f"every class needs at least {min_per_class} samples; class(es) "
-                         f"{list(bad)} have {list(bad.values())} (label: count {bad}).")
+        raise ValueError(
+            f"every class needs at least {min_per_class} samples; class(es) "
+            f"{list(bad)} have {list(bad.values())} (label: count {bad})."
+        )
     return x, y_idx.astype(np.int64).reshape(-1), [v.item() for v in values]
 
 
@@ -92,8 +107,7 @@ LAYOUTS: tuple[str, ...] = ("auto", "images", "signals")
 """How a 3-D ``x`` of an ``.npz`` is read (:func:`read_layout`)."""
 
 
-def read_layout(shape: Sequence[int], layout: str = "auto", source: str = "x"
-                ) -> tuple[tuple[int, ...], str]:
+def read_layout(shape: Sequence[int], layout: str = "auto", source: str = "x") -> tuple[tuple[int, ...], str]:
     """How an input array of ``shape`` is read: the shape the audit uses and a sentence saying so.
 
     ``(N, D)`` are feature vectors and ``(N, H, W, C)`` channels-last images.
@@ -124,28 +138,38 @@ def read_layout(shape: Sequence[int], layout: str = "auto", source: str = "x"
     if len(shape) == 2:
         return shape, f"{source}: shape {shape} read as {shape[0]} feature vectors of length {shape[1]}."
     if len(shape) == 4:
-        return shape, (f"{source}: shape {shape} read as {shape[0]} images {shape[1]}x{shape[2]} "
-                       f"with {shape[3]} channel(s) (channels last).")
+        return shape, (
+            f"{source}: shape {shape} read as {shape[0]} images {shape[1]}x{shape[2]} "
+            f"with {shape[3]} channel(s) (channels last)."
+        )
     if len(shape) != 3:
         return shape, f"{source}: shape {shape}."
     n, a, b = shape
     if layout == "auto":
         layout = "signals" if b in (1, 3) else "images"
-        why = (f"its last axis ({b}) looks like a channel axis; pass layout='images' "
-               f"(--layout images) to read it as {a}x{b} greyscale images" if layout == "signals"
-               else f"the usual layout of greyscale images; pass layout='signals' "
-                    f"(--layout signals) to read it as 1-D signals of length {a} with {b} channels")
+        why = (
+            f"its last axis ({b}) looks like a channel axis; pass layout='images' "
+            f"(--layout images) to read it as {a}x{b} greyscale images"
+            if layout == "signals"
+            else f"the usual layout of greyscale images; pass layout='signals' "
+            f"(--layout signals) to read it as 1-D signals of length {a} with {b} channels"
+        )
     else:
         why = f"as asked (layout={layout!r})"
     if layout == "images":
-        return (n, a, b, 1), (f"{source}: shape {shape} is ambiguous; read as {n} greyscale "
-                              f"images {a}x{b}, shape {(n, a, b, 1)} ({why}).")
-    return shape, (f"{source}: shape {shape} is ambiguous; read as {n} 1-D signals of length "
-                   f"{a} with {b} channel(s) ({why}).")
+        return (n, a, b, 1), (
+            f"{source}: shape {shape} is ambiguous; read as {n} greyscale "
+            f"images {a}x{b}, shape {(n, a, b, 1)} ({why})."
+        )
+    return shape, (
+        f"{source}: shape {shape} is ambiguous; read as {n} 1-D signals of length "
+        f"{a} with {b} channel(s) ({why})."
+    )
 
 
-def load_npz(path: str | Path, layout: str = "auto", notes: list | None = None,
-             ids: list | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+def load_npz(
+    path: str | Path, layout: str = "auto", notes: list | None = None, ids: list | None = None
+) -> tuple[np.ndarray, np.ndarray, list]:
     """Read an ``.npz`` file with arrays ``x`` and ``y`` and check it (:func:`check_dataset`).
 
     Parameters
@@ -185,38 +209,50 @@ def load_npz(path: str | Path, layout: str = "auto", notes: list | None = None,
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is not a readable .npz archive of numeric arrays ({err}).") from err
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} holds a single array; expected an .npz archive with arrays "
-                         "'x' (inputs) and 'y' (labels), as written by np.savez(path, x=x, y=y).")
+        raise ValueError(
+            f"{path} holds a single array; expected an .npz archive with arrays "
+            "'x' (inputs) and 'y' (labels), as written by np.savez(path, x=x, y=y)."
+        )
     with archive:
         missing = [k for k in ("x", "y") if k not in archive.files]
         if missing:
-            raise ValueError(f"{path} has keys {sorted(archive.files)} but lacks {missing}; "
-                             "expected arrays 'x' (inputs) and 'y' (labels).")
+            raise ValueError(
+                f"{path} has keys {sorted(archive.files)} but lacks {missing}; "
+                "expected arrays 'x' (inputs) and 'y' (labels)."
+            )
         try:
             x, y = archive["x"], archive["y"]
             names = archive["ids"] if "ids" in archive.files else None
-        except ValueError as err:          # object arrays need pickle, which we refuse
+        except ValueError as err:  # object arrays need pickle, which we refuse
             raise ValueError(f"{path}: 'x' and 'y' must be numeric arrays ({err}).") from err
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
-            raise ValueError(f"{path} is a corrupt or truncated .npz archive ({type(err).__name__}: "
-                             f"{err}).") from err
+            raise ValueError(
+                f"{path} is a corrupt or truncated .npz archive ({type(err).__name__}: {err})."
+            ) from err
     shape, note = read_layout(np.shape(x), layout, source=path.name)
     out = check_dataset(np.reshape(x, shape), y)
     if names is not None and (np.ndim(names) != 1 or len(names) != len(out[1])):
-        raise ValueError(f"{path}: 'ids' must hold one name or index per sample, shape "
-                         f"({len(out[1])},); got shape {np.shape(names)}.")
+        raise ValueError(
+            f"{path}: 'ids' must hold one name or index per sample, shape "
+            f"({len(out[1])},); got shape {np.shape(names)}."
+        )
     if notes is not None:
         notes.append(note + (" Sample names from its 'ids' array." if names is not None else ""))
     if ids is not None:
-        ids.extend([str(v) for v in names] if names is not None
-                   else [f"row {i}" for i in range(len(out[1]))])
+        ids.extend([str(v) for v in names] if names is not None else [f"row {i}" for i in range(len(out[1]))])
     return out
 
 
 # Greyscale PIL modes and the largest value of their real bit depth.  PNG stores at most
 # 16 bits per sample, so a 32-bit "I" image read from a PNG holds 16-bit values.
-_GREY_DEPTH: dict[str, int] = {"L": 255, "LA": 255, "I;16": 65535, "I;16B": 65535,
-                               "I;16L": 65535, "I;16N": 65535}
+_GREY_DEPTH: dict[str, int] = {
+    "L": 255,
+    "LA": 255,
+    "I;16": 65535,
+    "I;16B": 65535,
+    "I;16L": 65535,
+    "I;16N": 65535,
+}
 
 
 def _image_array(f: Path, size: tuple[int, int] | None) -> np.ndarray:
@@ -232,18 +268,22 @@ def _image_array(f: Path, size: tuple[int, int] | None) -> np.ndarray:
             elif mode in _GREY_DEPTH or (mode == "I" and im.format == "PNG"):
                 band = im.getchannel(0) if mode == "LA" else im
                 raw = np.asarray(band)
-                top = _GREY_DEPTH.get(mode, 65535)     # a PNG holds at most 16 bits
+                top = _GREY_DEPTH.get(mode, 65535)  # a PNG holds at most 16 bits
                 if raw.size and (raw.min() < 0 or raw.max() > top):
-                    raise ValueError(f"image {f} (mode {mode}) holds values in "
-                                     f"[{raw.min()}, {raw.max()}], outside the [0, {top}] of its "
-                                     "bit depth; convert it to an 8- or 16-bit PNG.")
+                    raise ValueError(
+                        f"image {f} (mode {mode}) holds values in "
+                        f"[{raw.min()}, {raw.max()}], outside the [0, {top}] of its "
+                        "bit depth; convert it to an 8- or 16-bit PNG."
+                    )
                 arr = raw.astype(np.float64) / top
             elif mode == "F" or mode.startswith(("I", "F;")):
-                raise ValueError(f"image {f} ({im.format} data, mode {mode!r}: a float or 32-bit "
-                                 "image) has no known value range to scale by, and clipping at "
-                                 "255 would be wrong; convert it to an 8- or 16-bit PNG, or "
-                                 "save the arrays in an .npz.")
-            else:   # palette, RGB(A), CMYK, ...: 8 bits per channel after conversion
+                raise ValueError(
+                    f"image {f} ({im.format} data, mode {mode!r}: a float or 32-bit "
+                    "image) has no known value range to scale by, and clipping at "
+                    "255 would be wrong; convert it to an 8- or 16-bit PNG, or "
+                    "save the arrays in an .npz."
+                )
+            else:  # palette, RGB(A), CMYK, ...: 8 bits per channel after conversion
                 arr = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"cannot read image {f} ({err}).") from err
@@ -251,23 +291,31 @@ def _image_array(f: Path, size: tuple[int, int] | None) -> np.ndarray:
         # resize each channel in float32 (never through 8 bits, which would quantise 16-bit data)
         h, w = int(size[0]), int(size[1])
         chans = arr[..., None] if arr.ndim == 2 else arr
-        chans = np.stack([np.asarray(Image.fromarray(chans[..., c].astype(np.float32), "F")
-                                     .resize((w, h)), dtype=np.float64)
-                          for c in range(chans.shape[-1])], axis=-1)
+        chans = np.stack(
+            [
+                np.asarray(
+                    Image.fromarray(chans[..., c].astype(np.float32), "F").resize((w, h)), dtype=np.float64
+                )
+                for c in range(chans.shape[-1])
+            ],
+            axis=-1,
+        )
         arr = chans[..., 0] if arr.ndim == 2 else chans
     return arr
 
 
 def _visible_files(folder: Path) -> list[Path]:
     """Image files of a class folder, sorted; hidden files (``.x``, macOS ``._x.png``) skipped."""
-    return sorted(f for f in folder.iterdir()
-                  if not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
-                  and f.is_file())
+    return sorted(
+        f
+        for f in folder.iterdir()
+        if not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+    )
 
 
-def load_image_folder(path: str | Path, size: tuple[int, int] | None = None,
-                      notes: list | None = None, ids: list | None = None
-                      ) -> tuple[np.ndarray, np.ndarray, list]:
+def load_image_folder(
+    path: str | Path, size: tuple[int, int] | None = None, notes: list | None = None, ids: list | None = None
+) -> tuple[np.ndarray, np.ndarray, list]:
     """Read a folder with one sub-folder of images per class.
 
     Parameters
@@ -321,28 +369,34 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | None = None,
             names.append(f"{folder.name}/{f.name}")
     if len(shapes) > 1:
         seen = ", ".join(f"{h}x{w} ({f.name})" for (h, w), f in shapes.items())
-        raise ValueError(f"images in {path} have different sizes: {seen}; resize them or pass "
-                         "size=(height, width) (--size H W).")
-    if not grey:       # mixed or colour: RGB everywhere
+        raise ValueError(
+            f"images in {path} have different sizes: {seen}; resize them or pass "
+            "size=(height, width) (--size H W)."
+        )
+    if not grey:  # mixed or colour: RGB everywhere
         images = [np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a for a in images]
     x = np.stack([a[..., None] if a.ndim == 2 else a for a in images])
     x, y, _ = check_dataset(x, np.asarray(labels))
     if notes is not None:
-        notes.append(f"{path.name}/: {len(y)} images in {len(classes)} class folders read as "
-                     f"shape {x.shape} ({'greyscale' if grey else 'RGB'}), each divided by the "
-                     "largest value of its bit depth.")
+        notes.append(
+            f"{path.name}/: {len(y)} images in {len(classes)} class folders read as "
+            f"shape {x.shape} ({'greyscale' if grey else 'RGB'}), each divided by the "
+            "largest value of its bit depth."
+        )
     if ids is not None:
         ids.extend(names)
     return x, y, [c.name for c in classes]
 
 
-def load(path: str | Path, size: tuple[int, int] | None = None, layout: str = "auto",
-         notes: list | None = None, ids: list | None = None
-         ) -> tuple[np.ndarray, np.ndarray, list]:
+def load(
+    path: str | Path,
+    size: tuple[int, int] | None = None,
+    layout: str = "auto",
+    notes: list | None = None,
+    ids: list | None = None,
+) -> tuple[np.ndarray, np.ndarray, list]:
     """:func:`load_npz` for a file (with ``layout``), :func:`load_image_folder` for a folder (with ``size``)."""
     path = Path(path)
     if path.is_dir():
         return load_image_folder(path, size, notes=notes, ids=ids)
     return load_npz(path, layout=layout, notes=notes, ids=ids)
-
-

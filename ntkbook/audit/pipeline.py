@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,10 +33,10 @@ def default_compare(x_shape: Sequence[int]) -> tuple[str, ...]:
 
     ``x_shape`` is the shape of the inputs, ``(N, D)``, ``(N, L, C)`` or ``(N, H, W, C)``.
     """
-    if isinstance(x_shape, (str, bytes)) or not hasattr(x_shape, "__len__") \
-            or len(x_shape) not in (2, 3, 4):
-        raise ValueError(f"x_shape must be the shape of x, (N, D), (N, L, C) or (N, H, W, C); "
-                         f"got {x_shape!r}.")
+    if isinstance(x_shape, (str, bytes)) or not hasattr(x_shape, "__len__") or len(x_shape) not in (2, 3, 4):
+        raise ValueError(
+            f"x_shape must be the shape of x, (N, D), (N, L, C) or (N, H, W, C); got {x_shape!r}."
+        )
     return MLP_ARCHS if len(x_shape) == 2 else MLP_ARCHS + ("CNN-1",)
 
 
@@ -46,8 +46,10 @@ def _arch(name: str, k: int, x_shape: Sequence[int]):
     if name not in archs.names():
         raise ValueError(f"arch={name!r} is not in the zoo; known architectures: {archs.names()}.")
     if name not in MLP_ARCHS and len(x_shape) == 2:
-        raise ValueError(f"arch={name!r} is convolutional and needs signals (N, L, C) or images "
-                         f"(N, H, W, C); x has shape {tuple(x_shape)}. Use one of {MLP_ARCHS}.")
+        raise ValueError(
+            f"arch={name!r} is convolutional and needs signals (N, L, C) or images "
+            f"(N, H, W, C); x has shape {tuple(x_shape)}. Use one of {MLP_ARCHS}."
+        )
     return archs.get(name, out_dim=k, ndim=len(x_shape) - 2)
 
 
@@ -89,26 +91,53 @@ def estimate_gram(net, xn: np.ndarray, batch_size: int | None) -> dict:
     warm = t2 - t1
     seconds = max(0.0, (t1 - t0) - warm) + warm * (n * (n + 1) / 2) / (m * (m + 1) / 2)
     total = est["result_bytes"] + est["block_bytes"]
-    text = (f"{n} x {n}, about {seconds:.0f} s and {_bytes(total)} (result "
+    text = (
+        (
+            f"{n} x {n}, about {seconds:.0f} s and {_bytes(total)} (result "
             f"{_bytes(est['result_bytes'])}, one block {_bytes(est['block_bytes'])}; free "
-            f"{_bytes(est['device_available_bytes'])})") if seconds >= 1 else \
-        (f"{n} x {n}, under a second, {_bytes(total)} (result {_bytes(est['result_bytes'])}, "
-         f"one block {_bytes(est['block_bytes'])})")
-    return dict(seconds=seconds, bytes=total, result_bytes=est["result_bytes"],
-                block_bytes=est["block_bytes"], text=text)
+            f"{_bytes(est['device_available_bytes'])})"
+        )
+        if seconds >= 1
+        else (
+            f"{n} x {n}, under a second, {_bytes(total)} (result {_bytes(est['result_bytes'])}, "
+            f"one block {_bytes(est['block_bytes'])})"
+        )
+    )
+    return dict(
+        seconds=seconds,
+        bytes=total,
+        result_bytes=est["result_bytes"],
+        block_bytes=est["block_bytes"],
+        text=text,
+    )
 
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
-          n_components: int = 4, shuffles: int = 20, flag_alpha: float = 0.01,
-          flag_frac: float | None = None, cg_repeats: int = 1, folds: int = 5,
-          reg: float = 0.0, seed: int = 0, batch_size: int | None = None,
-          class_names: Sequence | None = None, sample_ids: Sequence | None = None,
-          rows: Sequence[int] | None = None, spread_draws: int = 10, progress: bool = True,
-          log: Callable[[str], None] | None = None) -> AuditReport:
+def audit(
+    x,
+    y,
+    arch: str = "2-L",
+    *,
+    compare: Sequence[str] | None = None,
+    n_components: int = 4,
+    shuffles: int = 20,
+    flag_alpha: float = 0.01,
+    flag_frac: float | None = None,
+    cg_repeats: int = 1,
+    folds: int = 5,
+    reg: float = 0.0,
+    seed: int = 0,
+    batch_size: int | None = None,
+    class_names: Sequence | None = None,
+    sample_ids: Sequence | None = None,
+    rows: Sequence[int] | None = None,
+    spread_draws: int = 10,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> AuditReport:
     """Run every registered tool (:data:`ntkbook.audit.tools.TOOLS`) on ``x`` and ``y``.
 
     Parameters
@@ -201,14 +230,24 @@ def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
     n_components = _checks.positive_int(n_components, "n_components")
     compare = default_compare(x.shape) if compare is None else tuple(compare)
     names_archs = [arch] + [a for a in compare if a != arch]
-    builds = {a: _arch(a, k, x.shape) for a in names_archs}     # fail before any work
+    builds = {a: _arch(a, k, x.shape) for a in names_archs}  # fail before any work
     xn = data.normalize(x)
     say = log if log is not None else (_stderr if progress else (lambda msg: None))
 
-    settings = dict(n=n, shuffles=shuffles, flag_alpha=flag_alpha, flag_frac=flag_frac,
-                    folds=folds, seed=seed, reg=reg, compare=tuple(names_archs[1:]),
-                    n_components=n_components, cg_repeats=cg_repeats,
-                    spread_draws=spread_draws, batch_size=batch_size)
+    settings = dict(
+        n=n,
+        shuffles=shuffles,
+        flag_alpha=flag_alpha,
+        flag_frac=flag_frac,
+        folds=folds,
+        seed=seed,
+        reg=reg,
+        compare=tuple(names_archs[1:]),
+        n_components=n_components,
+        cg_repeats=cg_repeats,
+        spread_draws=spread_draws,
+        batch_size=batch_size,
+    )
     steps = [f"Gram {a}" for a in names_archs] + [t.key for t in _tools.TOOLS]
     bar = tqdm(total=len(steps), desc="audit", disable=not progress, position=0)
     grams, gram_info = {}, {}
@@ -220,8 +259,9 @@ def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
             say(f"ntkbook.audit: Gram matrix {a}: {est['text']}")
         t0 = time.perf_counter()
         grams[a] = gram.gram(builds[a], xn, batch_size=batch_size, progress=progress)
-        gram_info[a] = dict(estimate=est["text"] if est is not None else f"{n} x {n}",
-                            seconds=time.perf_counter() - t0)
+        gram_info[a] = dict(
+            estimate=est["text"] if est is not None else f"{n} x {n}", seconds=time.perf_counter() - t0
+        )
         bar.update()
     ctx = _tools.Context(grams=grams, arch=arch, y=y, k=k, settings=settings)
     for t in _tools.TOOLS:
@@ -230,7 +270,12 @@ def audit(x, y, arch: str = "2-L", *, compare: Sequence[str] | None = None,
         bar.update()
     bar.close()
     settings["gram"] = gram_info
-    return AuditReport(arch=arch, class_names=names, y=y, results=ctx.results,
-                       sample_ids=[str(s) for s in sample_ids] if sample_ids is not None else [],
-                       rows=None if rows is None else np.asarray(rows, dtype=np.int64),
-                       settings=settings)
+    return AuditReport(
+        arch=arch,
+        class_names=names,
+        y=y,
+        results=ctx.results,
+        sample_ids=[str(s) for s in sample_ids] if sample_ids is not None else [],
+        rows=None if rows is None else np.asarray(rows, dtype=np.int64),
+        settings=settings,
+    )

@@ -85,8 +85,7 @@ class AuditReport:
         index = np.asarray(index, dtype=np.int64)
         n = len(self.y)
         rows = np.arange(n) if self.rows is None else np.asarray(self.rows)
-        ids = np.asarray(self.sample_ids if self.sample_ids else [f"row {r}" for r in rows],
-                         dtype=object)
+        ids = np.asarray(self.sample_ids if self.sample_ids else [f"row {r}" for r in rows], dtype=object)
         return pd.DataFrame({"index": index, "row": rows[index], "sample": ids[index]})
 
     @property
@@ -125,11 +124,14 @@ class AuditReport:
         names = self.class_names
         order = np.empty(len(names), dtype=np.int64)
         order[self.intra] = np.arange(1, len(names) + 1)
-        return pd.DataFrame({
-            "class": names, "predicted_order": order,
-            "z_diag": np.diag(self.Z) / self.counts,
-            "most_entangled_with": [" ".join(str(names[d]) for d in row) for row in self.inter],
-        })
+        return pd.DataFrame(
+            {
+                "class": names,
+                "predicted_order": order,
+                "z_diag": np.diag(self.Z) / self.counts,
+                "most_entangled_with": [" ".join(str(names[d]) for d in row) for row in self.inter],
+            }
+        )
 
     @property
     def flags(self) -> pd.DataFrame:
@@ -254,8 +256,8 @@ class AuditReport:
                 written.append(f"{name}.png")
             (tmp / "index.html").write_text(index_html(self, written), encoding="utf-8")
             written.insert(0, "index.html")
-            os.chmod(tmp, 0o777 & ~_umask())      # mkdtemp makes it 0700; a folder is 0777-umask
-            check_out(out, replace)                # nothing appeared there meanwhile
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a folder is 0777-umask
+            check_out(out, replace)  # nothing appeared there meanwhile
             _swap_in(tmp, out)
         finally:
             if tmp.exists():
@@ -263,7 +265,7 @@ class AuditReport:
         return [out / name for name in written]
 
 
-def _figure_name(t: "_tools.Tool") -> str:
+def _figure_name(t: _tools.Tool) -> str:
     return "z" if t.key == "bias" else t.key
 
 
@@ -284,12 +286,11 @@ img{max-width:100%;height:auto} dt{font-weight:600;margin-top:.4rem} dd{margin-l
 def _table_html(table: pd.DataFrame, rows: int = 15) -> str:
     head = table.head(rows)
     body = head.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", escape=True)
-    more = (f'<p class="small">First {rows} of {len(table)} rows.</p>'
-            if len(table) > rows else "")
+    more = f'<p class="small">First {rows} of {len(table)} rows.</p>' if len(table) > rows else ""
     return body + more
 
 
-def _section_tables(rep: AuditReport, t: "_tools.Tool") -> str:
+def _section_tables(rep: AuditReport, t: _tools.Tool) -> str:
     if t.key == "flags":
         f = rep.flags
         f = f[f["flagged"]].sort_values("rank")
@@ -312,31 +313,40 @@ def index_html(rep: AuditReport, files: list[str]) -> str:
     e = html.escape
     s = rep.settings
     n, k = len(rep.y), len(rep.class_names)
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-             f"<title>NTK audit: {n} samples, {k} classes</title><style>{_CSS}</style>"
-             "</head><body>",
-             f"<h1>Training-free NTK audit: {n} samples, {k} classes</h1>",
-             "<p>Every number below comes from the infinite-width neural tangent kernel's Gram "
-             "matrix of your samples (unit-norm inputs); no network was trained.  The tools are "
-             "those of Part III of the book <em>ntkbook</em>; each section names the chapter "
-             "that explains it.</p>",
-             "<h2>Data and settings</h2><dl>",
-             f"<dt>Input</dt><dd>{e(str(s.get('input', '')) or 'arrays passed to audit()')}</dd>",
-             f"<dt>Samples</dt><dd>{n} (listed in <a href='samples.csv'>samples.csv</a> with "
-             "their position <code>index</code>, input <code>row</code> and name "
-             "<code>sample</code>; every per-sample table carries the same three columns)"
-             + (f"; a random subset of {n} of the {s['subset_of']} samples (--n {n}, "
-                f"--seed {s.get('seed')})" if s.get("subset_of") else "") + "</dd>",
-             "<dt>Classes</dt><dd>" + ", ".join(
-                 f"{e(str(c))} ({int(m)})" for c, m in zip(rep.class_names, rep.counts)) + "</dd>",
-             f"<dt>Label tools' architecture</dt><dd>{e(rep.arch)}</dd>",
-             "<dt>Settings</dt><dd><code>" + e(", ".join(
-                 f"{key}={val}" for key, val in s.items()
-                 if key not in ("input", "gram", "subset_of"))) + "</code></dd>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>NTK audit: {n} samples, {k} classes</title><style>{_CSS}</style>"
+        "</head><body>",
+        f"<h1>Training-free NTK audit: {n} samples, {k} classes</h1>",
+        "<p>Every number below comes from the infinite-width neural tangent kernel's Gram "
+        "matrix of your samples (unit-norm inputs); no network was trained.  The tools are "
+        "those of Part III of the book <em>ntkbook</em>; each section names the chapter "
+        "that explains it.</p>",
+        "<h2>Data and settings</h2><dl>",
+        f"<dt>Input</dt><dd>{e(str(s.get('input', '')) or 'arrays passed to audit()')}</dd>",
+        f"<dt>Samples</dt><dd>{n} (listed in <a href='samples.csv'>samples.csv</a> with "
+        "their position <code>index</code>, input <code>row</code> and name "
+        "<code>sample</code>; every per-sample table carries the same three columns)"
+        + (
+            f"; a random subset of {n} of the {s['subset_of']} samples (--n {n}, --seed {s.get('seed')})"
+            if s.get("subset_of")
+            else ""
+        )
+        + "</dd>",
+        "<dt>Classes</dt><dd>"
+        + ", ".join(f"{e(str(c))} ({int(m)})" for c, m in zip(rep.class_names, rep.counts))
+        + "</dd>",
+        f"<dt>Label tools' architecture</dt><dd>{e(rep.arch)}</dd>",
+        "<dt>Settings</dt><dd><code>"
+        + e(", ".join(f"{key}={val}" for key, val in s.items() if key not in ("input", "gram", "subset_of")))
+        + "</code></dd>",
+    ]
     for a, g in s.get("gram", {}).items():
-        parts.append(f"<dt>Gram matrix {e(a)}</dt><dd>{e(g.get('estimate', ''))}; took "
-                     f"{g.get('seconds', float('nan')):.1f} s</dd>")
+        parts.append(
+            f"<dt>Gram matrix {e(a)}</dt><dd>{e(g.get('estimate', ''))}; took "
+            f"{g.get('seconds', float('nan')):.1f} s</dd>"
+        )
     parts.append("</dl>")
     verdicts = rep.verdicts()
     for i, t in enumerate([t for t in _tools.TOOLS if t.key in rep.results], start=1):
@@ -348,21 +358,31 @@ def index_html(rep: AuditReport, files: list[str]) -> str:
             parts.append(f"<p><img src='{fig}' alt='{e(t.title)}'></p>")
         parts.append(_section_tables(rep, t))
         own = [f for f in files if f.endswith(".csv") and f[:-4] in t.tables(rep)]
-        parts.append("<dl>"
-                     f"<dt>What was computed</dt><dd>{e(t.computes)}</dd>"
-                     f"<dt>How to read it</dt><dd>{e(t.read)}</dd>"
-                     f"<dt>Limits</dt><dd>{e(t.limits)}</dd>"
-                     f"<dt>Read more</dt><dd>Chapter {num}, <em>{e(title)}</em> "
-                     f"(<code>notebooks/{e(stem)}.ipynb</code>; in the built book "
-                     f"<code>notebooks/{e(stem)}.html</code>)</dd>"
-                     + (("<dt>Files</dt><dd>" + ", ".join(f"<a href='{f}'>{f}</a>" for f in own)
-                         + "</dd>") if own else "") + "</dl>")
-    parts.append("<h2>All files</h2><ul>" + "".join(
-        f"<li><a href='{f}'>{f}</a></li>" for f in files) + "</ul></body></html>")
+        parts.append(
+            "<dl>"
+            f"<dt>What was computed</dt><dd>{e(t.computes)}</dd>"
+            f"<dt>How to read it</dt><dd>{e(t.read)}</dd>"
+            f"<dt>Limits</dt><dd>{e(t.limits)}</dd>"
+            f"<dt>Read more</dt><dd>Chapter {num}, <em>{e(title)}</em> "
+            f"(<code>notebooks/{e(stem)}.ipynb</code>; in the built book "
+            f"<code>notebooks/{e(stem)}.html</code>)</dd>"
+            + (
+                ("<dt>Files</dt><dd>" + ", ".join(f"<a href='{f}'>{f}</a>" for f in own) + "</dd>")
+                if own
+                else ""
+            )
+            + "</dl>"
+        )
+    parts.append(
+        "<h2>All files</h2><ul>"
+        + "".join(f"<li><a href='{f}'>{f}</a></li>" for f in files)
+        + "</ul></body></html>"
+    )
     return "\n".join(parts)
 
 
 # --------------------------------------------------------------------------- the folder
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -382,12 +402,16 @@ def check_out(out: str | Path, replace: bool = False) -> Path:
     out = Path(out)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
-            raise FileExistsError(f"--out {out} is an existing file, not a folder; choose "
-                                  "another output folder (the report is a folder of files).")
+            raise FileExistsError(
+                f"--out {out} is an existing file, not a folder; choose "
+                "another output folder (the report is a folder of files)."
+            )
         if not replace and any(out.iterdir()):
-            raise FileExistsError(f"--out {out} is a folder that already holds files; choose "
-                                  "an empty or new folder, or pass --replace (replace=True) to "
-                                  "replace it as a whole.")
+            raise FileExistsError(
+                f"--out {out} is a folder that already holds files; choose "
+                "an empty or new folder, or pass --replace (replace=True) to "
+                "replace it as a whole."
+            )
     return out
 
 
@@ -398,7 +422,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
     os.rmdir(old)
-    os.rename(out, old)          # between these two renames `out` is absent, never mixed
+    os.rename(out, old)  # between these two renames `out` is absent, never mixed
     os.rename(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
 
@@ -406,7 +430,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
 def _remove_stale_temporaries(out: Path) -> None:
     """Remove ``.<name>.tmp-<pid>-*`` / ``.old-`` folders left by saves whose process is gone."""
     for p in out.parent.glob(f".{out.name}.*-*-*"):
-        parts = p.name[len(out.name) + 2:].split("-")
+        parts = p.name[len(out.name) + 2 :].split("-")
         if len(parts) < 3 or parts[0] not in ("tmp", "old") or not parts[1].isdigit():
             continue
         pid = int(parts[1])
@@ -419,5 +443,3 @@ def _remove_stale_temporaries(out: Path) -> None:
             alive = True
         if not alive and p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
-
-

@@ -42,8 +42,7 @@ import numpy as np
 
 from .. import _checks
 
-__all__ = ["MSEFlow", "mse_flow", "linear_regression_flow", "residual_spectrum", "solve_ode",
-           "xent_flow"]
+__all__ = ["MSEFlow", "mse_flow", "linear_regression_flow", "residual_spectrum", "solve_ode", "xent_flow"]
 
 
 class MSEFlow(NamedTuple):
@@ -84,24 +83,25 @@ def _train_inputs(theta, f0, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, boo
     f0 = _checks.finite_array(f0, "f0", ndim=(1, 2), dtype=np.float64)
     f0 = f0.reshape(len(f0), -1) if f0.size else f0.reshape(len(f0), 0)
     if f0.shape != y.shape:
-        raise ValueError(f"f0 has shape {f0.shape} but y has shape {y.shape} (after making "
-                         "both 2-D); they must agree.")
+        raise ValueError(
+            f"f0 has shape {f0.shape} but y has shape {y.shape} (after making both 2-D); they must agree."
+        )
     return theta, f0, y, vector
 
 
 def _test_inputs(theta_test_train, f0_test, n: int, o: int) -> tuple[np.ndarray, np.ndarray]:
     k = _checks.finite_array(theta_test_train, "theta_test_train", ndim=2, dtype=np.float64)
     if k.shape[1] != n:
-        raise ValueError(f"theta_test_train has {k.shape[1]} columns but there are {n} "
-                         "training points.")
+        raise ValueError(f"theta_test_train has {k.shape[1]} columns but there are {n} training points.")
     if f0_test is None:
         f0_test = np.zeros((k.shape[0], o))
     f0_test = _checks.finite_array(f0_test, "f0_test", ndim=(1, 2), dtype=np.float64)
-    f0_test = (f0_test.reshape(len(f0_test), -1) if f0_test.size
-               else f0_test.reshape(len(f0_test), 0))
+    f0_test = f0_test.reshape(len(f0_test), -1) if f0_test.size else f0_test.reshape(len(f0_test), 0)
     if f0_test.shape != (k.shape[0], o):
-        raise ValueError(f"f0_test has shape {f0_test.shape}; expected {(k.shape[0], o)} "
-                         "(one row per test point, one column per output).")
+        raise ValueError(
+            f"f0_test has shape {f0_test.shape}; expected {(k.shape[0], o)} "
+            "(one row per test point, one column per output)."
+        )
     return k, f0_test
 
 
@@ -111,8 +111,10 @@ def _eigh(theta: np.ndarray, name: str = "theta") -> tuple[np.ndarray, np.ndarra
     # are rounding.  A clearly negative one means the input is not a kernel.
     tol = 1e-8 * max(abs(lam[-1]), np.finfo(np.float64).tiny)
     if lam[0] < -tol:
-        raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is "
-                         f"{lam[0]:.3g} (largest {lam[-1]:.3g}).")
+        raise ValueError(
+            f"{name} must be positive semi-definite; its smallest eigenvalue is "
+            f"{lam[0]:.3g} (largest {lam[-1]:.3g})."
+        )
     return np.clip(lam, 0.0, None), vec
 
 
@@ -158,13 +160,13 @@ def mse_flow(theta, f0, y, t, *, theta_test_train=None, f0_test=None) -> MSEFlow
     theta, f0, y, vector = _train_inputs(theta, f0, y)
     t = _times(t)
     lam, vec = _eigh(theta)
-    r0 = vec.T @ (f0 - y)                                       # (N, O) residual in eigenbasis
-    decay = np.exp(-np.outer(t, lam))                           # (T, N)
+    r0 = vec.T @ (f0 - y)  # (N, O) residual in eigenbasis
+    decay = np.exp(-np.outer(t, lam))  # (T, N)
     train = y[None] + np.einsum("ni,ti,io->tno", vec, decay, r0)
     test = None
     if theta_test_train is not None:
         k, f0_test = _test_inputs(theta_test_train, f0_test, *y.shape)
-        kv = k @ vec                                            # (M, N)
+        kv = k @ vec  # (M, N)
         test = f0_test[None] - np.einsum("mi,ti,io->tmo", kv, _phi(lam, t), r0)
     if vector:
         train = train[..., 0]
@@ -207,7 +209,7 @@ def linear_regression_flow(X, y, t, w0=None) -> np.ndarray:
     if w0.shape != (X.shape[1], y2.shape[1]):
         raise ValueError(f"w0 has shape {w0.shape}; expected {(X.shape[1], y2.shape[1])}.")
     out = mse_flow(X @ X.T, X @ w0, y2, t, theta_test_train=X.T, f0_test=w0).test
-    assert out is not None        # a test kernel was passed, so the flow has test outputs
+    assert out is not None  # a test kernel was passed, so the flow has test outputs
     return out[..., 0] if y.ndim == 1 else out
 
 
@@ -234,19 +236,22 @@ def residual_spectrum(theta, residuals) -> tuple[np.ndarray, np.ndarray]:
         ``V^T r_t``, columns in the same order as ``eigenvalues``.
     """
     theta = _checks.nonempty(_checks.symmetric_matrix(theta, "theta"), "theta")
-    r = _checks.nonempty(_checks.finite_array(residuals, "residuals", ndim=(2, 3),
-                                              dtype=np.float64), "residuals")
+    r = _checks.nonempty(
+        _checks.finite_array(residuals, "residuals", ndim=(2, 3), dtype=np.float64), "residuals"
+    )
     if r.shape[1] != theta.shape[0]:
-        raise ValueError(f"residuals have {r.shape[1]} samples per time but theta is "
-                         f"{theta.shape[0]}x{theta.shape[0]}.")
+        raise ValueError(
+            f"residuals have {r.shape[1]} samples per time but theta is {theta.shape[0]}x{theta.shape[0]}."
+        )
     lam, vec = _eigh(theta)
     lam, vec = lam[::-1], vec[:, ::-1]
     coeffs = np.einsum("ni,tn...->ti...", vec, r)
     return lam, coeffs
 
 
-def solve_ode(rhs: Callable, y0, t, *, rtol: float = 1e-8, atol: float = 1e-8,
-              mxstep: int = 100_000) -> np.ndarray:
+def solve_ode(
+    rhs: Callable, y0, t, *, rtol: float = 1e-8, atol: float = 1e-8, mxstep: int = 100_000
+) -> np.ndarray:
     """Integrate ``dy/dt = rhs(y, t)`` with JAX's adaptive Dormand-Prince method.
 
     A thin, checked front to ``jax.experimental.ode.odeint``: an embedded
@@ -287,17 +292,19 @@ def solve_ode(rhs: Callable, y0, t, *, rtol: float = 1e-8, atol: float = 1e-8,
     rtol = _checks.real_scalar(rtol, "rtol", low=0.0, low_open=True)
     atol = _checks.real_scalar(atol, "atol", low=0.0, low_open=True)
     mxstep = _checks.positive_int(mxstep, "mxstep")
-    out = np.asarray(odeint(rhs, jnp.asarray(y0), jnp.asarray(t), rtol=rtol, atol=atol,
-                            mxstep=mxstep))
+    out = np.asarray(odeint(rhs, jnp.asarray(y0), jnp.asarray(t), rtol=rtol, atol=atol, mxstep=mxstep))
     bad = ~np.isfinite(out.reshape(len(t), -1)).all(axis=1)
     if bad.any():
-        raise ValueError(f"the ODE solution is non-finite from t={t[np.argmax(bad)]:.4g} on "
-                         f"(it diverged, or mxstep={mxstep} steps were not enough).")
+        raise ValueError(
+            f"the ODE solution is non-finite from t={t[np.argmax(bad)]:.4g} on "
+            f"(it diverged, or mxstep={mxstep} steps were not enough)."
+        )
     return out
 
 
-def xent_flow(theta, f0, y_onehot, t, *, theta_test_train=None, f0_test=None,
-              rtol: float = 1e-8, atol: float = 1e-8) -> MSEFlow:
+def xent_flow(
+    theta, f0, y_onehot, t, *, theta_test_train=None, f0_test=None, rtol: float = 1e-8, atol: float = 1e-8
+) -> MSEFlow:
     """Gradient flow of the summed cross-entropy loss with a constant kernel, solved numerically.
 
     Solves
@@ -338,7 +345,7 @@ def xent_flow(theta, f0, y_onehot, t, *, theta_test_train=None, f0_test=None,
     if has_test:
         kt, f0_test = _test_inputs(theta_test_train, f0_test, n, k)
         state0 = np.concatenate([f0, f0_test])
-        kfull = np.concatenate([theta, kt])                     # (N + M, N)
+        kfull = np.concatenate([theta, kt])  # (N + M, N)
     else:
         state0, kfull = f0, theta
     kfull_j, y_j = jnp.asarray(kfull), jnp.asarray(y)

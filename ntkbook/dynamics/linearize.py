@@ -41,8 +41,17 @@ from .. import _checks, losses
 from ..empirical import entk_fn, flatten_entk
 from .loop import compiled_step, make_optimizer, run_epochs
 
-__all__ = ["linearize", "tree_norm", "relative_weight_change", "relative_kernel_change",
-           "Trajectory", "gd_trajectory", "LazyStats", "lazy_training", "LOSSES"]
+__all__ = [
+    "linearize",
+    "tree_norm",
+    "relative_weight_change",
+    "relative_kernel_change",
+    "Trajectory",
+    "gd_trajectory",
+    "LazyStats",
+    "lazy_training",
+    "LOSSES",
+]
 
 ApplyFn = Callable[..., jnp.ndarray]
 
@@ -102,8 +111,9 @@ def relative_weight_change(params, params0) -> float:
         raise ValueError(f"params and params0 must have the same tree structure; got {s1} and {s0}.")
     for a, b in zip(_finite_tree(params, "params"), _finite_tree(params0, "params0")):
         if jnp.shape(a) != jnp.shape(b):
-            raise ValueError(f"params and params0 hold leaves of different shapes: "
-                             f"{jnp.shape(a)} and {jnp.shape(b)}.")
+            raise ValueError(
+                f"params and params0 hold leaves of different shapes: {jnp.shape(a)} and {jnp.shape(b)}."
+            )
     norm0 = tree_norm(params0)
     if norm0 == 0:
         raise ValueError("params0 is all zeros; the relative change is undefined.")
@@ -122,8 +132,7 @@ def relative_kernel_change(theta, theta0) -> float:
     theta = _checks.finite_array(theta, "theta", dtype=np.float64)
     theta0 = _checks.finite_array(theta0, "theta0", dtype=np.float64)
     if theta.shape != theta0.shape:
-        raise ValueError(f"theta and theta0 must have the same shape; got {theta.shape} "
-                         f"and {theta0.shape}.")
+        raise ValueError(f"theta and theta0 must have the same shape; got {theta.shape} and {theta0.shape}.")
     norm0 = float(np.linalg.norm(theta0))
     if norm0 == 0:
         raise ValueError("theta0 is all zeros; the relative change is undefined.")
@@ -177,13 +186,23 @@ def _jitted_forward(apply_fn: ApplyFn) -> ApplyFn:
     """``jax.jit(apply_fn)``, once per network (repeated trajectories reuse its compilation)."""
     try:
         return _cached_forward(apply_fn)
-    except TypeError:            # an unhashable apply_fn
+    except TypeError:  # an unhashable apply_fn
         return jax.jit(apply_fn)
 
 
-def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
-                  record_every: int = 1, x_eval=None, keep_params: bool = True,
-                  loss: str = "mse") -> Trajectory:
+def gd_trajectory(
+    apply_fn: ApplyFn,
+    params,
+    x,
+    y,
+    lr: float,
+    steps: int,
+    *,
+    record_every: int = 1,
+    x_eval=None,
+    keep_params: bool = True,
+    loss: str = "mse",
+) -> Trajectory:
     """Full-batch gradient descent on a summed loss, with outputs (and parameters) recorded.
 
     ``loss="mse"``: ``L = 1/2 sum_i ||f(x_i) - y_i||^2``.  ``loss="xent"``:
@@ -246,10 +265,13 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         if x_eval.shape[1:] != x.shape[1:]:
             raise ValueError(f"x_eval has feature shape {x_eval.shape[1:]} but x has {x.shape[1:]}.")
     _checks.one_of(loss, "loss", LOSSES)
-    if loss == "xent" and (np.any(np.asarray(y) < 0) or
-                           not np.allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-8)):
-        raise ValueError("for loss='xent', y must hold probability rows (non-negative, summing "
-                         "to 1), e.g. data.one_hot(labels, K).")
+    if loss == "xent" and (
+        np.any(np.asarray(y) < 0) or not np.allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-8)
+    ):
+        raise ValueError(
+            "for loss='xent', y must hold probability rows (non-negative, summing "
+            "to 1), e.g. data.one_hot(labels, K)."
+        )
     x = jnp.asarray(x)
 
     # The package's one training loop (:mod:`.loop`) with plain gradient descent on the summed
@@ -257,8 +279,7 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
     # compiled lax.fori_loop looks cheaper, but XLA's CPU backend runs convolutions inside a
     # while loop about 25x slower than as a top-level computation: measured 0.33 s vs 0.013 s
     # per step for a small CNN.)  Dispatch costs ~0.1 ms per step.
-    step_fn = compiled_step(apply_fn, loss=loss, optimizer="sgd", reduction="sum",
-                            dtype=x.dtype)
+    step_fn = compiled_step(apply_fn, loss=loss, optimizer="sgd", reduction="sum", dtype=x.dtype)
     forward = _jitted_forward(apply_fn)
 
     snaps, f_trains, f_evals, values = [], [], [], []
@@ -270,8 +291,10 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         f_ev = None if x_eval is None else np.asarray(forward(p, x_eval)).reshape(len(x_eval), -1)
         value = float(losses.total(jnp.asarray(f_tr), y, loss, reduction="sum"))
         if not np.isfinite(value):
-            raise ValueError(f"the loss became non-finite by step {k}: lr={lr} is too large "
-                             "for this network (use lr < 2 / lambda_max of its NTK).")
+            raise ValueError(
+                f"the loss became non-finite by step {k}: lr={lr} is too large "
+                "for this network (use lr < 2 / lambda_max of its NTK)."
+            )
         if keep_params or k in (0, steps):
             snaps.append(p)
         f_trains.append(f_tr)
@@ -279,14 +302,19 @@ def gd_trajectory(apply_fn: ApplyFn, params, x, y, lr: float, steps: int, *,
         values.append(value)
 
     record(0, params)
-    run_epochs(step_fn, params, make_optimizer("sgd", lr).init(params), x, y, lr, epochs=steps,
-               on_epoch=record)
+    run_epochs(
+        step_fn, params, make_optimizer("sgd", lr).init(params), x, y, lr, epochs=steps, on_epoch=record
+    )
     record_steps = list(range(0, steps, record_every)) + [steps]
     step = np.asarray(record_steps, dtype=np.int64)
-    return Trajectory(step=step, time=lr * step.astype(np.float64), params=snaps,
-                      f_train=np.stack(f_trains),
-                      f_eval=None if x_eval is None else np.stack([f for f in f_evals if f is not None]),
-                      loss=np.asarray(values))
+    return Trajectory(
+        step=step,
+        time=lr * step.astype(np.float64),
+        params=snaps,
+        f_train=np.stack(f_trains),
+        f_eval=None if x_eval is None else np.stack([f for f in f_evals if f is not None]),
+        loss=np.asarray(values),
+    )
 
 
 class LazyStats(NamedTuple):
@@ -329,8 +357,7 @@ def _entk(apply_fn: ApplyFn, params, x) -> np.ndarray:
     return flatten_entk(np.asarray(entk_fn(apply_fn)(x, None, params), dtype=np.float64))
 
 
-def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: Trajectory
-                       ) -> Trajectory:
+def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: Trajectory) -> Trajectory:
     """Gradient descent on the Taylor model, run on its outputs with its (constant) kernel.
 
     The Taylor model is linear in ``theta`` with Jacobian ``J`` (training rows first, then the
@@ -341,8 +368,9 @@ def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: 
     Records at ``net.step``; starts from ``net``'s outputs at step 0 (``f_lin = f`` there).
     """
     n, o = y.shape
-    f = np.concatenate([net.f_train[0].reshape(n * o),
-                        np.zeros(0) if net.f_eval is None else net.f_eval[0].reshape(-1)])
+    f = np.concatenate(
+        [net.f_train[0].reshape(n * o), np.zeros(0) if net.f_eval is None else net.f_eval[0].reshape(-1)]
+    )
     tr_cols = theta[:, : n * o]
     _, vjp = jax.vjp(lambda p: apply_fn(p, x).reshape(n, o), params0)
     r_sum = np.zeros(n * o)
@@ -357,16 +385,31 @@ def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: 
         params = jax.tree_util.tree_map(lambda a, b: a - lr * b, params0, g)
         out.append((f.copy(), params))
     f_tr = np.stack([v[: n * o].reshape(n, o) for v, _ in out])
-    f_ev = None if net.f_eval is None else np.stack([v[n * o:].reshape(-1, o) for v, _ in out])
+    f_ev = None if net.f_eval is None else np.stack([v[n * o :].reshape(-1, o) for v, _ in out])
     loss = 0.5 * np.sum((f_tr - y[None]) ** 2, axis=(1, 2))
     if not np.all(np.isfinite(loss)):
         raise ValueError(f"the Taylor model's loss became non-finite: lr={lr} is too large.")
-    return Trajectory(step=net.step.copy(), time=net.time.copy(), params=[p for _, p in out],
-                      f_train=f_tr, f_eval=f_ev, loss=loss)
+    return Trajectory(
+        step=net.step.copy(),
+        time=net.time.copy(),
+        params=[p for _, p in out],
+        f_train=f_tr,
+        f_eval=f_ev,
+        loss=loss,
+    )
 
 
-def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: float = 0.5,
-                  record_every: int = 10, x_eval=None) -> LazyStats:
+def lazy_training(
+    apply_fn: ApplyFn,
+    params0,
+    x,
+    y,
+    *,
+    steps: int,
+    lr_scale: float = 0.5,
+    record_every: int = 10,
+    x_eval=None,
+) -> LazyStats:
     """Train a network and its Taylor model by the same gradient descent and compare them.
 
     The step size is ``lr = lr_scale / lambda_max(Theta_0)`` with ``Theta_0`` the
@@ -406,8 +449,7 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be callable; got {type(apply_fn).__name__}.")
     # gradient descent on the Taylor model is stable only for lr_scale in (0, 2)
-    lr_scale = _checks.real_scalar(lr_scale, "lr_scale", low=0.0, high=2.0, low_open=True,
-                                   high_open=True)
+    lr_scale = _checks.real_scalar(lr_scale, "lr_scale", low=0.0, high=2.0, low_open=True, high_open=True)
     x = _checks.finite_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (N, ...) with a feature axis; got {x.shape}.")
@@ -423,16 +465,21 @@ def lazy_training(apply_fn: ApplyFn, params0, x, y, *, steps: int, lr_scale: flo
     theta0 = theta_all[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
     lam_max = float(np.linalg.eigvalsh(theta0)[-1])
     lr = lr_scale / lam_max
-    net = gd_trajectory(apply_fn, params0, x, y, lr, steps, record_every=record_every,
-                        x_eval=x_ev)
-    if x_eval is None:        # evaluation rows = training rows
+    net = gd_trajectory(apply_fn, params0, x, y, lr, steps, record_every=record_every, x_eval=x_ev)
+    if x_eval is None:  # evaluation rows = training rows
         theta_all = np.concatenate([theta_all, theta_all])
     lin = _taylor_trajectory(apply_fn, params0, jnp.asarray(x), y2, theta_all, lr, net)
     weight = max(relative_weight_change(p, params0) for p in net.params)
     # the same inputs as at initialisation, so the compiled eNTK function is reused
     theta_T = _entk(apply_fn, net.params[-1], jnp.asarray(x_all))
     theta_T = theta_T[: n * o, : n * o].reshape(n, o, n, o).trace(axis1=1, axis2=3)
-    assert net.f_eval is not None and lin.f_eval is not None     # both ran with x_eval
-    return LazyStats(weight_change=weight, kernel_change=relative_kernel_change(theta_T, theta0),
-                     lin_gap=float(np.max(np.abs(net.f_eval - lin.f_eval))), lr=lr,
-                     lambda_max=lam_max, net=net, lin=lin)
+    assert net.f_eval is not None and lin.f_eval is not None  # both ran with x_eval
+    return LazyStats(
+        weight_change=weight,
+        kernel_change=relative_kernel_change(theta_T, theta0),
+        lin_gap=float(np.max(np.abs(net.f_eval - lin.f_eval))),
+        lr=lr,
+        lambda_max=lam_max,
+        net=net,
+        lin=lin,
+    )

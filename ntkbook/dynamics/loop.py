@@ -54,8 +54,9 @@ def _train_everything(grads):
     return grads
 
 
-def _build_step(apply_fn: Callable, loss: str, optimizer: str, momentum: float, reduction: str,
-                mask: Callable) -> Callable:
+def _build_step(
+    apply_fn: Callable, loss: str, optimizer: str, momentum: float, reduction: str, mask: Callable
+) -> Callable:
     def batch_loss(p, xb, tb):
         f = apply_fn(p, xb)
         return losses.total(f.reshape(tb.shape[0], -1), tb, loss, reduction=reduction)
@@ -70,15 +71,23 @@ def _build_step(apply_fn: Callable, loss: str, optimizer: str, momentum: float, 
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_step(apply_fn: Callable, loss: str, optimizer: str, momentum: float, reduction: str,
-                 mask: Callable, dtype: str) -> Callable:
+def _cached_step(
+    apply_fn: Callable, loss: str, optimizer: str, momentum: float, reduction: str, mask: Callable, dtype: str
+) -> Callable:
     # ``dtype`` is part of the key because x64 is switched per precision around a fit
     return _build_step(apply_fn, loss, optimizer, momentum, reduction, mask)
 
 
-def compiled_step(apply_fn: Callable, *, loss: str, optimizer: str = "sgd", momentum: float = 0.9,
-                  reduction: str = "mean", mask: Callable | None = None,
-                  dtype: Any = np.float32) -> Callable:
+def compiled_step(
+    apply_fn: Callable,
+    *,
+    loss: str,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    reduction: str = "mean",
+    mask: Callable | None = None,
+    dtype: Any = np.float32,
+) -> Callable:
     """The jitted update ``step(params, opt_state, xb, tb, lr) -> (params, opt_state)``.
 
     Parameters
@@ -107,15 +116,13 @@ def compiled_step(apply_fn: Callable, *, loss: str, optimizer: str = "sgd", mome
     if loss not in losses.LOSSES:
         raise ValueError(f"loss={loss!r}; expected one of {', '.join(map(repr, losses.LOSSES))}.")
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r}; expected one of "
-                         f"{', '.join(map(repr, OPTIMIZERS))}.")
+        raise ValueError(f"optimizer={optimizer!r}; expected one of {', '.join(map(repr, OPTIMIZERS))}.")
     if reduction not in losses.REDUCTIONS:
         raise ValueError(f"reduction={reduction!r}; expected 'mean' or 'sum'.")
     mask = _train_everything if mask is None else mask
     try:
-        return _cached_step(apply_fn, loss, optimizer, float(momentum), reduction, mask,
-                            str(np.dtype(dtype)))
-    except TypeError:            # an unhashable apply_fn or mask: build a fresh step
+        return _cached_step(apply_fn, loss, optimizer, float(momentum), reduction, mask, str(np.dtype(dtype)))
+    except TypeError:  # an unhashable apply_fn or mask: build a fresh step
         return _build_step(apply_fn, loss, optimizer, float(momentum), reduction, mask)
 
 
@@ -137,11 +144,21 @@ class EpochTimes:
     cpu: np.ndarray
 
 
-def run_epochs(step: Callable, params: Any, opt_state: Any, x: Any, targets: Any, lr: float, *,
-               epochs: int, batch_size: int | None = None,
-               order: Callable[[int], np.ndarray] | None = None, drop_last: bool = False,
-               on_epoch: Callable[[int, Any], None] | None = None,
-               first_epoch: int = 1) -> tuple[Any, Any, EpochTimes]:
+def run_epochs(
+    step: Callable,
+    params: Any,
+    opt_state: Any,
+    x: Any,
+    targets: Any,
+    lr: float,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    order: Callable[[int], np.ndarray] | None = None,
+    drop_last: bool = False,
+    on_epoch: Callable[[int, Any], None] | None = None,
+    first_epoch: int = 1,
+) -> tuple[Any, Any, EpochTimes]:
     """Epochs of minibatch updates with ``step``, calling ``on_epoch(epoch, params)`` after each.
 
     Parameters
@@ -189,7 +206,7 @@ def run_epochs(step: Callable, params: Any, opt_state: Any, x: Any, targets: Any
             perm = np.arange(n) if order is None else order(epoch)
             stops: Sequence[int] = range(0, n - bs + 1 if drop_last else n, bs)
             for start in stops:
-                idx = perm[start:start + bs]
+                idx = perm[start : start + bs]
                 params, opt_state = step(params, opt_state, x[idx], targets[idx], lr_arg)
                 steps += 1
         jax.block_until_ready(params)

@@ -134,8 +134,9 @@ class History:
 
 def _logits(apply_fn: Callable, params, x: np.ndarray, batch_size: int) -> np.ndarray:
     """``apply_fn`` on ``x`` in chunks (bounds the memory of the CNNs' activations)."""
-    outs = [np.asarray(apply_fn(params, jnp.asarray(x[i:i + batch_size])))
-            for i in range(0, len(x), batch_size)]
+    outs = [
+        np.asarray(apply_fn(params, jnp.asarray(x[i : i + batch_size]))) for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(outs, axis=0).astype(np.float64)
 
 
@@ -149,11 +150,30 @@ def _targets(y: np.ndarray, num_classes: int, loss: str, centered: bool, dtype) 
     return out.astype(dtype)
 
 
-def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str = "xent",
-          optimizer: str = "sgd", lr: float = 0.1, epochs: int = 10, batch_size: int | None = None,
-          seed: int = 0, progress: bool = True, record_every: int = 1, centered: bool = False,
-          momentum: float = 0.9, params=None, record_init: bool = False, dtype=np.float32,
-          eval_batch_size: int = 1024, drop_last: bool = False) -> History:
+def train(
+    arch,
+    x,
+    y,
+    *,
+    num_classes: int,
+    x_test=None,
+    y_test=None,
+    loss: str = "xent",
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    epochs: int = 10,
+    batch_size: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    record_every: int = 1,
+    centered: bool = False,
+    momentum: float = 0.9,
+    params=None,
+    record_init: bool = False,
+    dtype=np.float32,
+    eval_batch_size: int = 1024,
+    drop_last: bool = False,
+) -> History:
     """Train the finite-width network of ``arch`` and record per-epoch, per-class histories.
 
     Parameters
@@ -234,8 +254,10 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
     try:
         init_fn, apply_fn = arch[0], arch[1]
     except (TypeError, IndexError, KeyError) as err:
-        raise TypeError(f"arch must be a stax triple (init_fn, apply_fn, kernel_fn) or an "
-                        f"archs.Arch; got {type(arch).__name__}.") from err
+        raise TypeError(
+            f"arch must be a stax triple (init_fn, apply_fn, kernel_fn) or an "
+            f"archs.Arch; got {type(arch).__name__}."
+        ) from err
     if not (callable(init_fn) and callable(apply_fn)):
         raise TypeError("arch[0] (init_fn) and arch[1] (apply_fn) must be callable.")
 
@@ -261,8 +283,9 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         batch_size = n
     batch_size = _checks.positive_int(batch_size, "batch_size")
     if batch_size > n:
-        raise ValueError(f"batch_size={batch_size} exceeds the {n} training samples; "
-                         "use batch_size=None for full batch.")
+        raise ValueError(
+            f"batch_size={batch_size} exceeds the {n} training samples; use batch_size=None for full batch."
+        )
 
     # Trace and run everything in the chosen precision: with float64 switched on globally,
     # some layers (neural-tangents' stax at least) create float64 constants that clash with
@@ -272,26 +295,31 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         if params is None:
             out_shape, params = init_fn(init_key, x.shape)
             if out_shape[-1] != num_classes:
-                raise ValueError(f"the network has {out_shape[-1]} outputs but num_classes="
-                                 f"{num_classes}; build it with out_dim={num_classes}.")
+                raise ValueError(
+                    f"the network has {out_shape[-1]} outputs but num_classes="
+                    f"{num_classes}; build it with out_dim={num_classes}."
+                )
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
 
         # Training targets per sample: one-hot rows (mse) or integer labels (xent).
         tgt = _targets(y, num_classes, loss, centered, dtype)
-        step = compiled_step(apply_fn, loss=loss, optimizer=optimizer, momentum=momentum,
-                             dtype=dtype)
+        step = compiled_step(apply_fn, loss=loss, optimizer=optimizer, momentum=momentum, dtype=dtype)
         opt_state = make_optimizer(optimizer, lr, momentum).init(params)
         tgt64 = tgt.astype(np.float64) if loss == "mse" else tgt
         counts = np.bincount(y, minlength=num_classes)
-        records: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_acc", "test_loss",
-                                                    "test_acc", "class_acc", "class_prob")}
+        records: dict[str, list] = {
+            k: []
+            for k in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "class_acc", "class_prob")
+        }
 
         def record(epoch: int, p) -> None:
             logits = _logits(apply_fn, p, x, eval_batch_size)
             value = float(losses.total(logits, tgt64, loss))
             if not np.isfinite(value):
-                raise ValueError(f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
-                                 "too large for this network (or the data are badly scaled).")
+                raise ValueError(
+                    f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
+                    "too large for this network (or the data are badly scaled)."
+                )
             pred = logits.argmax(axis=1)
             correct = (pred == y).astype(np.float64)
             probs = softmax(logits)
@@ -323,12 +351,23 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
             if epoch % record_every == 0 or epoch == epochs:
                 record(epoch, p)
                 if progress:
-                    bar.set_postfix(loss=f"{records['train_loss'][-1]:.4g}",
-                                    acc=f"{records['train_acc'][-1]:.3f}")
+                    bar.set_postfix(
+                        loss=f"{records['train_loss'][-1]:.4g}", acc=f"{records['train_acc'][-1]:.3f}"
+                    )
 
-        params, _, times = run_epochs(step, params, opt_state, x, tgt, lr, epochs=epochs,
-                                      batch_size=batch_size, order=order, drop_last=drop_last,
-                                      on_epoch=on_epoch)
+        params, _, times = run_epochs(
+            step,
+            params,
+            opt_state,
+            x,
+            tgt,
+            lr,
+            epochs=epochs,
+            batch_size=batch_size,
+            order=order,
+            drop_last=drop_last,
+            on_epoch=on_epoch,
+        )
         bar.close()
 
     empty = np.zeros(0)
@@ -340,7 +379,17 @@ def train(arch, x, y, *, num_classes: int, x_test=None, y_test=None, loss: str =
         test_acc=np.asarray(records["test_acc"]) if has_test else empty,
         class_acc=np.stack(records["class_acc"]),
         class_prob=np.stack(records["class_prob"]),
-        wall_time=float(times.wall.sum()), params=params, apply_fn=apply_fn,
-        num_classes=num_classes, loss=loss, optimizer=optimizer, lr=float(lr),
-        batch_size=int(batch_size), seed=int(seed), steps=times.steps, epoch_time=times.wall,
-        cpu_time=float(times.cpu.sum()), epoch_cpu_time=times.cpu)
+        wall_time=float(times.wall.sum()),
+        params=params,
+        apply_fn=apply_fn,
+        num_classes=num_classes,
+        loss=loss,
+        optimizer=optimizer,
+        lr=float(lr),
+        batch_size=int(batch_size),
+        seed=int(seed),
+        steps=times.steps,
+        epoch_time=times.wall,
+        cpu_time=float(times.cpu.sum()),
+        epoch_cpu_time=times.cpu,
+    )

@@ -19,12 +19,29 @@ Examples
 
 from . import measures
 from .ladders import LADDERS, Ladder, Target, gap_trend, get, judge_rung, judge_target
-from .store import StaleEvidenceError, check_stale, default_dir, provenance, read
 from .report import ladder_figure, load_all, provenance_frame, summary_frame
+from .store import StaleEvidenceError, check_stale, default_dir, provenance, read
 
-__all__ = ["LADDERS", "Ladder", "Target", "get", "judge_target", "judge_rung", "gap_trend",
-           "measures", "read", "default_dir", "provenance", "check_stale", "StaleEvidenceError",
-           "trend_sentence", "ladder_figure", "summary_frame", "provenance_frame", "load_all"]
+__all__ = [
+    "LADDERS",
+    "Ladder",
+    "Target",
+    "get",
+    "judge_target",
+    "judge_rung",
+    "gap_trend",
+    "measures",
+    "read",
+    "default_dir",
+    "provenance",
+    "check_stale",
+    "StaleEvidenceError",
+    "trend_sentence",
+    "ladder_figure",
+    "summary_frame",
+    "provenance_frame",
+    "load_all",
+]
 
 
 def trend_sentence(doc: dict) -> str:
@@ -37,16 +54,18 @@ def trend_sentence(doc: dict) -> str:
     """
     judged = [r for r in doc["rungs"] if r.get("summary")]
     if len(judged) < 2:
-        return (f"{doc['claim']}: fewer than two rungs are stored, so the trend with scale is "
-                "not known yet.")
+        return f"{doc['claim']}: fewer than two rungs are stored, so the trend with scale is not known yet."
     parts = []
     for t in doc["targets"]:
         a, b = judged[0]["summary"]["targets"][t["key"]], judged[-1]["summary"]["targets"][t["key"]]
         trend = doc["trend"].get(t["key"], "no measurable change")
-        verb = {"closes": "closes", "widens": "widens",
-                "no measurable change": "does not change measurably"}[trend]
-        parts.append(f"the gap of {t['label'] or t['key']} to the source's {t['paper']:.4g} {verb} "
-                     f"from {doc['size_name']} = {judged[0]['size']} to {judged[-1]['size']} "
-                     f"(|mean - source| {a['gap']:.3g} -> {b['gap']:.3g})")
+        verb = {"closes": "closes", "widens": "widens", "no measurable change": "does not change measurably"}[
+            trend
+        ]
+        parts.append(
+            f"the gap of {t['label'] or t['key']} to the source's {t['paper']:.4g} {verb} "
+            f"from {doc['size_name']} = {judged[0]['size']} to {judged[-1]['size']} "
+            f"(|mean - source| {a['gap']:.3g} -> {b['gap']:.3g})"
+        )
     sentence = "; ".join(parts)
     return sentence[0].upper() + sentence[1:] + "."

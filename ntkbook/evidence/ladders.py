@@ -8,8 +8,9 @@ source.  :data:`LADDERS` holds them all, in chapter order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -49,8 +50,9 @@ class Target:
     def criterion(self) -> str:
         """The rule in words."""
         if self.rule == "within":
-            return (f"95 % interval of {self.key} over seeds within {self.tol:g} of the "
-                    f"source's {self.paper:g}")
+            return (
+                f"95 % interval of {self.key} over seeds within {self.tol:g} of the source's {self.paper:g}"
+            )
         return f"95 % interval of {self.key} over seeds strictly {self.rule} {self.threshold:g}"
 
 
@@ -117,8 +119,9 @@ def judge_target(values, target: Target, level: float = 0.95) -> tuple[str, clai
     if target.rule in ("above", "below"):
         return claims.decide(iv, target.threshold, target.rule), iv
     if target.rule != "within":
-        raise ValueError(f"target {target.key!r}: rule must be 'within', 'above' or 'below'; got "
-                         f"{target.rule!r}.")
+        raise ValueError(
+            f"target {target.key!r}: rule must be 'within', 'above' or 'below'; got {target.rule!r}."
+        )
     lo = claims.decide(iv, target.paper - target.tol, "above")
     hi = claims.decide(iv, target.paper + target.tol, "below")
     if lo == hi == "reproduced":
@@ -141,8 +144,17 @@ def judge_rung(records: dict[int, dict], targets: tuple[Target, ...]) -> dict:
         values = [r[t.key] for _, r in sorted(records.items())]
         verdict, iv = judge_target(values, t)
         verdicts.append(verdict)
-        out[t.key] = dict(mean=iv.mean, sd=iv.sd, lo=iv.lo, hi=iv.hi, n=iv.n, level=iv.level,
-                          verdict=verdict, paper=t.paper, gap=abs(iv.mean - t.paper))
+        out[t.key] = dict(
+            mean=iv.mean,
+            sd=iv.sd,
+            lo=iv.lo,
+            hi=iv.hi,
+            n=iv.n,
+            level=iv.level,
+            verdict=verdict,
+            paper=t.paper,
+            gap=abs(iv.mean - t.paper),
+        )
     return {"targets": out, "verdict": claims.combine(verdicts)}
 
 
@@ -188,86 +200,139 @@ def _t8(name: str):
 
 # the sources' numbers (DeOliveira et al., seed 000; Mohamadi et al., seed 002)
 PAPER_T3_2L = {"mnist": 2.728, "fashion_mnist": 3.488, "cifar10": 1.179}
-PAPER_T4 = {"mnist": (0.9955, 0.9973), "fashion_mnist": (0.9823, 0.9902)}   # 2-L, 10-L AUC
-PAPER_T7 = {"mnist": (0.962, 0.904), "fashion_mnist": (0.963, 0.915)}       # intra, inter
+PAPER_T4 = {"mnist": (0.9955, 0.9973), "fashion_mnist": (0.9823, 0.9902)}  # 2-L, 10-L AUC
+PAPER_T7 = {"mnist": (0.962, 0.904), "fashion_mnist": (0.963, 0.915)}  # intra, inter
 PAPER_T8_MNIST = {10: 83.50, 20: 85.00, 30: 85.66, 70: 25.21}
 
-_T3_NOTE = ("2-L kernel only on a CPU: CNN-2's Gram on 28x28 images costs about 0.3 ms per entry "
-            "here (N = 1,200: about 8 minutes per seed); the GPU ladder is the one to add it to.")
+_T3_NOTE = (
+    "2-L kernel only on a CPU: CNN-2's Gram on 28x28 images costs about 0.3 ms per entry "
+    "here (N = 1,200: about 8 minutes per seed); the GPU ladder is the one to add it to."
+)
 
 LADDERS: tuple[Ladder, ...] = (
-    Ladder(id="002-regression-rate", chapter="ch07", ledger_ids=("002-regression-rate",),
-           source="Mohamadi et al., Introduction; Fig. 7",
-           statement="kernel-regression predictions with the pNTK converge to the eNTK's at rate "
-                     "O(n^-1/2) in the width n",
-           size_name="max width", measure=measures.pntk_regression_rate,
-           cpu_sizes=(512, 1024, 4096), gpu_sizes=(512, 2048, 8192, 16384),
-           targets=(Target("slope", -0.5, "within", tol=0.25,
-                           label="fitted log-log slope of the prediction difference"),),
-           cost_exponent=1.0,
-           note="widths max/16, max/4, max on 60 digits (chapter 7's 32, 128, 512 at rung 0); "
-                "each seed averages two initialisations, as the chapter does",
-           rung0_call="evidence.measures.pntk_regression_rate(max(S['widths']), config.SEED, "
-                      "n=S['n'], n_test=S['n_test'], depth=S['depth'], n_inits=S['n_inits'], "
-                      "reg=S['reg'], data_seed=config.SEED)"),
-    *(Ladder(id=f"000-T3-{d}", chapter="ch11", ledger_ids=(f"000-T3-{d}",),
-             source="DeOliveira et al., Table 3",
-             statement=f"kernel-PCA separation ratio of the 2-L kernel on {d} (last 4 components)",
-             size_name="N", measure=_t3(d), cpu_sizes=(150, 300, 1200),
-             gpu_sizes=(150, 1200, 4800, 8000 if d == "mnist" else 10000),
-             targets=(Target("ratio", PAPER_T3_2L[d], "within", tol=0.1 * PAPER_T3_2L[d],
-                             label="separation ratio, 2-L"),),
-             cost_exponent=2.5, note=_T3_NOTE,
-             rung0_call=f"evidence.measures.t3_separation({d!r}, S['n_real'], config.SEED, "
-                        "arch='2-L', n_components=S['n_components'], gram_batch=S['gram_batch'])")
-      for d in ("mnist", "fashion_mnist", "cifar10")),
-    *(Ladder(id=f"000-T4-{d}", chapter="ch11", ledger_ids=(f"000-T4-{d}",),
-             source="DeOliveira et al., Table 4",
-             statement=f"on {d}, Complexity-Gap with the deeper 10-L kernel finds 20 % label "
-                       "noise better (higher AUC) than with 2-L",
-             size_name="N", measure=_t4(d), cpu_sizes=(150, 300, 1200),
-             gpu_sizes=(150, 1200, 4800, 8000 if d == "mnist" else 10000),
-             targets=(Target("auc_gain", PAPER_T4[d][1] - PAPER_T4[d][0], "above", threshold=0.0,
-                             label="AUC(10-L) - AUC(2-L)"),
-                      Target("auc_2L", PAPER_T4[d][0], "within", tol=0.01, label="AUC, 2-L")),
-             cost_exponent=2.5,
-             note="2-L and 10-L kernels on a CPU (the CNN kernels are the GPU ladder's); sampled "
-                  "binary protocol, 20 % symmetric noise drawn with the seed",
-             rung0_call=f"evidence.measures.t4_complexity_gap({d!r}, S['n_real'], config.SEED, "
-                        "deep='10-L', noise_rate=S['noise_rate'], check_frac=S['check_frac'], "
-                        "gram_batch=S['gram_batch'])")
-      for d in ("mnist", "fashion_mnist")),
-    *(Ladder(id=f"000-T7-{d}", chapter="ch13",
-             ledger_ids=(f"000-T7-{d}-intra", f"000-T7-{d}-inter"),
-             source="DeOliveira et al., Table 7",
-             statement=f"Z predicts the intra- and inter-class learning rankings on {d} "
-                       "(RBO near 1)",
-             size_name="N", measure=_t7(d), cpu_sizes=(800, 1600, 6400),
-             gpu_sizes=(800, 6400, 8000) if d == "mnist" else (800, 6400, 20000),
-             targets=(Target("intra", PAPER_T7[d][0], "within", tol=0.05, label="intra-class RBO"),
-                      Target("inter", PAPER_T7[d][1], "within", tol=0.05, label="inter-class RBO")),
-             cost_exponent=1.5,
-             note="2-L kernel and a 2-L network of width 256, 20 epochs of Adam (chapter 13's "
-                  "real-data setting); each seed draws its own images and initialisation",
-             rung0_call=f"evidence.measures.t7_rankings({d!r}, S['real_n'], config.SEED + s, "
-                        "width=S['width'], epochs=S['epochs'], lr=S['lr'], "
-                        "batch_size=S['batch_size'], checkpoints=S['checkpoints'], p=S['rbo_p']) "
-                        "for s in range(S['real_seeds'])")
-      for d in ("mnist", "fashion_mnist")),
-    Ladder(id="000-T8-mnist", chapter="ch14", ledger_ids=("000-T8-mnist",),
-           source="DeOliveira et al., Table 8",
-           statement="the printed Algorithm 1 (L = number of corrupted labels) returns most of the "
-                     "injected noise on MNIST to the true class",
-           size_name="N", measure=_t8("mnist"), cpu_sizes=(2000, 4000, 8000),
-           gpu_sizes=(2000, 4000, 8000),
-           targets=tuple(Target(f"corrected_{r}", v, "within", tol=10.0,
-                                label=f"% of {r} % noise corrected")
-                         for r, v in PAPER_T8_MNIST.items()),
-           cost_exponent=3.0,
-           note="capped at 4x the ci size: the MNIST that `make data` installs has 8,000 training "
-                "images (the registry copy), and the paper's N is larger than that",
-           rung0_call="evidence.measures.t8_refurbish('mnist', S['real_n'], config.SEED, "
-                      "rates=S['noise_rates'])"),
+    Ladder(
+        id="002-regression-rate",
+        chapter="ch07",
+        ledger_ids=("002-regression-rate",),
+        source="Mohamadi et al., Introduction; Fig. 7",
+        statement="kernel-regression predictions with the pNTK converge to the eNTK's at rate "
+        "O(n^-1/2) in the width n",
+        size_name="max width",
+        measure=measures.pntk_regression_rate,
+        cpu_sizes=(512, 1024, 4096),
+        gpu_sizes=(512, 2048, 8192, 16384),
+        targets=(
+            Target(
+                "slope", -0.5, "within", tol=0.25, label="fitted log-log slope of the prediction difference"
+            ),
+        ),
+        cost_exponent=1.0,
+        note="widths max/16, max/4, max on 60 digits (chapter 7's 32, 128, 512 at rung 0); "
+        "each seed averages two initialisations, as the chapter does",
+        rung0_call="evidence.measures.pntk_regression_rate(max(S['widths']), config.SEED, "
+        "n=S['n'], n_test=S['n_test'], depth=S['depth'], n_inits=S['n_inits'], "
+        "reg=S['reg'], data_seed=config.SEED)",
+    ),
+    *(
+        Ladder(
+            id=f"000-T3-{d}",
+            chapter="ch11",
+            ledger_ids=(f"000-T3-{d}",),
+            source="DeOliveira et al., Table 3",
+            statement=f"kernel-PCA separation ratio of the 2-L kernel on {d} (last 4 components)",
+            size_name="N",
+            measure=_t3(d),
+            cpu_sizes=(150, 300, 1200),
+            gpu_sizes=(150, 1200, 4800, 8000 if d == "mnist" else 10000),
+            targets=(
+                Target(
+                    "ratio", PAPER_T3_2L[d], "within", tol=0.1 * PAPER_T3_2L[d], label="separation ratio, 2-L"
+                ),
+            ),
+            cost_exponent=2.5,
+            note=_T3_NOTE,
+            rung0_call=f"evidence.measures.t3_separation({d!r}, S['n_real'], config.SEED, "
+            "arch='2-L', n_components=S['n_components'], gram_batch=S['gram_batch'])",
+        )
+        for d in ("mnist", "fashion_mnist", "cifar10")
+    ),
+    *(
+        Ladder(
+            id=f"000-T4-{d}",
+            chapter="ch11",
+            ledger_ids=(f"000-T4-{d}",),
+            source="DeOliveira et al., Table 4",
+            statement=f"on {d}, Complexity-Gap with the deeper 10-L kernel finds 20 % label "
+            "noise better (higher AUC) than with 2-L",
+            size_name="N",
+            measure=_t4(d),
+            cpu_sizes=(150, 300, 1200),
+            gpu_sizes=(150, 1200, 4800, 8000 if d == "mnist" else 10000),
+            targets=(
+                Target(
+                    "auc_gain",
+                    PAPER_T4[d][1] - PAPER_T4[d][0],
+                    "above",
+                    threshold=0.0,
+                    label="AUC(10-L) - AUC(2-L)",
+                ),
+                Target("auc_2L", PAPER_T4[d][0], "within", tol=0.01, label="AUC, 2-L"),
+            ),
+            cost_exponent=2.5,
+            note="2-L and 10-L kernels on a CPU (the CNN kernels are the GPU ladder's); sampled "
+            "binary protocol, 20 % symmetric noise drawn with the seed",
+            rung0_call=f"evidence.measures.t4_complexity_gap({d!r}, S['n_real'], config.SEED, "
+            "deep='10-L', noise_rate=S['noise_rate'], check_frac=S['check_frac'], "
+            "gram_batch=S['gram_batch'])",
+        )
+        for d in ("mnist", "fashion_mnist")
+    ),
+    *(
+        Ladder(
+            id=f"000-T7-{d}",
+            chapter="ch13",
+            ledger_ids=(f"000-T7-{d}-intra", f"000-T7-{d}-inter"),
+            source="DeOliveira et al., Table 7",
+            statement=f"Z predicts the intra- and inter-class learning rankings on {d} (RBO near 1)",
+            size_name="N",
+            measure=_t7(d),
+            cpu_sizes=(800, 1600, 6400),
+            gpu_sizes=(800, 6400, 8000) if d == "mnist" else (800, 6400, 20000),
+            targets=(
+                Target("intra", PAPER_T7[d][0], "within", tol=0.05, label="intra-class RBO"),
+                Target("inter", PAPER_T7[d][1], "within", tol=0.05, label="inter-class RBO"),
+            ),
+            cost_exponent=1.5,
+            note="2-L kernel and a 2-L network of width 256, 20 epochs of Adam (chapter 13's "
+            "real-data setting); each seed draws its own images and initialisation",
+            rung0_call=f"evidence.measures.t7_rankings({d!r}, S['real_n'], config.SEED + s, "
+            "width=S['width'], epochs=S['epochs'], lr=S['lr'], "
+            "batch_size=S['batch_size'], checkpoints=S['checkpoints'], p=S['rbo_p']) "
+            "for s in range(S['real_seeds'])",
+        )
+        for d in ("mnist", "fashion_mnist")
+    ),
+    Ladder(
+        id="000-T8-mnist",
+        chapter="ch14",
+        ledger_ids=("000-T8-mnist",),
+        source="DeOliveira et al., Table 8",
+        statement="the printed Algorithm 1 (L = number of corrupted labels) returns most of the "
+        "injected noise on MNIST to the true class",
+        size_name="N",
+        measure=_t8("mnist"),
+        cpu_sizes=(2000, 4000, 8000),
+        gpu_sizes=(2000, 4000, 8000),
+        targets=tuple(
+            Target(f"corrected_{r}", v, "within", tol=10.0, label=f"% of {r} % noise corrected")
+            for r, v in PAPER_T8_MNIST.items()
+        ),
+        cost_exponent=3.0,
+        note="capped at 4x the ci size: the MNIST that `make data` installs has 8,000 training "
+        "images (the registry copy), and the paper's N is larger than that",
+        rung0_call="evidence.measures.t8_refurbish('mnist', S['real_n'], config.SEED, "
+        "rates=S['noise_rates'])",
+    ),
 )
 """Every ladder, in chapter order."""
 
@@ -277,5 +342,4 @@ def get(claim_id: str) -> Ladder:
     for ladder in LADDERS:
         if ladder.id == claim_id:
             return ladder
-    raise ValueError(f"claim_id={claim_id!r} has no evidence ladder; known: "
-                     f"{[x.id for x in LADDERS]}.")
+    raise ValueError(f"claim_id={claim_id!r} has no evidence ladder; known: {[x.id for x in LADDERS]}.")

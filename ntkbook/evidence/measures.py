@@ -19,8 +19,16 @@ import numpy as np
 
 from .. import _checks, archs, data, gram, metrics, tasks
 
-__all__ = ["block_size", "real_gram", "t3_separation", "t4_complexity_gap", "table7_rbo",
-           "t7_rankings", "t8_refurbish", "pntk_regression_rate"]
+__all__ = [
+    "block_size",
+    "real_gram",
+    "t3_separation",
+    "t4_complexity_gap",
+    "table7_rbo",
+    "t7_rankings",
+    "t8_refurbish",
+    "pntk_regression_rate",
+]
 
 
 def block_size(n: int, gram_batch: int) -> int:
@@ -73,14 +81,14 @@ def real_gram(name: str, arch: str, n: int, seed: int, gram_batch: int = 16) -> 
     # so that Tables 3 and 4 of one dataset, size and seed compute their Gram matrix once
     base = os.environ.get("NTKBOOK_EVIDENCE_GRAM_CACHE")
     cache = os.path.join(base, f"{name}-{arch}-{n}-{seed}-{gram_batch}") if base else None
-    H = np.asarray(gram.gram(net, x, batch_size=block_size(n, gram_batch), progress=False,
-                             cache_dir=cache))
+    H = np.asarray(gram.gram(net, x, batch_size=block_size(n, gram_batch), progress=False, cache_dir=cache))
     H.setflags(write=False)
     return H
 
 
-def t3_separation(name: str, n: int, seed: int, *, arch: str = "2-L", n_components: int = 4,
-                  gram_batch: int = 16) -> dict[str, float]:
+def t3_separation(
+    name: str, n: int, seed: int, *, arch: str = "2-L", n_components: int = 4, gram_batch: int = 16
+) -> dict[str, float]:
     """Table 3's kernel-PCA separation ratio of one kernel on ``n`` images of ``name``.
 
     Parameters
@@ -103,13 +111,20 @@ def t3_separation(name: str, n: int, seed: int, *, arch: str = "2-L", n_componen
         kernel principal components, Table 3's number) and ``ratio_std``.
     """
     ds, _ = _loaded(name, n, seed)
-    s = tasks.kpca_separation(real_gram(name, arch, n, seed, gram_batch), ds.y, n_components,
-                              "low")
+    s = tasks.kpca_separation(real_gram(name, arch, n, seed, gram_batch), ds.y, n_components, "low")
     return {"ratio": float(s.ratio), "ratio_std": float(s.ratio_std)}
 
 
-def t4_complexity_gap(name: str, n: int, seed: int, *, deep: str = "10-L", noise_rate: float = 0.2,
-                      check_frac: float = 0.2, gram_batch: int = 16) -> dict[str, float]:
+def t4_complexity_gap(
+    name: str,
+    n: int,
+    seed: int,
+    *,
+    deep: str = "10-L",
+    noise_rate: float = 0.2,
+    check_frac: float = 0.2,
+    gram_batch: int = 16,
+) -> dict[str, float]:
     """Table 4: Complexity-Gap noise detection with 2-L and a deeper kernel, same noisy labels.
 
     The chapter-11 calls: ``data.add_label_noise(y, noise_rate, K, seed=seed)``, then per kernel
@@ -158,17 +173,19 @@ def table7_rbo(hist, gl, checkpoints, p: float = 0.9) -> dict[str, float]:
     """
     sel = np.isin(hist.epoch, list(checkpoints))
     if not sel.any():
-        raise ValueError(f"checkpoints={list(checkpoints)} names no recorded epoch "
-                         f"(recorded: {list(hist.epoch)[:5]}...).")
+        raise ValueError(
+            f"checkpoints={list(checkpoints)} names no recorded epoch (recorded: {list(hist.epoch)[:5]}...)."
+        )
     K = gl.Z.shape[0]
     intra_pred, inter_pred = tasks.bias_rankings(gl.Z, gl.counts)
     intra_true = np.argsort(-hist.class_acc[sel].mean(0), kind="stable")
     prob = hist.class_prob[sel].mean(0)
-    inter_true = [np.array([d for d in np.argsort(-prob[k], kind="stable") if d != k])
-                  for k in range(K)]
+    inter_true = [np.array([d for d in np.argsort(-prob[k], kind="stable") if d != k]) for k in range(K)]
     inter = [metrics.rbo(list(inter_pred[k]), list(inter_true[k]), p) for k in range(K)]
-    return {"intra": float(metrics.rbo(list(intra_pred), list(intra_true), p)),
-            "inter": float(np.mean(inter))}
+    return {
+        "intra": float(metrics.rbo(list(intra_pred), list(intra_true), p)),
+        "inter": float(np.mean(inter)),
+    }
 
 
 @functools.lru_cache(maxsize=2)
@@ -179,9 +196,18 @@ def _mlp_2l(width: int):
     return net._replace(apply_fn=jax.jit(net.apply_fn))
 
 
-def t7_rankings(name: str, n: int, seed: int, *, width: int = 256, epochs: int = 20,
-                lr: float = 0.003, batch_size: int = 50, checkpoints=(2, 5, 10, 20),
-                p: float = 0.9) -> dict[str, float]:
+def t7_rankings(
+    name: str,
+    n: int,
+    seed: int,
+    *,
+    width: int = 256,
+    epochs: int = 20,
+    lr: float = 0.003,
+    batch_size: int = 50,
+    checkpoints=(2, 5, 10, 20),
+    p: float = 0.9,
+) -> dict[str, float]:
     """Table 7 on real images: Z's predicted learning rankings against a trained 2-L network.
 
     The chapter-13 calls: ``gram.gram(archs.get("2-L", ndim=...), x)``,
@@ -198,8 +224,19 @@ def t7_rankings(name: str, n: int, seed: int, *, width: int = 256, epochs: int =
     ds, x = _loaded(name, n, seed)
     H = gram.gram(archs.get("2-L", ndim=archs.ndim_of(ds.image_shape)), x, progress=False)
     gl = tasks.gram_label_matrix(H, ds.y)
-    h = train(_mlp_2l(width), x, ds.y, num_classes=ds.num_classes, optimizer="adam", lr=lr,
-              epochs=epochs, batch_size=batch_size, seed=seed, progress=False, dtype=np.float64)
+    h = train(
+        _mlp_2l(width),
+        x,
+        ds.y,
+        num_classes=ds.num_classes,
+        optimizer="adam",
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+        dtype=np.float64,
+    )
     return {**table7_rbo(h, gl, checkpoints, p), "train_acc": float(h.train_acc[-1])}
 
 
@@ -224,16 +261,27 @@ def t8_refurbish(name: str, n: int, seed: int, *, rates=(0.1, 0.2, 0.3, 0.7)) ->
     out = {}
     for rate in rates:
         y_noisy, flipped = data.add_label_noise(ds.y, rate, 10, seed=seed + 1)
-        res = refurbish_labels(H, y_noisy, setup=setup, steps=len(flipped), stop="never",
-                               score_against="initial")
+        res = refurbish_labels(
+            H, y_noisy, setup=setup, steps=len(flipped), stop="never", score_against="initial"
+        )
         out[f"corrected_{round(100 * rate)}"] = float(
-            100 * refurbish_scores(ds.y, y_noisy, res.labels)["corrected"])
+            100 * refurbish_scores(ds.y, y_noisy, res.labels)["corrected"]
+        )
     return out
 
 
-def pntk_regression_rate(max_width: int, seed: int, *, dataset: str = "digits", n: int = 60,
-                         n_test: int = 100, depth: int = 3, n_inits: int = 2, reg: float = 1e-4,
-                         data_seed: int = 0) -> dict[str, float]:
+def pntk_regression_rate(
+    max_width: int,
+    seed: int,
+    *,
+    dataset: str = "digits",
+    n: int = 60,
+    n_test: int = 100,
+    depth: int = 3,
+    n_inits: int = 2,
+    reg: float = 1e-4,
+    data_seed: int = 0,
+) -> dict[str, float]:
     """Fitted rate at which pNTK kernel-regression predictions approach the eNTK's with width.
 
     Widths ``max_width / 16, max_width / 4, max_width`` (chapter 7's ``[32, 128, 512]`` at
@@ -248,8 +296,10 @@ def pntk_regression_rate(max_width: int, seed: int, *, dataset: str = "digits", 
     """
     import jax
 
-    from .. import dynamics  # noqa: F401 - first: `empirical` imported alone hits the
-    from .. import empirical  # dynamics <-> empirical import cycle (issue 27)
+    from .. import (
+        dynamics,  # noqa: F401 - first: `empirical` imported alone hits the
+        empirical,  # dynamics <-> empirical import cycle (issue 27)
+    )
 
     max_width = _checks.positive_int(max_width, "max_width", minimum=16)
     widths = [max_width // 16, max_width // 4, max_width]

@@ -26,8 +26,21 @@ from .. import config
 __all__ = ["size_growth", "estimate", "main"]
 
 _REPO = Path(__file__).resolve().parents[2]
-_SIZE_KEYS = ("n", "n_train", "n_real", "real_n", "full_n", "protocol_n", "n_pool", "n_toy",
-              "reg_ns", "scaling_ns", "mnist_n", "eq5_n", "entk_n")
+_SIZE_KEYS = (
+    "n",
+    "n_train",
+    "n_real",
+    "real_n",
+    "full_n",
+    "protocol_n",
+    "n_pool",
+    "n_toy",
+    "reg_ns",
+    "scaling_ns",
+    "mnist_n",
+    "eq5_n",
+    "entk_n",
+)
 
 
 def size_growth(chapter: str) -> float:
@@ -52,7 +65,7 @@ def estimate(exponent: float = 2.0) -> dict[str, float]:
     for name, sec in sorted(seconds.items()):
         chapter = "ch" + name[:2] if name[:2].isdigit() else name[:2].lower()
         growth = size_growth(chapter) if chapter in config.chapters("paper") else 1.0
-        out[name] = float(sec) * growth ** exponent
+        out[name] = float(sec) * growth**exponent
     return out
 
 
@@ -66,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     """Print the estimate, then (unless ``--estimate``) execute the book at the paper scale."""
     from .. import __version__
 
-    p = argparse.ArgumentParser(prog="python -m ntkbook.evidence.paper",
-                                description="Execute every notebook at NTKBOOK_SCALE=paper, after "
-                                            "printing a rough time estimate; Ctrl-C stops cleanly.")
+    p = argparse.ArgumentParser(
+        prog="python -m ntkbook.evidence.paper",
+        description="Execute every notebook at NTKBOOK_SCALE=paper, after "
+        "printing a rough time estimate; Ctrl-C stops cleanly.",
+    )
     p.add_argument("--estimate", action="store_true", help="print the estimate and exit")
     p.add_argument("--workers", type=int, default=1, help="notebooks at a time (default 1)")
     p.add_argument("--version", action="version", version=f"ntkbook {__version__}")
@@ -76,15 +91,24 @@ def main(argv: list[str] | None = None) -> int:
     est = estimate()
     for name, sec in sorted(est.items(), key=lambda kv: -kv[1])[:5]:
         print(f"paper: {name}: about {_fmt(sec)}")
-    print(f"paper: estimate about {_fmt(sum(est.values()))} of CPU time in all (rough: ci seconds x "
-          f"size growth^2; a GPU is far faster for the Gram-heavy chapters 10-14)", flush=True)
+    print(
+        f"paper: estimate about {_fmt(sum(est.values()))} of CPU time in all (rough: ci seconds x "
+        f"size growth^2; a GPU is far faster for the Gram-heavy chapters 10-14)",
+        flush=True,
+    )
     if args.estimate:
         return 0
-    env = dict(os.environ, NTKBOOK_SCALE="paper", NTKBOOK_CLAIMS_DIR=str(_REPO / "build" /
-                                                                          "claims-paper"))
-    cmd = [sys.executable, str(_REPO / "env" / "execute_notebooks.py"), "--book",
-           str(_REPO / "book"), "--workers", str(args.workers), "--cache",
-           str(_REPO / "build" / "paper-cache")]
+    env = dict(os.environ, NTKBOOK_SCALE="paper", NTKBOOK_CLAIMS_DIR=str(_REPO / "build" / "claims-paper"))
+    cmd = [
+        sys.executable,
+        str(_REPO / "env" / "execute_notebooks.py"),
+        "--book",
+        str(_REPO / "book"),
+        "--workers",
+        str(args.workers),
+        "--cache",
+        str(_REPO / "build" / "paper-cache"),
+    ]
     # its own session: a terminal's Ctrl-C reaches only this process, which then ends the whole
     # group (executor and kernels) itself and says so in one line
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
@@ -96,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
-        print("\npaper: interrupted; executed notebooks are cached in build/paper-cache, records in "
-              "build/claims-paper", file=sys.stderr)
+        print(
+            "\npaper: interrupted; executed notebooks are cached in build/paper-cache, records in "
+            "build/claims-paper",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -35,17 +35,21 @@ def ladder_figure(doc: dict):
     import matplotlib.pyplot as plt
 
     targets = doc["targets"]
-    fig, axes = plt.subplots(1, len(targets), figsize=(min(4.2 * len(targets), 12), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(min(4.2 * len(targets), 12), 3.4), squeeze=False)
     for ax, t in zip(axes[0], targets):
         for rung in doc["rungs"]:
             seeds = [r["values"][t["key"]] for r in rung["records"].values()]
             ax.plot([rung["size"]] * len(seeds), seeds, ".", color="0.6", ms=4)
             s = (rung.get("summary") or {}).get("targets", {}).get(t["key"])
             if s:
-                ax.errorbar(rung["size"], s["mean"], yerr=[[s["mean"] - s["lo"]],
-                                                           [s["hi"] - s["mean"]]],
-                            fmt="o", color="C0", capsize=4)
+                ax.errorbar(
+                    rung["size"],
+                    s["mean"],
+                    yerr=[[s["mean"] - s["lo"]], [s["hi"] - s["mean"]]],
+                    fmt="o",
+                    color="C0",
+                    capsize=4,
+                )
         ax.axhline(t["paper"], color="C3", ls="--", lw=1.2, label="source")
         if t["rule"] == "within" and t["tol"] > 0:
             ax.axhspan(t["paper"] - t["tol"], t["paper"] + t["tol"], color="C3", alpha=0.08)
@@ -82,15 +86,22 @@ def summary_frame(docs: Iterable[dict]):
             for rung in doc["rungs"]:
                 s = (rung.get("summary") or {}).get("targets", {}).get(t["key"])
                 if s:
-                    ladder.append(f"{rung['size']} ({s['n']} seeds): {s['mean']:.4g} "
-                                  f"[{s['lo']:.4g}, {s['hi']:.4g}] {s['verdict']}")
+                    ladder.append(
+                        f"{rung['size']} ({s['n']} seeds): {s['mean']:.4g} "
+                        f"[{s['lo']:.4g}, {s['hi']:.4g}] {s['verdict']}"
+                    )
                 elif rung["records"]:
                     ladder.append(f"{rung['size']}: {len(rung['records'])} seed(s), not judged")
-            rows.append({"claim": doc["claim"], "number": t["label"] or t["key"],
-                         "ci (seed 0)": first["values"][t["key"]] if first else np.nan,
-                         "ladder": "; ".join(ladder) or "not run",
-                         "source": t["paper"],
-                         "gap to source with scale": doc.get("trend", {}).get(t["key"], "not known")})
+            rows.append(
+                {
+                    "claim": doc["claim"],
+                    "number": t["label"] or t["key"],
+                    "ci (seed 0)": first["values"][t["key"]] if first else np.nan,
+                    "ladder": "; ".join(ladder) or "not run",
+                    "source": t["paper"],
+                    "gap to source with scale": doc.get("trend", {}).get(t["key"], "not known"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -108,15 +119,20 @@ def provenance_frame(docs: Iterable[dict]):
     rows = []
     for doc in docs:
         runs = doc.get("runs", [])
-        rows.append({
-            "claim": doc["claim"], "runs": len(runs),
-            "dates": ", ".join(sorted({r["date"][:16] for r in runs})),
-            "commits": ", ".join(sorted({r["commit"][:8] + ("+" if r.get("dirty") else "")
-                                         for r in runs})),
-            "machine": "; ".join(sorted({f"{r['cpu']}, {r['cores']} cores, GPU {r['gpu']}"
-                                         for r in runs})),
-            "load average at start": ", ".join(f"{r['load_avg'][0]:.1f}" for r in runs),
-            "niceness": ", ".join(sorted({str(r.get("niceness", "?")) for r in runs})),
-            "wall s per rung": ", ".join(f"{r['size']}: {r['wall_s']:.0f}" for r in doc["rungs"]),
-        })
+        rows.append(
+            {
+                "claim": doc["claim"],
+                "runs": len(runs),
+                "dates": ", ".join(sorted({r["date"][:16] for r in runs})),
+                "commits": ", ".join(
+                    sorted({r["commit"][:8] + ("+" if r.get("dirty") else "") for r in runs})
+                ),
+                "machine": "; ".join(
+                    sorted({f"{r['cpu']}, {r['cores']} cores, GPU {r['gpu']}" for r in runs})
+                ),
+                "load average at start": ", ".join(f"{r['load_avg'][0]:.1f}" for r in runs),
+                "niceness": ", ".join(sorted({str(r.get("niceness", "?")) for r in runs})),
+                "wall s per rung": ", ".join(f"{r['size']}: {r['wall_s']:.0f}" for r in doc["rungs"]),
+            }
+        )
     return pd.DataFrame(rows)

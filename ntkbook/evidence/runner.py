@@ -38,8 +38,9 @@ def select(only: list[str] | None) -> list[Ladder]:
     return chosen
 
 
-def plan(ladders: list[Ladder], device: str, max_rung: int | None, seeds: int,
-         root=None) -> list[tuple[Ladder, int, int]]:
+def plan(
+    ladders: list[Ladder], device: str, max_rung: int | None, seeds: int, root=None
+) -> list[tuple[Ladder, int, int]]:
     """The ``(ladder, size, seed)`` tasks not yet stored, in run order (claim, rung, seed)."""
     tasks = []
     for ladder in ladders:
@@ -48,16 +49,14 @@ def plan(ladders: list[Ladder], device: str, max_rung: int | None, seeds: int,
         sizes = ladder.sizes(device)
         if max_rung is not None:
             sizes = sizes[: max_rung + 1]
-        tasks += [(ladder, size, seed) for size in sizes for seed in range(seeds)
-                  if (size, seed) not in done]
+        tasks += [(ladder, size, seed) for size in sizes for seed in range(seeds) if (size, seed) not in done]
     return tasks
 
 
 def _seconds_per_seed(ladder: Ladder, root=None) -> tuple[int, float] | None:
     """(size, median seconds per seed) at the largest stored rung, or ``None``."""
     doc = store.read(ladder.id, root)
-    timed = [(r["size"], [x["seconds"] for x in r["records"].values()]) for r in doc["rungs"]
-             if r["records"]]
+    timed = [(r["size"], [x["seconds"] for x in r["records"].values()]) for r in doc["rungs"] if r["records"]]
     if not timed:
         return None
     size, secs = max(timed)
@@ -86,13 +85,18 @@ def _do(ladder: Ladder, size: int, seed: int, device: str, run_ids: dict, root) 
     t0, c0 = time.perf_counter(), time.process_time()
     values = ladder.measure(size, seed)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    store.record_seed(doc, size, seed, values, seconds, run_ids[ladder.id], device, root,
-                      cpu_s=cpu)
+    store.record_seed(doc, size, seed, values, seconds, run_ids[ladder.id], device, root, cpu_s=cpu)
     return seconds
 
 
-def run(only: list[str] | None = None, max_rung: int | None = None, seeds: int = 5,
-        device: str = "auto", root=None, estimate_only: bool = False) -> int:
+def run(
+    only: list[str] | None = None,
+    max_rung: int | None = None,
+    seeds: int = 5,
+    device: str = "auto",
+    root=None,
+    estimate_only: bool = False,
+) -> int:
     """Run (or, with ``estimate_only``, only estimate) the selected ladders; returns records added."""
     from tqdm.auto import tqdm
 
@@ -100,37 +104,53 @@ def run(only: list[str] | None = None, max_rung: int | None = None, seeds: int =
     ladders = select(only)
     tasks = plan(ladders, device, max_rung, seeds, root)
     if not tasks:
-        print(f"evidence: every selected record is stored ({store.default_dir() if root is None else root}); "
-              "nothing to run")
+        print(
+            f"evidence: every selected record is stored ({store.default_dir() if root is None else root}); "
+            "nothing to run"
+        )
         return 0
     run_ids: dict[str, int] = {}
     added = 0
     if not estimate_only:
-        print(f"evidence: machine {store._cpu_model()}, {os.cpu_count()} cores, load average "
-              f"{os.getloadavg()[0]:.1f}, device {device}", flush=True)
+        print(
+            f"evidence: machine {store._cpu_model()}, {os.cpu_count()} cores, load average "
+            f"{os.getloadavg()[0]:.1f}, device {device}",
+            flush=True,
+        )
     # the up-front estimate: stored per-seed times, else a probe (the ladder's first task,
     # which is stored like any other and so never recomputed)
     if not estimate_only:
         for ladder in ladders:
             first = next((t for t in tasks if t[0] is ladder), None)
             if first is not None and estimate_seconds(ladder, first[1], root) is None:
-                print(f"evidence: probing {ladder.id} ({ladder.size_name} = {first[1]}, seed "
-                      f"{first[2]}) for the estimate", flush=True)
+                print(
+                    f"evidence: probing {ladder.id} ({ladder.size_name} = {first[1]}, seed "
+                    f"{first[2]}) for the estimate",
+                    flush=True,
+                )
                 _do(*first, device, run_ids, root)
                 tasks.remove(first)
                 added += 1
     costs = [estimate_seconds(lad, size, root) for lad, size, _ in tasks]
     unknown = sum(c is None for c in costs)
     total = float(sum(c for c in costs if c is not None))
-    print(f"evidence: {len(tasks)} records to compute on {device} "
-          f"({len(ladders)} claims, {seeds} seeds per rung); estimate about {_fmt(total)}"
-          + (f" plus {unknown} records without a timing" if unknown else ""), flush=True)
+    print(
+        f"evidence: {len(tasks)} records to compute on {device} "
+        f"({len(ladders)} claims, {seeds} seeds per rung); estimate about {_fmt(total)}"
+        + (f" plus {unknown} records without a timing" if unknown else ""),
+        flush=True,
+    )
     if estimate_only:
         return 0
     # the bar counts seconds: those spent plus the estimate of those left, re-estimated after
     # every record from the newest stored timings (so its ETA sharpens as the rungs grow)
-    bar = tqdm(total=round(total), unit="s", desc="evidence", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}] {postfix}")
+    bar = tqdm(
+        total=round(total),
+        unit="s",
+        desc="evidence",
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}] {postfix}",
+    )
     spent = 0.0
     try:
         for i, (ladder, size, seed) in enumerate(tasks):
@@ -138,15 +158,14 @@ def run(only: list[str] | None = None, max_rung: int | None = None, seeds: int =
             seconds = _do(ladder, size, seed, device, run_ids, root)
             spent += seconds
             added += 1
-            left = sum(estimate_seconds(lad, sz, root) or 0.0 for lad, sz, _ in tasks[i + 1:])
+            left = sum(estimate_seconds(lad, sz, root) or 0.0 for lad, sz, _ in tasks[i + 1 :])
             bar.total = max(round(spent + left), round(spent))
             bar.update(round(spent) - bar.n)
     finally:
         bar.close()
     for ladder in ladders:
         doc = store.read(ladder.id, root)
-        rungs = ", ".join(f"{r['size']}: {r['summary']['verdict']}" for r in doc["rungs"]
-                          if r["summary"])
+        rungs = ", ".join(f"{r['size']}: {r['summary']['verdict']}" for r in doc["rungs"] if r["summary"])
         print(f"evidence {ladder.id}: {rungs}; gap to the source: {doc['trend'] or 'n/a'}")
     return added
 
@@ -157,20 +176,35 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ntkbook.evidence",
         description="Run the scale ladders of the book's scale-sensitive claims (the ci size, "
-                    "then larger sizes; 5 seeds per rung) and store every finished record under "
-                    "evidence/ with provenance. Resumable: stored records are never recomputed; "
-                    "Ctrl-C stops cleanly.")
-    p.add_argument("--only", action="append", metavar="ID",
-                   help="claim id or id prefix (repeatable, or comma-separated); default: all")
-    p.add_argument("--max-rung", type=int, default=None, metavar="R",
-                   help="run rungs 0..R only (0 is the ci size)")
+        "then larger sizes; 5 seeds per rung) and store every finished record under "
+        "evidence/ with provenance. Resumable: stored records are never recomputed; "
+        "Ctrl-C stops cleanly.",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="ID",
+        help="claim id or id prefix (repeatable, or comma-separated); default: all",
+    )
+    p.add_argument(
+        "--max-rung", type=int, default=None, metavar="R", help="run rungs 0..R only (0 is the ci size)"
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds per rung (default 5)")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                   help="which rung list (a GPU's goes further); default: what JAX sees")
-    p.add_argument("--store", default=None, metavar="DIR",
-                   help="evidence folder (default: NTKBOOK_EVIDENCE_DIR or evidence/)")
-    p.add_argument("--estimate", action="store_true",
-                   help="print the time estimate from stored timings and exit")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="which rung list (a GPU's goes further); default: what JAX sees",
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="evidence folder (default: NTKBOOK_EVIDENCE_DIR or evidence/)",
+    )
+    p.add_argument(
+        "--estimate", action="store_true", help="print the time estimate from stored timings and exit"
+    )
     p.add_argument("--list", action="store_true", help="list the claims and their rungs and exit")
     p.add_argument("--version", action="version", version=f"ntkbook {__version__}")
     return p
@@ -194,12 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         from .. import config
 
         config.enable_x64()
-        os.environ.setdefault("NTKBOOK_EVIDENCE_GRAM_CACHE",
-                              str(store._REPO / "build" / "evidence-gram-cache"))
+        os.environ.setdefault(
+            "NTKBOOK_EVIDENCE_GRAM_CACHE", str(store._REPO / "build" / "evidence-gram-cache")
+        )
         run(only, args.max_rung, args.seeds, args.device, args.store, args.estimate)
     except KeyboardInterrupt:
-        print(f"\nevidence: interrupted; every finished record is stored in "
-              f"{args.store or store.default_dir()} -- run again to resume", file=sys.stderr)
+        print(
+            f"\nevidence: interrupted; every finished record is stored in "
+            f"{args.store or store.default_dir()} -- run again to resume",
+            file=sys.stderr,
+        )
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -28,8 +28,17 @@ import numpy as np
 
 from .ladders import LADDERS, Ladder, gap_trend, get, judge_rung
 
-__all__ = ["default_dir", "provenance", "load_note", "read", "write", "record_seed", "summarize",
-           "check_stale", "StaleEvidenceError"]
+__all__ = [
+    "default_dir",
+    "provenance",
+    "load_note",
+    "read",
+    "write",
+    "record_seed",
+    "summarize",
+    "check_stale",
+    "StaleEvidenceError",
+]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -60,8 +69,9 @@ def _cpu_model() -> str:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=_REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=_REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -81,23 +91,32 @@ def provenance(device: str = "cpu") -> dict:
 
     gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    return dict(load_note=load_note(load, cores),
-                commit=_git("rev-parse", "HEAD") or "unknown",
-                dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
-                sha256={name: _sha256(_REPO / "env" / name)
-                        for name in ("requirements.txt", "core-requirements.txt")},
-                cpu=_cpu_model(), cores=os.cpu_count(), gpu=", ".join(gpus) or "none",
-                device=device, load_avg=[round(v, 2) for v in os.getloadavg()],
-                niceness=os.nice(0),
-                python=platform.python_version(), jax=jax.__version__,
-                date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    return dict(
+        load_note=load_note(load, cores),
+        commit=_git("rev-parse", "HEAD") or "unknown",
+        dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
+        sha256={
+            name: _sha256(_REPO / "env" / name) for name in ("requirements.txt", "core-requirements.txt")
+        },
+        cpu=_cpu_model(),
+        cores=os.cpu_count(),
+        gpu=", ".join(gpus) or "none",
+        device=device,
+        load_avg=[round(v, 2) for v in os.getloadavg()],
+        niceness=os.nice(0),
+        python=platform.python_version(),
+        jax=jax.__version__,
+        date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )
 
 
 def load_note(load: float, cores: int) -> str:
     """The provenance's words on the machine's load at the start of a run."""
     if load > cores:
-        return (f"loaded: load average {load:.1f} on {cores} cores (a shared machine, other jobs "
-                "running); wall times overstate the cost on a quiet machine")
+        return (
+            f"loaded: load average {load:.1f} on {cores} cores (a shared machine, other jobs "
+            "running); wall times overstate the cost on a quiet machine"
+        )
     return f"quiet: load average {load:.1f} on {cores} cores"
 
 
@@ -106,13 +125,31 @@ def _path(claim_id: str, root: Path | None) -> Path:
 
 
 def _skeleton(ladder: Ladder) -> dict:
-    return dict(claim=ladder.id, chapter=ladder.chapter, ledger_ids=list(ladder.ledger_ids),
-                source=ladder.source, statement=ladder.statement, size_name=ladder.size_name,
-                note=ladder.note, rung0_call=ladder.rung0_call,
-                targets=[dict(key=t.key, paper=t.paper, rule=t.rule, tol=t.tol,
-                              threshold=t.threshold, label=t.label, criterion=t.criterion())
-                         for t in ladder.targets],
-                rungs=[], trend={}, runs=[])
+    return dict(
+        claim=ladder.id,
+        chapter=ladder.chapter,
+        ledger_ids=list(ladder.ledger_ids),
+        source=ladder.source,
+        statement=ladder.statement,
+        size_name=ladder.size_name,
+        note=ladder.note,
+        rung0_call=ladder.rung0_call,
+        targets=[
+            dict(
+                key=t.key,
+                paper=t.paper,
+                rule=t.rule,
+                tol=t.tol,
+                threshold=t.threshold,
+                label=t.label,
+                criterion=t.criterion(),
+            )
+            for t in ladder.targets
+        ],
+        rungs=[],
+        trend={},
+        runs=[],
+    )
 
 
 def read(claim_id: str, root: str | os.PathLike | None = None) -> dict:
@@ -123,8 +160,7 @@ def read(claim_id: str, root: str | os.PathLike | None = None) -> dict:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run "
-                         "`make evidence`.") from None
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run `make evidence`.") from None
 
 
 def write(doc: dict, root: str | os.PathLike | None = None) -> Path:
@@ -157,14 +193,22 @@ def summarize(doc: dict) -> dict:
         rung["summary"] = judge_rung(recs, ladder.targets) if len(recs) >= 2 else None
         if rung["summary"] is not None:
             judged.append(rung["summary"])
-    doc["trend"] = ({t.key: gap_trend(judged, t.key) for t in ladder.targets}
-                    if len(judged) >= 2 else {})
+    doc["trend"] = {t.key: gap_trend(judged, t.key) for t in ladder.targets} if len(judged) >= 2 else {}
     return doc
 
 
-def record_seed(doc: dict, size: int, seed: int, values: dict, seconds: float, run: int,
-                device: str = "cpu", root: str | os.PathLike | None = None, *,
-                cpu_s: float | None = None) -> Path:
+def record_seed(
+    doc: dict,
+    size: int,
+    seed: int,
+    values: dict,
+    seconds: float,
+    run: int,
+    device: str = "cpu",
+    root: str | os.PathLike | None = None,
+    *,
+    cpu_s: float | None = None,
+) -> Path:
     """Add one finished ``(rung, seed)`` record, re-judge, and write the file atomically.
 
     ``seconds`` is the record's wall time; ``cpu_s`` the process CPU time it took (all threads),
@@ -173,8 +217,9 @@ def record_seed(doc: dict, size: int, seed: int, values: dict, seconds: float, r
     clean = {k: float(v) for k, v in values.items()}
     bad = [k for k, v in clean.items() if not np.isfinite(v)]
     if bad:
-        raise ValueError(f"claim {doc['claim']!r}, size {size}, seed {seed}: non-finite "
-                         f"values for {bad}; nothing stored.")
+        raise ValueError(
+            f"claim {doc['claim']!r}, size {size}, seed {seed}: non-finite values for {bad}; nothing stored."
+        )
     rec = dict(values=clean, seconds=round(seconds, 3), run=run)
     if cpu_s is not None:
         rec["cpu_s"] = round(float(cpu_s), 3)
@@ -191,7 +236,7 @@ def _ledger_evidence(ledger_root: Path) -> dict[str, tuple[str, dict]]:
         except (OSError, json.JSONDecodeError):
             continue
         if payload.get("seed", 0) != 0:
-            continue                   # the store's rung 0, seed 0 is NTKBOOK_SEED=0's value
+            continue  # the store's rung 0, seed 0 is NTKBOOK_SEED=0's value
         for rec in payload.get("claims", []):
             ev = rec.get("evidence") if isinstance(rec, dict) else None
             if isinstance(ev, dict) and ev.get("values"):
@@ -199,9 +244,14 @@ def _ledger_evidence(ledger_root: Path) -> dict[str, tuple[str, dict]]:
     return found
 
 
-def check_stale(ledger_root: str | os.PathLike | None = None,
-                root: str | os.PathLike | None = None, *, rtol: float = 1e-6,
-                atol: float = 1e-9, verbose: bool = True) -> dict[str, str]:
+def check_stale(
+    ledger_root: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    verbose: bool = True,
+) -> dict[str, str]:
     """Compare the stored rung-0, seed-0 values with the live ones the chapters recorded.
 
     A chapter wired to the evidence records, in its ledger entry (``build/claims/<ch>.json``,
@@ -242,14 +292,14 @@ def check_stale(ledger_root: str | os.PathLike | None = None,
         if stored is None:
             status[ladder.id] = "skipped: nothing stored yet (run `make evidence`)"
         elif not hits:
-            status[ladder.id] = ("skipped: the chapter's ledger records carry no rung-0 "
-                                 "evidence values yet")
+            status[ladder.id] = "skipped: the chapter's ledger records carry no rung-0 evidence values yet"
         else:
             problems = []
             for lid, (fname, ev) in hits:
                 if int(ev.get("size", -1)) != rung0["size"]:
-                    problems.append(f"{lid} ({fname}) ran size {ev.get('size')}, the store's rung 0 "
-                                    f"is {rung0['size']}")
+                    problems.append(
+                        f"{lid} ({fname}) ran size {ev.get('size')}, the store's rung 0 is {rung0['size']}"
+                    )
                 for key, value in ev["values"].items():
                     ref = stored["values"].get(key)
                     if ref is None or not np.isclose(float(value), ref, rtol=rtol, atol=atol):
@@ -262,6 +312,7 @@ def check_stale(ledger_root: str | os.PathLike | None = None,
         if verbose:
             print(f"evidence {ladder.id}: {status[ladder.id]}")
     if stale:
-        raise StaleEvidenceError("stale evidence (re-run `make evidence`) for "
-                                 f"{len(stale)} claim(s):\n  " + "\n  ".join(stale))
+        raise StaleEvidenceError(
+            f"stale evidence (re-run `make evidence`) for {len(stale)} claim(s):\n  " + "\n  ".join(stale)
+        )
     return status

@@ -22,7 +22,8 @@ def check_counts(counts: np.ndarray, name: str = "y") -> None:
         raise ValueError(
             f"class {k} of {name} has {int(counts[k])} member(s) (classes with fewer than 2: "
             f"{small.tolist()}); the block-diagonalization error divides by n_k (n_k - 1). "
-            "Drop or merge such classes, or relabel them.")
+            "Drop or merge such classes, or relabel them."
+        )
 
 
 def block_error(Z: np.ndarray, n: np.ndarray, beta: float) -> float:
@@ -53,10 +54,10 @@ def gradient(M: np.ndarray, Z: np.ndarray, n: np.ndarray, beta: float) -> np.nda
     """
     k = n.shape[0]
     D = n * (n - 1.0)
-    G = (2.0 * M / D[None, :] - (np.diag(Z) * (2.0 * n - 1.0) / D ** 2)[None, :]) / k
+    G = (2.0 * M / D[None, :] - (np.diag(Z) * (2.0 * n - 1.0) / D**2)[None, :]) / k
     if k > 1:
         u = 1.0 / n
-        cross_m = (M @ u)[:, None] - M * u[None, :]             # sum_{d != j} M_id u_d
-        cross_z = Z @ u - np.diag(Z) * u                          # sum_{d != j} Z_jd u_d
+        cross_m = (M @ u)[:, None] - M * u[None, :]  # sum_{d != j} M_id u_d
+        cross_z = Z @ u - np.diag(Z) * u  # sum_{d != j} Z_jd u_d
         G = G - (2.0 * beta / (k * k - k)) * u[None, :] * (cross_m - (u * cross_z)[None, :])
     return G

@@ -36,8 +36,15 @@ import scipy.spatial.distance
 
 from .. import _checks
 
-__all__ = ["KPCASeparation", "kpca_separation", "kpca_projection", "rank_architectures",
-           "class_labels", "PAPER_HIDDEN_LAYERS", "paper_convention_mlp"]
+__all__ = [
+    "KPCASeparation",
+    "kpca_separation",
+    "kpca_projection",
+    "rank_architectures",
+    "class_labels",
+    "PAPER_HIDDEN_LAYERS",
+    "paper_convention_mlp",
+]
 
 PAPER_HIDDEN_LAYERS: dict[str, int] = {"2-L (2 hidden)": 2, "10-L (10 hidden)": 10}
 """DeOliveira et al. define 2-L and 10-L as feed-forward nets with 2 and 10 *hidden* layers;
@@ -66,6 +73,7 @@ def paper_convention_mlp(name: str, out_dim: int = 10, width: int = 512):
     out_dim = _checks.positive_int(out_dim, "out_dim")
     return archs.mlp(PAPER_HIDDEN_LAYERS[name] + 1, width, out_dim)
 
+
 WHICH = ("low", "high")
 
 
@@ -84,8 +92,10 @@ def class_labels(y, n: int, num_classes: int | None, name: str = "y") -> tuple[n
     counts = np.bincount(y, minlength=k)
     if np.any(counts == 0):
         missing = np.flatnonzero(counts == 0).tolist()
-        raise ValueError(f"{name} has no sample of class(es) {missing} (of {k} classes); every "
-                         "class must occur, or pass the labels re-indexed to [0, K).")
+        raise ValueError(
+            f"{name} has no sample of class(es) {missing} (of {k} classes); every "
+            "class must occur, or pass the labels re-indexed to [0, K)."
+        )
     return y, k
 
 
@@ -117,8 +127,15 @@ class KPCASeparation:
     projection: np.ndarray
 
 
-def kpca_projection(H, n_components: int = 4, which: str = "low", *, center: bool = True,
-                    whiten: bool = False, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def kpca_projection(
+    H,
+    n_components: int = 4,
+    which: str = "low",
+    *,
+    center: bool = True,
+    whiten: bool = False,
+    rtol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray]:
     """Kernel-PCA coordinates of the training samples on the lowest or highest components.
 
     Parameters
@@ -142,27 +159,39 @@ def kpca_projection(H, n_components: int = 4, which: str = "low", *, center: boo
     if center:
         Hc = H - H.mean(axis=0, keepdims=True)
         Hc = Hc - Hc.mean(axis=1, keepdims=True)
-        Hc = (Hc + Hc.T) / 2          # exact symmetry after rounding
+        Hc = (Hc + Hc.T) / 2  # exact symmetry after rounding
     else:
         Hc = H
-    lam, V = np.linalg.eigh(Hc)       # ascending
+    lam, V = np.linalg.eigh(Hc)  # ascending
     if lam[-1] <= 0:
         raise ValueError("H (centred) has no positive eigenvalue; it is not a usable Gram matrix.")
     if lam[0] < -1e-8 * lam[-1]:
-        raise ValueError(f"H is not positive semi-definite: smallest (centred) eigenvalue "
-                         f"{lam[0]:.3g} vs largest {lam[-1]:.3g}.")
-    keep = np.flatnonzero(lam > rtol * lam[-1])   # drops the null direction of the centring
+        raise ValueError(
+            f"H is not positive semi-definite: smallest (centred) eigenvalue "
+            f"{lam[0]:.3g} vs largest {lam[-1]:.3g}."
+        )
+    keep = np.flatnonzero(lam > rtol * lam[-1])  # drops the null direction of the centring
     if len(keep) < n_components:
-        raise ValueError(f"only {len(keep)} eigenvalues of H (of {n}) exceed rtol*lambda_max; "
-                         f"cannot take n_components={n_components}.")
+        raise ValueError(
+            f"only {len(keep)} eigenvalues of H (of {n}) exceed rtol*lambda_max; "
+            f"cannot take n_components={n_components}."
+        )
     sel = keep[:n_components] if which == "low" else keep[-n_components:]
     coords = V[:, sel] if whiten else V[:, sel] * np.sqrt(lam[sel])
     return lam[sel], coords
 
 
-def kpca_separation(H, y, n_components: int = 4, which: str = "low", *,
-                    num_classes: int | None = None, center: bool = True, whiten: bool = False,
-                    rtol: float = 1e-10) -> KPCASeparation:
+def kpca_separation(
+    H,
+    y,
+    n_components: int = 4,
+    which: str = "low",
+    *,
+    num_classes: int | None = None,
+    center: bool = True,
+    whiten: bool = False,
+    rtol: float = 1e-10,
+) -> KPCASeparation:
     """Inter/intra-class distance ratio after kernel PCA on the low (or high) components of H.
 
     Parameters
@@ -196,21 +225,27 @@ def kpca_separation(H, y, n_components: int = 4, which: str = "low", *,
     H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     y, k = class_labels(y, H.shape[0], num_classes)
     if k < 2:
-        raise ValueError("y must hold at least two classes to compare inter- and intra-class "
-                         "distances.")
+        raise ValueError("y must hold at least two classes to compare inter- and intra-class distances.")
     lam, Z = kpca_projection(H, n_components, which, center=center, whiten=whiten, rtol=rtol)
-    d = scipy.spatial.distance.pdist(Z)                       # pairs i < j, row-major
+    d = scipy.spatial.distance.pdist(Z)  # pairs i < j, row-major
     iu, ju = np.triu_indices(len(y), k=1)
     same = y[iu] == y[ju]
     if not same.any():
-        raise ValueError("y has no two samples of the same class: intra-class distances are "
-                         "undefined.")
+        raise ValueError("y has no two samples of the same class: intra-class distances are undefined.")
     inter, intra = d[~same], d[same]
     mi, ma = float(inter.mean()), float(intra.mean())
     si, sa = float(inter.std()), float(intra.std())
     ratio, ratio_std = _ratio(mi, ma), _ratio(si, sa)
-    return KPCASeparation(ratio=ratio, ratio_std=ratio_std, mean_inter=mi, mean_intra=ma,
-                          std_inter=si, std_intra=sa, eigenvalues=lam, projection=Z)
+    return KPCASeparation(
+        ratio=ratio,
+        ratio_std=ratio_std,
+        mean_inter=mi,
+        mean_intra=ma,
+        std_inter=si,
+        std_intra=sa,
+        eigenvalues=lam,
+        projection=Z,
+    )
 
 
 def _ratio(num: float, den: float) -> float:
@@ -220,8 +255,9 @@ def _ratio(num: float, den: float) -> float:
     return num / den
 
 
-def rank_architectures(grams: Mapping[str, np.ndarray], y, n_components: int = 4,
-                       which: str = "low", **kwargs) -> pd.DataFrame:
+def rank_architectures(
+    grams: Mapping[str, np.ndarray], y, n_components: int = 4, which: str = "low", **kwargs
+) -> pd.DataFrame:
     """Rank architectures by the kernel-PCA separation ratio of their Gram matrices.
 
     Parameters
@@ -247,8 +283,9 @@ def rank_architectures(grams: Mapping[str, np.ndarray], y, n_components: int = 4
         :func:`kpca_separation`.
     """
     if not isinstance(grams, Mapping):
-        raise TypeError(f"grams must be a mapping architecture name -> Gram matrix; got "
-                        f"{type(grams).__name__}.")
+        raise TypeError(
+            f"grams must be a mapping architecture name -> Gram matrix; got {type(grams).__name__}."
+        )
     if not grams:
         raise ValueError("grams is empty; pass {architecture name: Gram matrix}.")
     sizes = {name: np.shape(H) for name, H in grams.items()}
@@ -257,8 +294,9 @@ def rank_architectures(grams: Mapping[str, np.ndarray], y, n_components: int = 4
     rows = {}
     for name, H in grams.items():
         s = kpca_separation(H, y, n_components, which, **kwargs)
-        rows[name] = dict(ratio=s.ratio, ratio_std=s.ratio_std, mean_inter=s.mean_inter,
-                          mean_intra=s.mean_intra)
+        rows[name] = dict(
+            ratio=s.ratio, ratio_std=s.ratio_std, mean_inter=s.mean_inter, mean_intra=s.mean_intra
+        )
     table = pd.DataFrame.from_dict(rows, orient="index")
     table = table.sort_values("ratio", ascending=False, kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import _checks
 from ..metrics import rbo
-from .labels import bias_rankings, gram_label_matrix
+from .labels import bias_rankings
 
 __all__ = ["trained_rankings", "bias_scores", "inverse_sign_share", "ranking_agreement"]
 
@@ -50,8 +50,9 @@ def trained_rankings(class_acc, class_prob) -> tuple[np.ndarray, np.ndarray]:
     t, k = acc.shape
     prob = _checks.finite_array(class_prob, "class_prob", ndim=3, dtype=np.float64)
     if prob.shape != (t, k, k):
-        raise ValueError(f"class_prob must have shape {(t, k, k)} to match class_acc {acc.shape}; "
-                         f"got {prob.shape}.")
+        raise ValueError(
+            f"class_prob must have shape {(t, k, k)} to match class_acc {acc.shape}; got {prob.shape}."
+        )
     if k < 2:
         raise ValueError(f"class_acc must cover at least 2 classes; got {k}.")
     intra = np.argsort(-acc.mean(0), kind="stable")
@@ -63,8 +64,7 @@ def trained_rankings(class_acc, class_prob) -> tuple[np.ndarray, np.ndarray]:
     return intra, inter
 
 
-def bias_scores(Z, counts, intra_true, inter_true, p: float, *, seed: int = 0,
-                n_random: int = 200) -> dict:
+def bias_scores(Z, counts, intra_true, inter_true, p: float, *, seed: int = 0, n_random: int = 200) -> dict:
     """RBO of Z's predicted rankings against trained ones, and random floors.
 
     Parameters
@@ -97,20 +97,29 @@ def bias_scores(Z, counts, intra_true, inter_true, p: float, *, seed: int = 0,
     intra_true = np.asarray(intra_true)
     inter_true = np.asarray(inter_true)
     if sorted(intra_true.tolist()) != list(range(k)):
-        raise ValueError(f"intra_true must be a permutation of the {k} classes; got "
-                         f"{intra_true.tolist()}.")
+        raise ValueError(f"intra_true must be a permutation of the {k} classes; got {intra_true.tolist()}.")
     if inter_true.shape != (k, k - 1):
         raise ValueError(f"inter_true must have shape {(k, k - 1)}; got {inter_true.shape}.")
     n_random = _checks.positive_int(n_random, "n_random", minimum=10)
     rng = np.random.default_rng(seed)
     per_class = np.array([rbo(list(inter_pred[c]), list(inter_true[c]), p) for c in range(k)])
-    rand_intra = np.mean([rbo(list(rng.permutation(k)), list(intra_true), p)
-                          for _ in range(n_random)])
-    rand_inter = np.mean([rbo(list(rng.permutation(inter_true[c])), list(inter_true[c]), p)
-                          for c in range(k) for _ in range(n_random // 10)])
-    return dict(intra=rbo(list(intra_pred), list(intra_true), p), inter=float(per_class.mean()),
-                rand_intra=float(rand_intra), rand_inter=float(rand_inter),
-                inter_per_class=per_class, intra_pred=intra_pred, inter_pred=inter_pred)
+    rand_intra = np.mean([rbo(list(rng.permutation(k)), list(intra_true), p) for _ in range(n_random)])
+    rand_inter = np.mean(
+        [
+            rbo(list(rng.permutation(inter_true[c])), list(inter_true[c]), p)
+            for c in range(k)
+            for _ in range(n_random // 10)
+        ]
+    )
+    return dict(
+        intra=rbo(list(intra_pred), list(intra_true), p),
+        inter=float(per_class.mean()),
+        rand_intra=float(rand_intra),
+        rand_inter=float(rand_inter),
+        inter_per_class=per_class,
+        intra_pred=intra_pred,
+        inter_pred=inter_pred,
+    )
 
 
 def inverse_sign_share(H, top: int = 1) -> float:
@@ -170,12 +179,14 @@ def ranking_agreement(rankings, p: float) -> float:
     """
     runs = [np.asarray(r) for r in rankings]
     if len(runs) < 2 or any(r.shape != runs[0].shape or r.ndim not in (1, 2) for r in runs):
-        raise ValueError("rankings must hold at least two runs' rankings of one shape, (K,) or "
-                         f"(K, K - 1); got shapes {[r.shape for r in runs]}.")
+        raise ValueError(
+            "rankings must hold at least two runs' rankings of one shape, (K,) or "
+            f"(K, K - 1); got shapes {[r.shape for r in runs]}."
+        )
 
     def pair(a, b):
         if a.ndim == 1:
             return rbo(list(a), list(b), p)
         return float(np.mean([rbo(list(x), list(y), p) for x, y in zip(a, b)]))
 
-    return float(np.mean([pair(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]]))
+    return float(np.mean([pair(a, b) for i, a in enumerate(runs) for b in runs[i + 1 :]]))

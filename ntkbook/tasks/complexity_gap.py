@@ -61,11 +61,12 @@ def binary_complexity_gap(H, y_pm, reg: float = 0.0) -> np.ndarray:
     H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     y_pm = _checks.finite_array(y_pm, "y_pm", ndim=1, dtype=np.float64)
     if y_pm.shape[0] != H.shape[0]:
-        raise ValueError(f"y_pm has {y_pm.shape[0]} targets but H is {H.shape[0]}x{H.shape[0]}; "
-                         "one target per row of H.")
+        raise ValueError(
+            f"y_pm has {y_pm.shape[0]} targets but H is {H.shape[0]}x{H.shape[0]}; one target per row of H."
+        )
     reg = _checks.real_scalar(reg, "reg", low=0.0)
     sol = _solve(H, y_pm, reg)
-    return sol.alpha ** 2 / diag_of_inverse(sol.factor)
+    return sol.alpha**2 / diag_of_inverse(sol.factor)
 
 
 def _solve(H: np.ndarray, targets: np.ndarray, reg: float):
@@ -79,8 +80,7 @@ def _solve(H: np.ndarray, targets: np.ndarray, reg: float):
         raise
 
 
-def multiclass_complexity_gap(H, y, *, num_classes: int | None = None,
-                              reg: float = 0.0) -> np.ndarray:
+def multiclass_complexity_gap(H, y, *, num_classes: int | None = None, reg: float = 0.0) -> np.ndarray:
     """One-shot multi-class Complexity-Gap: every sample, every class, one factorisation.
 
     With ``A = H^{-1}`` and one-hot targets ``Y`` (columns ``y_k``), the score of
@@ -118,13 +118,21 @@ def multiclass_complexity_gap(H, y, *, num_classes: int | None = None,
     H = _checks.nonempty(_checks.symmetric_matrix(H, "H"), "H")
     y, k = class_labels(y, H.shape[0], num_classes)
     reg = _checks.real_scalar(reg, "reg", low=0.0)
-    targets = np.eye(k)[y]                                  # (N, K) one-hot
+    targets = np.eye(k)[y]  # (N, K) one-hot
     sol = _solve(H, targets, reg)
-    return np.sum(sol.alpha ** 2, axis=1) / diag_of_inverse(sol.factor)
+    return np.sum(sol.alpha**2, axis=1) / diag_of_inverse(sol.factor)
 
 
-def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: float = 1.0,
-                   repeats: int = 1, seed: int = 0, reg: float = 0.0) -> np.ndarray:
+def complexity_gap(
+    H,
+    y,
+    *,
+    num_classes: int | None = None,
+    unbalance_ratio: float = 1.0,
+    repeats: int = 1,
+    seed: int = 0,
+    reg: float = 0.0,
+) -> np.ndarray:
     """Per-sample Complexity-Gap scores from one-vs-subsampled-rest binary problems.
 
     Parameters
@@ -160,8 +168,7 @@ def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: flo
     y, k = class_labels(y, n, num_classes)
     if k < 2:
         raise ValueError("y must hold at least two classes (one-vs-rest problems).")
-    unbalance_ratio = _checks.real_scalar(unbalance_ratio, "unbalance_ratio", low=0.0,
-                                          low_open=True)
+    unbalance_ratio = _checks.real_scalar(unbalance_ratio, "unbalance_ratio", low=0.0, low_open=True)
     repeats = _checks.positive_int(repeats, "repeats")
     seed = _checks.positive_int(seed, "seed", minimum=0)
     reg = _checks.real_scalar(reg, "reg", low=0.0)
@@ -176,5 +183,5 @@ def complexity_gap(H, y, *, num_classes: int | None = None, unbalance_ratio: flo
             idx = np.concatenate([pos, neg])
             y_pm = np.concatenate([np.ones(len(pos)), -np.ones(len(neg))])
             gaps = binary_complexity_gap(H[np.ix_(idx, idx)], y_pm, reg)
-            total[pos] += gaps[:len(pos)]
+            total[pos] += gaps[: len(pos)]
     return total / repeats

@@ -46,9 +46,17 @@ from .. import _checks
 from ..linalg import cholesky_solve
 from ._eq10 import block_error, check_counts, gradient
 
-__all__ = ["GramLabel", "as_one_hot", "gram_label_matrix", "block_error_from_z",
-           "block_diagonalization_error", "label_gradient", "block_diagonality",
-           "rank_labelings", "bias_rankings"]
+__all__ = [
+    "GramLabel",
+    "as_one_hot",
+    "gram_label_matrix",
+    "block_error_from_z",
+    "block_diagonalization_error",
+    "label_gradient",
+    "block_diagonality",
+    "rank_labelings",
+    "bias_rankings",
+]
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,7 @@ class GramLabel:
     condition_number: float
 
 
-def as_one_hot(y_or_Y, n: int | None = None, num_classes: int | None = None,
-               name: str = "y") -> np.ndarray:
+def as_one_hot(y_or_Y, n: int | None = None, num_classes: int | None = None, name: str = "y") -> np.ndarray:
     """Return one-hot labels of shape (N, K), float64, from integer labels or a one-hot matrix.
 
     Parameters
@@ -97,8 +104,7 @@ def as_one_hot(y_or_Y, n: int | None = None, num_classes: int | None = None,
         n = _checks.positive_int(n, "n", minimum=0)
     if arr.ndim == 1:
         y = _checks.labels(arr, name, num_classes, n)
-        k = int(y.max()) + 1 if num_classes is None else _checks.positive_int(num_classes,
-                                                                              "num_classes")
+        k = int(y.max()) + 1 if num_classes is None else _checks.positive_int(num_classes, "num_classes")
         if y.size == 0:
             raise ValueError(f"{name} is empty; at least one labelled sample is needed.")
         return np.eye(k)[y]
@@ -108,8 +114,9 @@ def as_one_hot(y_or_Y, n: int | None = None, num_classes: int | None = None,
     if num_classes is not None and Y.shape[1] != num_classes:
         raise ValueError(f"{name} has {Y.shape[1]} columns but num_classes={num_classes}.")
     if not (np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(1) == 1)):
-        raise ValueError(f"{name} must hold one-hot rows (one 1, the rest 0); pass integer "
-                         "labels or a one-hot matrix.")
+        raise ValueError(
+            f"{name} must hold one-hot rows (one 1, the rest 0); pass integer labels or a one-hot matrix."
+        )
     return Y
 
 
@@ -118,8 +125,9 @@ def _beta(beta) -> float:
     return _checks.real_scalar(beta, "beta")
 
 
-def gram_label_matrix(H, y_or_Y, reg: float = 0.0, *, num_classes: int | None = None,
-                      relative: bool = True) -> GramLabel:
+def gram_label_matrix(
+    H, y_or_Y, reg: float = 0.0, *, num_classes: int | None = None, relative: bool = True
+) -> GramLabel:
     """Gram-label matrix ``Z = Y^T (H + ridge I)^{-1} Y`` by a Cholesky solve.
 
     Parameters
@@ -149,8 +157,9 @@ def gram_label_matrix(H, y_or_Y, reg: float = 0.0, *, num_classes: int | None = 
     Y = as_one_hot(y_or_Y, H.shape[0], num_classes)
     sol = cholesky_solve(H, Y, reg, relative=relative)
     Z = Y.T @ sol.alpha
-    return GramLabel(Z=0.5 * (Z + Z.T), counts=Y.sum(0), ridge=sol.ridge,
-                     condition_number=sol.condition_number)
+    return GramLabel(
+        Z=0.5 * (Z + Z.T), counts=Y.sum(0), ridge=sol.ridge, condition_number=sol.condition_number
+    )
 
 
 def block_error_from_z(Z, counts, beta: float = 1.0) -> float:
@@ -177,8 +186,9 @@ def block_error_from_z(Z, counts, beta: float = 1.0) -> float:
     return block_error(Z, n, beta)
 
 
-def block_diagonalization_error(H, y, beta: float = 1.0, reg: float = 0.0, *,
-                                num_classes: int | None = None) -> float:
+def block_diagonalization_error(
+    H, y, beta: float = 1.0, reg: float = 0.0, *, num_classes: int | None = None
+) -> float:
     """Infinite-width block-diagonalization error ``L(Z)`` (DeOliveira et al., eq. 10).
 
     Parameters
@@ -237,8 +247,9 @@ def label_gradient(H, Y, beta: float = 1.0, reg: float = 0.0) -> np.ndarray:
         raise ValueError(f"Y has {Y.shape[0]} rows but H is {H.shape[0]}x{H.shape[0]}.")
     n = Y.sum(0)
     if np.any(n <= 1):
-        raise ValueError(f"Y's column sums must exceed 1 (eq. 13 divides by n_k (n_k - 1)); "
-                         f"got {n.tolist()}.")
+        raise ValueError(
+            f"Y's column sums must exceed 1 (eq. 13 divides by n_k (n_k - 1)); got {n.tolist()}."
+        )
     M = cholesky_solve(H, Y, reg).alpha
     Z = Y.T @ M
     return gradient(M, 0.5 * (Z + Z.T), n, beta)
@@ -278,7 +289,7 @@ def block_diagonality(Theta, y, *, num_classes: int | None = None) -> float:
     Y = as_one_hot(y, T.shape[0], num_classes)
     n = Y.sum(0)
     check_counts(n)
-    S = Y.T @ T @ Y                                  # class-block sums, (K, K)
+    S = Y.T @ T @ Y  # class-block sums, (K, K)
     within = (np.diag(S) - Y.T @ np.diag(T)) / (n * (n - 1.0))
     total = S.sum(1)
     rest = len(T) - n
@@ -286,8 +297,7 @@ def block_diagonality(Theta, y, *, num_classes: int | None = None) -> float:
     return float(np.mean(within - between))
 
 
-def rank_labelings(H, labelings: Mapping[str, np.ndarray], beta: float = 1.0,
-                   reg: float = 0.0):
+def rank_labelings(H, labelings: Mapping[str, np.ndarray], beta: float = 1.0, reg: float = 0.0):
     """Score several labellings of the same inputs by ``L(Z)`` and order them (lowest first).
 
     All labellings share one Cholesky factorisation: their one-hot matrices are
@@ -312,18 +322,16 @@ def rank_labelings(H, labelings: Mapping[str, np.ndarray], beta: float = 1.0,
     H = _checks.symmetric_matrix(H, "H")
     beta = _beta(beta)
     if not isinstance(labelings, Mapping):
-        raise TypeError(f"labelings must be a mapping name -> labels; got "
-                        f"{type(labelings).__name__}.")
+        raise TypeError(f"labelings must be a mapping name -> labels; got {type(labelings).__name__}.")
     if not labelings:
         raise ValueError("labelings is empty; pass a dict name -> labels.")
-    blocks = {name: as_one_hot(y, H.shape[0], name=f"labelings[{name!r}]")
-              for name, y in labelings.items()}
+    blocks = {name: as_one_hot(y, H.shape[0], name=f"labelings[{name!r}]") for name, y in labelings.items()}
     for name, Y in blocks.items():
         check_counts(Y.sum(0), f"labelings[{name!r}]")
     sol = cholesky_solve(H, np.concatenate(list(blocks.values()), axis=1), reg)
     rows, start = [], 0
     for name, Y in blocks.items():
-        M = sol.alpha[:, start:start + Y.shape[1]]
+        M = sol.alpha[:, start : start + Y.shape[1]]
         start += Y.shape[1]
         Z = Y.T @ M
         rows.append(dict(labeling=name, L=block_error_from_z(0.5 * (Z + Z.T), Y.sum(0), beta)))
@@ -364,8 +372,7 @@ def bias_rankings(Z, counts=None) -> tuple[np.ndarray, np.ndarray]:
     k = Z.shape[0]
     if k < 2:
         raise ValueError(f"Z must be at least 2x2 to rank classes; got shape {Z.shape}.")
-    n = np.ones(k) if counts is None else _checks.finite_array(counts, "counts", ndim=1,
-                                                               dtype=np.float64)
+    n = np.ones(k) if counts is None else _checks.finite_array(counts, "counts", ndim=1, dtype=np.float64)
     if n.shape != (k,) or np.any(n <= 0) or not np.all(n == np.round(n)):
         raise ValueError(f"counts must be {k} positive whole class counts; got {n.tolist()}.")
     # stable sorts: ties keep class order, so the ranking is deterministic

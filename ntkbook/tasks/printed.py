@@ -65,12 +65,22 @@ def eq12_as_printed(M, Z, n, beta: float = 1.0) -> np.ndarray:
     G = np.zeros((N, K))
     for k in range(K):
         D = n[k] * (n[k] - 1)
-        G += ((2 * M[:, k])[:, None] * (n[k] ** 2 - n[k])
-              - Z[k, k] * (E[k] * (n[k] - 1) + E[k] * n[k])[None, :]) / D ** 2 / K
+        G += (
+            (
+                (2 * M[:, k])[:, None] * (n[k] ** 2 - n[k])
+                - Z[k, k] * (E[k] * (n[k] - 1) + E[k] * n[k])[None, :]
+            )
+            / D**2
+            / K
+        )
     for k in range(K):
         for d in range(K):
             if d != k:
                 P = n[k] * n[d]
-                G -= beta / (K * K - K) * ((M * E[d] + M * E[k]) * P
-                                          - Z[k, d] * (E[k] * n[d] + E[d] * n[k])[None, :]) / P ** 2
+                G -= (
+                    beta
+                    / (K * K - K)
+                    * ((M * E[d] + M * E[k]) * P - Z[k, d] * (E[k] * n[d] + E[d] * n[k])[None, :])
+                    / P**2
+                )
     return G

@@ -20,8 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .. import _checks
 
-__all__ = ["match_clusters", "kmeans_labels", "propagation_labels", "weak_classifier_labels",
-           "known_subset"]
+__all__ = ["match_clusters", "kmeans_labels", "propagation_labels", "weak_classifier_labels", "known_subset"]
 
 
 def known_subset(y, fraction: float, seed: int = 0) -> np.ndarray:
@@ -68,7 +67,7 @@ def match_clusters(clusters, y_ref, num_classes: int) -> np.ndarray:
     y_ref = _checks.labels(y_ref, "y_ref", num_classes, n=len(clusters))
     counts = np.zeros((num_classes, num_classes))
     np.add.at(counts, (clusters, y_ref), 1.0)
-    rows, cols = linear_sum_assignment(-counts)        # maximise the matched counts
+    rows, cols = linear_sum_assignment(-counts)  # maximise the matched counts
     mapping = np.empty(num_classes, dtype=np.int64)
     mapping[rows] = cols
     return mapping

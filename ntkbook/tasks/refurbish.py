@@ -74,8 +74,15 @@ from ..linalg import cholesky_solve, inverse_from_factor
 from ._eq10 import block_error, check_counts, gradient
 from .labels import as_one_hot, block_error_from_z
 
-__all__ = ["Refurbishment", "RefurbishSetup", "refurbish_labels", "refurbish_setup",
-           "refurbish_scores", "STOP_RULES", "SCORE_AGAINST"]
+__all__ = [
+    "Refurbishment",
+    "RefurbishSetup",
+    "refurbish_labels",
+    "refurbish_setup",
+    "refurbish_scores",
+    "STOP_RULES",
+    "SCORE_AGAINST",
+]
 
 STOP_RULES = ("auto", "never")
 """Accepted values of ``stop`` in :func:`refurbish_labels`."""
@@ -143,7 +150,7 @@ class Refurbishment:
         if self.steps == 0:
             return 0
         start: dict[int, int] = {}
-        for i, a in zip(self.index, self.old):       # first class each touched row held
+        for i, a in zip(self.index, self.old):  # first class each touched row held
             start.setdefault(int(i), int(a))
         y = self.labels[np.fromiter(start, dtype=np.int64)]
         return int(np.sum(y != np.fromiter(start.values(), dtype=np.int64)))
@@ -154,7 +161,7 @@ class Refurbishment:
         step = _checks.positive_int(step, "step", minimum=0)
         if step > self.steps:
             raise ValueError(f"step={step} but only {self.steps} steps were applied.")
-        for t in range(step):                    # in order: a row may be flipped twice
+        for t in range(step):  # in order: a row may be flipped twice
             y[self.index[t]] = self.new[t]
         return y
 
@@ -227,27 +234,42 @@ def refurbish_setup(H, reg: float = 0.0) -> RefurbishSetup:
     # the whole incremental loop, so the guard uses LAPACK's O(N^2) estimate.
     sol = cholesky_solve(H, np.zeros((H.shape[0], 1)), reg, condition="estimate")
     A = inverse_from_factor(sol.factor)
-    A.flags.writeable = False                 # shared by every run that gets this setup
-    return RefurbishSetup(H=H, reg=float(reg), factor=sol.factor, ridge=sol.ridge,
-                          condition_number=sol.condition_number, A=A,
-                          seconds=time.perf_counter() - t0)
+    A.flags.writeable = False  # shared by every run that gets this setup
+    return RefurbishSetup(
+        H=H,
+        reg=float(reg),
+        factor=sol.factor,
+        ridge=sol.ridge,
+        condition_number=sol.condition_number,
+        A=A,
+        seconds=time.perf_counter() - t0,
+    )
 
 
-def _flip_update(Z: np.ndarray, n: np.ndarray, m_i: np.ndarray, a_ii: float, a: int,
-                 b: int) -> tuple[np.ndarray, np.ndarray]:
+def _flip_update(
+    Z: np.ndarray, n: np.ndarray, m_i: np.ndarray, a_ii: float, a: int, b: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``Z`` (K, K) and ``n`` (K,) after moving one row from class a to b (rank-two update)."""
     e = np.zeros_like(n)
     e[a] -= 1.0
-    e[b] += 1.0                                 # a == b (a no-op step) leaves e = 0
+    e[b] += 1.0  # a == b (a no-op step) leaves e = 0
     Z_new = Z + np.outer(m_i, e) + np.outer(e, m_i) + a_ii * np.outer(e, e)
     return Z_new, n + e
 
 
-def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
-                     beta: float = 1.0, incremental: bool = True, *, reg: float = 0.0,
-                     num_classes: int | None = None,
-                     score_against: str = "initial",
-                     setup: RefurbishSetup | None = None) -> Refurbishment:
+def refurbish_labels(
+    H,
+    y_noisy,
+    steps: int | None = None,
+    stop: str = "auto",
+    beta: float = 1.0,
+    incremental: bool = True,
+    *,
+    reg: float = 0.0,
+    num_classes: int | None = None,
+    score_against: str = "initial",
+    setup: RefurbishSetup | None = None,
+) -> Refurbishment:
     """Relabel one sample per step along ``-dL/dY`` (Algorithm 1 of DeOliveira et al.).
 
     Parameters
@@ -309,11 +331,11 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
     if setup is None:
         H = _checks.symmetric_matrix(H, "H")
     elif not isinstance(setup, RefurbishSetup):
-        raise TypeError(f"setup must be a RefurbishSetup from refurbish_setup; got "
-                        f"{type(setup).__name__}.")
+        raise TypeError(f"setup must be a RefurbishSetup from refurbish_setup; got {type(setup).__name__}.")
     elif not (H is setup.H or np.array_equal(np.asarray(H), setup.H)) or float(reg) != setup.reg:
-        raise ValueError("setup was made from another H or reg; build it with "
-                         "refurbish_setup(H, reg) for this H.")
+        raise ValueError(
+            "setup was made from another H or reg; build it with refurbish_setup(H, reg) for this H."
+        )
     else:
         H = setup.H
     N = H.shape[0]
@@ -358,7 +380,7 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
             n = Y.sum(0)
         neg = -gradient(M, Z, n, beta)
         d = neg.max(axis=1) - neg[rows, ref]
-        d[n[labels] <= 2] = -np.inf           # never empty a class below 2 members
+        d[n[labels] <= 2] = -np.inf  # never empty a class below 2 members
         I = int(np.argmax(d))
         if not d[I] > 0:
             reason = "stationary"
@@ -368,10 +390,11 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
         if incremental:
             a_ii = float(A[I, I])
         else:
-            x = scipy.linalg.solve_triangular(c_factor, np.eye(1, N, I)[0], lower=lower,
-                                              trans=0 if lower else 1)
-            a_ii = float(x @ x)               # A_II = ||L^{-1} e_I||^2 from the factor
-        Z_new, n_new = _flip_update(Z, n, M[I], a_ii, a, J)   # a == J: Z, n unchanged
+            x = scipy.linalg.solve_triangular(
+                c_factor, np.eye(1, N, I)[0], lower=lower, trans=0 if lower else 1
+            )
+            a_ii = float(x @ x)  # A_II = ||L^{-1} e_I||^2 from the factor
+        Z_new, n_new = _flip_update(Z, n, M[I], a_ii, a, J)  # a == J: Z, n unchanged
         # Z_new is symmetric and no class drops below 2 members (guard above): no checks
         L_new = block_error(Z_new, n_new, beta)
         if stop == "auto" and not L_new < L_now:
@@ -389,17 +412,24 @@ def refurbish_labels(H, y_noisy, steps: int | None = None, stop: str = "auto",
         hist_b.append(J)
         hist_g.append(float(d[I]))
         hist_L.append(L_now)
-    return Refurbishment(labels=labels, index=np.asarray(hist_i, np.int64),
-                         old=np.asarray(hist_a, np.int64), new=np.asarray(hist_b, np.int64),
-                         gain=np.asarray(hist_g), L=np.asarray(hist_L), next_dL=next_dL,
-                         stop_reason=reason, ridge=ridge,
-                         condition_number=cond, incremental=bool(incremental),
-                         seconds={"setup": t_loop - t_start, "loop": time.perf_counter() - t_loop},
-                         score_against=score_against)
+    return Refurbishment(
+        labels=labels,
+        index=np.asarray(hist_i, np.int64),
+        old=np.asarray(hist_a, np.int64),
+        new=np.asarray(hist_b, np.int64),
+        gain=np.asarray(hist_g),
+        L=np.asarray(hist_L),
+        next_dL=next_dL,
+        stop_reason=reason,
+        ridge=ridge,
+        condition_number=cond,
+        incremental=bool(incremental),
+        seconds={"setup": t_loop - t_start, "loop": time.perf_counter() - t_loop},
+        score_against=score_against,
+    )
 
 
-def refurbish_scores(y_true, y_noisy, y_new, *, num_classes: int | None = None
-                     ) -> dict[str, float]:
+def refurbish_scores(y_true, y_noisy, y_new, *, num_classes: int | None = None) -> dict[str, float]:
     """How well a relabelling repaired noisy labels.
 
     Parameters
@@ -427,8 +457,10 @@ def refurbish_scores(y_true, y_noisy, y_new, *, num_classes: int | None = None
     k = num_classes if num_classes is not None else int(max(y_true.max(), y_noisy.max())) + 1
     y_new = _checks.labels(y_new, "y_new", k, n=len(y_true))
     noisy = y_noisy != y_true
-    return dict(corrected=float(np.mean(y_new[noisy] == y_true[noisy])) if noisy.any() else float("nan"),
-                clean_changed=float(np.mean(y_new[~noisy] != y_true[~noisy])) if (~noisy).any()
-                else float("nan"),
-                accuracy_before=float(np.mean(y_noisy == y_true)),
-                accuracy_after=float(np.mean(y_new == y_true)), n_noisy=int(noisy.sum()))
+    return dict(
+        corrected=float(np.mean(y_new[noisy] == y_true[noisy])) if noisy.any() else float("nan"),
+        clean_changed=float(np.mean(y_new[~noisy] != y_true[~noisy])) if (~noisy).any() else float("nan"),
+        accuracy_before=float(np.mean(y_noisy == y_true)),
+        accuracy_after=float(np.mean(y_new == y_true)),
+        n_noisy=int(noisy.sum()),
+    )

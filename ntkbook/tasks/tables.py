@@ -25,8 +25,15 @@ from .bias import bias_scores, trained_rankings
 from .labels import gram_label_matrix, rank_labelings
 from .refurbish import refurbish_labels, refurbish_scores, refurbish_setup
 
-__all__ = ["kernel_gram", "kernel_accuracy", "table6_seed", "table7_seed", "table8_seed",
-           "close_to", "FLAT_ARCHS"]
+__all__ = [
+    "kernel_gram",
+    "kernel_accuracy",
+    "table6_seed",
+    "table7_seed",
+    "table8_seed",
+    "close_to",
+    "FLAT_ARCHS",
+]
 
 FLAT_ARCHS = ("2-L", "10-L")
 """Zoo architectures whose first layer flattens the input (their kernel sees flat vectors)."""
@@ -51,8 +58,10 @@ def kernel_gram(arch: str, x, x2=None) -> np.ndarray:
 
     x = np.asarray(x, dtype=np.float64)
     if arch in FLAT_ARCHS:
-        flat = (lambda v: None if v is None else np.asarray(v, np.float64).reshape(len(v), -1))
-        return gram.gram(archs.get(arch), flat(x), flat(x2), batch_size=1000, progress=False)
+        # the MLPs flatten first: their state is one number per pair of inputs
+        # (ntkbook.layers), so large blocks are cheap
+        x2 = None if x2 is None else np.asarray(x2, dtype=np.float64)
+        return gram.gram(archs.get(arch), x, x2, batch_size=1000, progress=False)
     kfn = archs.get(arch, ndim=archs.ndim_of(x.shape[1:]))
     return gram.gram(kfn, x, x2, progress=False)
 
@@ -79,7 +88,7 @@ def kernel_accuracy(arch: str, H, x, y, x_test, y_test) -> float:
 
     y = _checks.labels(y, "y", n=len(H))
     y_test = _checks.labels(y_test, "y_test")
-    K_te = kernel_gram(arch, x_test, x)                  # (M, N): test rows
+    K_te = kernel_gram(arch, x_test, x)  # (M, N): test rows
     pred = kernel_regression(H, data.one_hot(y, int(y.max()) + 1), K_te).argmax(1)
     return float(np.mean(pred == y_test))
 
@@ -91,9 +100,20 @@ def _load(dataset: str, n: int, seed: int):
     return ds, data.normalize(ds.x).astype(np.float64)
 
 
-def table6_seed(dataset: str, n: int, seed: int, *, noise_rates=(0.1, 0.3, 0.7),
-                arch: str = "2-L", width: int = 256, epochs: int = 15, lr: float = 0.03,
-                batch_size: int = 50, net=None, dtype=np.float32) -> dict:
+def table6_seed(
+    dataset: str,
+    n: int,
+    seed: int,
+    *,
+    noise_rates=(0.1, 0.3, 0.7),
+    arch: str = "2-L",
+    width: int = 256,
+    epochs: int = 15,
+    lr: float = 0.03,
+    batch_size: int = 50,
+    net=None,
+    dtype=np.float32,
+) -> dict:
     """One seed of Table 6: ``L(Z)`` and a trained 2-L's final training loss per label scheme.
 
     The seed sets the images drawn, the noise draw (``seed + 1``) and the initialisation.
@@ -115,18 +135,49 @@ def table6_seed(dataset: str, n: int, seed: int, *, noise_rates=(0.1, 0.3, 0.7),
         labs[f"{rate:.0%} noise"] = data.add_label_noise(ds.y, rate, 10, seed=seed + 1)[0]
     ranked = rank_labelings(H, labs)
     net = archs.get("2-L", width=width) if net is None else net
-    hist = {lab: train(net, x, y, num_classes=10, optimizer="adam", lr=lr, epochs=epochs,
-                       batch_size=batch_size, seed=seed, record_every=epochs, progress=False,
-                       dtype=dtype) for lab, y in labs.items()}
-    return dict(L={lab: float(ranked.loc[lab, "L"]) for lab in labs},
-                train_loss={lab: float(h.train_loss[-1]) for lab, h in hist.items()},
-                train_acc_clean=float(hist["clean"].train_acc[-1]), H=H, ds=ds, labels=labs)
+    hist = {
+        lab: train(
+            net,
+            x,
+            y,
+            num_classes=10,
+            optimizer="adam",
+            lr=lr,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            record_every=epochs,
+            progress=False,
+            dtype=dtype,
+        )
+        for lab, y in labs.items()
+    }
+    return dict(
+        L={lab: float(ranked.loc[lab, "L"]) for lab in labs},
+        train_loss={lab: float(h.train_loss[-1]) for lab, h in hist.items()},
+        train_acc_clean=float(hist["clean"].train_acc[-1]),
+        H=H,
+        ds=ds,
+        labels=labs,
+    )
 
 
-def table7_seed(dataset: str, n: int, seed: int, *, p: float = 0.9, arch: str = "2-L",
-                width: int = 256, epochs: int = 20, lr: float = 0.03, batch_size: int = 50,
-                checkpoints=(2, 5, 10, 20), n_test: int = 1000, dtype=np.float32,
-                net=None) -> dict:
+def table7_seed(
+    dataset: str,
+    n: int,
+    seed: int,
+    *,
+    p: float = 0.9,
+    arch: str = "2-L",
+    width: int = 256,
+    epochs: int = 20,
+    lr: float = 0.03,
+    batch_size: int = 50,
+    checkpoints=(2, 5, 10, 20),
+    n_test: int = 1000,
+    dtype=np.float32,
+    net=None,
+) -> dict:
     """One seed of Table 7: Z of the infinite-width kernel, a trained 2-L ground truth, the RBOs.
 
     The seed sets the draw of the ``n`` training images (``data.load(dataset, n, seed)``),
@@ -177,21 +228,40 @@ def table7_seed(dataset: str, n: int, seed: int, *, p: float = 0.9, arch: str = 
     H = kernel_gram(arch, x)
     gl = gram_label_matrix(H, ds.y)
     net = archs.get("2-L", width=width) if net is None else net
-    h = train(net, x, ds.y, num_classes=gl.Z.shape[0], optimizer="adam", lr=lr, epochs=epochs,
-              batch_size=batch_size, seed=seed, progress=False, dtype=dtype)
+    h = train(
+        net,
+        x,
+        ds.y,
+        num_classes=gl.Z.shape[0],
+        optimizer="adam",
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+        dtype=dtype,
+    )
     # the test set is scored once, after training (not at every recorded epoch)
     xt = data.normalize(ds.x_test[:n_test]).astype(dtype)
     test_acc = float(np.mean(np.asarray(h.predict(xt)).argmax(1) == ds.y_test[:n_test]))
     sel = np.isin(h.epoch, cps)
     intra_true, inter_true = trained_rankings(h.class_acc[sel], h.class_prob[sel])
     sc = bias_scores(gl.Z, gl.counts, intra_true, inter_true, p, seed=seed)
-    sc.update(train_acc=float(h.train_acc[-1]), test_acc=test_acc,
-              intra_true=intra_true, inter_true=inter_true, H=H, gl=gl, ds=ds)
+    sc.update(
+        train_acc=float(h.train_acc[-1]),
+        test_acc=test_acc,
+        intra_true=intra_true,
+        inter_true=inter_true,
+        H=H,
+        gl=gl,
+        ds=ds,
+    )
     return sc
 
 
-def table8_seed(H, y_true, seed: int, noise_rates=(0.1, 0.2, 0.3, 0.7), *,
-                score_against: str = "initial", setup=None) -> dict:
+def table8_seed(
+    H, y_true, seed: int, noise_rates=(0.1, 0.2, 0.3, 0.7), *, score_against: str = "initial", setup=None
+) -> dict:
     """One noise draw per rate of Table 8: Algorithm 1 for L = number of corrupted labels.
 
     The Gram matrix depends on the images only, so several seeds (noise draws) share it and
@@ -222,11 +292,13 @@ def table8_seed(H, y_true, seed: int, noise_rates=(0.1, 0.2, 0.3, 0.7), *,
     out = {}
     for rate in noise_rates:
         y_noisy, flipped = data.add_label_noise(y_true, rate, 10, seed=seed)
-        res = refurbish_labels(H, y_noisy, steps=max(len(flipped), 1), stop="never",
-                               score_against=score_against, setup=setup)
+        res = refurbish_labels(
+            H, y_noisy, steps=max(len(flipped), 1), stop="never", score_against=score_against, setup=setup
+        )
         sc = refurbish_scores(y_true, y_noisy, res.labels)
-        out[rate] = dict(corrected=sc["corrected"], clean_changed=sc["clean_changed"],
-                         n_noisy=int(len(flipped)))
+        out[rate] = dict(
+            corrected=sc["corrected"], clean_changed=sc["clean_changed"], n_noisy=int(len(flipped))
+        )
     return out
 
 
