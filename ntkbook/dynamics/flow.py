@@ -273,7 +273,7 @@ def solve_ode(
 
     Returns
     -------
-    ndarray, shape (T, *y0.shape)
+    ndarray, shape ``(T, *y0.shape)``
 
     Raises
     ------

@@ -46,8 +46,8 @@ def kernel_gram(arch: str, x, x2=None) -> np.ndarray:
     ----------
     arch
         A name of :func:`ntkbook.archs.get`.
-    x : array, shape (N, *image_shape)
-    x2 : array, shape (M, *image_shape), optional
+    x : array, shape ``(N, *image_shape)``
+    x2 : array, shape ``(M, *image_shape)``, optional
         Second batch (columns of the result, as in :func:`ntkbook.gram.gram`).
 
     Returns
