@@ -10,10 +10,10 @@ this problem and are taken.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _references import eq13, grad_eq13
 
 from ntkbook import closed_form, data
 from ntkbook.tasks import refurbish as rf
@@ -22,21 +22,9 @@ from ntkbook.tasks import refurbish as rf
 pytestmark = pytest.mark.core
 
 
-def _eq13(Y, A):
-    """Eq. 13 (beta = 1) in jax.numpy."""
-    K = Y.shape[1]
-    Z = Y.T @ A @ Y
-    n = Y.sum(0)
-    W = Z / jnp.outer(n, n)
-    return jnp.sum(jnp.diag(Z) / (n * (n - 1.0))) / K - (jnp.sum(W) - jnp.trace(W)) / (K * K - K)
-
-
-_grad13 = jax.jit(jax.grad(_eq13))
-
-
 def _L(y, A, K):
     """Eq. 10 from scratch: Z of the one-hot labels by a dense product, then the two sums."""
-    return float(_eq13(jnp.asarray(np.eye(K)[y]), A))
+    return float(eq13(jnp.asarray(np.eye(K)[y]), A))
 
 
 def _reference_auto(H, y0, score_against):
@@ -49,7 +37,7 @@ def _reference_auto(H, y0, score_against):
     y = y0.copy()
     flips, Ls = [], [_L(y, A, K)]
     for _ in range(len(y)):
-        neg = -np.asarray(_grad13(jnp.asarray(np.eye(K)[y]), A))
+        neg = -np.asarray(grad_eq13(jnp.asarray(np.eye(K)[y]), A))
         a = y0 if score_against == "initial" else y
         d = neg.max(axis=1) - neg[np.arange(len(y)), a]
         d[np.bincount(y, minlength=K)[y] <= 2] = -np.inf

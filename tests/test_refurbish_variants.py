@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _references import grad_eq13
 
 from ntkbook import closed_form, data
 from ntkbook.tasks import refurbish as rf
 
 # core suite: also run in .venv-core (current JAX, no neural-tangents) by `make test-core`
 pytestmark = pytest.mark.core
-
-
-def _eq13(Y, A):
-    """Eq. 13 with beta = 1 in jax.numpy: the loop below differentiates it with jax.grad."""
-    K = Y.shape[1]
-    Z = Y.T @ A @ Y
-    n = Y.sum(0)
-    W = Z / jnp.outer(n, n)
-    return jnp.sum(jnp.diag(Z) / (n * (n - 1.0))) / K - (jnp.sum(W) - jnp.trace(W)) / (K * K - K)
-
-
-_grad13 = jax.jit(jax.grad(_eq13))
 
 
 def _algorithm1(H, y0, steps, score_against):
@@ -38,7 +26,7 @@ def _algorithm1(H, y0, steps, score_against):
     y = y0.copy()
     out = []
     for _ in range(steps):
-        neg = -np.asarray(_grad13(jnp.asarray(np.eye(K)[y]), A))
+        neg = -np.asarray(grad_eq13(jnp.asarray(np.eye(K)[y]), A))
         a = y0 if score_against == "initial" else y
         b = neg[np.arange(len(y)), a]  # line 3
         c = neg.max(axis=1)  # line 4
