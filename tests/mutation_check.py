@@ -168,6 +168,18 @@ MUTANTS: list[tuple[str, str, list[tuple[str, str]], list[str]]] = [
         TASKS_T,
     ),
     (
+        # issue 25: a stop rule that demands a 1e-3 relative decrease of L stops too early
+        "refurbish-stop-demands-relative-decrease",
+        "ntkbook/tasks/refurbish.py",
+        [
+            (
+                'if stop == "auto" and not L_new < L_now:',
+                'if stop == "auto" and not L_new < L_now - 1e-3 * abs(L_now):',
+            )
+        ],
+        ["tests/test_refurbish_stop.py"],
+    ),
+    (
         "cg-multiclass-square-of-sum",
         "ntkbook/tasks/complexity_gap.py",
         [("np.sum(sol.alpha**2, axis=1)", "np.sum(sol.alpha, axis=1) ** 2")],
