@@ -75,8 +75,8 @@ def test_jupyterlab_renders_myst(tmp_path):
     try:
         for _ in range(150):  # until the server answers (seconds when idle)
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2)
-                break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2):
+                    break
             except OSError:
                 time.sleep(2)
         with sync_playwright() as pw:
@@ -95,7 +95,8 @@ def test_jupyterlab_renders_myst(tmp_path):
         try:
             lab.wait(30)
         except subprocess.TimeoutExpired:
-            lab.kill()
+            lab.kill()  # a loaded machine can take longer to shut the server down
+            lab.wait()  # reaped either way: no running child is left behind
         log.close()
     assert "```{note}" not in text and "{prf:definition}" not in text, text[:300]
     assert "NOTE-BODY" in text and "Definition 1" in text, text[:300]
