@@ -10,7 +10,7 @@ module appears in the reference without an edit here.  Which modules are listed:
 * a package's ``__init__`` shows its docstring only (it re-exports its submodules' names,
   which are documented once, where they are defined);
 * a module whose ``__all__`` names are all imported from elsewhere (a compatibility home,
-  e.g. ``ntkbook.dynamics.kernel_regression``) is skipped for the same reason.
+  e.g. a module that only imports names from another) is skipped for the same reason.
 
 ``GROUPS`` orders the page: a module goes to the first group whose prefix matches its name
 (a package prefix takes its submodules too); a module no group claims goes to "More modules".

@@ -13,7 +13,7 @@ import pytest
 from ntkbook import archs
 
 # the package re-exports functions named like two of its modules, so import the modules by path
-kr = importlib.import_module("ntkbook.dynamics.kernel_regression")
+kr = importlib.import_module("ntkbook.linalg")  # the solves dynamics re-exports
 flow = importlib.import_module("ntkbook.dynamics.flow")
 lin = importlib.import_module("ntkbook.dynamics.linearize")
 training = importlib.import_module("ntkbook.dynamics.training")
@@ -93,6 +93,13 @@ KR_CASES = [
         "K_test_train contains",
     ),
     ("kernel_regression", lambda: kr.kernel_regression(np.eye(4), np.ones(4), reg=NAN), ValueError, "reg"),
+    ("diag_of_inverse", lambda: kr.diag_of_inverse(np.eye(3)), TypeError, "factor must be a"),
+    (
+        "inverse_from_factor",
+        lambda: kr.inverse_from_factor((np.ones((2, 3)), True)),
+        ValueError,
+        "must be square",
+    ),
     ("relative_ridge", lambda: kr.relative_ridge(np.eye(3), NAN), ValueError, "reg"),
     ("relative_ridge", lambda: kr.relative_ridge(np.eye(3), -0.5), ValueError, "reg"),
     ("relative_ridge", lambda: kr.relative_ridge(np.ones((2, 3)), 0.1), ValueError, "K must be square"),

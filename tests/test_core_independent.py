@@ -30,7 +30,7 @@ CORE_MODULES = (
     "ntkbook.layers",
     "ntkbook.closed_form",
     "ntkbook.tasks",
-    "ntkbook.dynamics.kernel_regression",
+    "ntkbook.linalg",
     "ntkbook.metrics",
     "ntkbook.data",
     "ntkbook.archs",

@@ -7,8 +7,9 @@ Submodules each hold one job; their public names are re-exported here:
   :func:`gd_trajectory` (full-batch gradient descent on the summed loss);
 * :mod:`.loop` -- the one training loop: the compiled-step cache and the epoch loop with hooks;
 * :mod:`.training` -- finite-width training with optax, the ground truth of Part III;
-* :mod:`.kernel_regression` -- the names ``cholesky_solve``, ``kernel_regression`` and
-  ``KernelSolve``, which live in :mod:`ntkbook.linalg` (the same objects).
+* ``cholesky_solve``, ``kernel_regression`` and ``KernelSolve`` are :mod:`ntkbook.linalg`'s,
+  re-exported here (the same objects; no submodule of that name, which would shadow the
+  function ``kernel_regression`` as soon as it was imported).
 
 Losses are :mod:`ntkbook.losses`.
 """

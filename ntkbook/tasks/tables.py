@@ -84,7 +84,7 @@ def kernel_accuracy(arch: str, H, x, y, x_test, y_test) -> float:
         Share of test points whose largest predicted output is their label.
     """
     from .. import data
-    from ..dynamics import kernel_regression
+    from ..linalg import kernel_regression
 
     y = _checks.labels(y, "y", n=len(H))
     y_test = _checks.labels(y_test, "y_test")
