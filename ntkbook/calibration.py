@@ -30,7 +30,7 @@ def _inputs(p, labels):
 
 
 def probability_summary(p, labels) -> dict[str, float]:
-    """Accuracy, Brier score, mean |sum - 1| and mean confidence of outputs read as probabilities.
+    """Accuracy, Brier score, mean ``|sum - 1|`` and mean confidence of outputs read as probabilities.
 
     Parameters
     ----------
