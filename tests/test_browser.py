@@ -95,6 +95,7 @@ def site():
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()  # the listening socket too (an unclosed one is a ResourceWarning)
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +178,11 @@ SOLUTION_CELLS = r"""() => Array.from(document.querySelectorAll('.solution.dropd
   return {id: s.id, cells, leaked};
 })"""
 
+# Runs in the page: true once every code cell and output inside every solution is painted.
+ALL_SOLUTION_CELLS_SHOWN = r"""() => Array.from(document.querySelectorAll(
+    '.solution.dropdown div.cell_input, .solution.dropdown div.cell_output')).every(c =>
+  c.offsetHeight > 0 && c.checkVisibility({visibilityProperty: true, opacityProperty: true}))"""
+
 # Runs in the page: figures without a caption, and text a reader sees that still holds a
 # literal `$` (TeX that did not become math: e.g. a `$$` line glued to a paragraph line).
 # Code, program output in <pre>, and typeset math are not prose and are skipped.
@@ -228,14 +234,16 @@ def _exercise_check(page) -> dict:
         except PlaywrightTimeout:
             pass  # still hidden after 5 s: the test reports it from "after"
         found["after"] = page.evaluate(SOLUTIONS)[0]
-    toggles = page.locator(".solution.dropdown.toggle-hidden button.toggle-button")
-    for _ in range(toggles.count()):
-        toggles.nth(0).click()  # the list shrinks as each one opens
+    # each still-closed dropdown clicked once, by position in a list that does not change
+    # (clicking "the first closed one" again before its class updates would shut it again)
+    solutions = page.locator(".solution.dropdown")
+    for i in range(solutions.count()):
+        if "toggle-hidden" in (solutions.nth(i).get_attribute("class") or ""):
+            solutions.nth(i).locator("button.toggle-button").first.click()
     if found["before"]:
-        try:  # until every solution shows; a dropdown that stays shut is reported below
-            page.wait_for_function(
-                "() => !document.querySelector('.solution.dropdown.toggle-hidden')", timeout=5_000
-            )
+        try:  # until every solution's cells are painted (the opening fades in on a loaded
+            # machine); a dropdown that stays shut is reported below
+            page.wait_for_function(ALL_SOLUTION_CELLS_SHOWN, timeout=20_000)
         except PlaywrightTimeout:
             pass
     found["cells_after"] = page.evaluate(SOLUTION_CELLS)
