@@ -126,6 +126,10 @@ class Claim:
     n_seeds
         Number of random seeds the measurement averages (0: not a seeded measurement, e.g.
         an identity, or not stated).
+    evidence
+        The rung-0 values of an evidence ladder this record's measurement is
+        (``{"claim": evidence id, "size": ci size, "values": {key: float}}``), which
+        :func:`ntkbook.evidence.check_stale` compares with the stored ladder; empty when none.
     """
 
     id: str
@@ -140,6 +144,7 @@ class Claim:
     chapter: str = ""
     why: str = ""
     n_seeds: int = 0
+    evidence: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.source_doc not in SOURCES:
