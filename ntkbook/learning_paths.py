@@ -22,8 +22,8 @@ with ``J_g`` the Jacobian of the logits with respect to the features (the "direc
 head) and ``p_i - q_t(x_i)`` the "energy" left in the labels.
 
 Kernels are passed in: compute them with :func:`ntkbook.empirical.entk`.  The module also
-holds a small training loop that records every sample's predicted probabilities along
-training (:func:`train_recording`, for zig-zag paths and distillation targets) and the
+holds a recording run of the package's training loop (:func:`train_recording`: every sample's
+predicted probabilities along training, for zig-zag paths and distillation targets) and the
 exponential-moving-average teacher of Filter-KD (:func:`ema_targets`, alpha = 0.05 in the
 authors' code).
 """
@@ -38,10 +38,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from . import _checks
+from . import _checks, losses
 from ._numerics import softmax
+from .dynamics import loop
 
 __all__ = [
     "sgd_prediction_change",
@@ -57,8 +57,8 @@ __all__ = [
     "LOSSES",
 ]
 
-LOSSES: tuple[str, ...] = ("xent", "mse")
-"""Losses understood by :func:`loss_output_grad` and :func:`train_recording`."""
+LOSSES: tuple[str, ...] = losses.LOSSES
+"""Losses understood by :func:`loss_output_grad` and :func:`train_recording` (:data:`ntkbook.losses.LOSSES`)."""
 
 
 def _check_kernel(K, name: str) -> np.ndarray:
@@ -274,43 +274,33 @@ class Recording:
     test_acc: np.ndarray
 
 
-def _mean_loss(apply_fn, params, x, p, loss):
-    f = apply_fn(params, x)
-    if loss == "xent":
-        return -jnp.mean(jnp.sum(p * jax.nn.log_softmax(f, axis=-1), axis=-1))
-    return 0.5 * jnp.mean(jnp.sum((f - p) ** 2, axis=-1))
-
-
-def _all_trainable(grads):
-    """The default gradient mask of :func:`train_recording`: train every parameter."""
-    return grads
-
-
 @functools.lru_cache(maxsize=32)
 def _compiled(apply_fn: Callable, loss: str, mask: Callable) -> tuple[Callable, Callable, Callable]:
-    """Jitted SGD step, evaluation and test accuracy of one network, loss and gradient mask.
+    """SGD step, evaluation and test accuracy of one network, loss and gradient mask.
 
-    Cached, and with the step size and the data as arguments rather than baked-in constants,
-    so that repeated :func:`train_recording` calls on one network (several step sizes, noise
+    The step is the training loop's (:func:`ntkbook.dynamics.loop.compiled_step`: plain SGD on
+    the mean loss of :mod:`ntkbook.losses`); the evaluation and the accuracy are jitted here.
+    Cached, with the step size and the data as arguments rather than baked-in constants, so
+    that repeated :func:`train_recording` calls on one network (several step sizes, noise
     rates, students, probing lengths) compile once per input shape instead of once per call.
     """
-
-    @jax.jit
-    def step(params, state, xb, pb, lr):
-        grads = jax.grad(_mean_loss, argnums=1)(apply_fn, params, xb, pb, loss)
-        updates, state = optax.sgd(lr).update(mask(grads), state, params)
-        return optax.apply_updates(params, updates), state
+    step = loop.compiled_step(apply_fn, loss=loss, optimizer="sgd", reduction="mean", mask=mask)
 
     @jax.jit
     def evaluate(params, xr, x, p):
         probs = jax.nn.softmax(apply_fn(params, xr), axis=-1)
-        return probs, _mean_loss(apply_fn, params, x, p, loss)
+        return probs, losses.total(apply_fn(params, x), p, loss, reduction="mean")
 
     @jax.jit
     def accuracy(params, x_test, y_test):
         return jnp.mean(jnp.argmax(apply_fn(params, x_test), -1) == y_test)
 
     return step, evaluate, accuracy
+
+
+def _all_trainable(grads: Any) -> Any:
+    """The default gradient mask of :func:`train_recording`: train every parameter."""
+    return grads
 
 
 def train_recording(
@@ -394,28 +384,39 @@ def train_recording(
     if not isinstance(keep_path, (bool, np.bool_)):
         raise TypeError(f"keep_path must be True or False; got {type(keep_path).__name__}.")
     step, evaluate, accuracy = _compiled(apply_fn, loss, _all_trainable if trainable is None else trainable)
-    state = optax.sgd(lr).init(params)
+    state = loop.make_optimizer("sgd", lr).init(params)
 
     rng = np.random.default_rng(seed)
-    probs, losses, accs = [], [], []
+    probs: list[np.ndarray] = []
+    train_loss: list[float] = []
+    accs: list[float] = []
 
-    def record(params):
+    def record(epoch: int, params: Any) -> None:
+        if not (keep_path or epoch in (0, epochs)):
+            return
         pr, lo = evaluate(params, xr, x, p)
         probs.append(np.asarray(pr))
-        losses.append(float(lo))
+        train_loss.append(float(lo))
         accs.append(float(accuracy(params, x_test, y_test)) if x_test is not None else np.nan)
 
-    record(params)
-    for epoch in range(epochs):
-        order = rng.permutation(n)
+    record(0, params)
+    params, _, _ = loop.run_epochs(
+        step,
+        params,
+        state,
+        x,
+        p,
+        lr,
+        epochs=epochs,
+        batch_size=bs,
+        # one permutation per epoch from one generator: the minibatch order of ``seed``
+        order=lambda epoch: rng.permutation(n),
         # drop the ragged last batch so every step has the same shape (one compilation)
-        for start in range(0, n - bs + 1, bs):
-            idx = order[start : start + bs]
-            params, state = step(params, state, x[idx], p[idx], lr)
-        if keep_path or epoch == epochs - 1:
-            record(params)
+        drop_last=True,
+        on_epoch=record,
+    )
     return Recording(
-        params=params, probs=np.stack(probs), train_loss=np.asarray(losses), test_acc=np.asarray(accs)
+        params=params, probs=np.stack(probs), train_loss=np.asarray(train_loss), test_acc=np.asarray(accs)
     )
 
 

@@ -1,8 +1,10 @@
 """One training loop: a cache of compiled update steps and an epoch loop with hooks.
 
-:func:`ntkbook.dynamics.train` (optax, minibatches, per-class histories) and
+:func:`ntkbook.dynamics.train` (optax, minibatches, per-class histories),
 :func:`ntkbook.dynamics.gd_trajectory` (full-batch gradient descent on a summed loss, the
-gradient-flow time scale) are this loop with different settings and record hooks:
+gradient-flow time scale) and :func:`ntkbook.learning_paths.train_recording` (SGD on soft
+targets, probabilities recorded every epoch) are this loop with different settings and record
+hooks:
 
 * :func:`compiled_step` -- the jitted update ``step(params, opt_state, xb, tb, lr)`` of one
   network, loss (:mod:`ntkbook.losses`), optimizer, reduction and gradient mask, cached so that
