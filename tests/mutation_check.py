@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-AUDIT_T = ["tests/test_bad_inputs_audit.py"]
+AUDIT_T = ["tests/test_bad_inputs_audit.py", "tests/test_audit_out.py"]
 METRICS_T = ["tests/test_metrics.py", "tests/test_bad_inputs_metrics.py"]
 CF_T = ["tests/test_bad_inputs_closed_form.py", "tests/test_closed_form.py"]
 DATA_T = ["tests/test_bad_inputs_data.py", "tests/test_data.py"]
