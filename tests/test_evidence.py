@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from ntkbook import evidence, metrics
+from ntkbook import evidence
 from ntkbook.evidence import ladders, measures, runner, store
 from ntkbook.evidence.ladders import Ladder, Target
 
@@ -190,30 +189,76 @@ def test_block_size_matches_brute_force():
             assert measures.block_size(n, b) == min(s for s in range(1, n + 1) if s * blocks >= n)
 
 
-def test_table7_rbo_on_a_planted_history():
-    # Z with a clear diagonal order: class k has Z_kk = 10 - k, so the predicted intra-class
-    # ranking is bias_rankings' order; a history whose per-class accuracy follows that order
-    # gives the rbo of two identical lists
-    from ntkbook.tasks import bias_rankings
-
-    K = 4
-    Z = np.diag([4.0, 3.0, 2.0, 1.0]) + 0.1 * np.ones((K, K))
-    counts = np.full(K, 5)
-    intra_pred, inter_pred = bias_rankings(Z, counts)
-    acc = np.zeros(K)
-    acc[intra_pred] = np.linspace(0.9, 0.6, K)
-    prob = np.zeros((K, K))
-    for k in range(K):
-        prob[k, inter_pred[k]] = np.linspace(0.3, 0.1, K - 1)
-        prob[k, k] = 0.5
-    hist = SimpleNamespace(
-        epoch=np.array([1, 2]), class_acc=np.stack([acc, acc]), class_prob=np.stack([prob, prob])
+def test_regression_rate_is_the_least_squares_slope():
+    # diffs = c * w^-1/2 exactly: slope -1/2; then a noisy set against the normal equations
+    exact = measures.regression_rate(
+        {32: 3.0 / np.sqrt(32), 128: 3.0 / np.sqrt(128), 512: 3.0 / np.sqrt(512)}
     )
-    out = measures.table7_rbo(hist, SimpleNamespace(Z=Z, counts=counts), [2], p=0.9)
-    assert out["intra"] == pytest.approx(metrics.rbo(list(intra_pred), list(intra_pred), 0.9))
-    assert out["inter"] == pytest.approx(np.mean([metrics.rbo(list(r), list(r), 0.9) for r in inter_pred]))
-    with pytest.raises(ValueError, match="checkpoints"):
-        measures.table7_rbo(hist, SimpleNamespace(Z=Z, counts=counts), [7])
+    assert exact["slope"] == pytest.approx(-0.5, abs=1e-12)
+    assert exact["pred_diff_128"] == pytest.approx(3.0 / np.sqrt(128), rel=1e-15)
+    w, d = np.array([10.0, 40.0, 90.0]), np.array([0.3, 0.2, 0.04])
+    X = np.column_stack([np.ones(3), np.log(w)])
+    beta = np.linalg.solve(X.T @ X, X.T @ np.log(d))
+    out = measures.regression_rate(dict(zip(w.astype(int), d)))
+    assert out["slope"] == pytest.approx(beta[1], rel=1e-12)
+    with pytest.raises(ValueError, match="two widths"):
+        measures.regression_rate({32: 0.1})
+
+
+def test_t7_measure_is_chapter_13s_seed():
+    # the ladder's measure is chapter 13's call with the ci profile's settings (the lr of the
+    # real-data loop, not the digits network's), on a small digits draw
+    from ntkbook import config
+    from ntkbook.tasks import tables
+
+    S = config.sizes("ch13", "ci")
+    kw = measures.t7_settings()
+    assert kw["lr"] == S["real_lr"] and kw["width"] == S["width"] and kw["p"] == S["rbo_p"]
+    chapter = tables.table7_seed(
+        "digits",
+        120,
+        3,
+        p=S["rbo_p"],
+        arch=S["real_arch"],
+        width=S["width"],
+        epochs=S["epochs"],
+        lr=S["real_lr"],
+        batch_size=S["batch_size"],
+        checkpoints=S["checkpoints"],
+    )
+    assert measures.t7_rankings("digits", 120, 3) == measures.t7_values(chapter)
+    with pytest.raises(ValueError, match="table7_seed"):
+        measures.t7_values({"intra": 1.0})
+
+
+def test_t8_measure_is_chapter_14s_printed_reading():
+    # the chapter's cell: refurbish_labels as printed, L = #noisy, noise seed = image seed + 1
+    from ntkbook import data
+    from ntkbook.tasks import refurbish_labels, refurbish_scores, refurbish_setup, tables
+
+    ds = data.load("digits", n=200, seed=4)
+    H = tables.kernel_gram("2-L", data.normalize(ds.x).astype(np.float64))
+    setup = refurbish_setup(H)
+    expected = {}
+    for rate in (0.1, 0.3):
+        y_noisy, flipped = data.add_label_noise(ds.y, rate, 10, seed=5)
+        res = refurbish_labels(
+            H, y_noisy, setup=setup, steps=len(flipped), stop="never", score_against="initial"
+        )
+        expected[f"corrected_{round(100 * rate)}"] = (
+            100 * refurbish_scores(ds.y, y_noisy, res.labels)["corrected"]
+        )
+    assert measures.t8_refurbish("digits", 200, 4, rates=(0.1, 0.3)) == pytest.approx(expected, abs=0)
+
+
+def test_ladders_start_at_the_chapters_ci_sizes():
+    # rung 0 is the chapter's ci computation: the sizes come from the chapters' own profile
+    from ntkbook import config
+
+    assert evidence.get("000-T8-mnist").cpu_sizes[0] == config.sizes("ch14", "ci")["real_n"]
+    for d in ("mnist", "fashion_mnist"):
+        assert evidence.get(f"000-T7-{d}").cpu_sizes[0] == config.sizes("ch13", "ci")["real_n"]
+    assert evidence.get("002-regression-rate").cpu_sizes[0] == max(config.sizes("ch07", "ci")["widths"])
 
 
 def test_registry_ladders_meet_the_brief():

@@ -17,16 +17,20 @@ import os
 
 import numpy as np
 
-from .. import _checks, archs, data, gram, metrics, tasks
+from .. import _checks, archs, config, data, gram, metrics, tasks
+from ..tasks import tables
 
 __all__ = [
     "block_size",
     "real_gram",
     "t3_separation",
     "t4_complexity_gap",
-    "table7_rbo",
+    "t7_settings",
+    "t7_values",
     "t7_rankings",
+    "t8_values",
     "t8_refurbish",
+    "regression_rate",
     "pntk_regression_rate",
 ]
 
@@ -149,125 +153,133 @@ def t4_complexity_gap(
     return out
 
 
-def table7_rbo(hist, gl, checkpoints, p: float = 0.9) -> dict[str, float]:
-    """Table 7's two scores: RBO of the predicted intra/inter-class rankings against one training run.
+def t7_settings(profile: str = "ci") -> dict:
+    """Chapter 13's Table 7 settings (``config.sizes("ch13", profile)``) as keywords of
+    :func:`ntkbook.tasks.tables.table7_seed`, so the ladder runs the chapter's real-data setting.
 
-    Parameters
-    ----------
-    hist
-        A :func:`ntkbook.dynamics.train` history with per-epoch ``class_acc`` (E, K) and
-        ``class_prob`` (E, K, K).
-    gl
-        :func:`ntkbook.tasks.gram_label_matrix` of the same images and labels (``Z``, ``counts``).
-    checkpoints
-        Epochs averaged for the trained rankings.
-    p
-        RBO persistence (extrapolated RBO, :func:`ntkbook.metrics.rbo`).
+    Examples
+    --------
+    >>> t7_settings()["lr"] == config.sizes("ch13", "ci")["real_lr"]
+    True
+    """
+    S = config.sizes("ch13", profile)
+    return dict(
+        p=float(S["rbo_p"]),
+        arch=S["real_arch"],
+        width=int(S["width"]),
+        epochs=int(S["epochs"]),
+        lr=float(S["real_lr"]),
+        batch_size=int(S["batch_size"]),
+        checkpoints=tuple(S["checkpoints"]),
+    )
+
+
+T7_KEYS = ("intra", "inter", "rand_intra", "rand_inter", "train_acc", "test_acc")
+"""The numbers of one Table 7 seed that the store keeps (and a chapter records)."""
+
+
+def t7_values(result: dict) -> dict[str, float]:
+    """The stored numbers of one :func:`ntkbook.tasks.tables.table7_seed` result.
+
+    Chapter 13 records this dict of its seed-0 result; the ladder stores it per seed.
 
     Returns
     -------
     dict
-        ``intra`` (RBO of the class ranking predicted by Z's diagonal against per-class training
-        accuracy) and ``inter`` (mean over classes of the RBO of the predicted confusion ranking
-        against the trained class probabilities).
+        ``intra``, ``inter`` (RBO of Z's predicted rankings against the trained network's),
+        ``rand_intra``, ``rand_inter`` (random floors), ``train_acc``, ``test_acc``.
     """
-    sel = np.isin(hist.epoch, list(checkpoints))
-    if not sel.any():
-        raise ValueError(
-            f"checkpoints={list(checkpoints)} names no recorded epoch (recorded: {list(hist.epoch)[:5]}...)."
-        )
-    K = gl.Z.shape[0]
-    intra_pred, inter_pred = tasks.bias_rankings(gl.Z, gl.counts)
-    intra_true = np.argsort(-hist.class_acc[sel].mean(0), kind="stable")
-    prob = hist.class_prob[sel].mean(0)
-    inter_true = [np.array([d for d in np.argsort(-prob[k], kind="stable") if d != k]) for k in range(K)]
-    inter = [metrics.rbo(list(inter_pred[k]), list(inter_true[k]), p) for k in range(K)]
-    return {
-        "intra": float(metrics.rbo(list(intra_pred), list(intra_true), p)),
-        "inter": float(np.mean(inter)),
-    }
+    missing = [k for k in T7_KEYS if k not in result]
+    if missing:
+        raise ValueError(f"result lacks {missing}; expected a tables.table7_seed result.")
+    return {k: float(result[k]) for k in T7_KEYS}
 
 
 @functools.lru_cache(maxsize=2)
-def _mlp_2l(width: int):
-    import jax
-
-    net = archs.get("2-L", width=width)
-    return net._replace(apply_fn=jax.jit(net.apply_fn))
+def _net_2l(width: int):
+    # one network per width, as chapter 13 keeps one per dataset: its update step compiles once
+    return archs.get("2-L", width=width)
 
 
-def t7_rankings(
-    name: str,
-    n: int,
-    seed: int,
-    *,
-    width: int = 256,
-    epochs: int = 20,
-    lr: float = 0.003,
-    batch_size: int = 50,
-    checkpoints=(2, 5, 10, 20),
-    p: float = 0.9,
-) -> dict[str, float]:
-    """Table 7 on real images: Z's predicted learning rankings against a trained 2-L network.
+def t7_rankings(name: str, n: int, seed: int, *, profile: str = "ci") -> dict[str, float]:
+    """Table 7 on real images: chapter 13's own seed, :func:`ntkbook.tasks.tables.table7_seed`.
 
-    The chapter-13 calls: ``gram.gram(archs.get("2-L", ndim=...), x)``,
-    ``tasks.gram_label_matrix(H, y)``, ``train(archs.get("2-L", width=width), x, y, adam, lr,
-    epochs, batch_size, seed, dtype=float64)`` and :func:`table7_rbo`.
+    Parameters
+    ----------
+    name
+        Dataset (``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``).
+    n
+        Training images drawn with ``seed`` (chapter 13's ``real_n`` at rung 0).
+    seed
+        ``config.SEED + s`` of the chapter's ``s``-th seed.
+    profile
+        Whose settings (:func:`t7_settings`): the network, its step and epochs, the RBO's ``p``.
 
     Returns
     -------
     dict
-        ``intra``, ``inter`` (:func:`table7_rbo`) and ``train_acc`` (final training accuracy).
+        :func:`t7_values` of the seed.
     """
-    from ..dynamics import train
+    kw = t7_settings(profile)
+    return t7_values(tables.table7_seed(name, n, seed, net=_net_2l(kw["width"]), **kw))
 
-    ds, x = _loaded(name, n, seed)
-    H = gram.gram(archs.get("2-L", ndim=archs.ndim_of(ds.image_shape)), x, progress=False)
-    gl = tasks.gram_label_matrix(H, ds.y)
-    h = train(
-        _mlp_2l(width),
-        x,
-        ds.y,
-        num_classes=ds.num_classes,
-        optimizer="adam",
-        lr=lr,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        progress=False,
-        dtype=np.float64,
-    )
-    return {**table7_rbo(h, gl, checkpoints, p), "train_acc": float(h.train_acc[-1])}
+
+def t8_values(draw: dict) -> dict[str, float]:
+    """Per cent corrected per noise rate of one :func:`ntkbook.tasks.tables.table8_seed` draw.
+
+    Returns
+    -------
+    dict
+        ``corrected_<pct>`` (``corrected_10`` for 10 % noise), in per cent.
+    """
+    return {f"corrected_{round(100 * float(r))}": float(100 * v["corrected"]) for r, v in draw.items()}
 
 
 def t8_refurbish(name: str, n: int, seed: int, *, rates=(0.1, 0.2, 0.3, 0.7)) -> dict[str, float]:
     """Table 8: share of the injected noise the printed Algorithm 1 returns to the true class.
 
-    The chapter-14 calls: the 2-L Gram of ``n`` images, ``refurbish_setup(H)``, and per noise
-    rate ``data.add_label_noise(y, rate, 10, seed=seed + 1)`` then
-    ``refurbish_labels(H, y_noisy, setup=setup, steps=#flipped, stop="never",
-    score_against="initial")`` scored by ``refurbish_scores(...)["corrected"]``.
+    The chapter-14 calls: ``tables.kernel_gram("2-L", x)`` of ``n`` images drawn with ``seed``,
+    ``refurbish_setup(H)``, then :func:`ntkbook.tasks.tables.table8_seed` with noise seed
+    ``seed + 1`` (Algorithm 1 as printed, L = number of corrupted labels).
 
     Returns
     -------
     dict
-        ``corrected_<pct>`` in per cent for each rate (``corrected_10`` for 10 % noise).
+        :func:`t8_values` of the draw.
     """
-    from ..tasks.refurbish import refurbish_labels, refurbish_scores, refurbish_setup
+    from ..tasks.refurbish import refurbish_setup
 
     ds, x = _loaded(name, n, seed)
-    H = gram.gram(archs.get("2-L", ndim=archs.ndim_of(ds.image_shape)), x, progress=False)
-    setup = refurbish_setup(H)
-    out = {}
-    for rate in rates:
-        y_noisy, flipped = data.add_label_noise(ds.y, rate, 10, seed=seed + 1)
-        res = refurbish_labels(
-            H, y_noisy, setup=setup, steps=len(flipped), stop="never", score_against="initial"
-        )
-        out[f"corrected_{round(100 * rate)}"] = float(
-            100 * refurbish_scores(ds.y, y_noisy, res.labels)["corrected"]
-        )
-    return out
+    H = tables.kernel_gram("2-L", x)
+    return t8_values(tables.table8_seed(H, ds.y, seed + 1, tuple(rates), setup=refurbish_setup(H)))
+
+
+def regression_rate(pred_diff: dict) -> dict[str, float]:
+    """The fitted log-log slope of the prediction difference against width, and the differences.
+
+    Parameters
+    ----------
+    pred_diff
+        ``{width: relative eNTK-vs-pNTK prediction difference}`` (at least two widths), each the
+        mean over initialisations (chapter 7's ``init_mean.pred_diff``).
+
+    Returns
+    -------
+    dict
+        ``slope`` (least-squares slope of ``log pred_diff`` on ``log width``; 002's claim: -1/2)
+        and ``pred_diff_<width>`` for each width.
+
+    Examples
+    --------
+    >>> regression_rate({100: 0.1, 400: 0.05})["slope"]
+    -0.5
+    """
+    widths = sorted(int(w) for w in pred_diff)
+    if len(widths) < 2:
+        raise ValueError(f"pred_diff needs at least two widths; got {widths}.")
+    diffs = [float(pred_diff[w]) for w in widths]
+    slope = float(np.polyfit(np.log(widths), np.log(diffs), 1)[0])
+    return {"slope": slope, **{f"pred_diff_{w}": d for w, d in zip(widths, diffs)}}
 
 
 def pntk_regression_rate(
@@ -284,21 +296,22 @@ def pntk_regression_rate(
 ) -> dict[str, float]:
     """Fitted rate at which pNTK kernel-regression predictions approach the eNTK's with width.
 
-    Widths ``max_width / 16, max_width / 4, max_width`` (chapter 7's ``[32, 128, 512]`` at
-    ``max_width = 512``); per width the relative prediction difference at initialisation,
-    averaged over ``n_inits`` initialisations ``PRNGKey(seed * n_inits + i)`` (seed 0: keys 0, 1,
-    the chapter's), then the log-log slope against width (002's claim: -1/2).
+    Chapter 7's calls: widths ``max_width / 16, max_width / 4, max_width`` (its ``[32, 128,
+    512]`` at ``max_width = 512``), per width and initialisation ``PRNGKey(seed * n_inits + i)``
+    (seed 0: keys 0, 1, the chapter's) :func:`ntkbook.pntk.kernel_pair` and
+    :func:`ntkbook.pntk.compare_pair`'s ``pred_diff``, averaged over the initialisations, then
+    :func:`regression_rate`.
 
     Returns
     -------
     dict
-        ``slope`` and ``pred_diff_<width>`` for each width.
+        :func:`regression_rate` of the widths.
     """
     import jax
 
     from .. import (
-        dynamics,  # noqa: F401 - first: `empirical` imported alone hits the
-        empirical,  # dynamics <-> empirical import cycle (issue 27)
+        dynamics,  # noqa: F401 - first: `empirical` (which pntk uses) imported alone hits the
+        pntk,  # dynamics <-> empirical import cycle (issue 27)
     )
 
     max_width = _checks.positive_int(max_width, "max_width", minimum=16)
@@ -306,7 +319,6 @@ def pntk_regression_rate(
     ds = data.load(dataset, n=n, n_test=n_test, seed=data_seed)
     x = data.normalize(ds.x_flat).astype(np.float64)
     x_test = data.normalize(ds.x_test_flat).astype(np.float64)
-    x_both = np.concatenate([x, x_test])
     Y = data.one_hot(ds.y, ds.num_classes)
     diffs = {}
     for width in widths:
@@ -314,12 +326,7 @@ def pntk_regression_rate(
         per_init = []
         for i in range(n_inits):
             _, p0 = init_w(jax.random.PRNGKey(seed * n_inits + i), x.shape)
-            K = empirical.entk(apply_w, p0, x_both, x)
-            P = empirical.pntk(apply_w, p0, x_both, x)
-            f0, f0t = np.asarray(apply_w(p0, x)), np.asarray(apply_w(p0, x_test))
-            fe = empirical.entk_regression(K[:n], Y, K[n:], reg, f0_train=f0, f0_test=f0t)
-            fp = empirical.pntk_regression(P[:n], Y, P[n:], reg, f0_train=f0, f0_test=f0t)
-            per_init.append(empirical.relative_prediction_difference(fe, fp))
+            k0 = pntk.kernel_pair(apply_w, p0, x, x_test)
+            per_init.append(pntk.compare_pair(k0, Y, ds.y_test, reg)["pred_diff"])
         diffs[width] = float(np.mean(per_init))
-    slope = float(np.polyfit(np.log(widths), np.log([diffs[w] for w in widths]), 1)[0])
-    return {"slope": slope, **{f"pred_diff_{w}": v for w, v in diffs.items()}}
+    return regression_rate(diffs)

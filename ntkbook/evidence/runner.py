@@ -54,9 +54,18 @@ def plan(
 
 
 def _seconds_per_seed(ladder: Ladder, root=None) -> tuple[int, float] | None:
-    """(size, median seconds per seed) at the largest stored rung, or ``None``."""
+    """(size, median seconds per seed) at the largest stored rung, or ``None``.
+
+    Per record the smaller of its wall and CPU seconds: the estimate is for a quiet machine.
+    """
     doc = store.read(ladder.id, root)
-    timed = [(r["size"], [x["seconds"] for x in r["records"].values()]) for r in doc["rungs"] if r["records"]]
+    # a record's CPU seconds where stored (all threads): on this shared machine the wall time of
+    # a nice'd run mostly measures the other jobs, the CPU time what a quiet machine would spend
+    timed = [
+        (r["size"], [min(x["seconds"], x.get("cpu_s") or x["seconds"]) for x in r["records"].values()])
+        for r in doc["rungs"]
+        if r["records"]
+    ]
     if not timed:
         return None
     size, secs = max(timed)
