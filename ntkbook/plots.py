@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["use_style", "loglog_with_slope", "fit_loglog_slope"]
+__all__ = ["use_style", "loglog_with_slope", "fit_loglog_slope", "log_ticks"]
 
 
 def use_style() -> None:
@@ -84,3 +84,33 @@ def loglog_with_slope(
         ref = np.asarray(y, np.float64)[0] * (x / x[0]) ** reference_slope
         ax.loglog(x, ref, "--", color="grey", label=reference_label or f"slope {reference_slope:+g}")
     return slope
+
+
+def log_ticks(ax, axis: str = "y"):
+    """Label a log axis at 1-2-5 steps with plain numbers and no minor labels.
+
+    Matplotlib's default log labels (powers of ten plus minor labels) overlap on short decades;
+    this puts major ticks at ``{1, 2, 5} x 10^k``, formats them with ``%g`` and hides the minor
+    labels.
+
+    Parameters
+    ----------
+    ax
+        A matplotlib ``Axes`` whose chosen axes are already log-scaled.
+    axis
+        ``"x"``, ``"y"`` or ``"xy"``.
+
+    Returns
+    -------
+    Axes
+        ``ax``.
+    """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    if axis not in ("x", "y", "xy"):
+        raise ValueError(f"axis must be 'x', 'y' or 'xy'; got {axis!r}.")
+    for a in ([ax.xaxis] if "x" in axis else []) + ([ax.yaxis] if "y" in axis else []):
+        a.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        a.set_major_formatter(FormatStrFormatter("%g"))
+        a.set_minor_formatter(NullFormatter())
+    return ax
