@@ -89,7 +89,7 @@ def symmetric_matrix(H, name: str, *, rtol: float = 1e-8) -> np.ndarray:
         raise ValueError(f"{name} must be square; got shape {arr.shape}.")
     scale = float(np.max(np.abs(arr))) if arr.size else 0.0
     asym = float(np.max(np.abs(arr - arr.T))) if arr.size else 0.0
-    if asym > rtol * max(scale, np.finfo(np.float64).tiny):
+    if asym > rtol * max(scale, float(np.finfo(np.float64).tiny)):
         raise ValueError(
             f"{name} must be symmetric; max|{name} - {name}.T| = {asym:.3g} "
             f"exceeds {rtol:g} x max|{name}| = {rtol * scale:.3g}."

@@ -47,14 +47,16 @@ def defer_experimental() -> bool:
     spec = importlib.util.spec_from_file_location(_NAME, init, submodule_search_locations=[str(pkg_dir)])
     if spec is None or spec.loader is None:
         return False
+    loader = spec.loader
     module = importlib.util.module_from_spec(spec)  # created, not executed
 
     def load_on_first_use(name: str):
         # once: the real code then defines the module's names in this namespace
         del module.__getattr__
-        spec.loader.exec_module(module)
+        loader.exec_module(module)
         return getattr(module, name)
 
-    module.__getattr__ = load_on_first_use
+    # a module-level __getattr__ (PEP 562), set as an attribute of the module object
+    setattr(module, "__getattr__", load_on_first_use)  # noqa: B010
     sys.modules[_NAME] = module
     return True
