@@ -112,6 +112,8 @@ def _check_covariance(k12, k11, k22) -> None:
     the expectations would be computed for an angle that does not exist.
     """
     s12, s11, s22 = np.shape(k12), np.shape(k11), np.shape(k22)
+    want11: tuple[int, ...]
+    want22: tuple[int, ...]
     if len(s12) == 2:
         want11, want22 = (s12[0], 1), (1, s12[1])
     else:

@@ -137,11 +137,11 @@ def gram_by_depth(
         ],
         head,
     ).kernel_fn
-    head = head.kernel_fn
+    head_kernel = head.kernel_fn
     # stage s: the layers from the previous depth to depth order[s], then that depth's readout
     bounds = [0] + [2 * d for d in order]
     stages = [
-        jax.jit(lambda c, lo=lo, hi=hi: _stage(body, head, c, lo, hi))
+        jax.jit(lambda c, lo=lo, hi=hi: _stage(body, head_kernel, c, lo, hi))
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
     start = jax.jit(body.start)

@@ -142,13 +142,13 @@ def run_blocks(
     if not callable(block_fn):
         raise TypeError(f"block_fn must be callable; got {type(block_fn).__name__}.")
     symmetric = x2 is None
-    xb = x1 if symmetric else x2
+    xb = x1 if x2 is None else x2
     n1, n2 = len(x1), len(xb)
     if n1 == 0 or n2 == 0:
         raise ValueError(f"x1 and x2 must hold at least one input each; got {n1} and {n2}.")
-    if not symmetric and np.shape(x1)[1:] != np.shape(x2)[1:]:
+    if not symmetric and np.shape(x1)[1:] != np.shape(xb)[1:]:
         raise ValueError(
-            f"x1 and x2 must share a feature shape; got {np.shape(x1)[1:]} and {np.shape(x2)[1:]}."
+            f"x1 and x2 must share a feature shape; got {np.shape(x1)[1:]} and {np.shape(xb)[1:]}."
         )
     b = min(_checks.positive_int(block, "block"), max(n1, n2))
     if devices is not None and len(devices) == 0:

@@ -15,6 +15,7 @@ import os
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -57,7 +58,7 @@ def _largest_intermediate(fn: Callable, a, b) -> int:
         nonlocal largest
         for eqn in jaxpr.eqns:
             for var in eqn.outvars:
-                aval = getattr(var, "aval", None)
+                aval: Any = getattr(var, "aval", None)
                 if hasattr(aval, "shape") and hasattr(aval, "dtype"):
                     largest = max(largest, int(np.prod(aval.shape)) * aval.dtype.itemsize)
             for param in eqn.params.values():

@@ -63,7 +63,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
@@ -217,7 +217,7 @@ def _strided_window_sum(t, axes: Sequence[int], window: int, stride: int, lo: in
     for a in axes:
         pad[a] = (lo, hi)
     tp = jnp.pad(t, pad)
-    total = 0
+    total: Any = 0
     for d in range(window):
         idx = [slice(None)] * t.ndim
         for a in axes:
@@ -432,6 +432,10 @@ class _Layer:
         return hash(self._key())
 
 
+@overload
+def _check_std(value, name: str, layer: str, allow_none: Literal[False]) -> float: ...
+@overload
+def _check_std(value, name: str, layer: str, allow_none: bool) -> float | None: ...
 def _check_std(value, name: str, layer: str, allow_none: bool) -> float | None:
     if value is None and allow_none:
         return None
