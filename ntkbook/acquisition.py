@@ -94,16 +94,16 @@ def acquire(
     K = _checks.symmetric_matrix(K, "K")
     if K.shape[0] != len(f0):
         raise ValueError(f"K must be ({len(f0)}, {len(f0)}) like f0's points; got {K.shape}.")
-    lab = list(lab)
-    ridge = active.relative_ridge(K[np.ix_(lab, lab)], reg)
-    chol = active.GrowingCholesky(K[np.ix_(lab, lab)], ridge)
-    f_now = f0 + K[:, lab] @ chol.solve(Y[lab] - f0[lab])  # kernel regression from f0 on L
+    lab_rows = list(lab)  # grows by one point per acquisition
+    ridge = active.relative_ridge(K[np.ix_(lab_rows, lab_rows)], reg)
+    chol = active.GrowingCholesky(K[np.ix_(lab_rows, lab_rows)], ridge)
+    f_now = f0 + K[:, lab_rows] @ chol.solve(Y[lab_rows] - f0[lab_rows])  # kernel regression from f0 on L
     picked: list[int] = []
     for _ in range(per_round):
         cand = np.setdiff1d(pool, picked)
         t0 = time.perf_counter()
         la = active.lookahead(
-            chol, K[np.ix_(lab, cand)], K[:, cand], K[:, lab], np.diag(K)[cand], f_now, f_now[cand]
+            chol, K[np.ix_(lab_rows, cand)], K[:, cand], K[:, lab_rows], np.diag(K)[cand], f_now, f_now[cand]
         )
         q = active.softmax(f_now[cand], temperature)
         score = (
@@ -115,10 +115,10 @@ def acquire(
         t_fast = time.perf_counter() - t0
         if timings is not None:
             t0 = time.perf_counter()
-            slow = active.output_change_direct(K, f0, Y[lab], lab, cand, q, ridge)
+            slow = active.output_change_direct(K, f0, Y[lab_rows], lab_rows, cand, q, ridge)
             timings.append(
                 dict(
-                    labelled=len(lab),
+                    labelled=len(lab_rows),
                     candidates=len(cand),
                     rank_one_s=t_fast,
                     direct_s=time.perf_counter() - t0,
@@ -129,8 +129,8 @@ def acquire(
             )
         c = int(cand[j])
         f_now = la.predictions(j, Y[c])  # the annotator reveals y_c
-        chol.append(K[lab, c], K[c, c])
-        lab.append(c)
+        chol.append(K[lab_rows, c], K[c, c])
+        lab_rows.append(c)
         picked.append(c)
     return np.array(picked)
 

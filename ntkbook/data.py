@@ -350,8 +350,9 @@ def _idx_loader(name: str) -> Callable:
 
     def loader(n, n_test, seed, root) -> Dataset:
         folder = data_root(root) / name
-        paths = [_find(folder, s) for s in stems]
-        if any(p is None for p in paths):
+        found = [_find(folder, s) for s in stems]
+        paths = [p for p in found if p is not None]
+        if len(paths) < len(found):
             raise _missing(name, folder, [s + "[.gz]" for s in stems])
         x, y, x_te, y_te = (read_idx(p) for p in paths)
         _check_split(x, y, 10, str(paths[0]), str(paths[1]))

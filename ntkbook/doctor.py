@@ -171,12 +171,12 @@ def device_info(device) -> DeviceInfo:
     except Exception:  # noqa: BLE001 -- some backends raise instead of returning None
         stats = None
     if stats and "bytes_limit" in stats:
-        total = int(stats["bytes_limit"])
+        limit = int(stats["bytes_limit"])
         return DeviceInfo(
             str(device),
             device.platform,
-            total - int(stats.get("bytes_in_use", 0)),
-            total,
+            limit - int(stats.get("bytes_in_use", 0)),
+            limit,
             "device.memory_stats()",
         )
     free, total = _host_memory()

