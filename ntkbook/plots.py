@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["use_style", "loglog_with_slope", "fit_loglog_slope", "log_ticks"]
+from . import _checks
+
+__all__ = ["use_style", "loglog_with_slope", "fit_loglog_slope", "log_ticks", "class_blocks", "class_heatmap"]
 
 
 def use_style() -> None:
@@ -37,13 +39,13 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> tuple[float, flo
     ValueError
         If fewer than two points are given or any value is not positive.
     """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError(f"x and y must be 1-D of equal length >= 2; got shapes {x.shape}, {y.shape}.")
-    if np.any(x <= 0) or np.any(y <= 0) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+    xa = np.asarray(x, np.float64)
+    ya = np.asarray(y, np.float64)
+    if xa.shape != ya.shape or xa.ndim != 1 or len(xa) < 2:
+        raise ValueError(f"x and y must be 1-D of equal length >= 2; got shapes {xa.shape}, {ya.shape}.")
+    if np.any(xa <= 0) or np.any(ya <= 0) or not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
         raise ValueError("x and y must be finite and positive for a log-log fit.")
-    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    slope, intercept = np.polyfit(np.log(xa), np.log(ya), 1)
     return float(slope), float(intercept)
 
 
@@ -114,3 +116,77 @@ def log_ticks(ax, axis: str = "y"):
         a.set_major_formatter(FormatStrFormatter("%g"))
         a.set_minor_formatter(NullFormatter())
     return ax
+
+
+def class_blocks(y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the class blocks of a class-sorted Gram matrix begin and where their centres are.
+
+    Parameters
+    ----------
+    y : array of int, shape (N,)
+        Labels, sorted so that each class is one contiguous run (e.g. ``np.sort``-ed).
+
+    Returns
+    -------
+    edges : ndarray, shape (C - 1,)
+        Boundaries between consecutive runs, at half-integer pixel positions (``i - 0.5``
+        before the first sample ``i`` of a new class): where :func:`class_heatmap` draws lines.
+    centres : ndarray, shape (C,)
+        Midpoint of each run in the same pixel coordinates: where the class ticks go.
+    classes : ndarray, shape (C,)
+        The label of each run, in order.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or no 1-D array of labels, or a class occurs in more than one run.
+    """
+    ya = _checks.nonempty(_checks.labels(y, "y"), "y")
+    change = np.flatnonzero(ya[1:] != ya[:-1]) + 1  # first index of each run after the first
+    classes = ya[np.concatenate([[0], change])]
+    if len(np.unique(classes)) != len(classes):
+        raise ValueError("y must be sorted by class (each class one contiguous run); sort the samples first.")
+    edges = change - 0.5
+    bounds = np.concatenate([[-0.5], edges, [len(ya) - 0.5]])
+    return edges, (bounds[:-1] + bounds[1:]) / 2, classes
+
+
+def class_heatmap(ax, K, y, title: str | None = None):
+    """Image of a Gram matrix whose rows and columns are sorted by class, class blocks marked.
+
+    White lines at the class boundaries and one tick per class at its block's centre
+    (:func:`class_blocks`); the colour scale is the matrix's own.
+
+    Parameters
+    ----------
+    ax
+        Matplotlib axes.
+    K : array, shape (N, N)
+        The Gram matrix, rows and columns in the order of ``y``.
+    y : array of int, shape (N,)
+        Class-sorted labels.
+    title
+        Axes title.
+
+    Returns
+    -------
+    AxesImage
+        The image (pass it to ``colorbar``).
+    """
+    K = np.asarray(K)
+    edges, centres, classes = class_blocks(y)
+    n = len(np.asarray(y))
+    if K.shape != (n, n):
+        raise ValueError(f"K must have shape (N, N) with N = len(y) = {n}; got {K.shape}.")
+    im = ax.imshow(K, cmap="viridis", interpolation="nearest")
+    for e in edges:
+        ax.axhline(e, color="white", lw=0.6)
+        ax.axvline(e, color="white", lw=0.6)
+    ax.set_xticks(centres, classes)
+    ax.set_yticks(centres, classes)
+    ax.set_xlabel("sample (sorted by class)")
+    ax.set_ylabel("sample (sorted by class)")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(False)
+    return im
