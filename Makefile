@@ -23,6 +23,14 @@ CORE_TESTS  = $(shell grep -l '^pytestmark.*mark\.core' tests/test_*.py)
 # The claims ledger's folder (ntkbook.claims.ledger_dir); emptied before every execution of
 # the book so the appendix can never show a chapter's records from an earlier run.
 CLAIMS_DIR  = $(or $(NTKBOOK_CLAIMS_DIR),build/claims)
+# Compiled byte code is cached in one folder of the build (never beside the sources), and
+# written even where the environment says PYTHONDONTWRITEBYTECODE (this machine's image does):
+# the venvs are installed with --no-compile, so without a cache every Python process of a run
+# -- each notebook's kernel, each test subprocess -- compiled JAX, TensorFlow and pandas from
+# source again (about 2.5 s of CPU per process just to import ntkbook with JAX; one test file
+# that starts several CLIs took 46 s of CPU without the cache, 22 s with it warm).
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX ?= $(CURDIR)/build/pycache
 
 .PHONY: env env-core data test test-core unit test-lab test-browser test-determinism browser-after-render \
         determinism-after-execute notebook book book-execute book-render lab bench clean
