@@ -117,6 +117,20 @@ def test_run_stores_every_record_and_resumes_without_recomputing(fake):
     assert runner.run(device="cpu", seeds=5, root=fake) == 1 and CALLS == [(20, 3)]
 
 
+def test_profile_estimate_sums_every_rung_by_hand(fake, capsys):
+    assert runner.profile_seconds([FAKE], "cpu", 5, fake) == (0.0, 1)  # nothing timed yet
+    runner.run(max_rung=0, device="cpu", seeds=3, root=fake)
+    doc = store.read("999-fake", fake)
+    for rec in doc["rungs"][0]["records"].values():  # planted timings: wall 4 s, CPU 2 s
+        rec["seconds"], rec["cpu_s"] = 4.0, 2.0
+    store.write(doc, fake)
+    # 2 s per seed at N = 10 (CPU beats wall), cost linear in N: 5 seeds x 2 x (10 + 20 + 80) / 10
+    whole, unknown = runner.profile_seconds([FAKE], "cpu", 5, fake)
+    assert unknown == 0 and whole == pytest.approx(5 * 2.0 * (10 + 20 + 80) / 10)
+    runner.run(device="cpu", seeds=5, root=fake, estimate_only=True)
+    assert "whole profile on cpu" in capsys.readouterr().out
+
+
 def test_max_rung_and_only(fake):
     runner.run(only=["999"], max_rung=0, device="cpu", seeds=2, root=fake)
     assert sorted(CALLS) == [(10, 0), (10, 1)]

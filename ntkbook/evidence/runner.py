@@ -17,7 +17,7 @@ import numpy as np
 from . import store
 from .ladders import LADDERS, Ladder
 
-__all__ = ["select", "plan", "estimate_seconds", "run", "main"]
+__all__ = ["select", "plan", "estimate_seconds", "profile_seconds", "run", "main"]
 
 
 def detect_device() -> str:
@@ -82,6 +82,25 @@ def estimate_seconds(ladder: Ladder, size: int, root=None) -> float | None:
     return t0 * (size / s0) ** ladder.cost_exponent
 
 
+def profile_seconds(ladders: list[Ladder], device: str, seeds: int, root=None) -> tuple[float, int]:
+    """Estimated seconds of the whole profile from an empty store (every rung, every seed).
+
+    Returns
+    -------
+    seconds, unknown
+        The sum of :func:`estimate_seconds` over every ``(ladder, size, seed)``, and how many
+        ladders have no stored timing to estimate from (left out of the sum).
+    """
+    total, unknown = 0.0, 0
+    for ladder in ladders:
+        per_seed = [estimate_seconds(ladder, size, root) for size in ladder.sizes(device)]
+        if any(c is None for c in per_seed):
+            unknown += 1
+            continue
+        total += seeds * float(sum(per_seed))
+    return total, unknown
+
+
 def _fmt(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -112,6 +131,14 @@ def run(
     device = detect_device() if device == "auto" else device
     ladders = select(only)
     tasks = plan(ladders, device, max_rung, seeds, root)
+    if estimate_only:
+        whole, unknown = profile_seconds(ladders, device, seeds, root)
+        print(
+            f"evidence: the whole profile on {device} from an empty store ({len(ladders)} claims, "
+            f"{seeds} seeds per rung) would take about {_fmt(whole)} on a quiet machine"
+            + (f" plus {unknown} claims without a timing" if unknown else ""),
+            flush=True,
+        )
     if not tasks:
         print(
             f"evidence: every selected record is stored ({store.default_dir() if root is None else root}); "
