@@ -45,6 +45,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -88,8 +89,11 @@ GRAM_ARCHS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP")
 ZOO_KERNELS = ("2-L", "10-L", "CNN-1", "CNN-2", "CNN-1-GAP", "CNN-2-GAP")
 
 
-def timed(fn: Callable, *args, **kwargs) -> tuple[object, float, float]:
-    """Run ``fn`` once; return its result (device arrays waited for), wall and CPU seconds."""
+def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float, float]:
+    """Run ``fn`` once; return its result (device arrays waited for), wall and CPU seconds.
+
+    The result is whatever ``fn`` returns, hence typed ``Any``.
+    """
     import jax
 
     if not callable(fn):
@@ -199,7 +203,7 @@ def _entk_rows(s: dict, log: Callable) -> list[dict]:
     empirical.pntk(apply_fn, params, x[:4])
     K, tb, cb = timed(empirical.entk, apply_fn, params, x)
     Kp, tn, cn = timed(empirical.pntk, apply_fn, params, x)
-    err = empirical.relative_frobenius_error(K, Kp)
+    rel_err = empirical.relative_frobenius_error(K, Kp)
     row = _row(
         "entk",
         f"3-layer MLP, width {s['entk_width']}, O=10",
@@ -210,7 +214,7 @@ def _entk_rows(s: dict, log: Callable) -> list[dict]:
         cb,
         tn,
         cn,
-        err,
+        rel_err,
         "diff: relative Frobenius error of pNTK (x) I_O against the eNTK (an approximation, not rounding)",
     )
     log(row)
@@ -497,7 +501,7 @@ def block_sweep(
     rows = []
     for name in names:
         arch = archs.get(name)
-        row = dict(kernel=name, n=n)
+        row: dict[str, Any] = dict(kernel=name, n=n)
 
         def best(bs, arch=arch):
             _, run = gram.gram(arch, x, batch_size=bs, progress=False, return_record=True)  # compile

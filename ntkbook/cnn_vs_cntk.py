@@ -12,7 +12,7 @@ rule for every network); :func:`cnn_table` assembles the table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -75,7 +75,7 @@ def cntk_accuracies(
     _checks.one_of(pool, "pool", ("flatten", "gap"))
     x = _checks.finite_array(ds.x, "ds.x", dtype=np.float64)
     xt = _checks.finite_array(ds.x_test, "ds.x_test", dtype=np.float64)
-    kw = dict(depths=list(depths), pool=pool, ndim=ndim, batch_size=batch_size)
+    kw: dict[str, Any] = dict(depths=list(depths), pool=pool, ndim=ndim, batch_size=batch_size)
     K_by, Kt_by = cntk_depths.gram_by_depth(x, **kw), cntk_depths.gram_by_depth(xt, x, **kw)
     Y = data.one_hot(ds.y, ds.num_classes, centered=True)
     out = {}
@@ -131,6 +131,7 @@ def cnn_gd_accuracy(
             keep_params=False,
             loss="xent",
         )
+    assert traj.f_eval is not None  # x_eval was given
     return float(np.mean(traj.f_eval[-1].argmax(1) == ds.y_test)), float(traj.loss[-1] / len(x))
 
 
@@ -159,7 +160,7 @@ def cnn_table(
     }
     rows = []
     for depth in depths:
-        row = dict(depth=depth)
+        row: dict[str, float] = {"depth": depth}
         for pool, tag in (("flatten", "V"), ("gap", "GAP")):
             k = kernels[pool][depth]
             net_acc, net_loss = cnn_gd_accuracy(

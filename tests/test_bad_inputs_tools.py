@@ -241,6 +241,16 @@ CASES = [
         "positive",
     ),
     (plots, "fit_loglog_slope", lambda t: plots.fit_loglog_slope([], []), ValueError, "length >= 2"),
+    (plots, "log_ticks", lambda t: plots.log_ticks(plt.subplots()[1], "z"), ValueError, "axis must be"),
+    (plots, "class_blocks", lambda t: plots.class_blocks([0, 1, 0]), ValueError, "sorted by class"),
+    (plots, "class_blocks", lambda t: plots.class_blocks([]), ValueError, "y"),
+    (
+        plots,
+        "class_heatmap",
+        lambda t: plots.class_heatmap(plt.subplots()[1], np.eye(2), [0, 1, 1]),
+        ValueError,
+        "K must have shape",
+    ),
     # bench: checked before any child process or timing starts
     (bench, "timed", lambda t: bench.timed(3), TypeError, "fn must be callable"),
     (bench, "run", lambda t: bench.run(only=("nope",)), ValueError, "unknown benchmark"),

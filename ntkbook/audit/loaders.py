@@ -355,7 +355,8 @@ def load_image_folder(
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise ValueError(f"{path} has no sub-folders; expected one folder of images per class.")
-    images, labels, names, shapes, grey = [], [], [], {}, True
+    images, labels, names, grey = [], [], [], True
+    shapes: dict[tuple[int, ...], Path] = {}  # image size -> the first file of that size
     for k, folder in enumerate(classes):
         files = _visible_files(folder)
         if not files:

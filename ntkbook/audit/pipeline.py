@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def audit(
     batch_size: int | None = None,
     class_names: Sequence | None = None,
     sample_ids: Sequence | None = None,
-    rows: Sequence[int] | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
     spread_draws: int = 10,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
@@ -234,7 +235,7 @@ def audit(
     xn = data.normalize(x)
     say = log if log is not None else (_stderr if progress else (lambda msg: None))
 
-    settings = dict(
+    settings: dict[str, Any] = dict(
         n=n,
         shuffles=shuffles,
         flag_alpha=flag_alpha,

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,22 @@ import pandas as pd
 from . import tools as _tools
 
 __all__ = ["AuditReport", "check_out"]
+
+
+class _Result:
+    """A read-only attribute of :class:`AuditReport` that reads ``results[tool][entry]``.
+
+    The historical names (``rep.ranking``, ``rep.Z``, ...) of the tools' results, one line each.
+    """
+
+    def __init__(self, tool: str, entry: str | None = None) -> None:
+        self.tool, self.entry = tool, entry
+
+    def __get__(self, rep: AuditReport | None, owner: type | None = None) -> Any:
+        if rep is None:  # looked up on the class (documentation tools): the descriptor itself
+            return self
+        value = rep.results[self.tool]
+        return value if self.entry is None else value[self.entry]
 
 
 @dataclass(frozen=True)
@@ -65,20 +82,20 @@ class AuditReport:
     rows: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
 
-    # ---- the tools' results under their historical names
-    ranking = property(lambda self: self.results["ranking"])
-    L_given = property(lambda self: self.results["labels"]["L_given"])
-    L_shuffled = property(lambda self: self.results["labels"]["L_shuffled"])
-    Z = property(lambda self: self.results["bias"]["Z"])
-    counts = property(lambda self: self.results["bias"]["counts"])
-    intra = property(lambda self: self.results["bias"]["intra"])
-    inter = property(lambda self: self.results["bias"]["inter"])
-    ridge = property(lambda self: self.results["bias"]["ridge"])
-    condition_number = property(lambda self: self.results["bias"]["condition_number"])
-    cg_scores = property(lambda self: self.results["flags"]["scores"])
-    flagged = property(lambda self: self.results["flags"]["flagged"])
-    refurbishment = property(lambda self: self.results["relabel"])
-    cv_accuracy = property(lambda self: self.results["check"])
+    # ---- the tools' results under their historical names (class attributes, not fields)
+    ranking: ClassVar[_Result] = _Result("ranking")
+    L_given: ClassVar[_Result] = _Result("labels", "L_given")
+    L_shuffled: ClassVar[_Result] = _Result("labels", "L_shuffled")
+    Z: ClassVar[_Result] = _Result("bias", "Z")
+    counts: ClassVar[_Result] = _Result("bias", "counts")
+    intra: ClassVar[_Result] = _Result("bias", "intra")
+    inter: ClassVar[_Result] = _Result("bias", "inter")
+    ridge: ClassVar[_Result] = _Result("bias", "ridge")
+    condition_number: ClassVar[_Result] = _Result("bias", "condition_number")
+    cg_scores: ClassVar[_Result] = _Result("flags", "scores")
+    flagged: ClassVar[_Result] = _Result("flags", "flagged")
+    refurbishment: ClassVar[_Result] = _Result("relabel")
+    cv_accuracy: ClassVar[_Result] = _Result("check")
 
     def sample_columns(self, index) -> pd.DataFrame:
         """``index`` (position in the audited data), ``row`` (input row) and ``sample`` (name)."""

@@ -419,7 +419,8 @@ def _flags_figure(rep: AuditReport):
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     pos = rep.cg_scores[rep.cg_scores > 0]
     lo = max(pos.min() if len(pos) else 1e-12, 1e-12)
-    bins = np.geomspace(lo, max(rep.cg_scores.max(), lo * 10), 40)
+    # a list: matplotlib's stubs type ``bins`` as a sequence, which an ndarray is not to mypy
+    bins = np.geomspace(lo, max(rep.cg_scores.max(), lo * 10), 40).tolist()
     ax.hist(np.maximum(rep.cg_scores, lo), bins=bins, color="C0", alpha=0.7, label="given labels")
     if f["null"] is not None:
         ax.hist(
