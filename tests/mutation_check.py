@@ -242,6 +242,37 @@ MUTANTS: list[tuple[str, str, list[tuple[str, str]], list[str]]] = [
         [("p = (1.0 - alpha) * p + alpha * q[t]", "p = (1.0 - alpha) * q[t] + alpha * p")],
         LP_T,
     ),
+    # the planted bugs issue 25 lists beyond the input checks: the core suite's kernel tests
+    # (stored neural-tangents values), the Gram cache's fingerprint, acquisition tie order
+    (
+        "gap-conv-offset-loop-one-short",
+        "ntkbook/layers.py",
+        [("    for d in range(1, r + 1):\n        hi = ", "    for d in range(1, r):\n        hi = ")],
+        ["tests/test_layers_core.py", "tests/test_core_independent.py"],
+    ),
+    (
+        "gram-cache-fingerprint-without-batch-size",
+        "ntkbook/gram_cache.py",
+        [
+            (
+                'h.update(f"{kind}|{batch_size}|{kernel}|format{_FORMAT}".encode())',
+                'h.update(f"{kind}|{kernel}|format{_FORMAT}".encode())',
+            )
+        ],
+        ["tests/test_gram_engine.py", "tests/test_gram_cache_identity.py"],
+    ),
+    (
+        "gram-cache-probe-at-1e-1",
+        "ntkbook/gram_cache.py",
+        [('",".join(f"{v:.10g}" for v in probe.ravel())', '",".join(f"{v:.1g}" for v in probe.ravel())')],
+        ["tests/test_gram_engine.py", "tests/test_gram_cache_identity.py"],
+    ),
+    (
+        "top-k-tie-order",
+        "ntkbook/active.py",
+        [('order = np.argsort(-scores, kind="stable")', 'order = np.argsort(scores, kind="stable")[::-1]')],
+        ["tests/test_active.py", "tests/test_bad_inputs_active.py", "tests/test_active_ties.py"],
+    ),
     ("checks-strings-parsed", "ntkbook/_checks.py", [('if raw.dtype.kind in "USV":', "if False:")], CHECKS_T),
     (
         "checks-nan-is-a-number",
