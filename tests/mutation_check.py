@@ -1,5 +1,6 @@
-"""Plant a fixed list of bugs in the input-checking and scoring modules, one at a time, and
-report which ones the tests miss (issue 25).  Run by hand, from the repository root:
+"""Plant a fixed list of bugs in the input-checking and scoring modules (and the kernel layers,
+the Gram cache and acquisition's tie order), one at a time, and report which ones the tests
+miss (issue 25).  Run by hand, from the repository root:
 
     .venv/bin/python tests/mutation_check.py [--only ID ...] [--list] [--timeout S] [--rev HEAD]
 
