@@ -19,6 +19,11 @@ compute the same thing:
   :func:`ntkbook.dynamics.train` (the package's one training loop).
 * :func:`kpca_vs_training` -- one dataset's Table 3 cell both ways, with ``(n, seed)``
   arguments: the kernel-PCA ratios of 2-L and CNN-2 and the finite networks' accuracies.
+* :func:`trained_ranking` -- Table 5's ground truth: architectures ordered by mean test
+  accuracy over seeds, each adjacent pair with the interval of its gap, so that a ranking is
+  only used where its order is resolved beyond the seed spread.
+* :func:`beside_paper` and :func:`glue_key` -- the chapter's tables with the paper's row
+  under ours, and glue keys from dataset/architecture names.
 
 This module sits above :mod:`ntkbook.tasks` and :mod:`ntkbook.dynamics` (it imports both);
 neither imports it.
@@ -32,7 +37,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _checks, archs, closed_form, data, gram
+from . import _checks, archs, claims, closed_form, data, gram
 from .dynamics import train
 from .tasks import architecture as _arch
 
@@ -44,6 +49,9 @@ __all__ = [
     "finite_pair",
     "trained_accuracies",
     "kpca_vs_training",
+    "trained_ranking",
+    "beside_paper",
+    "glue_key",
 ]
 
 EQ4_KERNEL = "2-L eq. 4"
@@ -316,3 +324,122 @@ def kpca_vs_training(
         n=len(ds.y),
         n_test=len(ds.y_test),
     )
+
+
+def trained_ranking(acc: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Architectures ordered by mean test accuracy over seeds, with the gap to the next one.
+
+    The ground truth a training-free ranking is judged against is itself measured: with a
+    few seeds per architecture, two neighbours of the trained order may differ by less than
+    their seed spread, and then their order is noise.  Each adjacent pair ``(a, b)`` of the
+    order gets the Student-t interval of ``test_acc[a, s] - test_acc[b, s]`` over the seeds
+    ``s`` (:func:`ntkbook.claims.interval`; seeds of different networks are independent, so
+    pairing them by seed number is only a convenient way to form the differences).
+
+    Parameters
+    ----------
+    acc
+        A :func:`trained_accuracies` frame: columns ``arch``, ``seed``, ``train_acc``,
+        ``test_acc``; every architecture trained on the same seeds (at least 2).
+    level
+        Confidence level of the gap intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``arch``, best first (ties keep first appearance); columns ``train_acc``,
+        ``test_acc`` (means over seeds), ``test_sd`` (sample sd), ``trained_rank`` (1 = best),
+        ``gap_next``, ``gap_lo``, ``gap_hi`` (the gap to the next architecture and its
+        interval; NaN on the last row) and ``resolved`` (``gap_lo > 0``; ``False`` on the last
+        row).
+    """
+    need = {"arch", "seed", "train_acc", "test_acc"}
+    if not isinstance(acc, pd.DataFrame) or not need <= set(acc.columns):
+        raise ValueError(f"acc must be a trained_accuracies frame with columns {sorted(need)}.")
+    wide = acc.pivot(index="seed", columns="arch", values="test_acc")
+    if wide.isna().any().any() or len(wide) < 2:
+        raise ValueError(
+            "every architecture needs the same seeds, at least 2 (the gaps are intervals over seeds); "
+            f"got seeds {sorted(acc.seed.unique())} with missing runs: {bool(wide.isna().any().any())}."
+        )
+    names = list(dict.fromkeys(acc.arch))
+    mean = wide.mean()[names]
+    order = list(mean.sort_values(ascending=False, kind="stable").index)
+    rows = []
+    for k, a in enumerate(order):
+        row = dict(
+            arch=a,
+            train_acc=float(acc.loc[acc.arch == a, "train_acc"].mean()),
+            test_acc=float(mean[a]),
+            test_sd=float(wide[a].std(ddof=1)),
+            trained_rank=k + 1,
+            gap_next=np.nan,
+            gap_lo=np.nan,
+            gap_hi=np.nan,
+            resolved=False,
+        )
+        if k + 1 < len(order):
+            iv = claims.interval((wide[a] - wide[order[k + 1]]).to_numpy(), level=level)
+            row.update(gap_next=iv.mean, gap_lo=iv.lo, gap_hi=iv.hi, resolved=bool(iv.lo > 0))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("arch")
+
+
+def beside_paper(
+    long: pd.DataFrame,
+    measure: str,
+    paper: pd.DataFrame,
+    datasets: Sequence[str],
+    kernels: Sequence[str],
+) -> pd.DataFrame:
+    """One measure per (dataset, protocol) and kernel, with the paper's row under each dataset.
+
+    Parameters
+    ----------
+    long
+        One row per (dataset, arch, protocol) with a column ``measure`` (chapter 11's Table 4
+        frame).
+    measure
+        The column to show (``"auc"``, ``"found"``).
+    paper
+        The paper's values: index datasets, columns kernels (missing kernels become NaN).
+    datasets, kernels
+        Row and column order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(dataset, protocol)`` in ``datasets`` order, ours first and ``(dataset,
+        "paper")`` last for every dataset the paper reports; columns ``kernels``.
+    """
+    for col in ("dataset", "arch", "protocol", measure):
+        if col not in long.columns:
+            raise ValueError(f"long must have a column {col!r}; it has {list(long.columns)}.")
+    table = long.pivot_table(index=["dataset", "protocol"], columns="arch", values=measure)
+    table = table.loc[list(datasets), list(kernels)]
+    blocks = []
+    for d in datasets:
+        block = table.loc[[d]]
+        if d in paper.index:
+            row = paper.loc[d].reindex(list(kernels)).to_frame().T
+            row.index = pd.MultiIndex.from_tuples([(d, "paper")], names=table.index.names)
+            block = pd.concat([block, row])
+        blocks.append(block)
+    out = pd.concat(blocks)
+    out.columns.name = table.columns.name
+    return out
+
+
+def glue_key(name: str, prefix: str = "ch11_") -> str:
+    """A glue key from free text: spaces become underscores, then only letters, digits and ``_``.
+
+    >>> glue_key("t3_mnist_CNN-2")
+    'ch11_t3_mnist_CNN2'
+    >>> glue_key("2-L (2 hidden)", prefix="")
+    '2L_2_hidden'
+    """
+    if not isinstance(name, str) or not isinstance(prefix, str):
+        raise TypeError(
+            f"name and prefix must be str; got {type(name).__name__} and {type(prefix).__name__}."
+        )
+    return prefix + "".join(ch for ch in name.replace(" ", "_") if ch.isalnum() or ch == "_")

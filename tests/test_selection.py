@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ntkbook import archs, closed_form, data, selection
@@ -93,3 +94,52 @@ def test_bad_inputs():
         selection.trained_accuracies(nets, x, y, x, y, num_classes=2, seeds=[0], seed=3)
     with pytest.raises(ValueError, match="max_block"):
         selection.equal_blocks(10, 0)
+
+
+def test_trained_ranking_orders_by_mean_and_gap_intervals_match_scipy():
+    from scipy import stats
+
+    # three architectures, three seeds: C best, then A, then B (A and B close)
+    test = {"A": [0.50, 0.52, 0.54], "B": [0.49, 0.53, 0.50], "C": [0.70, 0.72, 0.71]}
+    acc = pd.DataFrame(
+        [
+            dict(arch=a, seed=s, train_acc=1.0 - 0.1 * k, test_acc=v[s])
+            for k, (a, v) in enumerate(test.items())
+            for s in range(3)
+        ]
+    )
+    r = selection.trained_ranking(acc)
+    assert list(r.index) == ["C", "A", "B"] and list(r.trained_rank) == [1, 2, 3]
+    assert r.loc["B", "train_acc"] == pytest.approx(0.9) and r.loc["C", "test_acc"] == pytest.approx(0.71)
+    for a, b in (("C", "A"), ("A", "B")):  # brute-force Student-t interval of the per-seed gaps
+        d = np.subtract(test[a], test[b])
+        half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+        assert r.loc[a, "gap_lo"] == pytest.approx(d.mean() - half, rel=1e-12)
+        assert r.loc[a, "gap_hi"] == pytest.approx(d.mean() + half, rel=1e-12)
+    # C's lead is far beyond the seed spread, A over B is not; the last row has no gap
+    assert list(r.resolved) == [True, False, False] and np.isnan(r.loc["B", "gap_next"])
+    with pytest.raises(ValueError, match="same seeds"):
+        selection.trained_ranking(acc[~((acc.arch == "B") & (acc.seed == 2))])
+
+
+def test_beside_paper_puts_the_paper_row_under_each_reported_dataset():
+    long = pd.DataFrame(
+        [
+            dict(dataset=d, arch=a, protocol=p, auc=10 * i + j + 0.5 * k)
+            for i, d in enumerate(["x", "y"])
+            for j, a in enumerate(["k1", "k2"])
+            for k, p in enumerate(["p", "q"])
+        ]
+    )
+    paper = pd.DataFrame({"k1": {"y": 0.9}, "k3": {"y": 0.1}})
+    t = selection.beside_paper(long, "auc", paper, ["y", "x"], ["k2", "k1"])
+    assert list(t.index) == [("y", "p"), ("y", "q"), ("y", "paper"), ("x", "p"), ("x", "q")]
+    assert t.loc[("y", "q"), "k2"] == 10 + 1 + 0.5 and t.loc[("x", "p"), "k1"] == 0
+    assert t.loc[("y", "paper"), "k1"] == 0.9 and np.isnan(t.loc[("y", "paper"), "k2"])
+
+
+def test_glue_key_keeps_letters_digits_underscores():
+    assert selection.glue_key("t4_auc_fashion_mnist_2-L (2 hidden)_binary") == (
+        "ch11_t4_auc_fashion_mnist_2L_2_hidden_binary"
+    )
+    assert selection.glue_key("CNN-2", prefix="") == "CNN2"
