@@ -275,7 +275,7 @@ class Recording:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(apply_fn: Callable, loss: str, mask: Callable) -> tuple[Callable, Callable, Callable]:
+def _compiled(apply_fn: Callable, loss: str, mask: Callable | None) -> tuple[Callable, Callable, Callable]:
     """SGD step, evaluation and test accuracy of one network, loss and gradient mask.
 
     The step is the training loop's (:func:`ntkbook.dynamics.loop.compiled_step`: plain SGD on
@@ -283,6 +283,7 @@ def _compiled(apply_fn: Callable, loss: str, mask: Callable) -> tuple[Callable, 
     Cached, with the step size and the data as arguments rather than baked-in constants, so
     that repeated :func:`train_recording` calls on one network (several step sizes, noise
     rates, students, probing lengths) compile once per input shape instead of once per call.
+    ``mask=None`` trains every parameter (the loop's default mask).
     """
     step = loop.compiled_step(apply_fn, loss=loss, optimizer="sgd", reduction="mean", mask=mask)
 
@@ -296,11 +297,6 @@ def _compiled(apply_fn: Callable, loss: str, mask: Callable) -> tuple[Callable, 
         return jnp.mean(jnp.argmax(apply_fn(params, x_test), -1) == y_test)
 
     return step, evaluate, accuracy
-
-
-def _all_trainable(grads: Any) -> Any:
-    """The default gradient mask of :func:`train_recording`: train every parameter."""
-    return grads
 
 
 def train_recording(
@@ -383,7 +379,7 @@ def train_recording(
         y_test = _checks.labels(y_test, "y_test", p.shape[1], n=x_test.shape[0])
     if not isinstance(keep_path, (bool, np.bool_)):
         raise TypeError(f"keep_path must be True or False; got {type(keep_path).__name__}.")
-    step, evaluate, accuracy = _compiled(apply_fn, loss, _all_trainable if trainable is None else trainable)
+    step, evaluate, accuracy = _compiled(apply_fn, loss, trainable)
     state = loop.make_optimizer("sgd", lr).init(params)
 
     rng = np.random.default_rng(seed)
