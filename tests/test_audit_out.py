@@ -20,6 +20,8 @@ import pytest
 
 from ntkbook.audit import cli
 
+pytestmark = pytest.mark.core  # needs neither neural-tangents nor a computation
+
 
 class _Stopped(Exception):
     """Raised by the recorders: the CLI reached the computation."""
