@@ -126,9 +126,7 @@ def loss_output_grad(f, targets, loss: str = "xent") -> np.ndarray:
     if f.shape != p.shape:
         raise ValueError(f"f has shape {f.shape} but targets has shape {p.shape}.")
     _checks.one_of(loss, "loss", LOSSES)
-    if loss == "xent":
-        return softmax(f) - p
-    return f - p
+    return losses.output_grad(f, p, loss)
 
 
 def categorical_covariance(q) -> np.ndarray:

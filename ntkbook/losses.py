@@ -9,6 +9,9 @@ when a history is recorded in float64.
   rows, soft labels), or ``-log softmax(f)_y`` for integer labels ``y``;
 * ``"mse"``: ``1/2 ||f - t||^2``.
 
+:func:`output_grad` is their gradient with respect to the outputs, ``softmax(f) - t`` and
+``f - t`` (the residual that drives gradient flow and the one-step eNTK formulas).
+
 The log-softmax is the library one (``jax.nn.log_softmax``, ``scipy.special.log_softmax``),
 both the max-shifted formula, so large logits neither overflow nor lose digits.
 
@@ -32,7 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
-__all__ = ["LOSSES", "REDUCTIONS", "per_sample", "total"]
+from ._numerics import softmax as _np_softmax
+
+__all__ = ["LOSSES", "REDUCTIONS", "per_sample", "total", "output_grad"]
 
 LOSSES: tuple[str, ...] = ("xent", "mse")
 """The loss names every training loop of the package accepts."""
@@ -78,3 +83,31 @@ def total(f: Any, targets: Any, loss: str, *, reduction: str = "mean") -> Any:
         raise ValueError(f"reduction={reduction!r}; expected 'mean' or 'sum'.")
     values = per_sample(f, targets, loss)
     return values.mean() if reduction == "mean" else values.sum()
+
+
+def output_grad(f: Any, targets: Any, loss: str) -> Any:
+    """Gradient of each sample's loss (:func:`per_sample`) with respect to its outputs.
+
+    ``"xent"``: ``softmax(f) - t`` (``t`` the target rows, or the one-hot rows of integer
+    labels); ``"mse"``: ``f - t`` (target rows).
+
+    Parameters
+    ----------
+    f : array, shape (..., K)
+        Outputs (logits); NumPy in, NumPy out, JAX in (traced or not), JAX out.
+    targets : array, shape (..., K) or (...,) of int
+        As :func:`per_sample`.
+    loss : {"xent", "mse"}
+
+    Returns
+    -------
+    array, shape ``f.shape``
+    """
+    _check_name(loss)
+    xp: Any = np if isinstance(f, np.ndarray) else jnp
+    if loss == "mse":
+        return f - targets
+    if np.issubdtype(targets.dtype, np.integer):  # labels, as per_sample takes them for "xent"
+        targets = xp.eye(f.shape[-1], dtype=f.dtype)[targets]
+    q = _np_softmax(f) if xp is np else jax.nn.softmax(f, axis=-1)
+    return q - targets

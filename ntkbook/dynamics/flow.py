@@ -36,11 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, losses
 
 __all__ = ["MSEFlow", "mse_flow", "linear_regression_flow", "residual_spectrum", "solve_ode", "xent_flow"]
 
@@ -352,7 +351,7 @@ def xent_flow(
 
     def rhs(state, _t):
         # Only the training logits drive the flow; the test rows follow them.
-        return -kfull_j @ (jax.nn.softmax(state[:n], axis=-1) - y_j)
+        return -kfull_j @ losses.output_grad(state[:n], y_j, "xent")
 
     sol = solve_ode(rhs, state0, t, rtol=rtol, atol=atol)
     return MSEFlow(train=sol[:, :n], test=sol[:, n:] if has_test else None)
