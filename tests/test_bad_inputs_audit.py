@@ -202,20 +202,6 @@ def test_corrupt_npz_names_the_file(tmp_path):
 # --out: never overwrite, never mix
 
 
-def test_out_naming_a_file_fails_before_any_computation(tmp_path, capsys, monkeypatch):
-    x, y = blobs()
-    path = _npz(tmp_path, x, y)
-    (tmp_path / "taken").write_text("mine")
-    monkeypatch.setattr(audit, "load", lambda *a, **k: pytest.fail("loaded before --out check"))
-    assert audit.main([str(path), "--out", str(tmp_path / "taken"), "--no-progress"]) == 2
-    assert "--out" in capsys.readouterr().err and (tmp_path / "taken").read_text() == "mine"
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "notes.txt").write_text("mine")
-    assert audit.main([str(path), "--out", str(tmp_path / "full"), "--no-progress"]) == 2
-    assert "--replace" in capsys.readouterr().err
-    assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
-
-
 def test_save_refuses_then_replaces_whole(tmp_path, report, fast_figures):
     out = tmp_path / "rep"
     out.mkdir()
