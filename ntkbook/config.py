@@ -82,7 +82,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "ch03": dict(
             n=64,
             widths=[32, 64, 128, 256, 512, 1024, 2048, 4096],
-            n_inits=7,
+            n_inits=5,
             depth=3,
             fit_from=256,
             mc_samples=400_000,
@@ -97,7 +97,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
             depths=[3, 4],
             channels=16,
             steps=100,
-            n_1d=100,
+            n_1d=80,
             gram_ns=[20, 40, 80],
             gram_batch=20,
             sgd_depth=3,
