@@ -57,7 +57,8 @@ data: $(STAMP)
 	$(BIN)/python -m ntkbook.registry_data
 
 # The whole check, each notebook executed exactly once, with both cores busy throughout
-# (first, side by side: .venv-core and MathJax installed, .venv installed and the data fetched).
+# (first, side by side: .venv-core and MathJax installed, .venv installed and then the data
+# fetched beside the lint).
 # Then one make -j3 run (each job's log is printed as a block when it ends) in which every
 # job starts as soon as what it reads exists:
 #  - at once: the unit tests in .venv, the core suite in .venv-core (current JAX, no
@@ -73,9 +74,10 @@ data: $(STAMP)
 # oversubscribe the cores and leave threads waiting for one another.
 ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
+# The lint (a cold mypy is about a minute of CPU) runs beside the core install and the data's
+# fetch and conversion, which mostly wait on the network and the disk, still before the long jobs.
 test:
-	@$(MAKE) --no-print-directory -j3 $(CORE_STAMP) $(MATHJAX) data
-	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory -j4 --output-sync=target $(CORE_STAMP) $(MATHJAX) data lint
 	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
 	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
 	  test-lab determinism-after-execute browser-after-render
