@@ -76,18 +76,22 @@ ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
 # The lint (a cold mypy is about a minute of CPU) runs beside the core install and the data's
 # fetch and conversion, which mostly wait on the network and the disk, still before the long jobs.
+# The two test suites run at a lower priority (TESTS_NICE) than the book: the book is the long
+# chain (execute, then render, then the browser test), and its tail is mostly one process, so
+# the suites fill the other core then instead of finishing early and leaving it idle.
 test:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target $(CORE_STAMP) $(MATHJAX) data lint
 	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target unit test-core book \
-	  test-lab determinism-after-execute browser-after-render
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target TESTS_NICE="nice -n 5" \
+	  unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
 # repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
 # stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
+TESTS_NICE ?=
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q -m "not built and (not core or pinned)"
+	$(TESTS_NICE) $(BIN)/python -m pytest tests -q -m "not built and (not core or pinned)"
 
 # Lint and types, seconds (the rules are pyproject.toml's [tool.ruff] and [tool.mypy]):
 # ruff's linter over the package, the tests and env/, then mypy over the package (its cache in
@@ -136,7 +140,7 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml
 
 test-core: $(CORE_STAMP)
 	@test -n "$(CORE_TESTS)" || { echo "make: no test module is marked pytest.mark.core"; exit 1; }
-	$(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_TESTS)
+	$(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_TESTS)
 
 # One chapter, executed alone (fails on the first cell that raises, with its traceback):
 #   make notebook NB=notebooks/03_mlp_ntk.ipynb
