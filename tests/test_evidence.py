@@ -245,6 +245,28 @@ def test_t7_measure_is_chapter_13s_seed():
         measures.t7_values({"intra": 1.0})
 
 
+def test_t7_measure_ridges_only_a_singular_draw(monkeypatch):
+    # the chapter's ridge (0) first; the T7_RIDGE retry only when Z's solve reports a singular H
+    from ntkbook.tasks import tables
+
+    calls = []
+
+    def fake(name, n, seed, *, reg=0.0, **kw):
+        calls.append(reg)
+        if n == 2 and reg == 0.0:
+            raise ValueError("K + ridge I is too ill-conditioned to solve: condition number inf")
+        if n == 3:
+            raise ValueError("checkpoints must be epochs in [1, 20]")
+        return dict.fromkeys(measures.T7_KEYS, 0.5)
+
+    monkeypatch.setattr(tables, "table7_seed", fake)
+    assert measures.t7_rankings("mnist", 1, 0)["intra"] == 0.5 and calls == [0.0]
+    calls.clear()
+    assert measures.t7_rankings("mnist", 2, 0)["inter"] == 0.5 and calls == [0.0, measures.T7_RIDGE]
+    with pytest.raises(ValueError, match="checkpoints"):  # any other error is not retried
+        measures.t7_rankings("mnist", 3, 0)
+
+
 def test_t8_measure_is_chapter_14s_printed_reading():
     # the chapter's cell: refurbish_labels as printed, L = #noisy, noise seed = image seed + 1
     from ntkbook import data

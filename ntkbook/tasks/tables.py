@@ -177,6 +177,7 @@ def table7_seed(
     n_test: int = 1000,
     dtype=np.float32,
     net=None,
+    reg: float = 0.0,
 ) -> dict:
     """One seed of Table 7: Z of the infinite-width kernel, a trained 2-L ground truth, the RBOs.
 
@@ -206,6 +207,9 @@ def table7_seed(
     net
         A prebuilt network to reuse (same compiled step across seeds); default
         ``archs.get("2-L", width=width)``.
+    reg
+        Relative ridge of Z's solve (:func:`ntkbook.tasks.gram_label_matrix`); 0, the
+        chapter's, unless the Gram matrix is singular (exact duplicate images).
 
     Returns
     -------
@@ -226,7 +230,7 @@ def table7_seed(
         raise ValueError(f"checkpoints must be epochs in [1, {epochs}]; got {list(checkpoints)}.")
     ds, x = _load(dataset, n, seed)
     H = kernel_gram(arch, x)
-    gl = gram_label_matrix(H, ds.y)
+    gl = gram_label_matrix(H, ds.y, reg)
     net = archs.get("2-L", width=width) if net is None else net
     h = train(
         net,
