@@ -1,4 +1,4 @@
-"""Figure helpers shared by the chapters: one style, labelled axes, fitted slopes.
+"""Figure and table helpers shared by the chapters: one style, labelled axes, fitted slopes.
 
 Call :func:`use_style` once at the top of a notebook.  Every helper returns the
 matplotlib ``Axes`` it drew on so a chapter can add to it.
@@ -12,7 +12,15 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["use_style", "loglog_with_slope", "fit_loglog_slope", "log_ticks", "class_blocks", "class_heatmap"]
+__all__ = [
+    "use_style",
+    "loglog_with_slope",
+    "fit_loglog_slope",
+    "log_ticks",
+    "class_blocks",
+    "class_heatmap",
+    "table",
+]
 
 
 def use_style() -> None:
@@ -190,3 +198,35 @@ def class_heatmap(ax, K, y, title: str | None = None):
         ax.set_title(title)
     ax.grid(False)
     return im
+
+
+def table(frame, decimals: int | None = None, missing: str = "\u2014"):
+    """A table as a chapter shows it: rounded, with a dash where a cell has no value.
+
+    A cell is missing where the chapter computed nothing (a network not trained on a dataset,
+    a quantity undefined for a row); pandas would print ``NaN``, which reads as a failed
+    computation.  Present values are unchanged apart from the rounding.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    decimals
+        Round every numeric cell to this many decimals (``None``: as it is).
+    missing
+        What a missing cell shows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and columns, object dtype: the rounded values, and ``missing`` where
+        ``frame`` has NaN/None.
+    """
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame; got {type(frame).__name__}.")
+    if decimals is not None and (isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0):
+        raise ValueError(f"decimals must be None or an int >= 0; got {decimals!r}.")
+    shown = frame if decimals is None else frame.round(decimals)
+    return shown.astype(object).where(shown.notna(), missing)

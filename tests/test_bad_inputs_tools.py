@@ -15,6 +15,7 @@ import inspect
 import jax
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
@@ -251,6 +252,8 @@ CASES = [
         ValueError,
         "K must have shape",
     ),
+    (plots, "table", lambda t: plots.table(np.eye(2)), TypeError, "frame must be a pandas DataFrame"),
+    (plots, "table", lambda t: plots.table(pd.DataFrame([[1.0]]), decimals=-1), ValueError, "decimals"),
     # bench: checked before any child process or timing starts
     (bench, "timed", lambda t: bench.timed(3), TypeError, "fn must be callable"),
     (bench, "run", lambda t: bench.run(only=("nope",)), ValueError, "unknown benchmark"),

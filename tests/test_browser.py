@@ -452,3 +452,20 @@ def test_solutions_hidden_whole_figures_captioned_no_literal_dollar(visits):
     ]
     print("\n".join(summary))
     assert not problems, "\n".join(problems[:60])
+
+
+def test_tables_show_no_nan_and_are_not_cut():
+    """Every table cell a reader sees holds a value or a deliberate dash (``plots.table``): no
+    ``NaN``/``None`` (which reads as a failed computation) and no ``...`` row or column of a
+    table pandas truncated (issue 26: the reproducibility appendix's sizes table was cut)."""
+    import html as html_lib
+    import re
+
+    problems = []
+    for page in _chapter_pages():
+        text = page.read_text(encoding="utf-8")
+        for raw in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", text, re.S):
+            cell = html_lib.unescape(re.sub(r"<[^>]+>", "", raw)).strip()
+            if cell in ("NaN", "nan", "<NA>", "None", "...", "\u2026"):
+                problems.append(f"{page.relative_to(HTML)}: a table cell shows {cell!r}")
+    assert not problems, "\n".join(sorted(set(problems))[:40])
