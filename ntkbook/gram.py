@@ -52,6 +52,7 @@ import os
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal, overload
 
 import jax
 import numpy as np
@@ -182,6 +183,37 @@ def _block_fn(kernel_fn: Callable, kind: str) -> Callable:
     return per_kind[kind]
 
 
+# the return type follows return_record, so a caller's matrix is typed as an array
+@overload
+def gram(
+    arch_or_kernel_fn,
+    x,
+    x2=None,
+    kind: str = "ntk",
+    batch_size: int | None = None,
+    progress: bool = True,
+    *,
+    dtype=np.float64,
+    devices: Sequence | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    check_memory: bool = True,
+    return_record: Literal[False] = False,
+) -> np.ndarray: ...
+@overload
+def gram(
+    arch_or_kernel_fn,
+    x,
+    x2=None,
+    kind: str = "ntk",
+    batch_size: int | None = None,
+    progress: bool = True,
+    *,
+    dtype=np.float64,
+    devices: Sequence | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    check_memory: bool = True,
+    return_record: Literal[True],
+) -> tuple[np.ndarray, GramRun]: ...
 def gram(
     arch_or_kernel_fn,
     x,

@@ -318,7 +318,7 @@ def kpca_vs_training(
     wide = acc.pivot(index="seed", columns="arch", values="test_acc")
     return dict(
         ratio=ratio,
-        kernel_pick=max(ratio, key=ratio.get),
+        kernel_pick=max(ratio, key=lambda a: ratio[a]),
         acc=acc,
         gap=(wide["CNN-2"] - wide["2-L"]).to_numpy(),
         n=len(ds.y),
