@@ -56,7 +56,7 @@ import numpy as np
 
 from . import _checks, engine
 from .gram_memory import GramMemoryError, host_available_bytes
-from .linalg import kernel_regression
+from .linalg import kernel_regression, relative_frobenius
 
 __all__ = [
     "jacobian_contraction_fn",
@@ -629,14 +629,7 @@ def pntk_regression(
 
 def relative_prediction_difference(f_entk, f_pntk) -> float:
     """``||f_eNTK - f_pNTK||_F / ||f_eNTK||_F`` over all test inputs and outputs."""
-    a = _checks.finite_array(f_entk, "f_entk", dtype=np.float64)
-    b = _checks.finite_array(f_pntk, "f_pntk", dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"f_entk and f_pntk must have the same shape; got {a.shape} and {b.shape}.")
-    norm = float(np.linalg.norm(a))
-    if norm == 0:
-        raise ValueError("f_entk is all zeros; the relative difference is undefined.")
-    return float(np.linalg.norm(a - b)) / norm
+    return relative_frobenius(f_pntk, f_entk, ("f_pntk", "f_entk"))
 
 
 # ---------------------------------------------------------------------------

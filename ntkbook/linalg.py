@@ -46,6 +46,7 @@ __all__ = [
     "relative_ridge",
     "diag_of_inverse",
     "inverse_from_factor",
+    "relative_frobenius",
 ]
 
 CONDITION_MODES: tuple[str, ...] = ("exact", "estimate")
@@ -283,3 +284,27 @@ def inverse_from_factor(factor) -> np.ndarray:
         )
     # potri fills one triangle; mirror it
     return np.tril(inv) + np.tril(inv, -1).T if lower else np.triu(inv) + np.triu(inv, 1).T
+
+
+def relative_frobenius(a, ref, names: tuple[str, str] = ("a", "ref")) -> float:
+    """``||a - ref||_F / ||ref||_F`` for two arrays of equal shape (float64).
+
+    The one relative difference behind a kernel's change in training and the pNTK's
+    prediction gap (:func:`ntkbook.dynamics.relative_kernel_change`,
+    :func:`ntkbook.empirical.relative_prediction_difference`).
+
+    Parameters
+    ----------
+    a, ref : array, any equal shapes
+        The array and its reference (the denominator).
+    names
+        The two arguments' names as the caller calls them, for the error messages.
+    """
+    x = _checks.finite_array(a, names[0], dtype=np.float64)
+    r = _checks.finite_array(ref, names[1], dtype=np.float64)
+    if x.shape != r.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape; got {x.shape} and {r.shape}.")
+    norm = float(np.linalg.norm(r))
+    if norm == 0:
+        raise ValueError(f"{names[1]} is all zeros; the relative difference is undefined.")
+    return float(np.linalg.norm(x - r)) / norm

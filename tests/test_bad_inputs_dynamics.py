@@ -81,6 +81,12 @@ KR_CASES = [
     ),
     ("cholesky_solve", lambda: kr.cholesky_solve(np.zeros((0, 0)), np.ones(0)), ValueError, "K is empty"),
     (
+        "relative_frobenius",
+        lambda: kr.relative_frobenius(np.ones(3), [1.0, NAN, 1.0], ("f", "g")),
+        ValueError,
+        "g contains",
+    ),
+    (
         "kernel_regression",
         lambda: kr.kernel_regression(np.eye(4), np.ones(4), np.ones((2, 3))),
         ValueError,

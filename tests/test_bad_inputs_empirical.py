@@ -157,7 +157,7 @@ CASES = [
         "relative_prediction_difference",
         lambda: empirical.relative_prediction_difference(np.ones((2, 3)), np.ones((3, 2))),
         ValueError,
-        "f_entk and f_pntk must have the same",
+        "f_pntk and f_entk must have the same",
     ),
     (
         "relative_prediction_difference",

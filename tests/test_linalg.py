@@ -90,3 +90,18 @@ def test_old_import_path_is_the_same_object():
 def test_bad_inputs(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_relative_frobenius_against_an_explicit_sum():
+    rng = np.random.default_rng(3)
+    a, ref = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    want = np.sqrt(sum((x - r) ** 2 for x, r in zip(a.ravel(), ref.ravel()))) / np.sqrt(
+        sum(r**2 for r in ref.ravel())
+    )
+    assert linalg.relative_frobenius(a, ref) == pytest.approx(want, rel=1e-14)
+    # the reference is the denominator: swapping the arguments changes the value
+    assert linalg.relative_frobenius(ref, a) != pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="x and y must have the same shape"):
+        linalg.relative_frobenius(a, ref[:3], ("x", "y"))
+    with pytest.raises(ValueError, match="y is all zeros"):
+        linalg.relative_frobenius(a, 0 * ref, ("x", "y"))

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import _checks, losses
 from ..empirical import entk_fn, flatten_entk
+from ..linalg import relative_frobenius
 from .loop import compiled_step, make_optimizer, run_epochs
 
 __all__ = [
@@ -129,14 +130,7 @@ def relative_kernel_change(theta, theta0) -> float:
     theta, theta0 : array, shape (N, N) (or any equal shapes)
         Kernel after and before training.
     """
-    theta = _checks.finite_array(theta, "theta", dtype=np.float64)
-    theta0 = _checks.finite_array(theta0, "theta0", dtype=np.float64)
-    if theta.shape != theta0.shape:
-        raise ValueError(f"theta and theta0 must have the same shape; got {theta.shape} and {theta0.shape}.")
-    norm0 = float(np.linalg.norm(theta0))
-    if norm0 == 0:
-        raise ValueError("theta0 is all zeros; the relative change is undefined.")
-    return float(np.linalg.norm(theta - theta0)) / norm0
+    return relative_frobenius(theta, theta0, ("theta", "theta0"))
 
 
 class Trajectory(NamedTuple):
