@@ -235,11 +235,15 @@ class Interval:
             )
 
     def text(self, fmt: str = ".3g", unit: str = "") -> str:
-        """``'0.012 +- 0.004 (95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``."""
+        """``'0.012 (sd 0.004; 95 % CI [0.007, 0.017], 5 seeds)'`` for a claim's ``ours``.
+
+        The sd is the spread of one value (one seed, one test image), named as such: written
+        ``mean +- sd`` it read as the uncertainty of the mean, which the interval states.
+        """
         f = lambda v: format(v, fmt) + unit  # noqa: E731 - one format for the mean and bounds
         sd = format(self.sd, fmt.lstrip("+")) + unit  # a spread has no sign
         return (
-            f"{f(self.mean)} +- {sd} ({round(100 * self.level)} % CI "
+            f"{f(self.mean)} (sd {sd}; {round(100 * self.level)} % CI "
             f"[{f(self.lo)}, {f(self.hi)}], {self.n} {self.over})"
         )
 

@@ -148,7 +148,7 @@ def test_interval_against_t_table():
     iv90 = claims.interval(vals, level=0.90)
     assert abs(iv90.hi - mean - 2.1318468 * sd / 5**0.5) < 1e-7
     assert "5 seeds" in iv.text() and "95 % CI" in iv.text()
-    assert iv.text("+.2f").startswith("+3.20 +- 1.92 (95 % CI [+0.81, +5.59]")  # no sign on the spread
+    assert iv.text("+.2f").startswith("+3.20 (sd 1.92; 95 % CI [+0.81, +5.59]")  # no sign on the spread
     with pytest.raises(ValueError, match="at least 2"):
         claims.interval([1.0])
     with pytest.raises(ValueError, match="finite"):
