@@ -24,14 +24,22 @@ __all__ = [
 
 
 def use_style() -> None:
-    """Apply the book's seaborn style (white grid, colour-blind palette, readable fonts)."""
+    """Apply the book's figure and table style.
+
+    Figures: seaborn's white grid, colour-blind palette, readable fonts.  Tables: pandas shows
+    every row and the whole text of every cell (its defaults cut a cell at 50 characters with
+    ``...`` and a table at 60 rows: a claim's interval or a ladder's verdicts lost their end).
+    """
     import matplotlib as mpl
+    import pandas as pd
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     mpl.rcParams.update(
         {"figure.figsize": (6.4, 4.0), "figure.dpi": 100, "savefig.bbox": "tight", "axes.titleweight": "bold"}
     )
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_rows", None)
 
 
 def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:

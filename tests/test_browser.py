@@ -456,8 +456,9 @@ def test_solutions_hidden_whole_figures_captioned_no_literal_dollar(visits):
 
 def test_tables_show_no_nan_and_are_not_cut():
     """Every table cell a reader sees holds a value or a deliberate dash (``plots.table``): no
-    ``NaN``/``None`` (which reads as a failed computation) and no ``...`` row or column of a
-    table pandas truncated (issue 26: the reproducibility appendix's sizes table was cut)."""
+    ``NaN``/``None`` (which reads as a failed computation), no ``...`` row or column of a
+    table pandas truncated (issue 26: the reproducibility appendix's sizes table was cut) and
+    no cell text cut at pandas' column width (A4's ladder column was)."""
     import html as html_lib
     import re
 
@@ -468,4 +469,6 @@ def test_tables_show_no_nan_and_are_not_cut():
             cell = html_lib.unescape(re.sub(r"<[^>]+>", "", raw)).strip()
             if cell in ("NaN", "nan", "<NA>", "None", "...", "\u2026"):
                 problems.append(f"{page.relative_to(HTML)}: a table cell shows {cell!r}")
+            elif cell.endswith("..."):  # pandas cuts text longer than display.max_colwidth
+                problems.append(f"{page.relative_to(HTML)}: a table cell is cut: {cell[-60:]!r}")
     assert not problems, "\n".join(sorted(set(problems))[:40])

@@ -29,3 +29,13 @@ def test_missing_cells_show_a_dash_and_values_are_the_rounded_originals():
     assert "NaN" not in shown.to_html() and "nan" not in shown.to_html()
     assert plots.table(frame, missing="n/a").iat[1, 2] == "n/a"
     assert plots.table(frame).iat[0, 0] == frame.iat[0, 0]  # decimals=None: unrounded
+
+
+def test_use_style_shows_whole_cells_and_every_row():
+    long = "x" * 80
+    frame = pd.DataFrame({"text": [long] * 70})
+    with pd.option_context("display.max_colwidth", 50, "display.max_rows", 60):
+        assert long not in frame._repr_html_()  # pandas' defaults cut it
+        plots.use_style()
+        html = frame._repr_html_()
+        assert long in html and html.count("<tr>") >= 70

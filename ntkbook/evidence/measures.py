@@ -283,7 +283,7 @@ def regression_rate(pred_diff: dict) -> dict[str, float]:
 
     Examples
     --------
-    >>> regression_rate({100: 0.1, 400: 0.05})["slope"]
+    >>> round(regression_rate({100: 0.1, 400: 0.05})["slope"], 12)
     -0.5
     """
     widths = sorted(int(w) for w in pred_diff)
