@@ -43,7 +43,8 @@ RUN_LAST: tuple[str, ...] = ("A3_claims_ledger.ipynb", "A4_evidence.ipynb")
 """Notebooks that read what the other notebooks write, so they start after all of them end."""
 
 EXPECTED_SECONDS_FILE = Path(__file__).with_name("notebook_seconds.json")
-"""Seconds per notebook from a quiet build on 2 cores: used only to order the work."""
+"""Seconds per notebook in a fresh-clone `make test` (two at a time beside the test suites, 2 cores):
+used only to order the work, longest first."""
 
 TIMEOUT_S = 900
 """Per-cell timeout, the same as ``execute.timeout`` in ``book/_config.yml``."""
