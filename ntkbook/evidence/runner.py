@@ -94,10 +94,11 @@ def profile_seconds(ladders: list[Ladder], device: str, seeds: int, root=None) -
     total, unknown = 0.0, 0
     for ladder in ladders:
         per_seed = [estimate_seconds(ladder, size, root) for size in ladder.sizes(device)]
-        if any(c is None for c in per_seed):
+        known = [c for c in per_seed if c is not None]
+        if len(known) < len(per_seed):
             unknown += 1
             continue
-        total += seeds * float(sum(per_seed))
+        total += seeds * float(sum(known))
     return total, unknown
 
 

@@ -120,7 +120,7 @@ def load_note(load: float, cores: int) -> str:
     return f"quiet: load average {load:.1f} on {cores} cores"
 
 
-def _path(claim_id: str, root: Path | None) -> Path:
+def _path(claim_id: str, root: str | os.PathLike | None) -> Path:
     return Path(root or default_dir()) / f"{claim_id}.json"
 
 
@@ -289,7 +289,7 @@ def check_stale(
         rung0 = doc["rungs"][0] if doc["rungs"] else None
         stored = rung0["records"].get("0") if rung0 else None
         hits = [(lid, live[lid]) for lid in ladder.ledger_ids if lid in live]
-        if stored is None:
+        if rung0 is None or stored is None:
             status[ladder.id] = "skipped: nothing stored yet (run `make evidence`)"
         elif not hits:
             status[ladder.id] = "skipped: the chapter's ledger records carry no rung-0 evidence values yet"
