@@ -59,6 +59,27 @@ def test_lock_agrees_with_every_pin_of_pyproject():
     assert {name: lock.get(name) for name in wanted} == wanted
 
 
+def test_notebook_stack_imports_without_the_iri_format_checker():
+    """The lock leaves out rfc3987-syntax (and lark, its only user): jsonschema imports it when
+    present, through nbformat in every kernel (myst_nb.glue), and it costs 2.9 s of CPU there."""
+    from pathlib import Path
+
+    lock = _pins((Path(__file__).resolve().parents[1] / "env" / "requirements.txt").read_text().splitlines())
+    assert "rfc3987-syntax" not in lock and "lark" not in lock
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, nbformat, myst_nb.ext.glue; print('rfc3987_syntax' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+
+
 def test_environment_report_matches_installed_versions():
     report = config.environment()
     assert report["packages"]["jax"] == metadata.version("jax") == "0.4.23"
