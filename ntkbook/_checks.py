@@ -193,6 +193,25 @@ def indices(value, name: str, n: int, *, unique: bool = True, min_size: int = 0)
     return arr
 
 
+def epoch_list(value, name: str, epochs: int) -> frozenset[int]:
+    """Return a non-empty collection of epoch numbers, each in ``[1, epochs]``, as a frozenset.
+
+    Raises
+    ------
+    ValueError
+        Empty, not integers, or an epoch outside ``[1, epochs]`` (the message names it).
+    """
+    arr = finite_array(value, name, ndim=1)
+    if arr.size == 0 or arr.dtype == np.bool_ or not np.all(np.equal(np.mod(arr, 1), 0)):
+        raise ValueError(f"{name} must be epochs in [1, {epochs}]; got {list(np.ravel(value))}.")
+    bad = arr[(arr < 1) | (arr > epochs)]
+    if bad.size:
+        raise ValueError(
+            f"{name} must be epochs in [1, {epochs}]; got {int(bad[0])} among {arr.astype(int).tolist()}."
+        )
+    return frozenset(int(e) for e in arr)
+
+
 def one_of(value, name: str, options) -> str:
     """Return ``value`` after checking it is one of ``options`` (e.g. a mode name)."""
     options = tuple(options)

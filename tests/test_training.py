@@ -232,6 +232,19 @@ def test_loss_decreases_on_separable_toy(toy, loss, optimizer):
     assert hist.cpu_time == pytest.approx(hist.epoch_cpu_time.sum(), rel=1e-12)
 
 
+def test_record_at_records_those_epochs_with_the_values_of_every_epoch_recording(toy):
+    """record_at skips the whole-set evaluations between checkpoints and changes nothing else."""
+    x, y = toy
+    kw = dict(num_classes=3, lr=0.5, epochs=6, batch_size=20, progress=False, seed=3)
+    every = train(archs.mlp(2, width=16, out_dim=3), x, y, **kw)
+    some = train(archs.mlp(2, width=16, out_dim=3), x, y, record_at=[4, 2], **kw)
+    np.testing.assert_array_equal(some.epoch, [2, 4, 6])  # the last epoch is always recorded
+    rows = np.isin(every.epoch, some.epoch)
+    for field in ("train_loss", "train_acc", "class_acc", "class_prob"):
+        np.testing.assert_array_equal(getattr(some, field), getattr(every, field)[rows])
+    np.testing.assert_array_equal(some.predict(x), every.predict(x))
+
+
 def test_per_class_accuracy_and_probabilities_are_consistent(rng):
     x, y = _toy(rng, n=50, k=4, sep=0.8)  # overlapping classes: accuracies strictly between 0 and 1
     y = y.copy()

@@ -166,6 +166,7 @@ def train(
     seed: int = 0,
     progress: bool = True,
     record_every: int = 1,
+    record_at=None,
     centered: bool = False,
     momentum: float = 0.9,
     params=None,
@@ -209,6 +210,10 @@ def train(
         Show a tqdm bar over epochs.
     record_every
         Record the metrics every this many epochs (and always after the last).
+    record_at : sequence of int, optional
+        Record after these epochs only (each in ``[1, epochs]``; and always after the last),
+        in place of ``record_every``: a record evaluates the whole training set, which cost
+        a quarter of Table 7's training time when only four checkpoints are read.
     centered
         With ``loss="mse"``, use zero-centred targets ``e_k - 1/K``.
     momentum
@@ -247,6 +252,8 @@ def train(
     seed = _checks.positive_int(seed, "seed", minimum=0)
     epochs = _checks.positive_int(epochs, "epochs")
     record_every = _checks.positive_int(record_every, "record_every")
+    if record_at is not None:
+        record_at = _checks.epoch_list(record_at, "record_at", epochs)
     eval_batch_size = _checks.positive_int(eval_batch_size, "eval_batch_size")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -348,7 +355,8 @@ def train(
 
         def on_epoch(epoch: int, p) -> None:
             bar.update()
-            if epoch % record_every == 0 or epoch == epochs:
+            due = epoch in record_at if record_at is not None else epoch % record_every == 0
+            if due or epoch == epochs:
                 record(epoch, p)
                 if progress:
                     bar.set_postfix(
