@@ -65,7 +65,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "optax": ("optax", "finite-width training (dynamics.train)"),
     "jupyter_book": ("jupyter-book", "book extra: building the book"),
     "myst_nb": ("myst-nb", "book extra: notebooks and glue in the book"),
-    "nbmake": ("nbmake", "test extra: running one chapter (make notebook)"),
+    "nbconvert": ("nbconvert", "running one chapter (make notebook; installed with jupyter-book)"),
+    "nbmake": ("nbmake", "test extra: pytest --nbmake, for readers' own notebook checks"),
     "playwright": ("playwright", "test extra: the browser test of the built book"),
     "jupyterlab": ("jupyterlab", "lab extra"),
 }
