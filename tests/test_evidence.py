@@ -117,6 +117,19 @@ def test_run_stores_every_record_and_resumes_without_recomputing(fake):
     assert runner.run(device="cpu", seeds=5, root=fake) == 1 and CALLS == [(20, 3)]
 
 
+def test_claim_texts_name_sizes_verdict_trend_and_note(fake):
+    assert runner.run(device="cpu", seeds=5, root=fake, max_rung=1) == 10
+    doc = store.read("999-fake", fake)
+    texts = evidence.claim_texts(doc)
+    assert list(texts) == [f"a4_{f}_999_fake" for f in ("sizes", "verdict", "trend", "note")]
+    assert texts["a4_sizes_999_fake"] == "N = 10, N = 20"
+    # the largest judged rung, N = 20: its mean, 1/20 + 0.02 = 0.07, is not within 0.05 of 0
+    assert texts["a4_verdict_999_fake"] == f"{doc['rungs'][1]['summary']['verdict']} (N = 20)"
+    assert texts["a4_verdict_999_fake"].startswith("not reproduced")
+    assert texts["a4_trend_999_fake"] == evidence.trend_sentence(doc)
+    assert texts["a4_note_999_fake"] == doc["note"]
+
+
 def test_profile_estimate_sums_every_rung_by_hand(fake, capsys):
     assert runner.profile_seconds([FAKE], "cpu", 5, fake) == (0.0, 1)  # nothing timed yet
     runner.run(max_rung=0, device="cpu", seeds=3, root=fake)

@@ -37,6 +37,7 @@ __all__ = [
     "check_stale",
     "StaleEvidenceError",
     "trend_sentence",
+    "claim_texts",
     "ladder_figure",
     "summary_frame",
     "provenance_frame",
@@ -69,3 +70,35 @@ def trend_sentence(doc: dict) -> str:
         )
     sentence = "; ".join(parts)
     return sentence[0].upper() + sentence[1:] + "."
+
+
+def claim_texts(doc: dict, prefix: str = "a4") -> dict[str, str]:
+    """The four sentences a page glues for one claim's ladder, keyed by their glue names.
+
+    Parameters
+    ----------
+    doc
+        One claim's stored evidence (:func:`read`).
+    prefix
+        Start of every glue name.
+
+    Returns
+    -------
+    dict
+        ``{prefix}_{field}_{claim}`` (the claim id with ``-`` as ``_``) for the fields
+        ``sizes`` (the rungs, e.g. "N = 512, N = 1024"), ``verdict`` (the largest judged
+        rung's verdict and size), ``trend`` (:func:`trend_sentence`) and ``note`` (the
+        ladder's note), each a string.
+    """
+    judged = [r for r in doc["rungs"] if r.get("summary")]
+    size = doc["size_name"]
+    texts = {
+        "sizes": ", ".join(f"{size} = {r['size']}" for r in doc["rungs"]) or "not run yet",
+        "verdict": f"{judged[-1]['summary']['verdict']} ({size} = {judged[-1]['size']})"
+        if judged
+        else "none yet",
+        "trend": trend_sentence(doc),
+        "note": doc["note"],
+    }
+    claim = doc["claim"].replace("-", "_")
+    return {f"{prefix}_{field}_{claim}": text for field, text in texts.items()}
