@@ -61,15 +61,15 @@ data: $(CORE_STAMP)
 	$(CORE_BIN)/python -m ntkbook.registry_data
 
 # The whole check, each notebook executed exactly once, with both cores busy throughout
-# (first, side by side: .venv-core and MathJax installed, .venv installed and then the data
-# fetched beside the lint).
-# Then one make -j3 run (each job's log is printed as a block when it ends) in which every
+# (first, side by side: .venv-core installed and then the data fetched, beside .venv installed
+# and then the lint; MathJax).
+# Then one make -j4 run (each job's log is printed as a block when it ends) in which every
 # job starts as soon as what it reads exists:
-#  - at once: the unit tests in .venv, the core suite in .venv-core (current JAX, no
+#  - at once: the unit tests in .venv (two processes), the core suite in .venv-core (current JAX, no
 #    neural-tangents), and the notebooks' one execution (book-execute: as many at a time as
 #    there are cores, the claims-ledger appendix A3 after all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
-#    determinism test (two chapters executed again must reproduce the executed outputs to the
+#    determinism test (a chapter executed again must reproduce the executed outputs to the
 #    last digit);
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
@@ -79,23 +79,34 @@ data: $(CORE_STAMP)
 ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
 # The lint (a cold mypy is about a minute of CPU) runs beside the core install and the data's
-# fetch and conversion, which mostly wait on the network and the disk, still before the long jobs.
+# fetch and conversion, which partly wait on the network and the disk, still before the long jobs.
 # The two test suites run at a lower priority (TESTS_NICE) than the book: the book is the long
 # chain (execute, then render, then the browser test), and its tail is mostly one process, so
 # the suites fill the other core then instead of finishing early and leaving it idle.
 test:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target $(CORE_STAMP) $(MATHJAX) data lint
 	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j3 --output-sync=target TESTS_NICE="nice -n 5" \
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j4 --output-sync=target TESTS_NICE="nice -n 5" \
 	  unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
 # repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
 # stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
+# Two processes (test modules a-g, then the rest; the two `built` modules run after the build):
+# about 150 and 120 s of CPU.  The suites end last in make test, and one process there left a
+# core idle for the last 90 s.
 TESTS_NICE ?=
-unit: $(STAMP)
-	$(TESTS_NICE) $(BIN)/python -m pytest tests -q -m "not built and (not core or pinned)"
+UNIT_SELECT := -m "not built and (not core or pinned)"
+UNIT_FILES  = $(filter-out tests/test_browser.py tests/test_determinism.py,$(wildcard tests/test_*.py))
+UNIT_FIRST  = $(filter $(wildcard tests/test_[a-g]*.py),$(UNIT_FILES))
+UNIT_REST   = $(filter-out $(UNIT_FIRST),$(UNIT_FILES))
+.PHONY: unit-first unit-rest
+unit: unit-first unit-rest
+unit-first: $(STAMP)
+	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_FIRST)
+unit-rest: $(STAMP)
+	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_REST)
 
 # Lint and types, seconds (the rules are pyproject.toml's [tool.ruff] and [tool.mypy]):
 # ruff's linter over the package, the tests and env/, then mypy over the package (its cache in
