@@ -61,12 +61,12 @@ data: $(CORE_STAMP)
 	$(CORE_BIN)/python -m ntkbook.registry_data
 
 # The whole check, each notebook executed exactly once, with both cores busy throughout
-# (first, side by side: .venv-core installed and then the data fetched, beside .venv installed
-# and then the lint; MathJax).
-# Then one make -j4 run (each job's log is printed as a block when it ends) in which every
+# (first, side by side: .venv-core installed and then the data fetched, beside .venv installed;
+# MathJax).
+# Then one make -j5 run (each job's log is printed as a block when it ends) in which every
 # job starts as soon as what it reads exists:
-#  - at once: the unit tests in .venv (two processes), the core suite in .venv-core (current JAX, no
-#    neural-tangents), and the notebooks' one execution (book-execute: as many at a time as
+#  - at once: the lint, the unit tests in .venv (two processes), the core suite in .venv-core
+#    (current JAX, no neural-tangents), and the notebooks' one execution (book-execute: as many at a time as
 #    there are cores, the claims-ledger appendix A3 after all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
 #    determinism test (a chapter executed again must reproduce the executed outputs to the
@@ -74,20 +74,20 @@ data: $(CORE_STAMP)
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
 # Every job of that run (unit tests, core suite, each notebook's kernel) keeps to one thread:
-# four jobs on two cores, each with thread pools sized to the whole machine, would
+# five jobs on two cores, each with thread pools sized to the whole machine, would
 # oversubscribe the cores and leave threads waiting for one another.
 ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
-# The lint (a cold mypy is about a minute of CPU) runs beside the core install and the data's
-# fetch and conversion, which partly wait on the network and the disk, still before the long jobs.
-# The two test suites run at a lower priority (TESTS_NICE) than the book: the book is the long
-# chain (execute, then render, then the browser test), and its tail is mostly one process, so
+# The lint (a cold mypy is about a minute of CPU) runs with the tests: before them it was the end
+# of the install's critical path (.venv, then the lint), with one core idle while mypy ran.
+# The lint and the test suites run at a lower priority (TESTS_NICE) than the book: the book is
+# the long chain (execute, then render, then the browser test), and its tail is mostly one process, so
 # the suites fill the other core then instead of finishing early and leaving it idle.
 test:
-	@$(MAKE) --no-print-directory -j4 --output-sync=target $(CORE_STAMP) $(MATHJAX) data lint
-	@echo "make test: unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j4 --output-sync=target TESTS_NICE="nice -n 5" \
-	  unit test-core book test-lab determinism-after-execute browser-after-render
+	@$(MAKE) --no-print-directory -j4 --output-sync=target $(STAMP) $(CORE_STAMP) $(MATHJAX) data
+	@echo "make test: lint, unit tests, core suite and book side by side; each log follows when it ends"
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j5 --output-sync=target TESTS_NICE="nice -n 5" \
+	  lint unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
@@ -113,9 +113,9 @@ unit-rest: $(STAMP)
 # build/mypy_cache; a cold run takes about a minute on 2 cores, a warm one seconds).
 .PHONY: lint
 lint: $(STAMP)
-	$(BIN)/ruff check ntkbook tests env
-	$(BIN)/ruff format --check ntkbook tests env
-	$(BIN)/mypy
+	$(TESTS_NICE) $(BIN)/ruff check ntkbook tests env
+	$(TESTS_NICE) $(BIN)/ruff format --check ntkbook tests env
+	$(TESTS_NICE) $(BIN)/mypy
 
 # The two tests that read an existing build (make book first), alone or in make test.
 BROWSER_TEST     = $(BIN)/python -m pytest tests/test_browser.py -q -s
