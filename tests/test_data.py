@@ -108,6 +108,34 @@ def test_idx_loader_on_tiny_files(tmp_path, rng, name, gz):
     np.testing.assert_allclose(d.x_test[order][..., 0], xte / 255.0, rtol=1e-6)
 
 
+def test_real_splits_are_read_once_and_again_when_a_file_changes(tmp_path, rng, monkeypatch):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    xtr = rng.integers(0, 256, size=(6, 28, 28))
+    for stem, arr in (
+        ("train-images-idx3-ubyte", xtr),
+        ("train-labels-idx1-ubyte", np.arange(6) % 10),
+        ("t10k-images-idx3-ubyte", xtr[:4]),
+        ("t10k-labels-idx1-ubyte", np.arange(4)),
+    ):
+        _write_idx(folder / stem, arr, gz=False)
+    reads = []
+    monkeypatch.setattr(data, "read_idx", lambda p, _read=data.read_idx: reads.append(p) or _read(p))
+    data._read_idx_split.cache_clear()
+    a = data.load("mnist", n=5, seed=1, root=tmp_path)
+    a.x[:] = -1.0  # the caller's copy: the next load must not see it
+    b = data.load("mnist", n=5, seed=1, root=tmp_path)
+    assert len(reads) == 4  # four files, read once
+    # the same draw as drawing from the files read afresh: rows of x / 255 (float64, then float32)
+    idx = np.random.default_rng(1).permutation(6)[:5]
+    np.testing.assert_array_equal(b.x, (xtr[idx, :, :, None] / 255.0).astype(np.float32))
+    # a file written again (new size or time) is read again
+    _write_idx(folder / "train-images-idx3-ubyte", 255 - xtr, gz=False)
+    c = data.load("mnist", n=5, seed=1, root=tmp_path)
+    assert len(reads) == 8
+    np.testing.assert_array_equal(c.x, ((255 - xtr)[idx, :, :, None] / 255.0).astype(np.float32))
+
+
 def test_cifar10_loader_on_tiny_pickles(tmp_path, rng):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
