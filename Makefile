@@ -63,18 +63,20 @@ data: $(CORE_STAMP)
 # The whole check, each notebook executed exactly once, with both cores busy throughout
 # (first, side by side: .venv-core installed and then the data fetched, beside .venv installed;
 # MathJax).
-# Then one make -j5 run (each job's log is printed as a block when it ends) in which every
-# job starts as soon as what it reads exists:
+# Then one make -j8 run (each job's log is printed as a block when it ends) in which every
+# job starts as soon as what it reads exists (8 slots: as many as the jobs, so a job that is
+# ready never waits for a slot):
 #  - at once: the lint, the unit tests in .venv (two processes), the core suite in .venv-core
-#    (current JAX, no neural-tangents), and the notebooks' one execution (book-execute: as many at a time as
-#    there are cores, the claims-ledger appendix A3 after all the chapters; see `book`);
+#    (current JAX, no neural-tangents), the JupyterLab check and the notebooks' one execution
+#    (book-execute: as many at a time as there are cores, the claims-ledger appendix A3 after
+#    all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
 #    determinism test (a chapter executed again must reproduce the executed outputs to the
 #    last digit);
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
 # Every job of that run (unit tests, core suite, each notebook's kernel) keeps to one thread:
-# five jobs on two cores, each with thread pools sized to the whole machine, would
+# six jobs on two cores, each with thread pools sized to the whole machine, would
 # oversubscribe the cores and leave threads waiting for one another.
 ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
@@ -86,7 +88,7 @@ ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 test:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target $(STAMP) $(CORE_STAMP) $(MATHJAX) data
 	@echo "make test: lint, unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j5 --output-sync=target TESTS_NICE="nice -n 5" \
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j8 --output-sync=target TESTS_NICE="nice -n 5" \
 	  lint unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
