@@ -98,6 +98,16 @@ CASES = [
         "idx must hold integer indices; got a boolean",
     ),
     ("one_of", lambda: _checks.one_of("x", "mode", ("a", "b")), ValueError, r"mode='x'; expected one of"),
+    (
+        "epoch_list",
+        lambda: _checks.epoch_list([0, 2], "at", 3),
+        ValueError,
+        r"at must be epochs in \[1, 3\]; got 0",
+    ),
+    ("epoch_list", lambda: _checks.epoch_list([2.5], "at", 3), ValueError, r"at must be epochs in \[1, 3\]"),
+    ("epoch_list", lambda: _checks.epoch_list([True], "at", 3), ValueError, r"at must be epochs in \[1, 3\]"),
+    ("epoch_list", lambda: _checks.epoch_list([], "at", 3), ValueError, r"at must be epochs in \[1, 3\]"),
+    ("epoch_list", lambda: _checks.epoch_list([1, np.nan], "at", 3), ValueError, "at contains"),
 ]
 
 
@@ -117,6 +127,7 @@ def test_table_covers_every_check():
 
 
 def test_valid_values_pass_unchanged():
+    assert _checks.epoch_list([3, 1, 3], "at", 3) == frozenset({1, 3})
     assert _checks.real_number(np.float32(0.5), "beta") == 0.5
     assert _checks.real_number(2, "beta", low=0.0) == 2.0
     assert _checks.nonempty(np.zeros((0, 3)), "X", axes=(1,)).shape == (0, 3)
