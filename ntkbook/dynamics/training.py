@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from .. import _checks, losses
 from .._numerics import softmax
+from .._prng import same_draws
 from .._x64 import x64_scope
 from .loop import OPTIMIZERS, compiled_step, make_optimizer, run_epochs
 
@@ -298,7 +299,8 @@ def train(
     # some layers (neural-tangents' stax at least) create float64 constants that clash with
     # float32 parameters inside lax.conv, so float32 training runs with x64 off locally.
     with x64_scope(dtype == np.dtype(np.float64)):
-        init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
+        with same_draws():  # the original threefry on every JAX (ntkbook._prng)
+            init_key, shuffle_key = jax.random.split(jax.random.PRNGKey(seed))
         if params is None:
             out_shape, params = init_fn(init_key, x.shape)
             if out_shape[-1] != num_classes:
@@ -351,7 +353,8 @@ def train(
         bar = tqdm(total=epochs, desc="train", unit="epoch", disable=not progress)
 
         def order(epoch: int) -> np.ndarray:
-            return np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
+            with same_draws():
+                return np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
 
         def on_epoch(epoch: int, p) -> None:
             bar.update()
