@@ -63,11 +63,11 @@ data: $(CORE_STAMP)
 # The whole check, each notebook executed exactly once, with both cores busy throughout
 # (first, side by side: .venv-core installed and then the data fetched, beside .venv installed;
 # MathJax).
-# Then one make -j8 run (each job's log is printed as a block when it ends) in which every
-# job starts as soon as what it reads exists (8 slots: as many as the jobs, so a job that is
+# Then one make -j9 run (each job's log is printed as a block when it ends) in which every
+# job starts as soon as what it reads exists (9 slots: as many as the jobs, so a job that is
 # ready never waits for a slot):
 #  - at once: the lint, the unit tests in .venv (two processes), the core suite in .venv-core
-#    (current JAX, no neural-tangents), the JupyterLab check and the notebooks' one execution
+#    (current JAX, no neural-tangents; two processes), the JupyterLab check and the notebooks' one execution
 #    (book-execute: as many at a time as there are cores, the claims-ledger appendix A3 after
 #    all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
@@ -76,7 +76,7 @@ data: $(CORE_STAMP)
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
 # Every job of that run (unit tests, core suite, each notebook's kernel) keeps to one thread:
-# six jobs on two cores, each with thread pools sized to the whole machine, would
+# seven jobs on two cores, each with thread pools sized to the whole machine, would
 # oversubscribe the cores and leave threads waiting for one another.
 ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
@@ -88,7 +88,7 @@ ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 test:
 	@$(MAKE) --no-print-directory -j4 --output-sync=target $(STAMP) $(CORE_STAMP) $(MATHJAX) data
 	@echo "make test: lint, unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j8 --output-sync=target TESTS_NICE="nice -n 5" \
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j9 --output-sync=target TESTS_NICE="nice -n 5" \
 	  lint unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
@@ -155,9 +155,17 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml
 	$(CORE_BIN)/python -m pip install --quiet --no-compile --no-deps -e .
 	touch $(CORE_STAMP)
 
-test-core: $(CORE_STAMP)
+# In two processes, as the unit tests (modules a-d, then the rest: about 150 and 120 s of CPU),
+# so that its end in make test keeps both cores busy.
+CORE_FIRST = $(filter $(wildcard tests/test_[a-d]*.py),$(CORE_TESTS))
+CORE_REST  = $(filter-out $(CORE_FIRST),$(CORE_TESTS))
+.PHONY: core-first core-rest
+test-core: core-first core-rest
+core-first: $(CORE_STAMP)
 	@test -n "$(CORE_TESTS)" || { echo "make: no test module is marked pytest.mark.core"; exit 1; }
-	$(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_TESTS)
+	$(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_FIRST)
+core-rest: $(CORE_STAMP)
+	$(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_REST)
 
 # One chapter, executed alone (fails on the first cell that raises, with its traceback):
 #   make notebook NB=notebooks/03_mlp_ntk.ipynb
