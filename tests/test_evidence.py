@@ -117,6 +117,16 @@ def test_run_stores_every_record_and_resumes_without_recomputing(fake):
     assert runner.run(device="cpu", seeds=5, root=fake) == 1 and CALLS == [(20, 3)]
 
 
+def test_a_write_takes_the_description_from_the_registry(fake):
+    assert runner.run(device="cpu", seeds=2, root=fake, max_rung=0) == 2
+    doc = store.read("999-fake", fake)
+    doc["note"], doc["targets"][0]["label"] = "an outdated note", "an outdated label"
+    store.write(store.summarize(doc), fake)
+    doc = store.read("999-fake", fake)
+    assert doc["note"] == FAKE.note and doc["targets"][0]["label"] == "value"
+    assert doc["rungs"][0]["records"]  # the records are kept
+
+
 def test_claim_texts_name_sizes_verdict_trend_and_note(fake):
     assert runner.run(device="cpu", seeds=5, root=fake, max_rung=1) == 10
     doc = store.read("999-fake", fake)

@@ -64,7 +64,7 @@ def trend_sentence(doc: dict) -> str:
             trend
         ]
         parts.append(
-            f"the gap of {t['label'] or t['key']} to the source's {t['paper']:.4g} {verb} "
+            f"{t['label'] or t['key']}: the gap to the source's {t['paper']:.4g} {verb} "
             f"from {doc['size_name']} = {judged[0]['size']} to {judged[-1]['size']} "
             f"(|mean - source| {a['gap']:.3g} -> {b['gap']:.3g})"
         )

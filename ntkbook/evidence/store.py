@@ -183,9 +183,16 @@ def _rung(doc: dict, size: int, device: str) -> dict:
     return rung
 
 
+_DESCRIPTION = ("chapter", "ledger_ids", "source", "statement", "size_name", "note", "rung0_call", "targets")
+"""The fields of a stored claim that describe it: copied from the registry (:data:`LADDERS`) at
+every write, so an edited note or label never lingers in the store beside the records."""
+
+
 def summarize(doc: dict) -> dict:
-    """Recompute every rung's summary (>= 2 seeds) and the gap trend of each target, in place."""
+    """Recompute every rung's summary (>= 2 seeds) and the gap trend of each target, in place,
+    and take the claim's description (:data:`_DESCRIPTION`) from the registry."""
     ladder = get(doc["claim"])
+    doc.update({k: v for k, v in _skeleton(ladder).items() if k in _DESCRIPTION})
     judged = []
     for rung in doc["rungs"]:
         recs = {int(s): r["values"] for s, r in rung["records"].items()}
