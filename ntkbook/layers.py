@@ -70,6 +70,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax, random
 
+from ._prng import same_draws
+
 __all__ = [
     "Network",
     "KernelFn",
@@ -83,6 +85,7 @@ __all__ = [
     "GlobalAvgPool",
     "Flatten",
     "to_stax",
+    "pair_index",
     "PARAMETERIZATIONS",
     "PADDINGS",
 ]
@@ -131,6 +134,12 @@ class Cov:
         The raw inputs ``(x1, x2)`` while the state is the input itself (then a first
         convolution reads its covariances off the image patches, one matrix product,
         instead of shifting a covariance tensor); ``None`` after the first layer.
+    symmetric : bool
+        The two batches are the same inputs (a diagonal block of a Gram matrix): the
+        pair axis then holds only the pairs ``a <= b``, ``P = B (B + 1) / 2`` of them in
+        the order of ``np.triu_indices(B)`` (:func:`pair_index`), since
+        ``K[a, b] = K[b, a]``; ``cov2`` is ``None`` (it would repeat ``cov1``), and
+        :meth:`KernelFn.finish` scatters the pairs back to a symmetric ``(B, B)`` matrix.
     """
 
     nngp: Any
@@ -141,6 +150,7 @@ class Cov:
     spatial: tuple
     channels: int
     inputs: Any = None
+    symmetric: bool = False
 
     def map(self, fn: Callable[[Any], Any], *, ntk: bool = True) -> Cov:
         """Apply ``fn`` (acting on the leading spatial axes) to every covariance (and the NTK)."""
@@ -148,15 +158,15 @@ class Cov:
             self,
             nngp=fn(self.nngp),
             cov1=fn(self.cov1),
-            cov2=fn(self.cov2),
+            cov2=None if self.cov2 is None else fn(self.cov2),
             ntk=None if self.ntk is None or not ntk else fn(self.ntk),
         )
 
 
 jax.tree_util.register_pytree_node(
     Cov,
-    lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2, c.inputs), (c.full, c.spatial, c.channels)),
-    lambda aux, arrays: Cov(*arrays[:4], *aux, inputs=arrays[4]),
+    lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2, c.inputs), (c.full, c.spatial, c.channels, c.symmetric)),
+    lambda aux, arrays: Cov(*arrays[:4], *aux[:3], inputs=arrays[4], symmetric=aux[3]),
 )
 
 
@@ -266,7 +276,27 @@ def _pixel_diagonal(t, spatial: tuple):
     return jnp.einsum(spec, t)
 
 
-def _feature_covariances(f1, f2, full: bool, norm: float) -> tuple[Any, Any, Any]:
+@functools.lru_cache(maxsize=64)
+def pair_index(b: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs ``(a, b)``, ``a <= b``, of a symmetric pair axis over ``b`` inputs.
+
+    Parameters
+    ----------
+    b : int
+        Inputs in the (one) batch.
+
+    Returns
+    -------
+    rows, cols : int ndarrays, shape (b (b + 1) / 2,)
+        ``np.triu_indices(b)``: pair ``k`` of the axis is ``(rows[k], cols[k])``
+        (read-only: the arrays are shared by every caller).
+    """
+    rows, cols = np.triu_indices(b)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = False) -> tuple[Any, Any, Any]:
     """Covariances of two batches of feature maps, in the interpreter's layout.
 
     Parameters
@@ -277,46 +307,70 @@ def _feature_covariances(f1, f2, full: bool, norm: float) -> tuple[Any, Any, Any
         All pairs of pixels, each spatial axis beside its partner, or the pixel diagonal.
     norm : float
         Divides the inner products over F (the channel count, or channels x taps).
+    symmetric : bool
+        ``f2`` is ``f1`` (ignored): only the pairs ``a <= b`` of :func:`pair_index`, gathered
+        from the same one matrix product, and ``cov2`` is ``None``.
 
     Returns
     -------
     nngp, cov1, cov2
-        ``(H, H', W, W', B1 B2)``, ``(H, H', W, W', B1)``, ``(H, H', W, W', B2)`` when
-        ``full``, else ``(H, W, B1 B2)``, ``(H, W, B1)``, ``(H, W, B2)``.
+        ``(H, H', W, W', P)``, ``(H, H', W, W', B1)``, ``(H, H', W, W', B2)`` when
+        ``full``, else ``(H, W, P)``, ``(H, W, B1)``, ``(H, W, B2)``; ``P = B1 B2``
+        (pair ``(a, b)`` at ``a B2 + b``), or ``B1 (B1 + 1) / 2`` when ``symmetric``.
     """
+    if symmetric:
+        f2 = f1
     n = f1.ndim - 2
     p, q = "ijkl"[:n], "mnop"[:n]
     b1, b2 = f1.shape[0], f2.shape[0]
+    rows, cols = pair_index(b1) if symmetric else (None, None)
     if full:
         pairs = "".join(a + b for a, b in zip(p, q))  # i m j n: each axis beside its partner
         # one matrix product over every (input, pixel) row, then one transpose into the
         # layout (an einsum straight into it ran 5x slower on a CPU)
         g = (f1.reshape(-1, f1.shape[-1]) @ f2.reshape(-1, f2.shape[-1]).T) / norm
-        g = jnp.einsum(f"a{p}b{q}->{pairs}ab", g.reshape(f1.shape[:-1] + f2.shape[:-1]))
+        g = g.reshape(f1.shape[:-1] + f2.shape[:-1])
+        if symmetric:
+            # gather the pairs a <= b first (rows of whole pixel blocks), so the transpose
+            # into the layout moves only half the product: (P, *S, *S) -> (pairs..., P)
+            g = jnp.einsum(f"z{p}{q}->{pairs}z", g[(rows,) + (slice(None),) * n + (cols,)])
+        else:
+            g = jnp.einsum(f"a{p}b{q}->{pairs}ab", g)
+            g = g.reshape(g.shape[: 2 * n] + (b1 * b2,))
         return (
-            g.reshape(g.shape[: 2 * n] + (b1 * b2,)),
+            g,
             jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f1, f1) / norm,
-            jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f2, f2) / norm,
+            None if symmetric else jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f2, f2) / norm,
         )
     g = jnp.einsum(f"a{p}z,b{p}z->{p}ab", f1, f2) / norm
+    g = g.reshape(g.shape[:n] + (b1 * b2,))
     return (
-        g.reshape(g.shape[:n] + (b1 * b2,)),
+        g if rows is None else g[..., rows * b2 + cols],
         jnp.einsum(f"a{p}z->{p}a", f1 * f1) / norm,
-        jnp.einsum(f"a{p}z->{p}a", f2 * f2) / norm,
+        None if symmetric else jnp.einsum(f"a{p}z->{p}a", f2 * f2) / norm,
     )
 
 
-def _outer(p1, p2):
-    """``p1[..., a] * p2[..., b]`` on the pair axis ``a * B2 + b``: ``(..., B1 B2)``."""
+def _outer(p1, p2, symmetric: bool = False):
+    """``p1[..., a] * p2[..., b]`` on the pair axis: ``(..., P)``.
+
+    All pairs ``a * B2 + b`` (``P = B1 B2``), or, ``symmetric``, the pairs ``a <= b`` of
+    :func:`pair_index` (``p1`` and ``p2`` then index the same batch; ``P = B (B + 1) / 2``).
+    """
+    if symmetric:
+        rows, cols = pair_index(p1.shape[-1])
+        return p1[..., rows] * p2[..., cols]
     prod = p1[..., :, None] * p2[..., None, :]
     return prod.reshape(prod.shape[:-2] + (prod.shape[-2] * prod.shape[-1],))
 
 
 def _variances(c: Cov) -> tuple[Any, Any]:
-    """Per-pixel variances of each batch: ``(*S, B1)`` and ``(*S, B2)``."""
-    if c.full:
-        return _pixel_diagonal(c.cov1, c.spatial), _pixel_diagonal(c.cov2, c.spatial)
-    return c.cov1, c.cov2
+    """Per-pixel variances of each batch: ``(*S, B1)`` and ``(*S, B2)`` (the same array when
+    ``c.symmetric``)."""
+    v1 = _pixel_diagonal(c.cov1, c.spatial) if c.full else c.cov1
+    if c.cov2 is None:
+        return v1, v1
+    return v1, _pixel_diagonal(c.cov2, c.spatial) if c.full else c.cov2
 
 
 # Cephes' rational approximation of atan on [0, tan(pi/8)] (atan.c: P/Q, relative error
@@ -598,8 +652,13 @@ class _Conv(_Affine):
                 x, self.filter_shape, self.strides, pads, dimension_numbers=dims
             )
 
+        p1 = patches(x1)
         nngp, cov1, cov2 = _feature_covariances(
-            patches(x1), patches(x2), c.full, c.channels * math.prod(self.filter_shape)
+            p1,
+            p1 if c.symmetric else patches(x2),
+            c.full,
+            c.channels * math.prod(self.filter_shape),
+            c.symmetric,
         )
         return replace(c, nngp=nngp, cov1=cov1, cov2=cov2, inputs=None)
 
@@ -619,12 +678,13 @@ class _Relu(_Layer):
             def at_q(v):  # (H, W, B) -> (1, H, 1, W, B)
                 return v.reshape(sum(((1, h) for h in c.spatial), ()) + v.shape[n:])
 
-            prod = _outer(at_p(v1), at_q(v2))
+            prod = _outer(at_p(v1), at_q(v2), c.symmetric)
             cov1, _ = _arccos_relu(c.cov1, at_p(v1) * at_q(v1))
-            cov2, _ = _arccos_relu(c.cov2, at_p(v2) * at_q(v2))
+            cov2 = None if c.cov2 is None else _arccos_relu(c.cov2, at_p(v2) * at_q(v2))[0]
         else:
-            prod = _outer(v1, v2)
-            cov1, cov2 = c.cov1 / 2, c.cov2 / 2  # E[relu(u)^2] = var / 2
+            prod = _outer(v1, v2, c.symmetric)
+            # E[relu(u)^2] = var / 2
+            cov1, cov2 = c.cov1 / 2, None if c.cov2 is None else c.cov2 / 2
         nngp, step = _arccos_relu(c.nngp, prod)
         return replace(c, nngp=nngp, ntk=None if c.ntk is None else c.ntk * step, cov1=cov1, cov2=cov2)
 
@@ -743,9 +803,14 @@ def _advance(layers: Sequence[_Layer], c: Cov, full_until: int) -> Cov:
     return c
 
 
-def _input_state(first: _Layer, mixing: bool, x1, x2) -> Cov:
+def _input_state(first: _Layer, mixing: bool, x1, x2=None) -> Cov:
     """The state of the inputs ``(N1, *S, C)``, ``(N2, *S, C)`` for a stack whose first layer
-    is ``first`` and which mixes pixels somewhere (then the covariance is full)."""
+    is ``first`` and which mixes pixels somewhere (then the covariance is full).
+
+    ``x2=None``: the symmetric state of ``x1`` with itself (:attr:`Cov.symmetric`).
+    """
+    sym = x2 is None
+    x2 = x1 if sym else x2
     spatial = tuple(x1.shape[1:-1])
     full = mixing and bool(spatial)
     chans = x1.shape[-1]
@@ -754,8 +819,17 @@ def _input_state(first: _Layer, mixing: bool, x1, x2) -> Cov:
         # products of the flat inputs: the mean over pixels of the per-pixel covariances is
         # x1 . x2 / (pixels x channels), without an (H, W, B1 B2) array (784x smaller on MNIST)
         f1, f2 = x1.reshape(x1.shape[0], -1), x2.reshape(x2.shape[0], -1)
-        nngp, cov1, cov2 = _feature_covariances(f1, f2, False, f1.shape[-1])
-        return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=False, spatial=(), channels=f1.shape[-1])
+        nngp, cov1, cov2 = _feature_covariances(f1, f2, False, f1.shape[-1], sym)
+        return Cov(
+            nngp=nngp,
+            ntk=None,
+            cov1=cov1,
+            cov2=cov2,
+            full=False,
+            spatial=(),
+            channels=f1.shape[-1],
+            symmetric=sym,
+        )
     if isinstance(first, _Conv):
         # the first convolution reads the raw inputs' patches (_Conv._from_patches)
         return Cov(
@@ -767,9 +841,12 @@ def _input_state(first: _Layer, mixing: bool, x1, x2) -> Cov:
             spatial=spatial,
             channels=chans,
             inputs=(x1, x2),
+            symmetric=sym,
         )
-    nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans)
-    return Cov(nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial, channels=chans)
+    nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans, sym)
+    return Cov(
+        nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial, channels=chans, symmetric=sym
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -819,11 +896,13 @@ class KernelFn:
         Parameters
         ----------
         x1 : array, shape (N1, spatial..., C)
-        x2 : array, shape (N2, spatial..., C), optional (default ``x1``)
+        x2 : array, shape (N2, spatial..., C), optional
+            ``None``: ``x1`` with itself, as a symmetric state (:attr:`Cov.symmetric`: only
+            the pairs ``a <= b``, about half the work of passing ``x1`` again).
         """
         x1 = _as_float(x1)
-        x2 = x1 if x2 is None else _as_float(x2)
-        self._check_inputs(x1, x2)
+        x2 = None if x2 is None else _as_float(x2)
+        self._check_inputs(x1, x1 if x2 is None else x2)
         return _input_state(self.layers[0], self.full_until >= 0, x1, x2)
 
     def advance(self, c: Cov, start: int = 0, stop: int | None = None) -> Cov:
@@ -837,11 +916,26 @@ class KernelFn:
 
     @staticmethod
     def finish(c: Cov) -> Kernel:
-        """The ``(N1, N2)`` kernels of a state (pixels averaged as ``Flatten`` would)."""
+        """The ``(N1, N2)`` kernels of a state (pixels averaged as ``Flatten`` would).
+
+        A symmetric state's pairs ``a <= b`` are scattered to both ``[a, b]`` and
+        ``[b, a]``: the result is exactly symmetric.
+        """
         f = _Flatten().kernel(c) if c.spatial else c
-        shape = (f.cov1.shape[-1], f.cov2.shape[-1])  # (B1, B2) from the pair axis
-        nngp = f.nngp.reshape(shape)
-        return Kernel(nngp=nngp, ntk=jnp.zeros_like(nngp) if f.ntk is None else f.ntk.reshape(shape))
+        if f.symmetric:
+            b = f.cov1.shape[-1]
+            rows, cols = pair_index(b)
+
+            def square(v):
+                return jnp.zeros((b, b), v.dtype).at[rows, cols].set(v).at[cols, rows].set(v)
+        else:
+            shape = (f.cov1.shape[-1], f.cov2.shape[-1])  # (B1, B2) from the pair axis
+
+            def square(v):
+                return v.reshape(shape)
+
+        nngp = square(f.nngp)
+        return Kernel(nngp=nngp, ntk=jnp.zeros_like(nngp) if f.ntk is None else square(f.ntk))
 
     def _check_inputs(self, x1, x2) -> None:
         if x1.ndim < 2 or x1.shape[1:] != x2.shape[1:]:
@@ -868,8 +962,12 @@ class KernelFn:
         return hash((type(self), self.layers))
 
     def staged(self, get="ntk") -> Callable:
-        """``(x1, x2) -> self(x1, x2, get)`` as a chain of compiled programs, one per layer
+        """``(x1, x2=None) -> self(x1, x2, get)`` as a chain of compiled programs, one per layer
         that carries the full pixel-pair covariance, then one for the rest.
+
+        ``x2=None`` runs the symmetric state (a diagonal block of a Gram matrix: the pairs
+        ``a <= b`` only, :attr:`Cov.symmetric`); its programs are traced separately (JAX
+        keys them on the number of inputs and on the state's structure).
 
         What :func:`ntkbook.gram.gram` runs per block.  Each layer of the full part is
         its own XLA program because, compiled as one, XLA fused each layer's
@@ -895,11 +993,15 @@ class KernelFn:
         ]
         tail = _compiled_stage(self.layers[cut:], self.full_until - cut, mixing if cut == 0 else None, get)
 
-        def run(x1, x2):
+        def run(x1, x2=None):
             x1 = _as_float(x1)
-            x2 = _as_float(x2)
-            self._check_inputs(x1, x2)  # shapes only: before any stage runs
-            c = (x1, x2)
+            if x2 is None:
+                self._check_inputs(x1, x1)  # shapes only: before any stage runs
+                c: Any = (x1,)
+            else:
+                x2 = _as_float(x2)
+                self._check_inputs(x1, x2)
+                c = (x1, x2)
             for stage in stages:
                 c = stage(*c) if isinstance(c, tuple) else stage(c)
             return tail(*c) if isinstance(c, tuple) else tail(c)
@@ -930,11 +1032,12 @@ def _network(layers: Sequence[_Layer]) -> Network:
 
     def init_fn(key, input_shape):
         shape, params = tuple(input_shape), []
-        for layer in layers:
-            # the same key splits as stax.serial, so the same draws
-            key, layer_key = random.split(key)
-            shape, p = layer.init(layer_key, shape)
-            params.append(p)
+        with same_draws():  # the original threefry on every JAX (ntkbook._prng)
+            for layer in layers:
+                # the same key splits as stax.serial, so the same draws
+                key, layer_key = random.split(key)
+                shape, p = layer.init(layer_key, shape)
+                params.append(p)
         return shape, params
 
     def apply_fn(params, x, **kwargs):
@@ -946,8 +1049,13 @@ def _network(layers: Sequence[_Layer]) -> Network:
 
     if len(layers) == 1:
         # a single layer's params are its own, not a list of one (like a stax layer)
-        init_one, apply_one = layers[0].init, layers[0].apply
-        return Network(init_one, lambda params, x, **kw: apply_one(params, x), KernelFn(layers))
+        layer = layers[0]
+
+        def init_one(key, input_shape):
+            with same_draws():
+                return layer.init(key, tuple(input_shape))
+
+        return Network(init_one, lambda params, x, **kw: layer.apply(params, x), KernelFn(layers))
     return Network(init_fn, apply_fn, KernelFn(layers))
 
 
