@@ -8,7 +8,9 @@ loop of the package: :func:`ntkbook.gram.gram` (one kernel),
 
 * **Symmetry.**  For ``x2=None`` only the blocks on and above the diagonal are
   evaluated; the rest is filled by transposition (about half the work), and
-  diagonal blocks are made exactly symmetric for the solves downstream.
+  diagonal blocks are made exactly symmetric for the solves downstream.  A
+  ``diag_fn`` of one batch, if given, computes the diagonal blocks (for
+  :mod:`ntkbook.layers` kernels: only the pairs ``a <= b`` of the block).
 * **Equal blocks.**  Inputs are padded (by repeating their last row) to a whole
   number of blocks, so the ragged last block has the same shape as the others
   and a jitted block function compiles once.
@@ -108,6 +110,7 @@ def run_blocks(
     progress: bool = False,
     desc: str = "Gram",
     dtype=None,
+    diag_fn: Callable[[Any], Sequence[Any]] | None = None,
 ) -> tuple[list[np.ndarray], BlockRecord]:
     """Evaluate ``block_fn`` on every pair of row blocks and assemble the results.
 
@@ -133,6 +136,10 @@ def run_blocks(
         The bar's label.
     dtype
         dtype of the assembled results (default: the blocks' own).
+    diag_fn : callable, optional
+        ``diag_fn(a) -> tuple of K arrays`` equal to ``block_fn(a, a)``, used for the
+        diagonal blocks of a symmetric call (``x2=None``), where the two batches are the
+        same inputs and a kernel can skip the pairs ``a > b``.  Default: ``block_fn(a, a)``.
 
     Returns
     -------
@@ -141,6 +148,8 @@ def run_blocks(
     """
     if not callable(block_fn):
         raise TypeError(f"block_fn must be callable; got {type(block_fn).__name__}.")
+    if diag_fn is not None and not callable(diag_fn):
+        raise TypeError(f"diag_fn must be callable or None; got {type(diag_fn).__name__}.")
     symmetric = x2 is None
     xb = x1 if x2 is None else x2
     n1, n2 = len(x1), len(xb)
@@ -198,8 +207,11 @@ def run_blocks(
     for k, (i, j) in enumerate(todo):
         dev = devices[k % len(devices)]
         a = jax.device_put(xa_p[i * b : (i + 1) * b], dev)
-        c = jax.device_put(xb_p[j * b : (j + 1) * b], dev)
-        inflight.append(((i, j), block_fn(a, c)))
+        if symmetric and i == j and diag_fn is not None:
+            inflight.append(((i, j), diag_fn(a)))
+        else:
+            c = jax.device_put(xb_p[j * b : (j + 1) * b], dev)
+            inflight.append(((i, j), block_fn(a, c)))
         rec.devices[str(dev)] = rec.devices.get(str(dev), 0) + 1
         if len(inflight) >= 2 * len(devices):
             collect(*inflight.pop(0))

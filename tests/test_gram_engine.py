@@ -81,6 +81,65 @@ def test_symmetric_mode_computes_only_upper_blocks(rng):
     assert gram.last_run["computed"] == 10 and gram.last_run["blocks"] == 10
 
 
+def test_diag_fn_computes_the_diagonal_blocks_of_a_symmetric_call_only(rng):
+    """``run_blocks(..., diag_fn=)``: the diagonal blocks of ``x2=None`` come from ``diag_fn(a)``
+    (one batch), the others from ``block_fn(a, c)``; a call with ``x2`` never uses it.
+    Reference: ``x x^T``."""
+    from ntkbook import engine
+
+    x = rng.normal(size=(7, 3))  # blocks of 3: 3 row blocks, the last ragged
+    calls = {"block": 0, "diag": 0}
+
+    def block_fn(a, c):
+        calls["block"] += 1
+        return (a @ c.T,)
+
+    def diag_fn(a):
+        calls["diag"] += 1
+        return (a @ a.T,)
+
+    (out,), rec = engine.run_blocks(block_fn, x, None, 3, diag_fn=diag_fn)
+    np.testing.assert_allclose(out, x @ x.T, rtol=1e-14)
+    assert calls == {"block": 3, "diag": 3} and rec.computed == 6
+    (out,), _ = engine.run_blocks(block_fn, x, x[:5], 3, diag_fn=diag_fn)
+    np.testing.assert_allclose(out, x @ x[:5].T, rtol=1e-14)
+    assert calls == {"block": 9, "diag": 3}  # 3 x 2 blocks, all through block_fn
+    with pytest.raises(TypeError, match="diag_fn must be callable"):
+        engine.run_blocks(block_fn, x, None, 3, diag_fn="f")
+
+
+def test_one_block_symmetric_gram_runs_the_symmetric_state(digits, nt_ntk, monkeypatch):
+    """A symmetric Gram of one block runs it as the symmetric state (pairs a <= b) and gives
+    neural-tangents' NTK (1e-10 off the diagonal, 5e-8 on it: neural-tangents' angle
+    residue, ``tests/test_layers.py``) and the all-pairs Grams ``gram(x, x)`` and in blocks
+    of 4 (1e-13: measured 1.8e-14; the all-pairs block of 9 has 8^4 x 81 entries, above
+    ``layers._FAST_ANGLE_MIN``, so its angles come from the rational approximation, the
+    symmetric block's 8^4 x 45 from XLA's atan2, a few ulps apart, which the arc-cosine's
+    slope near angle 0 amplifies); with several blocks the diagonal ones run all pairs (one
+    set of compiled programs, see ``gram``)."""
+    from ntkbook import engine
+
+    seen = []
+    real = engine.run_blocks
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("diag_fn") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "run_blocks", spy)
+    x = digits[:9]
+    arch = archs.get("CNN-1-GAP")
+    H = gram.gram(arch, x, batch_size=9, progress=False)
+    full = gram.gram(arch, x, x, batch_size=9, progress=False)
+    several = gram.gram(arch, x, batch_size=4, progress=False)
+    assert seen == [True, False, False]
+    assert np.array_equal(H, H.T)
+    ref = nt_ntk("CNN-1-GAP")[:9, :9]
+    off = ~np.eye(9, dtype=bool)
+    assert rel_err(H[off], ref[off]) < 1e-10 and rel_err(np.diag(H), np.diag(ref)) < 5e-8
+    assert rel_err(H, full) < 1e-13 and rel_err(H, several) < 1e-13
+
+
 def test_ragged_last_block_compiles_once(digits, nt_ntk, monkeypatch):
     """A Python counter inside the kernel runs only while tracing: one trace for all blocks."""
     traces = []

@@ -67,6 +67,23 @@ def test_random_stacks_match_neural_tangents(seed):
         assert _rel(o, r) < OFF_DIAG_RTOL, (recipe, get)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_symmetric_state_matches_neural_tangents(seed):
+    """``kernel_fn(x)`` (``x2=None``: the symmetric pair axis, pairs a <= b only) against
+    neural-tangents' ``kernel_fn(x, None)`` on an odd batch of 3: off the diagonal to
+    ``OFF_DIAG_RTOL`` (different inputs), on it to ``DIAG_RTOL`` (neural-tangents' angle
+    residue, see the module docstring)."""
+    ndim = ndim_of(seed)
+    (_, _, k_nt), (_, _, k_ours), recipe = _pair(seed, ndim)
+    x = np.random.default_rng(200 + seed).normal(size=(3,) + SHAPES[ndim])
+    ours = [np.asarray(k) for k in jax.jit(lambda a: k_ours(a, None, ("ntk", "nngp")))(x)]
+    ref = [np.asarray(k) for k in jax.jit(lambda a: k_nt(a, None, ("ntk", "nngp")))(x)]
+    off = ~np.eye(3, dtype=bool)
+    for get, o, r in zip(("ntk", "nngp"), ours, ref):
+        assert _rel(o[off], r[off]) < OFF_DIAG_RTOL, (recipe, get)
+        assert _rel(np.diag(o), np.diag(r)) < DIAG_RTOL, (recipe, get)
+
+
 def _zoo_like(S, gap: bool, b_std):
     return S.serial(
         S.Conv(8, (3, 3), padding="SAME", W_std=2**0.5, b_std=b_std),
@@ -186,8 +203,9 @@ def test_flatten_first_stack_keeps_no_pixel_axes():
     kernel equals the same network on the flattened inputs (the same sums, reordered)."""
     x = np.random.default_rng(3).normal(size=(6, 7, 5, 2))
     net = archs.get("10-L")
-    state = net.kernel_fn.start(x)
+    state = net.kernel_fn.start(x, x)  # all 6 x 6 pairs
     assert state.spatial == () and state.nngp.shape == (36,)
+    assert net.kernel_fn.start(x).nngp.shape == (21,)  # x with itself: the pairs a <= b
     np.testing.assert_allclose(
         net.kernel_fn(x, None, "ntk"), net.kernel_fn(x.reshape(6, -1), None, "ntk"), rtol=1e-14
     )
