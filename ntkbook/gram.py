@@ -7,7 +7,8 @@ memory.  What it does beyond ``neural_tangents.batch``:
 
 * **Symmetry, one compilation, every device, resumable** -- the blocked engine
   :func:`ntkbook.engine.run_blocks`: only blocks on and above the diagonal for
-  ``x2=None``, equal (padded) blocks so the jitted block compiles once, blocks
+  ``x2=None`` (a Gram of one block runs only its pairs ``a <= b``, the symmetric
+  state of :mod:`ntkbook.layers`), equal (padded) blocks so the jitted block compiles once, blocks
   round-robin over every local JAX device, finished blocks cached on disk
   (:mod:`ntkbook.gram_cache`) with ``cache_dir``.
 * **Memory guard** (:mod:`ntkbook.gram_memory`).  Before allocating, the result
@@ -343,7 +344,9 @@ def gram(
             # blocks too, that compilation cost more than it saved (zoo CNN-1-GAP, 100
             # digits, blocks of 10: 1.3 s more to compile, 0.1 s less to run; process CPU
             # time, 2-core CPU).  A Gram of one (diagonal) block compiles only the
-            # symmetric programs and does half the work.
+            # symmetric programs and does half the work: CNN-1-GAP on 100 digits in one
+            # block, 1.81 s warm and 3.50 s first call against 2.93 s and 4.48 s all pairs
+            # (wall, quiet 2-core CPU).
             diag_fn = None
         (out,), rec = engine.run_blocks(
             block_fn,

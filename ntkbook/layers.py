@@ -33,7 +33,12 @@ batch with itself, and the NTK, over
 
 The two batch axes are one axis of ``B1 * B2`` pairs, last: every elementwise
 update (the arc-cosine above all) then runs over long contiguous rows, which XLA
-vectorises (2.4x faster than over a trailing axis of ``B2 = 15``, measured).
+vectorises (2.4x faster than over a trailing axis of ``B2 = 15``, measured).  A
+batch with itself (``kernel_fn(x)``, ``x2=None``) carries only the pairs
+``a <= b`` (:attr:`Cov.symmetric`, :func:`pair_index`): ``K[a, b] = K[b, a]``, so
+half the pairs are never computed; only the input covariances, the variance
+products and the readout know which pairs the axis holds, every layer's update
+is the same.
 
 The ReLU update is the arc-cosine expectation written as neural-tangents
 writes it (``sqrt(v1 v2 - k^2)`` and ``atan2``, no division by a variance), so
