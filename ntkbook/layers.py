@@ -35,7 +35,7 @@ The two batch axes are one axis of ``B1 * B2`` pairs, last: every elementwise
 update (the arc-cosine above all) then runs over long contiguous rows, which XLA
 vectorises (2.4x faster than over a trailing axis of ``B2 = 15``, measured).  A
 batch with itself (``kernel_fn(x)``, ``x2=None``) carries only the pairs
-``a <= b`` (:attr:`Cov.symmetric`, :func:`pair_index`): ``K[a, b] = K[b, a]``, so
+``a <= b`` (:attr:`Cov.symmetric`, ``_pair_index``): ``K[a, b] = K[b, a]``, so
 half the pairs are never computed; only the input covariances, the variance
 products and the readout know which pairs the axis holds, every layer's update
 is the same.
@@ -90,7 +90,6 @@ __all__ = [
     "GlobalAvgPool",
     "Flatten",
     "to_stax",
-    "pair_index",
     "PARAMETERIZATIONS",
     "PADDINGS",
 ]
@@ -142,7 +141,7 @@ class Cov:
     symmetric : bool
         The two batches are the same inputs (a diagonal block of a Gram matrix): the
         pair axis then holds only the pairs ``a <= b``, ``P = B (B + 1) / 2`` of them in
-        the order of ``np.triu_indices(B)`` (:func:`pair_index`), since
+        the order of ``np.triu_indices(B)`` (``_pair_index``), since
         ``K[a, b] = K[b, a]``; ``cov2`` is ``None`` (it would repeat ``cov1``), and
         :meth:`KernelFn.finish` scatters the pairs back to a symmetric ``(B, B)`` matrix.
     """
@@ -282,7 +281,7 @@ def _pixel_diagonal(t, spatial: tuple):
 
 
 @functools.lru_cache(maxsize=64)
-def pair_index(b: int) -> tuple[np.ndarray, np.ndarray]:
+def _pair_index(b: int) -> tuple[np.ndarray, np.ndarray]:
     """The pairs ``(a, b)``, ``a <= b``, of a symmetric pair axis over ``b`` inputs.
 
     Parameters
@@ -313,7 +312,7 @@ def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = Fals
     norm : float
         Divides the inner products over F (the channel count, or channels x taps).
     symmetric : bool
-        ``f2`` is ``f1`` (ignored): only the pairs ``a <= b`` of :func:`pair_index`, gathered
+        ``f2`` is ``f1`` (ignored): only the pairs ``a <= b`` of ``_pair_index``, gathered
         from the same one matrix product, and ``cov2`` is ``None``.
 
     Returns
@@ -328,7 +327,7 @@ def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = Fals
     n = f1.ndim - 2
     p, q = "ijkl"[:n], "mnop"[:n]
     b1, b2 = f1.shape[0], f2.shape[0]
-    rows, cols = pair_index(b1) if symmetric else (None, None)
+    rows, cols = _pair_index(b1) if symmetric else (None, None)
     if full:
         pairs = "".join(a + b for a, b in zip(p, q))  # i m j n: each axis beside its partner
         # one matrix product over every (input, pixel) row, then one transpose into the
@@ -360,10 +359,10 @@ def _outer(p1, p2, symmetric: bool = False):
     """``p1[..., a] * p2[..., b]`` on the pair axis: ``(..., P)``.
 
     All pairs ``a * B2 + b`` (``P = B1 B2``), or, ``symmetric``, the pairs ``a <= b`` of
-    :func:`pair_index` (``p1`` and ``p2`` then index the same batch; ``P = B (B + 1) / 2``).
+    ``_pair_index`` (``p1`` and ``p2`` then index the same batch; ``P = B (B + 1) / 2``).
     """
     if symmetric:
-        rows, cols = pair_index(p1.shape[-1])
+        rows, cols = _pair_index(p1.shape[-1])
         return p1[..., rows] * p2[..., cols]
     prod = p1[..., :, None] * p2[..., None, :]
     return prod.reshape(prod.shape[:-2] + (prod.shape[-2] * prod.shape[-1],))
@@ -929,7 +928,7 @@ class KernelFn:
         f = _Flatten().kernel(c) if c.spatial else c
         if f.symmetric:
             b = f.cov1.shape[-1]
-            rows, cols = pair_index(b)
+            rows, cols = _pair_index(b)
 
             def square(v):
                 return jnp.zeros((b, b), v.dtype).at[rows, cols].set(v).at[cols, rows].set(v)

@@ -110,7 +110,7 @@ def test_symmetric_state_holds_each_unordered_pair_once():
     net, _ = random_stack(layers, np.random.default_rng(1), ndim_of(1))  # 1-D, pools, GAP
     x = inputs(1)[0][:3]
     kf = net.kernel_fn
-    rows, cols = layers.pair_index(3)
+    rows, cols = layers._pair_index(3)
     assert list(zip(rows, cols)) == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
     import jax
 
