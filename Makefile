@@ -60,35 +60,32 @@ $(STAMP): pyproject.toml $(LOCK)
 data: $(CORE_STAMP)
 	$(CORE_BIN)/python -m ntkbook.registry_data
 
-# The whole check, each notebook executed exactly once, with both cores busy throughout
-# (first, side by side: .venv-core installed and then the data fetched, beside .venv installed;
-# MathJax).
-# Then one make -j9 run (each job's log is printed as a block when it ends) in which every
-# job starts as soon as what it reads exists (9 slots: as many as the jobs, so a job that is
-# ready never waits for a slot):
-#  - at once: the lint, the unit tests in .venv (two processes), the core suite in .venv-core
-#    (current JAX, no neural-tangents; two processes), the JupyterLab check and the notebooks' one execution
-#    (book-execute: as many at a time as there are cores, the claims-ledger appendix A3 after
-#    all the chapters; see `book`);
+# The whole check, each notebook executed exactly once, with both cores busy throughout: one
+# make -j run (each job's log is printed as a block when it ends) in which every job starts as
+# soon as what it reads exists (12 slots, as many as the jobs, so a ready job never waits):
+#  - at once: .venv-core, then the data (NumPy only), beside .venv and MathJax;
+#  - when .venv-core and the data are there: the core suite in .venv-core (current JAX, no
+#    neural-tangents; two processes), on the core the book's install leaves idle (pip installs
+#    .venv's lock on one core for about 70 s);
+#  - when .venv is there too: the lint, the unit tests (two processes), the JupyterLab check and
+#    the notebooks' one execution (book-execute: as many at a time as there are cores, the
+#    claims-ledger appendix A3 after all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
 #    determinism test (a chapter executed again must reproduce the executed outputs to the
 #    last digit);
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
-# Every job of that run (unit tests, core suite, each notebook's kernel) keeps to one thread:
-# seven jobs on two cores, each with thread pools sized to the whole machine, would
-# oversubscribe the cores and leave threads waiting for one another.
+# Every job keeps to one thread: seven jobs on two cores, each with thread pools sized to the
+# whole machine, would oversubscribe the cores and leave threads waiting for one another.
 ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
-# The lint (a cold mypy is about a minute of CPU) runs with the tests: before them it was the end
-# of the install's critical path (.venv, then the lint), with one core idle while mypy ran.
+# The lint (a cold mypy is about a minute of CPU) runs with the tests, not after the install.
 # The lint and the test suites run at a lower priority (TESTS_NICE) than the book: the book is
-# the long chain (execute, then render, then the browser test), and its tail is mostly one process, so
-# the suites fill the other core then instead of finishing early and leaving it idle.
+# the long chain (execute, then render, then the browser test), and its tail is mostly one
+# process, so the suites fill the other core then instead of finishing early and leaving it idle.
 test:
-	@$(MAKE) --no-print-directory -j4 --output-sync=target $(STAMP) $(CORE_STAMP) $(MATHJAX) data
-	@echo "make test: lint, unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j9 --output-sync=target TESTS_NICE="nice -n 5" \
+	@echo "make test: installs, data, lint, unit tests, core suite and book side by side; each log follows when it ends"
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j12 --output-sync=target TESTS_NICE="nice -n 5" \
 	  lint unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
@@ -105,9 +102,9 @@ UNIT_FIRST  = $(filter $(wildcard tests/test_[a-g]*.py),$(UNIT_FILES))
 UNIT_REST   = $(filter-out $(UNIT_FIRST),$(UNIT_FILES))
 .PHONY: unit-first unit-rest
 unit: unit-first unit-rest
-unit-first: $(STAMP)
+unit-first: $(STAMP) data
 	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_FIRST)
-unit-rest: $(STAMP)
+unit-rest: $(STAMP) data
 	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_REST)
 
 # Lint and types, seconds (the rules are pyproject.toml's [tool.ruff] and [tool.mypy]):
@@ -161,10 +158,10 @@ CORE_FIRST = $(filter $(wildcard tests/test_[a-d]*.py),$(CORE_TESTS))
 CORE_REST  = $(filter-out $(CORE_FIRST),$(CORE_TESTS))
 .PHONY: core-first core-rest
 test-core: core-first core-rest
-core-first: $(CORE_STAMP)
+core-first: $(CORE_STAMP) data
 	@test -n "$(CORE_TESTS)" || { echo "make: no test module is marked pytest.mark.core"; exit 1; }
 	$(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_FIRST)
-core-rest: $(CORE_STAMP)
+core-rest: $(CORE_STAMP) data
 	$(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_REST)
 
 # One chapter, executed alone (fails on the first cell that raises, with its traceback):
