@@ -90,8 +90,9 @@ data: $(CORE_STAMP)
 #  - when the book is rendered: the browser test (headless Chromium; skipped, with a message,
 #    without chromium).
 # Every job keeps to one thread: seven jobs on two cores, each with thread pools sized to the
-# whole machine, would oversubscribe the cores and leave threads waiting for one another.
-ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+# whole machine, would oversubscribe the cores and leave threads waiting for one another
+# (NTKBOOK_BLOCK_THREADS: the Gram engine's threads, ntkbook.engine.block_threads).
+ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NTKBOOK_BLOCK_THREADS=1 \
   XLA_FLAGS="$(strip $(XLA_FLAGS) --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1)"
 # The lint (a cold mypy is about a minute of CPU) runs with the tests, not after the install.
 # The lint and the test suites run at a lower priority (TESTS_NICE) than the book: the book is

@@ -17,6 +17,14 @@ loop of the package: :func:`ntkbook.gram.gram` (one kernel),
 * **Every device.**  Blocks are dispatched round-robin to the given JAX devices,
   two in flight per device (JAX dispatches asynchronously, so every device
   works at once and copying a finished block overlaps the next one).
+* **Every core.**  On a single CPU device the blocks are evaluated by a pool of
+  threads, one per core the process may use (:func:`block_threads`): the CPU
+  client of the book's JAX (0.4.23) runs a program on the thread that calls it,
+  so without threads one core did all the work while neural-tangents' single
+  large program used both.  The first block of each kind (diagonal, off-diagonal)
+  is evaluated alone, so that each block function is compiled once, not once per
+  thread.  The results do not depend on the number of threads: each block is the
+  same computation, and blocks are placed in a fixed order.
 * **Resumable.**  With a :class:`ntkbook.gram_cache.BlockCache`, finished blocks
   are saved and later calls compute only the rest.
 
@@ -32,7 +40,9 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +51,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _checks
+from ._x64 import x64_scope
 
-__all__ = ["BlockRecord", "run_blocks", "pad_rows"]
+__all__ = ["BlockRecord", "block_threads", "run_blocks", "pad_rows"]
+
+# How many threads evaluate blocks on one CPU device; unset: every core the process may use.
+# `make test` sets it to 1 (its jobs already keep both cores busy, one process per core).
+THREADS_ENV = "NTKBOOK_BLOCK_THREADS"
 
 
 @dataclass
@@ -88,6 +103,36 @@ def pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
     if extra == 0:
         return x
     return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)], axis=0)
+
+
+def block_threads(devices: Sequence) -> int:
+    """Threads that evaluate blocks at once on ``devices``.
+
+    One per core the process may use (its CPU affinity) when the blocks run on a
+    single CPU device, else 1 (accelerators, and several devices, already run
+    concurrently through JAX's asynchronous dispatch).  The environment variable
+    ``NTKBOOK_BLOCK_THREADS`` (an integer >= 1) overrides the number of cores.
+    """
+    if len(devices) == 0:
+        raise ValueError("devices is empty; pass at least one JAX device.")
+    if len(devices) != 1 or devices[0].platform != "cpu":
+        return 1
+    raw = os.environ.get(THREADS_ENV)
+    if raw is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{THREADS_ENV} must be an integer >= 1 (threads per CPU device); got {raw!r}.")
+    return value
+
+
+def _result(item: tuple[tuple[int, int], Any]) -> tuple[tuple[int, int], Any]:
+    """``(ij, future)`` -> ``(ij, its result)`` (re-raises the worker's exception)."""
+    ij, fut = item
+    return ij, fut.result()
 
 
 def _swap(blk: np.ndarray) -> np.ndarray:
@@ -203,15 +248,55 @@ def run_blocks(
         rec.computed += 1
         bar.update(1)
 
+    def on_diag_fn(ij: tuple[int, int]) -> bool:
+        return symmetric and ij[0] == ij[1] and diag_fn is not None
+
+    def dispatch(ij: tuple[int, int], dev) -> Sequence[Any]:
+        i, j = ij
+        a = jax.device_put(xa_p[i * b : (i + 1) * b], dev)
+        if diag_fn is not None and on_diag_fn(ij):
+            return diag_fn(a)
+        return block_fn(a, jax.device_put(xb_p[j * b : (j + 1) * b], dev))
+
+    threads = block_threads(devices)
+    if threads > 1 and len(todo) > 1:
+        # the first block of each kind alone (it compiles its function), then the rest on the
+        # threads; a worker returns host arrays, so a block is finished when its future is.
+        # JAX's float64 switch is per thread inside a scope (gram runs in x64_scope): a worker
+        # starts from the global flag, so it enters the caller's setting, or it would compute
+        # in float32
+        dev = devices[0]
+        x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+
+        def work(ij: tuple[int, int]) -> list[np.ndarray]:
+            with x64_scope(x64):
+                return [np.asarray(r) for r in dispatch(ij, dev)]
+
+        first = [
+            next(ij for ij in todo if on_diag_fn(ij) == kind) for kind in {on_diag_fn(ij) for ij in todo}
+        ]
+        for ij in first:
+            collect(ij, dispatch(ij, dev))
+        with ThreadPoolExecutor(threads) as pool:
+            pending: list = []
+            try:
+                for ij in (ij for ij in todo if ij not in first):
+                    pending.append((ij, pool.submit(work, ij)))
+                    if len(pending) >= 2 * threads:
+                        collect(*_result(pending.pop(0)))
+                for item in pending:
+                    collect(*_result(item))
+            except BaseException:  # Ctrl-C or a failed block: drop the queued blocks, not the run ones
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        rec.devices[str(dev)] = len(todo)
+        bar.close()
+        return outs, rec
+
     inflight: list = []
     for k, (i, j) in enumerate(todo):
         dev = devices[k % len(devices)]
-        a = jax.device_put(xa_p[i * b : (i + 1) * b], dev)
-        if symmetric and i == j and diag_fn is not None:
-            inflight.append(((i, j), diag_fn(a)))
-        else:
-            c = jax.device_put(xb_p[j * b : (j + 1) * b], dev)
-            inflight.append(((i, j), block_fn(a, c)))
+        inflight.append(((i, j), dispatch((i, j), dev)))
         rec.devices[str(dev)] = rec.devices.get(str(dev), 0) + 1
         if len(inflight) >= 2 * len(devices):
             collect(*inflight.pop(0))

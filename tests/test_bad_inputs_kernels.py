@@ -125,6 +125,7 @@ CASES = [
     ),
     (engine, "run_blocks", lambda: engine.run_blocks("f", X, None, 2), TypeError, "block_fn"),
     (engine, "pad_rows", lambda: engine.pad_rows(X, 0), ValueError, "multiple"),
+    (engine, "block_threads", lambda: engine.block_threads([]), ValueError, "devices is empty"),
     # cntk_depths
     (cntk_depths, "gram_by_depth", lambda: cntk_depths.gram_by_depth(IMG, depths=[]), ValueError, "depths"),
     (

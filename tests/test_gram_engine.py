@@ -223,6 +223,66 @@ def test_blocks_spread_over_two_host_devices(digits, nt_ntk, tmp_path):
     assert np.abs(np.diag(H2) - np.diag(ref)).max() / np.abs(ref).max() < 8.5e-8
 
 
+def test_threads_on_one_cpu_device_give_the_same_gram_bit_for_bit(digits, monkeypatch):
+    """``NTKBOOK_BLOCK_THREADS=3``: blocks run on three threads (seen through the threads that
+    called the block function), the first diagonal and the first off-diagonal block alone on
+    the calling thread (they compile); the Gram equals the one-thread run bit for bit, and a
+    real kernel (CNN-1 through ``gram``) too."""
+    import threading
+    import time
+
+    from ntkbook import engine
+    from ntkbook._x64 import x64_enabled
+
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    calls: list = []
+
+    def block_fn(a, c):
+        calls.append(("block", threading.get_ident()))
+        time.sleep(0.02)  # long enough that one thread cannot take every block
+        return (np.asarray(a) @ np.asarray(c).T,)
+
+    def diag_fn(a):
+        calls.append(("diag", threading.get_ident()))
+        time.sleep(0.02)
+        return (np.asarray(a) @ np.asarray(a).T,)
+
+    monkeypatch.setenv(engine.THREADS_ENV, "1")
+    (one,), _ = engine.run_blocks(block_fn, x, None, 4, diag_fn=diag_fn)
+    assert {t for _, t in calls} == {threading.get_ident()}
+    calls.clear()
+    monkeypatch.setenv(engine.THREADS_ENV, "3")
+    (three,), rec = engine.run_blocks(block_fn, x, None, 4, diag_fn=diag_fn)
+    assert np.array_equal(one, three) and rec.computed == 15  # 5 x 5 blocks, 15 on or above
+    main = threading.get_ident()
+    assert sorted(calls[:2]) == [("block", main), ("diag", main)]  # one of each kind, alone
+    assert len({t for _, t in calls[2:]} - {main}) >= 2
+    np.testing.assert_allclose(three, x @ x.T, rtol=1e-14)
+    # a real kernel: the same matrix on one and on two threads, also where float64 is on only
+    # in gram's own scope (JAX's switch is per thread there: the workers must enter it too)
+    monkeypatch.setenv(engine.THREADS_ENV, "1")
+    H1 = gram.gram(archs.get("CNN-1"), digits[:12], batch_size=4, progress=False)
+    monkeypatch.setenv(engine.THREADS_ENV, "2")
+    previous = x64_enabled()
+    jax.config.update("jax_enable_x64", False)
+    try:
+        H2 = gram.gram(archs.get("CNN-1"), digits[:12], batch_size=4, progress=False)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+    assert H2.dtype == np.float64 and np.array_equal(H1, H2)
+
+
+@pytest.mark.parametrize("raw", ["0", "two", "-1"])
+def test_block_threads_setting_must_be_a_positive_integer(raw, monkeypatch):
+    from ntkbook import engine
+
+    monkeypatch.setenv(engine.THREADS_ENV, raw)
+    with pytest.raises(ValueError, match="NTKBOOK_BLOCK_THREADS must be an integer >= 1"):
+        engine.block_threads(jax.devices("cpu")[:1])
+    monkeypatch.delenv(engine.THREADS_ENV)
+    assert engine.block_threads(jax.devices("cpu")[:1]) == len(os.sched_getaffinity(0))
+
+
 # ---------------------------------------------------------------- memory guard
 
 
