@@ -302,6 +302,31 @@ def test_memory_guard_names_a_batch_size_that_fits(digits, nt_ntk, monkeypatch):
     assert rel_err(H, nt_ntk("CNN-1-GAP")) < 1e-6
 
 
+def test_equal_layer_stacks_share_one_traced_working_set(digits, monkeypatch):
+    """Two separately built equal networks trace one block once; the estimate equals a fresh
+    trace's, and another stack or input shape is traced again."""
+    traced = []
+    real = gram_memory._largest_intermediate
+
+    def spy(fn, a, b):
+        traced.append(a.shape)
+        return real(fn, a, b)
+
+    monkeypatch.setattr(gram_memory, "_largest_intermediate", spy)
+    monkeypatch.setattr(gram_memory, "_LARGEST_BY_LAYERS", {})
+    first = gram_memory.estimate_memory(archs.get("CNN-1"), digits, batch_size=8)
+    again = gram_memory.estimate_memory(archs.get("CNN-1"), digits, batch_size=8)
+    assert again["block_bytes"] == first["block_bytes"] > 0 and len(traced) == 1
+    gram_memory.estimate_memory(archs.get("CNN-2"), digits, batch_size=8)
+    gram_memory.estimate_memory(archs.get("CNN-1"), digits[:, :4, :4], batch_size=8)
+    assert len(traced) == 3
+    monkeypatch.setattr(gram_memory, "_LARGEST_BY_LAYERS", {})
+    assert (
+        gram_memory.estimate_memory(archs.get("CNN-1"), digits, batch_size=8)["block_bytes"]
+        == first["block_bytes"]
+    )
+
+
 def test_memory_guard_rejects_a_result_too_large(digits, monkeypatch):
     monkeypatch.setattr(gram_memory, "host_available_bytes", lambda: 1000)  # < 23*23*8 bytes
     with pytest.raises(gram.GramMemoryError, match="Gram matrix alone needs"):
