@@ -184,6 +184,26 @@ def _jitted_forward(apply_fn: ApplyFn) -> ApplyFn:
         return jax.jit(apply_fn)
 
 
+def _param_vjp(apply_fn: ApplyFn) -> Callable:
+    """``vjp(params, x, ct)``: the gradient of ``sum(ct * apply_fn(params, x))`` in ``params``, jitted.
+
+    Once per network, as :func:`_jitted_forward` (an eager ``jax.vjp`` re-traced the network
+    and ran its backward pass op by op for every record of every initialisation).
+    """
+    try:
+        return _cached_vjp(apply_fn)
+    except TypeError:  # an unhashable apply_fn
+        return _cached_vjp.__wrapped__(apply_fn)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_vjp(apply_fn: ApplyFn) -> Callable:
+    def vjp(params, x, ct):
+        return jax.vjp(lambda p: apply_fn(p, x).reshape(ct.shape), params)[1](ct)[0]
+
+    return jax.jit(vjp)
+
+
 def gd_trajectory(
     apply_fn: ApplyFn,
     params,
@@ -366,7 +386,7 @@ def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: 
         [net.f_train[0].reshape(n * o), np.zeros(0) if net.f_eval is None else net.f_eval[0].reshape(-1)]
     )
     tr_cols = theta[:, : n * o]
-    _, vjp = jax.vjp(lambda p: apply_fn(p, x).reshape(n, o), params0)
+    vjp = _param_vjp(apply_fn)
     r_sum = np.zeros(n * o)
     out, done = [], 0
     for k in net.step:
@@ -375,7 +395,7 @@ def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: 
             r_sum += r
             f = f - lr * (tr_cols @ r)
         done = int(k)
-        (g,) = vjp(jnp.asarray(r_sum.reshape(n, o)))
+        g = vjp(params0, x, jnp.asarray(r_sum.reshape(n, o)))
         params = jax.tree_util.tree_map(lambda a, b: a - lr * b, params0, g)
         out.append((f.copy(), params))
     f_tr = np.stack([v[: n * o].reshape(n, o) for v, _ in out])
