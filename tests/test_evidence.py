@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ntkbook import evidence
+from ntkbook import archs, evidence
 from ntkbook.evidence import ladders, measures, runner, store
 from ntkbook.evidence.ladders import Ladder, Target
 
@@ -242,28 +242,37 @@ def test_regression_rate_is_the_least_squares_slope():
         measures.regression_rate({32: 0.1})
 
 
-def test_t7_measure_is_chapter_13s_seed():
+def test_t7_measure_is_chapter_13s_seed(monkeypatch):
     # the ladder's measure is chapter 13's call with the ci profile's settings (the lr of the
-    # real-data loop, not the digits network's), on a small digits draw
+    # real-data loop, not the digits network's): the keywords it passes to tables.table7_seed
+    # are the chapter's, and it stores t7_values of the result.  (That the two give the same
+    # numbers at the ci size is what CI's stale-store check compares: chapter 13's live seed 0
+    # against the stored rung 0.)
     from ntkbook import config
     from ntkbook.tasks import tables
 
     S = config.sizes("ch13", "ci")
-    kw = measures.t7_settings()
-    assert kw["lr"] == S["real_lr"] and kw["width"] == S["width"] and kw["p"] == S["rbo_p"]
-    chapter = tables.table7_seed(
-        "digits",
-        120,
-        3,
+    chapter = dict(
         p=S["rbo_p"],
         arch=S["real_arch"],
         width=S["width"],
         epochs=S["epochs"],
         lr=S["real_lr"],
         batch_size=S["batch_size"],
-        checkpoints=S["checkpoints"],
+        checkpoints=tuple(S["checkpoints"]),
     )
-    assert measures.t7_rankings("digits", 120, 3) == measures.t7_values(chapter)
+    seen = []
+    result = {k: 0.1 * i for i, k in enumerate(measures.T7_KEYS)} | {"ranking": [3, 1, 2]}
+
+    def spy(name, n, seed, *, net, **kw):
+        seen.append((name, n, seed, kw))
+        # the network it reuses is the chapter's architecture at the chapter's width
+        assert S["real_arch"] == "2-L" and net.layers == archs.get("2-L", width=S["width"]).layers
+        return result
+
+    monkeypatch.setattr(tables, "table7_seed", spy)
+    assert measures.t7_rankings("digits", 120, 3) == measures.t7_values(result)
+    assert seen == [("digits", 120, 3, chapter)]
     with pytest.raises(ValueError, match="table7_seed"):
         measures.t7_values({"intra": 1.0})
 
