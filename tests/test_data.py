@@ -37,16 +37,41 @@ def test_subsample_is_deterministic():
 
 
 @pytest.mark.pinned
-def test_mnist1d_generated_locally_and_keeps_global_rng():
+def test_mnist1d_generated_locally_and_keeps_global_rng(tmp_path):
     pytest.importorskip("mnist1d", reason="the mnist1d package is a book dependency, not in the core lock")
     np.random.seed(123)
     before = np.random.random()
     np.random.seed(123)
-    d = data.load("mnist1d", n=100, n_test=50)
+    d = data.load("mnist1d", n=100, n_test=50, root=tmp_path)  # an empty root: generated here
     after = np.random.random()
     assert before == after, "loading mnist1d must not disturb NumPy's global generator"
     assert d.x.shape == (100, 40, 1) and d.x_test.shape == (50, 40, 1)
     assert d.num_classes == 10
+
+
+def test_mnist1d_generated_once_per_seed_then_read_back_bit_for_bit(tmp_path, monkeypatch):
+    pytest.importorskip("mnist1d", reason="the mnist1d package is a book dependency, not in the core lock")
+    made = []
+    generate = data._make_mnist1d
+    monkeypatch.setattr(data, "_make_mnist1d", lambda seed: made.append(seed) or generate(seed))
+
+    def same(a, b):
+        return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("x", "y", "x_test", "y_test"))
+
+    fresh = data.load("mnist1d", n=60, n_test=30, seed=3, root=tmp_path)
+    again = data.load("mnist1d", n=60, n_test=30, seed=3, root=tmp_path)
+    assert made == [3] and same(fresh, again)
+    path = data._mnist1d_cache_path(3, tmp_path)
+    assert path.parent == tmp_path / "mnist1d" and [p.name for p in path.parent.iterdir()] == [path.name]
+    # a truncated file is generated again, to the same arrays
+    path.write_bytes(path.read_bytes()[:200])
+    assert same(data.load("mnist1d", n=60, n_test=30, seed=3, root=tmp_path), fresh) and made == [3, 3]
+    # another seed is another file and another dataset
+    other = data.load("mnist1d", n=60, n_test=30, seed=4, root=tmp_path)
+    assert made == [3, 3, 4] and not np.array_equal(other.x, fresh.x)
+    # without a data root nothing is written (and nothing created)
+    data.load("mnist1d", n=60, n_test=30, seed=3, root=tmp_path / "absent")
+    assert made == [3, 3, 4, 3] and not (tmp_path / "absent").exists()
 
 
 @pytest.mark.parametrize("name", ["corners", "shapes"])
