@@ -40,7 +40,7 @@ import numpy as np
 from .. import _checks, losses
 from ..empirical import entk_fn, flatten_entk
 from ..linalg import relative_frobenius
-from .loop import compiled_step, make_optimizer, run_epochs
+from .loop import _jitted_forward, compiled_step, make_optimizer, run_epochs
 
 __all__ = [
     "linearize",
@@ -169,19 +169,6 @@ def _as_targets(y, n: int) -> np.ndarray:
 
 LOSSES = losses.LOSSES
 """Losses accepted by ``loss`` of :func:`gd_trajectory` (:data:`ntkbook.losses.LOSSES`)."""
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_forward(apply_fn: ApplyFn) -> ApplyFn:
-    return jax.jit(apply_fn)
-
-
-def _jitted_forward(apply_fn: ApplyFn) -> ApplyFn:
-    """``jax.jit(apply_fn)``, once per network (repeated trajectories reuse its compilation)."""
-    try:
-        return _cached_forward(apply_fn)
-    except TypeError:  # an unhashable apply_fn
-        return jax.jit(apply_fn)
 
 
 def _param_vjp(apply_fn: ApplyFn) -> Callable:

@@ -80,6 +80,21 @@ def _cached_step(
     return _build_step(apply_fn, loss, optimizer, momentum, reduction, mask)
 
 
+@functools.lru_cache(maxsize=32)
+def _cached_forward(apply_fn: Callable) -> Callable:
+    return jax.jit(apply_fn)
+
+
+def _jitted_forward(apply_fn: Callable) -> Callable:
+    """``jax.jit(apply_fn)``, once per network: the forward pass of every record (training
+    histories, trajectories) reuses one compilation per input shape instead of running the
+    network op by op (an unhashable ``apply_fn`` is jitted afresh)."""
+    try:
+        return _cached_forward(apply_fn)
+    except TypeError:
+        return jax.jit(apply_fn)
+
+
 def compiled_step(
     apply_fn: Callable,
     *,
