@@ -76,12 +76,11 @@ data: $(CORE_STAMP)
 
 # The whole check, each notebook executed exactly once, with both cores busy throughout: one
 # make -j run (each job's log is printed as a block when it ends) in which every job starts as
-# soon as what it reads exists (12 slots, as many as the jobs, so a ready job never waits):
-#  - at once: .venv-core, then the data (NumPy only), beside .venv and MathJax;
+# soon as what it reads exists (16 slots, more than the jobs, so a ready job never waits):
+#  - at once: uv, then .venv-core and the data (NumPy only), beside .venv and MathJax;
 #  - when .venv-core and the data are there: the core suite in .venv-core (current JAX, no
-#    neural-tangents; two processes), on the core the book's install leaves idle (pip installs
-#    .venv's lock on one core for about 70 s);
-#  - when .venv is there too: the lint, the unit tests (two processes), the JupyterLab check and
+#    neural-tangents; three processes);
+#  - when .venv is there too: the lint, the unit tests (three processes), the JupyterLab check and
 #    the notebooks' one execution (book-execute: as many at a time as there are cores, the
 #    claims-ledger appendix A3 after all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
@@ -100,27 +99,26 @@ ONE_THREAD_EACH = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NTK
 # process, so the suites fill the other core then instead of finishing early and leaving it idle.
 test:
 	@echo "make test: installs, data, lint, unit tests, core suite and book side by side; each log follows when it ends"
-	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j12 --output-sync=target TESTS_NICE="nice -n 5" \
+	@$(ONE_THREAD_EACH) $(MAKE) --no-print-directory -j16 --output-sync=target TESTS_NICE="nice -n 5" \
 	  lint unit test-core book test-lab determinism-after-execute browser-after-render
 
 # Every test that does not read the built book, apart from the core suite (`test-core`): its
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
 # repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
 # stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
-# Two processes (test modules a-g, then the rest; the two `built` modules run after the build):
-# about 150 and 120 s of CPU.  The suites end last in make test, and one process there left a
-# core idle for the last 90 s.
+# Three processes, by module name (a-f, g-k, l-z: about 110, 50 and 115 s of CPU; the two
+# `built` modules run after the build).  The suites run at a lower priority and end last in
+# make test: with two processes the last one ran alone for 30 s with a core idle.
 TESTS_NICE ?=
 UNIT_SELECT := -m "not built and (not core or pinned)"
 UNIT_FILES  = $(filter-out tests/test_browser.py tests/test_determinism.py,$(wildcard tests/test_*.py))
-UNIT_FIRST  = $(filter $(wildcard tests/test_[a-g]*.py),$(UNIT_FILES))
-UNIT_REST   = $(filter-out $(UNIT_FIRST),$(UNIT_FILES))
-.PHONY: unit-first unit-rest
-unit: unit-first unit-rest
-unit-first: $(STAMP) data
-	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_FIRST)
-unit-rest: $(STAMP) data
-	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_REST)
+UNIT_a      = $(filter $(wildcard tests/test_[a-f]*.py),$(UNIT_FILES))
+UNIT_b      = $(filter $(wildcard tests/test_[g-k]*.py),$(UNIT_FILES))
+UNIT_c      = $(filter-out $(UNIT_a) $(UNIT_b),$(UNIT_FILES))
+.PHONY: unit-a unit-b unit-c
+unit: unit-a unit-b unit-c
+unit-a unit-b unit-c: unit-%: $(STAMP) data
+	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_$*)
 
 # Lint and types, seconds (the rules are pyproject.toml's [tool.ruff] and [tool.mypy]):
 # ruff's linter over the package, the tests and env/, then mypy over the package (its cache in
@@ -166,24 +164,23 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml | $(UV)
 	$(UV_INSTALL) --python $(CORE_BIN)/python -e .
 	touch $(CORE_STAMP)
 
-# In two processes, as the unit tests (modules a-d, then the rest: about 150 and 120 s of CPU),
-# so that its end in make test keeps both cores busy.
+# In three processes, as the unit tests (modules a-d, e-k, l-z), so that its end in make test
+# keeps both cores busy.
 # JAX's persistent compilation cache (current JAX caches CPU programs; the pinned 0.4.23 does
 # not): the tests build the same zoo networks again and again, each a new function to jit, and
 # a program compiled once is then read back instead of compiled again (keyed by the program,
 # JAX's version and flags, so a stale entry is never used).  Measured from an empty cache,
-# core-first alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
-CORE_FIRST = $(filter $(wildcard tests/test_[a-d]*.py),$(CORE_TESTS))
-CORE_REST  = $(filter-out $(CORE_FIRST),$(CORE_TESTS))
+# modules a-d alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
+CORE_a = $(filter $(wildcard tests/test_[a-d]*.py),$(CORE_TESTS))
+CORE_b = $(filter $(wildcard tests/test_[e-k]*.py),$(CORE_TESTS))
+CORE_c = $(filter-out $(CORE_a) $(CORE_b),$(CORE_TESTS))
 CORE_JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache-core \
   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
-.PHONY: core-first core-rest
-test-core: core-first core-rest
-core-first: $(CORE_STAMP) data
+.PHONY: core-a core-b core-c
+test-core: core-a core-b core-c
+core-a core-b core-c: core-%: $(CORE_STAMP) data
 	@test -n "$(CORE_TESTS)" || { echo "make: no test module is marked pytest.mark.core"; exit 1; }
-	$(CORE_JAX_CACHE) $(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_FIRST)
-core-rest: $(CORE_STAMP) data
-	$(CORE_JAX_CACHE) $(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_REST)
+	$(CORE_JAX_CACHE) $(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_$*)
 
 # One chapter, executed alone (fails on the first cell that raises, with its traceback):
 #   make notebook NB=notebooks/03_mlp_ntk.ipynb
