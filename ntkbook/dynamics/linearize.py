@@ -40,7 +40,7 @@ import numpy as np
 from .. import _checks, losses
 from ..empirical import entk_fn, flatten_entk
 from ..linalg import relative_frobenius
-from .loop import _jitted_forward, compiled_step, make_optimizer, run_epochs
+from .loop import compiled_forward, compiled_step, make_optimizer, run_epochs
 
 __all__ = [
     "linearize",
@@ -174,7 +174,10 @@ LOSSES = losses.LOSSES
 def _param_vjp(apply_fn: ApplyFn) -> Callable:
     """``vjp(params, x, ct)``: the gradient of ``sum(ct * apply_fn(params, x))`` in ``params``, jitted.
 
-    Once per network, as :func:`_jitted_forward` (an eager ``jax.vjp`` re-traced the network
+    ``x`` (N, ...) inputs, ``ct`` (N, O) cotangents of the outputs; returns a pytree shaped like
+    ``params``.
+
+    Once per network, as :func:`ntkbook.dynamics.loop.compiled_forward` (an eager ``jax.vjp`` re-traced the network
     and ran its backward pass op by op for every record of every initialisation).
     """
     try:
@@ -281,7 +284,7 @@ def gd_trajectory(
     # while loop about 25x slower than as a top-level computation: measured 0.33 s vs 0.013 s
     # per step for a small CNN.)  Dispatch costs ~0.1 ms per step.
     step_fn = compiled_step(apply_fn, loss=loss, optimizer="sgd", reduction="sum", dtype=x.dtype)
-    forward = _jitted_forward(apply_fn)
+    forward = compiled_forward(apply_fn)
 
     snaps, f_trains, f_evals, values = [], [], [], []
 

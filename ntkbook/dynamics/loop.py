@@ -10,6 +10,8 @@ hooks:
   network, loss (:mod:`ntkbook.losses`), optimizer, reduction and gradient mask, cached so that
   repeated fits of one network (seeds, label sets, step sizes, rounds) compile once per batch
   shape.  The step size is an argument of the compiled step, not a constant baked into it;
+* :func:`compiled_forward` -- the jitted forward pass of one network, cached the same way
+  (every record of a history or trajectory evaluates it);
 * :func:`run_epochs` -- epochs of minibatches in a given order, the update timed per epoch
   (wall and process CPU seconds), and a hook called after each epoch with the parameters.
 
@@ -31,7 +33,7 @@ import optax
 
 from .. import losses
 
-__all__ = ["OPTIMIZERS", "make_optimizer", "compiled_step", "EpochTimes", "run_epochs"]
+__all__ = ["OPTIMIZERS", "make_optimizer", "compiled_step", "compiled_forward", "EpochTimes", "run_epochs"]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 """Optimizers of the training loop."""
@@ -85,10 +87,13 @@ def _cached_forward(apply_fn: Callable) -> Callable:
     return jax.jit(apply_fn)
 
 
-def _jitted_forward(apply_fn: Callable) -> Callable:
-    """``jax.jit(apply_fn)``, once per network: the forward pass of every record (training
-    histories, trajectories) reuses one compilation per input shape instead of running the
-    network op by op (an unhashable ``apply_fn`` is jitted afresh)."""
+def compiled_forward(apply_fn: Callable) -> Callable:
+    """``jax.jit(apply_fn)``, once per network: ``forward(params, x) -> (B, K)`` for ``x`` (B, ...).
+
+    The forward pass of every record (training histories, trajectories) reuses one
+    compilation per input shape instead of running the network op by op; an unhashable
+    ``apply_fn`` is jitted afresh.
+    """
     try:
         return _cached_forward(apply_fn)
     except TypeError:

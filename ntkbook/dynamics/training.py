@@ -52,7 +52,7 @@ from .. import _checks, losses
 from .._numerics import softmax
 from .._prng import same_draws
 from .._x64 import x64_scope
-from .loop import OPTIMIZERS, _jitted_forward, compiled_step, make_optimizer, run_epochs
+from .loop import OPTIMIZERS, compiled_forward, compiled_step, make_optimizer, run_epochs
 
 __all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
 
@@ -135,7 +135,7 @@ class History:
 
 def _logits(apply_fn: Callable, params, x: np.ndarray, batch_size: int) -> np.ndarray:
     """``apply_fn`` on ``x`` in chunks (bounds the memory of the CNNs' activations), jitted."""
-    forward = _jitted_forward(apply_fn)
+    forward = compiled_forward(apply_fn)
     outs = [
         np.asarray(forward(params, jnp.asarray(x[i : i + batch_size]))) for i in range(0, len(x), batch_size)
     ]
