@@ -61,7 +61,8 @@ def kernel_thread_env(workers: int, cores: int | None = None) -> dict[str, str]:
     Every kernel would otherwise size XLA's CPU thread pool and BLAS/OpenMP to the whole
     machine; with ``workers`` notebooks side by side (and, under ``make test``, the unit tests
     beside them) those pools oversubscribe the cores and their threads wait for each other.
-    Each kernel gets ``max(1, cores // workers)`` threads; measured on 2 cores, two chapters
+    Each kernel gets ``max(1, cores // workers)`` threads (BLAS, XLA, and the Gram engine's
+    block threads, ``NTKBOOK_BLOCK_THREADS``); measured on 2 cores, two chapters
     side by side took 51 s instead of 58 s.  One worker: nothing changes.  Thread counts the
     user (or ``make test``) has set are kept, and XLA flags are appended to any the user has set.
     """
@@ -71,7 +72,7 @@ def kernel_thread_env(workers: int, cores: int | None = None) -> dict[str, str]:
     threads = max(1, cores // workers)
     env = {
         var: os.environ.get(var, str(threads))
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NTKBOOK_BLOCK_THREADS")
     }
     user_flags = os.environ.get("XLA_FLAGS", "")
     flags = (

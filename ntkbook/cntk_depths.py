@@ -157,7 +157,8 @@ def gram_by_depth(
         return outs
 
     with x64_scope(True):
-        results, _ = engine.run_blocks(block_fn, x, None if symmetric else xb, batch_size)
+        # one thread: block_fn charges each depth the process's CPU time of its stage
+        results, _ = engine.run_blocks(block_fn, x, None if symmetric else xb, batch_size, threads=1)
     cum = np.cumsum(cpu)
     return {d: DepthGram(results[s], float(cum[s])) for s, d in enumerate(order)}
 

@@ -111,14 +111,21 @@ def block_threads(devices: Sequence) -> int:
     One per core the process may use (its CPU affinity) when the blocks run on a
     single CPU device, else 1 (accelerators, and several devices, already run
     concurrently through JAX's asynchronous dispatch).  The environment variable
-    ``NTKBOOK_BLOCK_THREADS`` (an integer >= 1) overrides the number of cores.
+    ``NTKBOOK_BLOCK_THREADS`` (an integer >= 1; empty means unset) overrides the
+    number of cores.
+
+    A worker thread enters the caller's float64 setting (JAX keeps it per thread inside
+    a scope, and :func:`ntkbook.gram.gram` sets it in one); JAX's other per-thread
+    contexts (``jax.default_device``, ``jax.default_matmul_precision``,
+    ``jax.debug_nans``, ``jax.disable_jit``) are not carried over: under those, pass
+    ``threads=1`` to :func:`run_blocks`.
     """
     if len(devices) == 0:
         raise ValueError("devices is empty; pass at least one JAX device.")
     if len(devices) != 1 or devices[0].platform != "cpu":
         return 1
-    raw = os.environ.get(THREADS_ENV)
-    if raw is None:
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         value = int(raw)
@@ -156,6 +163,7 @@ def run_blocks(
     desc: str = "Gram",
     dtype=None,
     diag_fn: Callable[[Any], Sequence[Any]] | None = None,
+    threads: int | None = None,
 ) -> tuple[list[np.ndarray], BlockRecord]:
     """Evaluate ``block_fn`` on every pair of row blocks and assemble the results.
 
@@ -185,6 +193,10 @@ def run_blocks(
         ``diag_fn(a) -> tuple of K arrays`` equal to ``block_fn(a, a)``, used for the
         diagonal blocks of a symmetric call (``x2=None``), where the two batches are the
         same inputs and a kernel can skip the pairs ``a > b``.  Default: ``block_fn(a, a)``.
+    threads : int, optional
+        Blocks evaluated at once on a single CPU device (default :func:`block_threads`);
+        1 for a ``block_fn`` that is not thread-safe or that times itself with the
+        process's CPU clock.
 
     Returns
     -------
@@ -258,8 +270,8 @@ def run_blocks(
             return diag_fn(a)
         return block_fn(a, jax.device_put(xb_p[j * b : (j + 1) * b], dev))
 
-    threads = block_threads(devices)
-    if threads > 1 and len(todo) > 1:
+    threads = block_threads(devices) if threads is None else _checks.positive_int(threads, "threads")
+    if threads > 1 and len(todo) > 1 and len(devices) == 1:
         # the first block of each kind alone (it compiles its function), then the rest on the
         # threads; a worker returns host arrays, so a block is finished when its future is.
         # JAX's float64 switch is per thread inside a scope (gram runs in x64_scope): a worker

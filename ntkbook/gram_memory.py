@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _checks
 from ._x64 import x64_scope
+from .engine import block_threads
 
 __all__ = [
     "GramMemoryError",
@@ -96,7 +97,7 @@ _LARGEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The same for ntkbook.layers kernels, keyed by their layers (equal stacks trace to the same
 # arrays): every archs.get or layers.serial call builds a new kernel_fn object, and tracing one
 # block of a CNN costs 0.3-0.7 s of CPU (measured: 20 traces in chapter 10, 7 s in chapter 11).
-_LARGEST_BY_LAYERS: dict[tuple, dict] = {}
+_LARGEST_BY_LAYERS: dict[tuple[type, tuple], dict] = {}
 
 
 def _known_largest(kernel_fn) -> dict:
@@ -104,7 +105,7 @@ def _known_largest(kernel_fn) -> dict:
     from .layers import KernelFn
 
     if isinstance(kernel_fn, KernelFn):
-        return _LARGEST_BY_LAYERS.setdefault(kernel_fn.layers, {})
+        return _LARGEST_BY_LAYERS.setdefault((type(kernel_fn), kernel_fn.layers), {})
     try:
         return _LARGEST.setdefault(kernel_fn, {})
     except TypeError:  # not weak-referenceable: trace every time
@@ -162,7 +163,9 @@ def estimate_memory(
     -------
     dict
         ``result_bytes`` (the N1 x N2 output), ``block_bytes`` (working set of
-        one block on one device), ``devices`` (how many), ``host_available_bytes``
+        one block on one device), ``devices`` (how many), ``blocks_at_once`` (blocks in
+        flight: one per device, or :func:`ntkbook.engine.block_threads` on one CPU
+        device), ``host_available_bytes``
         and ``device_available_bytes`` (free memory of the first device; the host's
         on a CPU).
     """
@@ -199,6 +202,8 @@ def estimate_memory(
         result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
         block_bytes=int(_working_set_factor(kernel_fn) * largest),
         devices=len(devices),
+        # the engine's threads evaluate that many blocks at once on one CPU device
+        blocks_at_once=block_threads(devices) if len(devices) == 1 else len(devices),
         on_host=devices[0].platform == "cpu",
         host_available_bytes=host_available_bytes(),
         device_available_bytes=_device_available_bytes(devices[0]),
@@ -208,9 +213,10 @@ def estimate_memory(
 def _fits(est: dict) -> tuple[bool, float]:
     """Whether the blocks of ``est`` fit beside the result, and the spare bytes per device."""
     host = _MEMORY_SHARE * est["host_available_bytes"]
-    # On a CPU every "device" shares host memory with the result.
+    # On a CPU every block in flight (one per device, or one per engine thread on a single
+    # CPU device) shares host memory with the result.
     if est["on_host"]:
-        spare = (host - est["result_bytes"]) / est["devices"]
+        spare = (host - est["result_bytes"]) / est.get("blocks_at_once", est["devices"])
     else:
         spare = _MEMORY_SHARE * est["device_available_bytes"]
     return est["block_bytes"] <= spare, spare
@@ -250,14 +256,14 @@ def check_fits(est: dict, batch_size: int, reestimate: Callable[[int], dict] | N
             suggestion = max(1, int(suggestion * 0.8))
         if not _fits(reestimate(suggestion))[0]:
             raise GramMemoryError(
-                f"even a 1x1 block does not fit in the {spare / gib:.3g} GiB per device left "
+                f"even a 1x1 block does not fit in the {spare / gib:.3g} GiB per block left "
                 f"beside the {est['result_bytes'] / gib:.2f} GiB result: free memory first."
             )
     raise GramMemoryError(
         f"one {batch_size}x{batch_size} block needs about {est['block_bytes'] / gib:.2f} GiB "
-        f"per device ({est['devices']} device(s)) beside a "
+        f"per block ({est.get('blocks_at_once', est['devices'])} evaluated at once) beside a "
         f"{est['result_bytes'] / gib:.2f} GiB result, but only {spare / gib:.2f} GiB per "
-        f"device are free: pass batch_size={suggestion} or less."
+        f"block are free: pass batch_size={suggestion} or less."
     )
 
 

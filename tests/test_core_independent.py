@@ -84,6 +84,25 @@ def test_x64_context_manager_sets_and_restores(monkeypatch, use_fallback):
     assert jnp.zeros(1).dtype == outside
 
 
+def test_gram_on_engine_threads_is_float64_and_equals_one_thread(rng, monkeypatch):
+    """On current JAX (``jax.enable_x64`` scopes), the engine's worker threads compute in
+    gram's float64 scope even with the global flag off: two threads give the one-thread Gram
+    bit for bit (tests/test_gram_engine.py checks the same on the pinned JAX)."""
+    from ntkbook import engine, gram
+
+    x = rng.normal(size=(12, 6, 6, 1))
+    previous = _x64.x64_enabled()
+    jax.config.update("jax_enable_x64", False)
+    try:
+        monkeypatch.setenv(engine.THREADS_ENV, "1")
+        one = gram.gram(archs.get("CNN-1"), x, batch_size=4, progress=False)
+        monkeypatch.setenv(engine.THREADS_ENV, "2")
+        two = gram.gram(archs.get("CNN-1"), x, batch_size=4, progress=False)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+    assert np.array_equal(one, two) and gram.last_run["blocks"] == 6
+
+
 def _equal_input_recursion(sq_norm, d, depth, W_std, b_std, W_std_out=1.0):
     """NTK(x, x) of the ReLU MLP with the angle 0 at every layer: a scalar recursion."""
     w = W_std if depth > 1 else W_std_out

@@ -158,11 +158,17 @@ def test_notebook_kernels_get_their_share_of_the_cores(monkeypatch):
     spec = importlib.util.spec_from_file_location("execute_notebooks", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NTKBOOK_BLOCK_THREADS",
+        "XLA_FLAGS",
+    ):
         monkeypatch.delenv(var, raising=False)
     assert module.kernel_thread_env(1, cores=2) == {}
     two = module.kernel_thread_env(2, cores=2)
-    assert two["OMP_NUM_THREADS"] == two["OPENBLAS_NUM_THREADS"] == "1"
+    assert two["OMP_NUM_THREADS"] == two["OPENBLAS_NUM_THREADS"] == two["NTKBOOK_BLOCK_THREADS"] == "1"
     assert two["XLA_FLAGS"] == ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     assert module.kernel_thread_env(4, cores=16)["MKL_NUM_THREADS"] == "4"
     # the user's own settings are kept, their XLA flags extended
