@@ -158,7 +158,10 @@ _MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
 
 
 def _make_mnist1d(seed: int) -> dict[str, np.ndarray]:
-    """mnist1d's ``make_dataset`` with its default arguments and ``seed`` (4,000 + 1,000 signals)."""
+    """mnist1d's ``make_dataset`` with its default arguments and ``seed``.
+
+    Returns ``x`` (4000, 40) float64, ``y`` (4000,) int64, ``x_test`` (1000, 40), ``y_test`` (1000,).
+    """
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -189,32 +192,44 @@ def _mnist1d_cache_path(seed: int, root: str | Path | None = None) -> Path:
 
 
 def _mnist1d_arrays(seed: int, root) -> dict[str, np.ndarray]:
-    """The generated arrays of ``seed``: read from :func:`_mnist1d_cache_path`, else generated.
+    """The arrays of :func:`_make_mnist1d` for ``seed``: read from :func:`_mnist1d_cache_path`,
+    else generated.
 
     Generating takes about 4 s of CPU, and chapters 4, 10 and 11 each load the same seed: the
     arrays are written once (atomically, beside nothing of the user's: the file name is ours)
     when the data root exists, and a file that does not read back whole is generated again.
     """
-    path = _mnist1d_cache_path(seed, root)
     try:
-        # our own handle: np.load leaves its file open when a truncated archive fails to open
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in _MNIST1D_KEYS}
-        if arrays["x"].ndim == 2 and len(arrays["x"]) == len(arrays["y"]):
-            return arrays
-    except (OSError, ValueError, KeyError, EOFError, zlib.error, zipfile.BadZipFile):
-        pass  # missing, truncated or foreign: generate it (again)
+        path: Path | None = _mnist1d_cache_path(seed, root)
+    except (OSError, ImportError, ValueError):  # no usable data root, or mnist1d without metadata
+        path = None
+    cached = None if path is None else _read_mnist1d(path)
+    if cached is not None:
+        return cached
     arrays = _make_mnist1d(seed)
-    if path.parent.parent.is_dir():
+    if path is not None and path.parent.parent.is_dir():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(exist_ok=True)
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, path)  # readers see the old file or the whole new one
-        except OSError:  # a read-only data root: generate on every load, as without a cache
-            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only data root: generated on every load, as without a cache
+        finally:
+            tmp.unlink(missing_ok=True)  # after an error or Ctrl-C; gone after os.replace
     return arrays
+
+
+def _read_mnist1d(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays kept at ``path``; ``None`` when it is missing, truncated or not ours."""
+    try:
+        # our own handle: np.load leaves its file open when a truncated archive fails to open
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in _MNIST1D_KEYS}
+    except (OSError, ValueError, KeyError, EOFError, zlib.error, zipfile.BadZipFile):
+        return None
+    return arrays if arrays["x"].ndim == 2 and len(arrays["x"]) == len(arrays["y"]) else None
 
 
 def _load_mnist1d(n, n_test, seed, root) -> Dataset:

@@ -49,6 +49,7 @@ def test_mnist1d_generated_locally_and_keeps_global_rng(tmp_path):
     assert d.num_classes == 10
 
 
+@pytest.mark.pinned
 def test_mnist1d_generated_once_per_seed_then_read_back_bit_for_bit(tmp_path, monkeypatch):
     pytest.importorskip("mnist1d", reason="the mnist1d package is a book dependency, not in the core lock")
     made = []
