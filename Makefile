@@ -80,8 +80,8 @@ data: $(CORE_STAMP)
 # soon as what it reads exists (16 slots, more than the jobs, so a ready job never waits):
 #  - at once: uv, then .venv-core and the data (NumPy only), beside .venv and MathJax;
 #  - when .venv-core and the data are there: the core suite in .venv-core (current JAX, no
-#    neural-tangents; three processes);
-#  - when .venv is there too: the lint, the unit tests (three processes), the JupyterLab check and
+#    neural-tangents; two processes);
+#  - when .venv is there too: the lint, the unit tests (two processes), the JupyterLab check and
 #    the notebooks' one execution (book-execute: as many at a time as there are cores, the
 #    claims-ledger appendix A3 after all the chapters; see `book`);
 #  - when the notebooks are executed: the render (jupyter-book, one core) beside the
@@ -107,18 +107,17 @@ test:
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
 # repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
 # stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
-# Three processes, by module name (a-f, g-k, l-z: about 110, 50 and 115 s of CPU; the two
-# `built` modules run after the build).  The suites run at a lower priority and end last in
-# make test: with two processes the last one ran alone for 30 s with a core idle.
+# Two processes (test modules a-g, then the rest; the two `built` modules run after the build):
+# about 150 and 120 s of CPU.  (Three processes, tried: the 6 suite processes beside the book's
+# kernels slowed every job, the fresh-clone run took 1,056 s against 944 s.)
 TESTS_NICE ?=
 UNIT_SELECT := -m "not built and (not core or pinned)"
 UNIT_FILES  = $(filter-out tests/test_browser.py tests/test_determinism.py,$(wildcard tests/test_*.py))
-UNIT_a      = $(filter $(wildcard tests/test_[a-f]*.py),$(UNIT_FILES))
-UNIT_b      = $(filter $(wildcard tests/test_[g-k]*.py),$(UNIT_FILES))
-UNIT_c      = $(filter-out $(UNIT_a) $(UNIT_b),$(UNIT_FILES))
-.PHONY: unit-a unit-b unit-c
-unit: unit-a unit-b unit-c
-unit-a unit-b unit-c: unit-%: $(STAMP) data
+UNIT_a      = $(filter $(wildcard tests/test_[a-g]*.py),$(UNIT_FILES))
+UNIT_b      = $(filter-out $(UNIT_a),$(UNIT_FILES))
+.PHONY: unit-a unit-b
+unit: unit-a unit-b
+unit-a unit-b: unit-%: $(STAMP) data
 	$(TESTS_NICE) $(BIN)/python -m pytest -q $(UNIT_SELECT) $(UNIT_$*)
 
 # Lint and types, seconds (the rules are pyproject.toml's [tool.ruff] and [tool.mypy]):
@@ -165,8 +164,8 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml | $(UV)
 	$(UV_INSTALL) --python $(CORE_BIN)/python -e .
 	touch $(CORE_STAMP)
 
-# In three processes, as the unit tests (modules a-d, e-k, l-z), so that its end in make test
-# keeps both cores busy.
+# In two processes, as the unit tests (modules a-d, then the rest), so that its end in make
+# test keeps both cores busy.
 # JAX's persistent compilation cache (current JAX caches CPU programs; the pinned 0.4.23 does
 # not): the tests build the same zoo networks again and again, each a new function to jit, and
 # a program compiled once is then read back instead of compiled again (keyed by the program,
@@ -174,13 +173,12 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml | $(UV)
 # writes an entry without a lock).  Measured from an empty cache,
 # modules a-d alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
 CORE_a = $(filter $(wildcard tests/test_[a-d]*.py),$(CORE_TESTS))
-CORE_b = $(filter $(wildcard tests/test_[e-k]*.py),$(CORE_TESTS))
-CORE_c = $(filter-out $(CORE_a) $(CORE_b),$(CORE_TESTS))
+CORE_b = $(filter-out $(CORE_a),$(CORE_TESTS))
 CORE_JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache-core-$* \
   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
-.PHONY: core-a core-b core-c
-test-core: core-a core-b core-c
-core-a core-b core-c: core-%: $(CORE_STAMP) data
+.PHONY: core-a core-b
+test-core: core-a core-b
+core-a core-b: core-%: $(CORE_STAMP) data
 	@test -n "$(CORE_TESTS)" || { echo "make: no test module is marked pytest.mark.core"; exit 1; }
 	$(CORE_JAX_CACHE) $(TESTS_NICE) $(CORE_BIN)/python -m pytest -q -p no:cacheprovider $(CORE_$*)
 

@@ -11,7 +11,7 @@ hooks:
   repeated fits of one network (seeds, label sets, step sizes, rounds) compile once per batch
   shape.  The step size is an argument of the compiled step, not a constant baked into it;
 * :func:`compiled_forward` -- the jitted forward pass of one network, cached the same way
-  (every record of a history or trajectory evaluates it);
+  (every record of a gradient-descent trajectory evaluates it);
 * :func:`run_epochs` -- epochs of minibatches in a given order, the update timed per epoch
   (wall and process CPU seconds), and a hook called after each epoch with the parameters.
 
@@ -90,7 +90,7 @@ def _cached_forward(apply_fn: Callable) -> Callable:
 def compiled_forward(apply_fn: Callable) -> Callable:
     """``jax.jit(apply_fn)``, once per network: ``forward(params, x) -> (B, K)`` for ``x`` (B, ...).
 
-    The forward pass of every record (training histories, trajectories) reuses one
+    The forward pass of every record of :func:`ntkbook.dynamics.gd_trajectory` reuses one
     compilation per input shape instead of running the network op by op; an unhashable
     ``apply_fn`` is jitted afresh.
     """
