@@ -29,7 +29,6 @@ entries; convert with ``t_nt = t * N * O``).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -40,7 +39,7 @@ import numpy as np
 from .. import _checks, losses
 from ..empirical import entk_fn, flatten_entk
 from ..linalg import relative_frobenius
-from .loop import compiled_forward, compiled_step, make_optimizer, run_epochs
+from .loop import compiled_forward, compiled_step, compiled_vjp, make_optimizer, run_epochs
 
 __all__ = [
     "linearize",
@@ -169,29 +168,6 @@ def _as_targets(y, n: int) -> np.ndarray:
 
 LOSSES = losses.LOSSES
 """Losses accepted by ``loss`` of :func:`gd_trajectory` (:data:`ntkbook.losses.LOSSES`)."""
-
-
-def _param_vjp(apply_fn: ApplyFn) -> Callable:
-    """``vjp(params, x, ct)``: the gradient of ``sum(ct * apply_fn(params, x))`` in ``params``, jitted.
-
-    ``x`` (N, ...) inputs, ``ct`` (N, O) cotangents of the outputs; returns a pytree shaped like
-    ``params``.
-
-    Once per network, as :func:`ntkbook.dynamics.loop.compiled_forward` (an eager ``jax.vjp`` re-traced the network
-    and ran its backward pass op by op for every record of every initialisation).
-    """
-    try:
-        return _cached_vjp(apply_fn)
-    except TypeError:  # an unhashable apply_fn
-        return _cached_vjp.__wrapped__(apply_fn)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_vjp(apply_fn: ApplyFn) -> Callable:
-    def vjp(params, x, ct):
-        return jax.vjp(lambda p: apply_fn(p, x).reshape(ct.shape), params)[1](ct)[0]
-
-    return jax.jit(vjp)
 
 
 def gd_trajectory(
@@ -376,7 +352,7 @@ def _taylor_trajectory(apply_fn: ApplyFn, params0, x, y, theta, lr: float, net: 
         [net.f_train[0].reshape(n * o), np.zeros(0) if net.f_eval is None else net.f_eval[0].reshape(-1)]
     )
     tr_cols = theta[:, : n * o]
-    vjp = _param_vjp(apply_fn)
+    vjp = compiled_vjp(apply_fn)
     r_sum = np.zeros(n * o)
     out, done = [], 0
     for k in net.step:

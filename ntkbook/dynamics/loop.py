@@ -10,8 +10,9 @@ hooks:
   network, loss (:mod:`ntkbook.losses`), optimizer, reduction and gradient mask, cached so that
   repeated fits of one network (seeds, label sets, step sizes, rounds) compile once per batch
   shape.  The step size is an argument of the compiled step, not a constant baked into it;
-* :func:`compiled_forward` -- the jitted forward pass of one network, cached the same way
-  (every record of a gradient-descent trajectory evaluates it);
+* :func:`compiled_forward`, :func:`compiled_vjp` -- the jitted forward pass and parameter
+  VJP of one network, cached the same way (the records of a gradient-descent trajectory and
+  of its Taylor model evaluate them);
 * :func:`run_epochs` -- epochs of minibatches in a given order, the update timed per epoch
   (wall and process CPU seconds), and a hook called after each epoch with the parameters.
 
@@ -33,7 +34,15 @@ import optax
 
 from .. import losses
 
-__all__ = ["OPTIMIZERS", "make_optimizer", "compiled_step", "compiled_forward", "EpochTimes", "run_epochs"]
+__all__ = [
+    "OPTIMIZERS",
+    "make_optimizer",
+    "compiled_step",
+    "compiled_forward",
+    "compiled_vjp",
+    "EpochTimes",
+    "run_epochs",
+]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 """Optimizers of the training loop."""
@@ -82,6 +91,15 @@ def _cached_step(
     return _build_step(apply_fn, loss, optimizer, momentum, reduction, mask)
 
 
+def _per_network(cached: Any, *key: Any) -> Callable:
+    """``cached(*key)`` (an ``lru_cache``'d builder of jitted functions), or the builder run
+    afresh when a part of the key (a network's ``apply_fn``, a mask) is unhashable."""
+    try:
+        return cached(*key)
+    except TypeError:
+        return cached.__wrapped__(*key)
+
+
 @functools.lru_cache(maxsize=32)
 def _cached_forward(apply_fn: Callable) -> Callable:
     return jax.jit(apply_fn)
@@ -94,10 +112,26 @@ def compiled_forward(apply_fn: Callable) -> Callable:
     compilation per input shape instead of running the network op by op; an unhashable
     ``apply_fn`` is jitted afresh.
     """
-    try:
-        return _cached_forward(apply_fn)
-    except TypeError:
-        return jax.jit(apply_fn)
+    return _per_network(_cached_forward, apply_fn)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_vjp(apply_fn: Callable) -> Callable:
+    def vjp(params, x, ct):
+        return jax.vjp(lambda p: apply_fn(p, x).reshape(ct.shape), params)[1](ct)[0]
+
+    return jax.jit(vjp)
+
+
+def compiled_vjp(apply_fn: Callable) -> Callable:
+    """``vjp(params, x, ct)``: the gradient of ``sum(ct * apply_fn(params, x))`` in ``params``, jitted.
+
+    ``x`` (N, ...) inputs, ``ct`` (N, O) cotangents of the outputs; returns a pytree shaped like
+    ``params``.  Once per network, as :func:`compiled_forward` (the Taylor model's trajectory
+    takes one per record: an eager ``jax.vjp`` re-traced the network and ran its backward
+    pass op by op every time).
+    """
+    return _per_network(_cached_vjp, apply_fn)
 
 
 def compiled_step(
@@ -142,10 +176,9 @@ def compiled_step(
     if reduction not in losses.REDUCTIONS:
         raise ValueError(f"reduction={reduction!r}; expected 'mean' or 'sum'.")
     mask = _train_everything if mask is None else mask
-    try:
-        return _cached_step(apply_fn, loss, optimizer, float(momentum), reduction, mask, str(np.dtype(dtype)))
-    except TypeError:  # an unhashable apply_fn or mask: build a fresh step
-        return _build_step(apply_fn, loss, optimizer, float(momentum), reduction, mask)
+    return _per_network(
+        _cached_step, apply_fn, loss, optimizer, float(momentum), reduction, mask, str(np.dtype(dtype))
+    )
 
 
 @dataclass(frozen=True)
