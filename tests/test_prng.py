@@ -14,7 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from ntkbook import layers
+from ntkbook import _prng, layers
+from ntkbook._prng import normal, same_draws
 from ntkbook._x64 import x64_scope
 from ntkbook.dynamics import train
 
@@ -60,3 +61,31 @@ def test_the_readers_own_setting_is_left_as_it_was(setting):
         assert bool(jax.config.jax_threefry_partitionable) is setting
     finally:
         jax.config.update("jax_threefry_partitionable", before)
+
+
+# sizes odd and even, one element, a power of two and one past it, conv and bias shapes
+_SHAPES = [(1,), (7,), (2, 8), (17, 5), (3, 3, 1, 8), (1, 1, 1, 33), (64, 32), (65, 31)]
+
+
+@pytest.mark.pinned  # also in .venv: the same numbers on the book's JAX 0.4.23
+@pytest.mark.parametrize("x64", [False, True])
+def test_normal_is_jax_random_normal_bit_for_bit(x64):
+    keys = jax.random.split(jax.random.PRNGKey(3), len(_SHAPES))
+    with x64_scope(x64), same_draws():
+        for key, shape in zip(keys, _SHAPES):
+            ref = np.asarray(jax.random.normal(key, shape))
+            ours = np.asarray(normal(key, shape))
+            assert ours.dtype == ref.dtype == (np.float64 if x64 else np.float32)
+            assert ours.shape == shape
+            np.testing.assert_array_equal(ours.view(np.uint8), ref.view(np.uint8), err_msg=str(shape))
+
+
+def test_keys_it_cannot_cipher_fall_back_to_jax_random(monkeypatch):
+    with same_draws():
+        typed = jax.random.key(5)
+        np.testing.assert_array_equal(normal(typed, (3, 2)), jax.random.normal(typed, (3, 2)))
+        keys = jax.random.split(jax.random.PRNGKey(5), 3)
+        traced = jax.vmap(lambda k: normal(k, (4,)))(keys)
+        np.testing.assert_array_equal(traced, jax.vmap(lambda k: jax.random.normal(k, (4,)))(keys))
+        monkeypatch.setattr(_prng, "_NUMPY_CIPHER_MAX", 8)  # a "large" draw
+        np.testing.assert_array_equal(normal(keys[0], (3, 3)), jax.random.normal(keys[0], (3, 3)))
