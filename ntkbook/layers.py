@@ -75,7 +75,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax, random
 
-from ._prng import same_draws
+from ._prng import normal, same_draws
 
 __all__ = [
     "Network",
@@ -567,8 +567,8 @@ class _Dense(_Affine):
     def init(self, key, in_shape):
         in_shape = tuple(in_shape)
         k1, k2 = random.split(key)
-        W = random.normal(k1, (in_shape[-1], self.out_dim))
-        b = None if self.b_std is None else random.normal(k2, (1,) * (len(in_shape) - 1) + (self.out_dim,))
+        W = normal(k1, (in_shape[-1], self.out_dim))
+        b = None if self.b_std is None else normal(k2, (1,) * (len(in_shape) - 1) + (self.out_dim,))
         return self.out_shape(in_shape), self._scale_params(W, b, in_shape[-1])
 
     def apply(self, params, x):
@@ -613,8 +613,8 @@ class _Conv(_Affine):
     def init(self, key, in_shape):
         in_shape = tuple(in_shape)
         k1, k2 = random.split(key)
-        W = random.normal(k1, self.filter_shape + (in_shape[-1], self.out_chan))
-        b = None if self.b_std is None else random.normal(k2, (1,) * (len(in_shape) - 1) + (self.out_chan,))
+        W = normal(k1, self.filter_shape + (in_shape[-1], self.out_chan))
+        b = None if self.b_std is None else normal(k2, (1,) * (len(in_shape) - 1) + (self.out_chan,))
         fan_in = in_shape[-1] * math.prod(self.filter_shape)
         return self.out_shape(in_shape), self._scale_params(W, b, fan_in)
 
@@ -1031,36 +1031,69 @@ class Network(NamedTuple):
         return self.kernel_fn.layers
 
 
-def _network(layers: Sequence[_Layer]) -> Network:
-    layers = tuple(layers)
+class _StackFn:
+    """A function of a layer stack that equals every other one of the same stack.
 
-    def init_fn(key, input_shape):
-        shape, params = tuple(input_shape), []
+    Equal stacks compute the same function, so the caches keyed on a network's functions
+    (its compiled training step and forward pass, :mod:`ntkbook.dynamics.loop`; its jitted
+    empirical kernels, :mod:`ntkbook.empirical`; JAX's own trace cache) serve every network
+    built with the same layers: a chapter that builds one architecture again per fit or per
+    width compiles its programs once instead of once per object.
+    """
+
+    __name__ = "stack_fn"
+
+    def __init__(self, layers: tuple[_Layer, ...]):
+        self.layers = layers
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and self.layers == other.layers
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.layers))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__.lstrip('_')}({' -> '.join(type(layer).__name__.lstrip('_') for layer in self.layers)})"
+
+
+class _InitFn(_StackFn):
+    """``init_fn(key, input_shape) -> (output_shape, params)``; one layer's params are its own."""
+
+    __name__ = "init_fn"
+
+    def __call__(self, key, input_shape):
+        shape = tuple(input_shape)
         with same_draws():  # the original threefry on every JAX (ntkbook._prng)
-            for layer in layers:
+            if len(self.layers) == 1:
+                # a single layer's params are its own, not a list of one (like a stax layer)
+                return self.layers[0].init(key, shape)
+            params = []
+            for layer in self.layers:
                 # the same key splits as stax.serial, so the same draws
                 key, layer_key = random.split(key)
                 shape, p = layer.init(layer_key, shape)
                 params.append(p)
         return shape, params
 
-    def apply_fn(params, x, **kwargs):
-        if len(params) != len(layers):
-            raise ValueError(f"params has {len(params)} entries for {len(layers)} layers.")
-        for layer, p in zip(layers, params):
+
+class _ApplyFn(_StackFn):
+    """``apply_fn(params, x) -> outputs``, the finite network's forward pass."""
+
+    __name__ = "apply_fn"
+
+    def __call__(self, params, x, **kwargs):
+        if len(self.layers) == 1:
+            return self.layers[0].apply(params, x)
+        if len(params) != len(self.layers):
+            raise ValueError(f"params has {len(params)} entries for {len(self.layers)} layers.")
+        for layer, p in zip(self.layers, params):
             x = layer.apply(p, x)
         return x
 
-    if len(layers) == 1:
-        # a single layer's params are its own, not a list of one (like a stax layer)
-        layer = layers[0]
 
-        def init_one(key, input_shape):
-            with same_draws():
-                return layer.init(key, tuple(input_shape))
-
-        return Network(init_one, lambda params, x, **kw: layer.apply(params, x), KernelFn(layers))
-    return Network(init_fn, apply_fn, KernelFn(layers))
+def _network(layers: Sequence[_Layer]) -> Network:
+    layers = tuple(layers)
+    return Network(_InitFn(layers), _ApplyFn(layers), KernelFn(layers))
 
 
 def serial(*networks: Network) -> Network:

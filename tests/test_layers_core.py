@@ -137,3 +137,26 @@ def test_symmetric_state_on_real_digits_without_biases(pool):
         assert np.all(np.isfinite(s))
         assert np.max(np.abs(s - f)) / np.max(np.abs(f)) < SYM_RTOL
         assert np.max(np.abs(np.asarray(st) - f)) / np.max(np.abs(f)) < SYM_RTOL
+
+
+def test_networks_of_equal_layers_share_their_compiled_programs():
+    from ntkbook.dynamics import loop
+
+    def build(width):
+        return layers.serial(layers.Dense(width, b_std=0.1), layers.Relu(), layers.Dense(2))
+
+    a, b, other = build(8), build(8), build(16)
+    assert a.apply_fn is not b.apply_fn
+    assert a.apply_fn == b.apply_fn and hash(a.apply_fn) == hash(b.apply_fn)
+    assert a.init_fn == b.init_fn and a.apply_fn != other.apply_fn and a.init_fn != a.apply_fn
+    # so a fit of the second network reuses the first one's compiled step and forward pass
+    assert loop.compiled_step(a.apply_fn, loss="mse") is loop.compiled_step(b.apply_fn, loss="mse")
+    assert loop.compiled_step(a.apply_fn, loss="mse") is not loop.compiled_step(other.apply_fn, loss="mse")
+    assert loop.compiled_forward(a.apply_fn) is loop.compiled_forward(b.apply_fn)
+    # and the functions still compute: equal networks, equal outputs from equal keys
+    import jax
+
+    x = np.ones((3, 4))
+    _, pa = a.init_fn(jax.random.PRNGKey(0), x.shape)
+    _, pb = b.init_fn(jax.random.PRNGKey(0), x.shape)
+    np.testing.assert_array_equal(a.apply_fn(pa, x), b.apply_fn(pb, x))
