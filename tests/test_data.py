@@ -52,9 +52,18 @@ def test_mnist1d_generated_locally_and_keeps_global_rng(tmp_path):
 @pytest.mark.pinned
 def test_mnist1d_generated_once_per_seed_then_read_back_bit_for_bit(tmp_path, monkeypatch):
     pytest.importorskip("mnist1d", reason="the mnist1d package is a book dependency, not in the core lock")
-    made = []
+    made, generated = [], {}
     generate = data._make_mnist1d
-    monkeypatch.setattr(data, "_make_mnist1d", lambda seed: made.append(seed) or generate(seed))
+
+    def counted(seed):
+        # every call is counted; a seed is generated for real once (4-5 s of CPU each), the
+        # calls after it get the same arrays again
+        made.append(seed)
+        if seed not in generated:
+            generated[seed] = generate(seed)
+        return generated[seed]
+
+    monkeypatch.setattr(data, "_make_mnist1d", counted)
 
     def same(a, b):
         return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("x", "y", "x_test", "y_test"))
