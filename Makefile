@@ -172,8 +172,8 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml | $(UV)
 # not): the tests build the same zoo networks again and again, each a new function to jit, and
 # a program compiled once is then read back instead of compiled again (keyed by the program,
 # JAX's version and flags, so a stale entry is never used; one folder per process, as JAX
-# writes an entry without a lock).  Measured from an empty cache,
-# modules a-d alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
+# writes an entry without a lock).  Measured from an empty cache (when core-a held modules
+# a-d): those modules 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
 CORE_a = $(filter $(wildcard tests/test_[a-i]*.py),$(CORE_TESTS))
 CORE_b = $(filter-out $(CORE_a),$(CORE_TESTS))
 CORE_JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache-core-$* \

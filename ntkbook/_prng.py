@@ -11,10 +11,10 @@ variant took 5.7 s of CPU to compile ``random.normal`` for four weight shapes of
 the original one 1.7 s (JAX 0.10.2).
 
 Even so, XLA compiles the threefry cipher again for every new weight shape: 0.2 s of CPU each
-on JAX 0.4.23, 0.4 s on JAX 0.10.2, about a third of the compile time of an MLP chapter of the
-book.  :func:`normal` draws the same numbers without it: the cipher (integer arithmetic, exact
+on JAX 0.4.23, 0.4 s on JAX 0.10.2 (chapter 1 compiled it for 25 shapes: 4.7 s of its 48 s of
+CPU).  :func:`normal` draws the same numbers without it: the cipher (integer arithmetic, exact
 anywhere) runs in NumPy, and only JAX's own conversion of the bits to normal floats is
-compiled, once per power-of-two size.
+compiled, once per power-of-two size (1,024 draws or more).
 
 Examples
 --------
@@ -53,9 +53,10 @@ _KS_PARITY = np.uint32(0x1BD11BDA)
 # Draws are padded to a power of two, and to at least this many: the biases and small weight
 # matrices of a chapter share one compiled conversion.
 _MIN_PADDED = 1 << 10
-# Above this many draws the cipher's compile time no longer dominates (NumPy's pass over the
-# words takes longer than XLA's compiled one): such arrays are drawn by jax.random itself.
-_NUMPY_CIPHER_MAX = 1 << 22
+# NumPy's cipher costs its time at every draw (about 25 ms per 2^20 words), XLA's compiled one
+# once per shape (0.2-0.4 s): above this many draws a few seeds of one layer already repay the
+# compilation, so such arrays are drawn by jax.random itself.
+_NUMPY_CIPHER_MAX = 1 << 20
 
 
 def _threefry2x32(key: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +105,7 @@ def _bits_to_normal(bits: jax.Array) -> jax.Array:
 
 
 def normal(key: jax.Array, shape: Sequence[int]) -> jax.Array:
-    """``jax.random.normal(key, shape)`` with the original threefry, bit for bit, compiled once per size class.
+    """``jax.random.normal(key, shape)`` with the original threefry, bit for bit, without compiling the cipher.
 
     Parameters
     ----------
@@ -142,4 +143,5 @@ def normal(key: jax.Array, shape: Sequence[int]) -> jax.Array:
     # padded to a power of two, so that one compiled conversion serves every size up to it
     padded = np.zeros(max(_MIN_PADDED, 1 << (size - 1).bit_length()), bits.dtype)
     padded[:size] = bits
-    return _bits_to_normal(padded)[:size].reshape(shape)
+    # cut and shaped on the host: on the device each new size would compile a slice
+    return jnp.asarray(np.asarray(_bits_to_normal(padded))[:size].reshape(shape))

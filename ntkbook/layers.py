@@ -1041,8 +1041,6 @@ class _StackFn:
     width compiles its programs once instead of once per object.
     """
 
-    __name__ = "stack_fn"
-
     def __init__(self, layers: tuple[_Layer, ...]):
         self.layers = layers
 

@@ -47,8 +47,8 @@ __all__ = [
 
 @functools.cache
 def _mlp(depth: int, width: int, out_dim: int):
-    """One :func:`ntkbook.archs.mlp` per shape: the same ``apply_fn`` object across seeds, so
-    the compiled kernels and training steps (cached per ``apply_fn``) are reused, not rebuilt."""
+    """One :func:`ntkbook.archs.mlp` per shape, built once (equal layer stacks would share their
+    compiled kernels and training steps anyway: ``ntkbook.layers`` functions compare by value)."""
     from . import archs
 
     return archs.mlp(depth, width, out_dim)

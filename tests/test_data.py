@@ -73,7 +73,7 @@ def test_mnist1d_generated_once_per_seed_then_read_back_bit_for_bit(tmp_path, mo
     assert made == [3] and same(fresh, again)
     path = data._mnist1d_cache_path(3, tmp_path)
     assert path.parent == tmp_path / "mnist1d" and [p.name for p in path.parent.iterdir()] == [path.name]
-    # a truncated file is generated again, to the same arrays
+    # a truncated file is not read back: the generator is called again (its arrays are written anew)
     path.write_bytes(path.read_bytes()[:200])
     assert same(data.load("mnist1d", n=60, n_test=30, seed=3, root=tmp_path), fresh) and made == [3, 3]
     # another seed is another file and another dataset

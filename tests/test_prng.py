@@ -63,8 +63,9 @@ def test_the_readers_own_setting_is_left_as_it_was(setting):
         jax.config.update("jax_threefry_partitionable", before)
 
 
-# sizes odd and even, one element, a power of two and one past it, conv and bias shapes
-_SHAPES = [(1,), (7,), (2, 8), (17, 5), (3, 3, 1, 8), (1, 1, 1, 33), (64, 32), (65, 31)]
+# sizes odd and even, one element (also as a scalar), a power of two and one past it, conv and
+# bias shapes
+_SHAPES = [(), (1,), (7,), (2, 8), (17, 5), (3, 3, 1, 8), (1, 1, 1, 33), (64, 32), (65, 31)]
 
 
 @pytest.mark.pinned  # also in .venv: the same numbers on the book's JAX 0.4.23
@@ -72,20 +73,44 @@ _SHAPES = [(1,), (7,), (2, 8), (17, 5), (3, 3, 1, 8), (1, 1, 1, 33), (64, 32), (
 def test_normal_is_jax_random_normal_bit_for_bit(x64):
     keys = jax.random.split(jax.random.PRNGKey(3), len(_SHAPES))
     with x64_scope(x64), same_draws():
-        for key, shape in zip(keys, _SHAPES):
+        for i, (key, shape) in enumerate(zip(keys, _SHAPES)):
             ref = np.asarray(jax.random.normal(key, shape))
-            ours = np.asarray(normal(key, shape))
+            # a NumPy copy of the key draws the same numbers
+            ours = np.asarray(normal(np.asarray(key) if i % 2 else key, shape))
             assert ours.dtype == ref.dtype == (np.float64 if x64 else np.float32)
             assert ours.shape == shape
-            np.testing.assert_array_equal(ours.view(np.uint8), ref.view(np.uint8), err_msg=str(shape))
+            np.testing.assert_array_equal(
+                ours.reshape(-1).view(np.uint8), ref.reshape(-1).view(np.uint8), err_msg=str(shape)
+            )
 
 
-def test_keys_it_cannot_cipher_fall_back_to_jax_random(monkeypatch):
+def test_draws_it_cannot_cipher_go_to_jax_random(monkeypatch):
+    def no_cipher(*args):
+        raise AssertionError("ciphered in NumPy")
+
     with same_draws():
         typed = jax.random.key(5)
-        np.testing.assert_array_equal(normal(typed, (3, 2)), jax.random.normal(typed, (3, 2)))
         keys = jax.random.split(jax.random.PRNGKey(5), 3)
+        monkeypatch.setattr(_prng, "_random_words", no_cipher)
+        np.testing.assert_array_equal(normal(typed, (3, 2)), jax.random.normal(typed, (3, 2)))
         traced = jax.vmap(lambda k: normal(k, (4,)))(keys)
         np.testing.assert_array_equal(traced, jax.vmap(lambda k: jax.random.normal(k, (4,)))(keys))
+        assert normal(keys[0], (0, 3)).shape == (0, 3)
         monkeypatch.setattr(_prng, "_NUMPY_CIPHER_MAX", 8)  # a "large" draw
         np.testing.assert_array_equal(normal(keys[0], (3, 3)), jax.random.normal(keys[0], (3, 3)))
+
+
+def test_raw_keys_of_another_default_prng_go_to_jax_random(monkeypatch):
+    try:  # philox keys are (2,) uint32 too (current JAX); the pinned JAX has no philox
+        jax.random.key(0, impl="philox4x32")
+    except ValueError:
+        pytest.skip(f"JAX {jax.__version__} has no philox4x32 PRNG")
+    before = jax.config.jax_default_prng_impl
+    jax.config.update("jax_default_prng_impl", "philox4x32")
+    try:
+        key = jax.random.PRNGKey(7)
+        assert key.shape == (2,)
+        monkeypatch.setattr(_prng, "_random_words", lambda *a: pytest.fail("ciphered as threefry"))
+        np.testing.assert_array_equal(normal(key, (5,)), jax.random.normal(key, (5,)))
+    finally:
+        jax.config.update("jax_default_prng_impl", before)

@@ -106,7 +106,8 @@ def _cached_forward(apply_fn: Callable) -> Callable:
 
 
 def compiled_forward(apply_fn: Callable) -> Callable:
-    """``jax.jit(apply_fn)``, once per network: ``forward(params, x) -> (B, K)`` for ``x`` (B, ...).
+    """``jax.jit(apply_fn)``, once per network (per layer stack for :mod:`ntkbook.layers`
+    networks, whose functions compare by value): ``forward(params, x) -> (B, K)`` for ``x`` (B, ...).
 
     The forward pass of every record of :func:`ntkbook.dynamics.gd_trajectory` reuses one
     compilation per input shape instead of running the network op by op; an unhashable
