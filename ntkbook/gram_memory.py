@@ -94,10 +94,11 @@ def _device_available_bytes(device) -> int:
 
 # kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}
 _LARGEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# The same for ntkbook.layers kernels, keyed by their layers (equal stacks trace to the same
-# arrays): every archs.get or layers.serial call builds a new kernel_fn object, and tracing one
-# block of a CNN costs 0.3-0.7 s of CPU (measured: 20 traces in chapter 10, 7 s in chapter 11).
-_LARGEST_BY_LAYERS: dict[tuple[type, tuple], dict] = {}
+# The same for ntkbook.layers kernels, kept for good (they compare by their layers, and equal
+# stacks trace to the same arrays): every archs.get or layers.serial call builds a new
+# kernel_fn object, which a weak key would forget, and tracing one block of a CNN costs
+# 0.3-0.7 s of CPU (measured: 20 traces in chapter 10, 7 s in chapter 11).
+_LARGEST_BY_LAYERS: dict[Any, dict] = {}
 
 
 def _known_largest(kernel_fn) -> dict:
@@ -105,7 +106,7 @@ def _known_largest(kernel_fn) -> dict:
     from .layers import KernelFn
 
     if isinstance(kernel_fn, KernelFn):
-        return _LARGEST_BY_LAYERS.setdefault((type(kernel_fn), kernel_fn.layers), {})
+        return _LARGEST_BY_LAYERS.setdefault(kernel_fn, {})
     try:
         return _LARGEST.setdefault(kernel_fn, {})
     except TypeError:  # not weak-referenceable: trace every time

@@ -870,7 +870,31 @@ def _compiled_stage(layers: tuple, full_until: int, mixing: bool | None, get: An
     return jax.jit(stage)
 
 
-class KernelFn:
+class _StackFn:
+    """A function of a layer stack that equals every other one of the same stack.
+
+    Equal stacks compute the same function, so the caches keyed on a network's functions
+    (its kernel's memory estimate, :mod:`ntkbook.gram_memory`; its compiled training step
+    and forward pass, :mod:`ntkbook.dynamics.loop`; its jitted empirical kernels,
+    :mod:`ntkbook.empirical`; JAX's own trace cache) serve every network
+    built with the same layers: a chapter that builds one architecture again per fit or per
+    width compiles its programs once instead of once per object.
+    """
+
+    def __init__(self, layers: tuple[_Layer, ...]):
+        self.layers = layers
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and self.layers == other.layers
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.layers))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__.lstrip('_')}({' -> '.join(type(layer).__name__.lstrip('_') for layer in self.layers)})"
+
+
+class KernelFn(_StackFn):
     """The infinite-width ``kernel_fn`` of a stack of layers: ``kernel_fn(x1, x2=None, get=None)``.
 
     Call it with inputs ``x1`` and ``x2`` of shapes (N1, spatial..., C) and
@@ -886,13 +910,10 @@ class KernelFn:
     """
 
     def __init__(self, layers: Sequence[_Layer]):
-        self.layers = tuple(layers)
+        super().__init__(tuple(layers))
         mixing = [i for i, layer in enumerate(self.layers) if layer.mixes_pixels]
         # the full pixel-pair covariance is carried up to the last layer that mixes pixels
         self.full_until = mixing[-1] if mixing else -1
-
-    def __repr__(self) -> str:
-        return f"KernelFn({' -> '.join(type(layer).__name__.lstrip('_') for layer in self.layers)})"
 
     def start(self, x1, x2=None) -> Cov:
         """The covariance state of the inputs, in the representation this stack needs.
@@ -959,12 +980,6 @@ class KernelFn:
     def __call__(self, x1, x2=None, get=None):
         return _select(self.finish(self.advance(self.start(x1, x2))), get)
 
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and self.layers == other.layers
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.layers))
-
     def staged(self, get="ntk") -> Callable:
         """``(x1, x2=None) -> self(x1, x2, get)`` as a chain of compiled programs, one per layer
         that carries the full pixel-pair covariance, then one for the rest.
@@ -1029,29 +1044,6 @@ class Network(NamedTuple):
     def layers(self) -> tuple:
         """The layers of the stack, input first."""
         return self.kernel_fn.layers
-
-
-class _StackFn:
-    """A function of a layer stack that equals every other one of the same stack.
-
-    Equal stacks compute the same function, so the caches keyed on a network's functions
-    (its compiled training step and forward pass, :mod:`ntkbook.dynamics.loop`; its jitted
-    empirical kernels, :mod:`ntkbook.empirical`; JAX's own trace cache) serve every network
-    built with the same layers: a chapter that builds one architecture again per fit or per
-    width compiles its programs once instead of once per object.
-    """
-
-    def __init__(self, layers: tuple[_Layer, ...]):
-        self.layers = layers
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and self.layers == other.layers
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.layers))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__.lstrip('_')}({' -> '.join(type(layer).__name__.lstrip('_') for layer in self.layers)})"
 
 
 class _InitFn(_StackFn):
