@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -140,10 +141,7 @@ def gram_by_depth(
     head_kernel = head.kernel_fn
     # stage s: the layers from the previous depth to depth order[s], then that depth's readout
     bounds = [0] + [2 * d for d in order]
-    stages = [
-        jax.jit(lambda c, lo=lo, hi=hi: _stage(body, head_kernel, c, lo, hi))
-        for lo, hi in zip(bounds[:-1], bounds[1:])
-    ]
+    stages = [_compiled_stage(body, head_kernel, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
     start = jax.jit(body.start)
     cpu = np.zeros(len(order))
 
@@ -161,6 +159,14 @@ def gram_by_depth(
         results, _ = engine.run_blocks(block_fn, x, None if symmetric else xb, batch_size, threads=1)
     cum = np.cumsum(cpu)
     return {d: DepthGram(results[s], float(cum[s])) for s, d in enumerate(order)}
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_stage(body: nn.KernelFn, head: nn.KernelFn, lo: int, hi: int):
+    """``_stage`` of one cut of one stack, jitted once: kernels compare by their layers, so the
+    train and test Grams of a network (and every seed's) share the compilation (chapter 4 compiled
+    each stage twice per call pair, about 7 s of its 80 s of CPU)."""
+    return jax.jit(functools.partial(_stage, body, head, lo=lo, hi=hi))
 
 
 def _stage(body: nn.KernelFn, head: nn.KernelFn, c: nn.Cov, lo: int, hi: int):
