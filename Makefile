@@ -107,13 +107,14 @@ test:
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
 # repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
 # stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
-# Two processes (test modules a-g, then the rest; the two `built` modules run after the build):
-# about 150 and 120 s of CPU.  (Three processes, tried: the 6 suite processes beside the book's
-# kernels slowed every job, the fresh-clone run took 1,056 s against 944 s.)
+# Two processes (test modules a-d and f-g, then e and the rest; the two `built` modules run
+# after the build): about 160 s of CPU each, alone.  (With a-g first, 192 and 127 s, that
+# process ran alone for the last 35 s of a fresh-clone run.  Three processes, tried: the 6
+# suite processes beside the book's kernels slowed every job, 1,056 s against 944 s.)
 TESTS_NICE ?=
 UNIT_SELECT := -m "not built and (not core or pinned)"
 UNIT_FILES  = $(filter-out tests/test_browser.py tests/test_determinism.py,$(wildcard tests/test_*.py))
-UNIT_a      = $(filter $(wildcard tests/test_[a-g]*.py),$(UNIT_FILES))
+UNIT_a      = $(filter $(wildcard tests/test_[a-df-g]*.py),$(UNIT_FILES))
 UNIT_b      = $(filter-out $(UNIT_a),$(UNIT_FILES))
 .PHONY: unit-a unit-b
 unit: unit-a unit-b
@@ -164,15 +165,15 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml | $(UV)
 	$(UV_INSTALL) --python $(CORE_BIN)/python -e .
 	touch $(CORE_STAMP)
 
-# In two processes, as the unit tests (modules a-d, then the rest), so that its end in make
-# test keeps both cores busy.
+# In two processes, as the unit tests (modules a-e, then the rest: about 117 and 124 s of CPU
+# alone), so that its end in make test keeps both cores busy.
 # JAX's persistent compilation cache (current JAX caches CPU programs; the pinned 0.4.23 does
 # not): the tests build the same zoo networks again and again, each a new function to jit, and
 # a program compiled once is then read back instead of compiled again (keyed by the program,
 # JAX's version and flags, so a stale entry is never used; one folder per process, as JAX
 # writes an entry without a lock).  Measured from an empty cache,
-# modules a-d alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
-CORE_a = $(filter $(wildcard tests/test_[a-d]*.py),$(CORE_TESTS))
+# modules a-d (the first process then) alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
+CORE_a = $(filter $(wildcard tests/test_[a-e]*.py),$(CORE_TESTS))
 CORE_b = $(filter-out $(CORE_a),$(CORE_TESTS))
 CORE_JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache-core-$* \
   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1

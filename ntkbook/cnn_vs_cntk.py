@@ -33,7 +33,8 @@ class KernelResult(NamedTuple):
     accuracy : float
         Test accuracy of the unregularised solve with zero-centred one-hot targets.
     cpu_seconds : float
-        CPU time of the Gram stages up to this depth (training and test Grams).
+        CPU time of the Gram stages up to this depth (training and test Grams; the
+        stages' one compilation is in the training Gram's time).
     condition_number : float
         Of the training Gram matrix.
     lambda_max : float

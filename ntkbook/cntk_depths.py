@@ -57,8 +57,10 @@ class DepthGram(NamedTuple):
     gram : ndarray, shape (N1, N2)
         The NTK Gram matrix (float64) of the network with this many convolutions.
     cpu_seconds : float
-        Process CPU time of the stages up to this depth (compilation included): the
-        cost of computing this depth's Gram matrix on its own.
+        Process CPU time of the stages up to this depth: the cost of computing this
+        depth's Gram matrix on its own.  Compilation is included the first time a stack runs
+        at a block shape in the process; later calls (the test Gram after the training Gram,
+        another seed) run the stages already compiled.
     """
 
     gram: np.ndarray

@@ -270,7 +270,6 @@ class _Tab:
     def __init__(self, browser, site: str) -> None:
         self.site = site
         self.page = browser.new_page(viewport={"width": 1280, "height": 900})
-        self.rel = ""
         self.console_errors: list[str] = []
         self.offsite: list[str] = []
         self.page.on("console", self._console)
@@ -280,7 +279,7 @@ class _Tab:
     def _console(self, msg) -> None:
         # The browser asks each new site for /favicon.ico on its own (the book has none): that
         # 404 is the browser's request, not the page's, and the one error message left aside.
-        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+        if msg.type == "error" and msg.location.get("url") != f"{self.site}/favicon.ico":
             self.console_errors.append(msg.text)
 
     def _request(self, request) -> None:
@@ -290,7 +289,7 @@ class _Tab:
 
     def open(self, rel: str) -> None:
         """Load ``rel`` at the laptop width (the ledger check narrows the previous page's)."""
-        self.rel, self.console_errors, self.offsite = rel, [], []
+        self.console_errors, self.offsite = [], []
         self.page.set_viewport_size({"width": 1280, "height": 900})
         self.page.goto(f"{self.site}/{rel}", wait_until="load")
 

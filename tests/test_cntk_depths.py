@@ -47,7 +47,7 @@ def test_every_depth_matches_the_single_depth_kernel(rng, ndim, shape, pool):
     assert sym[1].cpu_seconds <= sym[2].cpu_seconds
 
 
-def test_a_network_compiles_each_stage_once_across_calls(rng, monkeypatch):
+def test_a_network_compiles_each_stage_once_across_calls(rng, monkeypatch, request):
     """The train Gram and the test Gram of one network (two calls, fresh kernel objects of equal
     layers) trace and compile each stage once: the second call runs the compiled stages."""
     traced = []
@@ -59,13 +59,14 @@ def test_a_network_compiles_each_stage_once_across_calls(rng, monkeypatch):
 
     monkeypatch.setattr(cntk_depths, "_stage", counted)
     cntk_depths._compiled_stage.cache_clear()
+    # pass or fail, later tests trace the real _stage again
+    request.addfinalizer(cntk_depths._compiled_stage.cache_clear)
     x = data.normalize(rng.normal(size=(6, 5, 5, 1)))
     first = cntk_depths.gram_by_depth(x, depths=[1, 2], pool="gap", batch_size=3)
     again = cntk_depths.gram_by_depth(x, depths=[1, 2], pool="gap", batch_size=3)
     assert sorted(traced) == [2, 4]  # one trace per stage (layers 0:2 and 2:4), not per call
     for d in (1, 2):
         assert np.array_equal(first[d].gram, again[d].gram)
-    cntk_depths._compiled_stage.cache_clear()  # later tests trace the real _stage again
 
 
 def test_bad_inputs():
