@@ -107,14 +107,16 @@ test:
 # modules run once, in .venv-core, the stack a GPU user gets, not a second time here (that
 # repeat cost about a quarter of this job's CPU time).  Its few tests that need the pinned
 # stack (a neural-tangents oracle, a book-only package) are marked `pinned` and run here.
-# Two processes (test modules a-d and f-g, then e and the rest; the two `built` modules run
-# after the build): about 160 s of CPU each, alone.  (With a-g first, 192 and 127 s, that
-# process ran alone for the last 35 s of a fresh-clone run.  Three processes, tried: the 6
-# suite processes beside the book's kernels slowed every job, 1,056 s against 944 s.)
+# Two processes (test modules a-d, empirical* and f-g, then the rest; the two `built` modules
+# run after the build): about 180 and 140 s of CPU alone, which end together in make test.
+# Fresh-clone runs: with a-g first (192 and 127 s alone) that process ended 28 s after the
+# other, with a-d and f-g first (160 and 159 s) 37 s before it; either ran alone at the end.
+# (Three processes, tried: the 6 suite processes beside the book's kernels slowed every job,
+# 1,056 s against 944 s.)
 TESTS_NICE ?=
 UNIT_SELECT := -m "not built and (not core or pinned)"
 UNIT_FILES  = $(filter-out tests/test_browser.py tests/test_determinism.py,$(wildcard tests/test_*.py))
-UNIT_a      = $(filter $(wildcard tests/test_[a-df-g]*.py),$(UNIT_FILES))
+UNIT_a      = $(filter $(wildcard tests/test_[a-df-g]*.py tests/test_empirical*.py),$(UNIT_FILES))
 UNIT_b      = $(filter-out $(UNIT_a),$(UNIT_FILES))
 .PHONY: unit-a unit-b
 unit: unit-a unit-b
