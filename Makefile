@@ -167,14 +167,14 @@ $(CORE_STAMP): $(CORE_LOCK) pyproject.toml | $(UV)
 	$(UV_INSTALL) --python $(CORE_BIN)/python -e .
 	touch $(CORE_STAMP)
 
-# In two processes, as the unit tests (modules a-e, then the rest: about 117 and 124 s of CPU
-# alone), so that its end in make test keeps both cores busy.
+# In two processes, like the unit tests (here modules a-e, then the rest: about 117 and 124 s
+# of CPU alone), so that its end in make test keeps both cores busy.
 # JAX's persistent compilation cache (current JAX caches CPU programs; the pinned 0.4.23 does
 # not): the tests build the same zoo networks again and again, each a new function to jit, and
 # a program compiled once is then read back instead of compiled again (keyed by the program,
 # JAX's version and flags, so a stale entry is never used; one folder per process, as JAX
-# writes an entry without a lock).  Measured from an empty cache,
-# modules a-d (the first process then) alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
+# writes an entry without a lock).  Measured from an empty cache, modules a-d (the first
+# process then) alone: 122.6 -> 115.3 s of CPU; four of the heaviest core modules: 137 -> 126 s.
 CORE_a = $(filter $(wildcard tests/test_[a-e]*.py),$(CORE_TESTS))
 CORE_b = $(filter-out $(CORE_a),$(CORE_TESTS))
 CORE_JAX_CACHE = JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache-core-$* \

@@ -261,7 +261,7 @@ class _Tab:
     MathJax's scripts are compiled once, not once per page, and its HTTP cache serves them
     after the first page.  Measured on this 2-core machine (all CPU, Chromium's processes
     included): 116 s for the 24 pages with a new tab each and a playwright route on every
-    request (which turns the HTTP cache off), 70 s this way.  Two tabs taking turns were no
+    request (which turns the HTTP cache off), 70-75 s this way.  Two tabs taking turns were no
     faster in wall-clock time and cost 84 s: in ``make test`` the cores are busy anyway.
     The lists are replaced at each navigation; a late message of the previous page could only
     land in the next page's list (a false failure, never a missed one).

@@ -68,8 +68,8 @@ def test_mnist1d_generated_once_per_seed_then_read_back_bit_for_bit(tmp_path, mo
     generate = data._make_mnist1d
 
     def counted(seed):
-        # every call is counted; a seed is generated for real once in this module (the test
-        # above generated seed 0 already), the calls after it get the same arrays again
+        # every call is counted; a seed is generated for real once in this module (seed 0 by
+        # the test above, if it ran), the calls after it get the same arrays again
         made.append(seed)
         if seed not in _GENERATED:
             _GENERATED[seed] = generate(seed)
