@@ -8,7 +8,6 @@ chapter, over several initialisations) calls :func:`kernel_drift` once per ``(wi
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,15 +15,6 @@ import numpy as np
 from . import _checks
 
 __all__ = ["kernel_drift", "drift_slope"]
-
-
-@functools.cache
-def _mlp(depth: int, width: int, out_dim: int):
-    """One :func:`ntkbook.archs.mlp` per shape: the same ``apply_fn`` object across seeds, so
-    the compiled kernels and training steps (cached per ``apply_fn``) are reused, not rebuilt."""
-    from . import archs
-
-    return archs.mlp(depth, width, out_dim)
 
 
 def kernel_drift(
@@ -69,7 +59,7 @@ def kernel_drift(
     """
     import jax
 
-    from . import empirical
+    from . import archs, empirical
     from .dynamics import gd_trajectory
 
     x = _checks.finite_array(x, "x", ndim=2)
@@ -78,7 +68,7 @@ def kernel_drift(
     width = _checks.positive_int(width, "width")
     steps = _checks.positive_int(steps, "steps")
     every = steps if record_every is None else _checks.positive_int(record_every, "record_every")
-    init_fn, apply_fn, _ = _mlp(depth, width, Y.shape[1])
+    init_fn, apply_fn, _ = archs.mlp(depth, width, Y.shape[1])
     _, p0 = init_fn(jax.random.PRNGKey(_checks.positive_int(seed, "seed", minimum=0)), x.shape)
     lam = np.linalg.eigvalsh(empirical.pntk(apply_fn, p0, x))[-1]
     traj = gd_trajectory(apply_fn, p0, x, Y, lr=lr_scale / lam, steps=steps, record_every=every)

@@ -22,7 +22,6 @@ record the same numbers:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,15 +42,6 @@ __all__ = [
     "readout_gap_draws",
     "describe_path",
 ]
-
-
-@functools.cache
-def _mlp(depth: int, width: int, out_dim: int):
-    """One :func:`ntkbook.archs.mlp` per shape, built once (equal layer stacks would share their
-    compiled kernels and training steps anyway: ``ntkbook.layers`` functions compare by value)."""
-    from . import archs
-
-    return archs.mlp(depth, width, out_dim)
 
 
 @dataclass(frozen=True)
@@ -178,10 +168,12 @@ def width_seed(x, Y, x_test, y_test, width: int, seed: int, *, depth: int, reg: 
     """
     import jax
 
+    from . import archs
+
     width = _checks.positive_int(width, "width")
     seed = _checks.positive_int(seed, "seed", minimum=0)
     Y = _checks.finite_array(Y, "Y", ndim=2)
-    init_fn, apply_fn, _ = _mlp(depth, width, Y.shape[1])
+    init_fn, apply_fn, _ = archs.mlp(depth, width, Y.shape[1])
     _, params = init_fn(jax.random.PRNGKey(seed), np.shape(x))
     return dict(
         width=width, seed=seed, **compare_pair(kernel_pair(apply_fn, params, x, x_test), Y, y_test, reg)
@@ -291,7 +283,7 @@ def full_split_seed(
     import jax
     import scipy.linalg
 
-    from . import data, empirical
+    from . import archs, data, empirical
     from .dynamics import gd_trajectory
 
     x = _checks.finite_array(x, "x", ndim=2)
@@ -316,7 +308,7 @@ def full_split_seed(
     as32 = lambda t: jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), t)  # noqa: E731
     as64 = lambda t: jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), t)  # noqa: E731
     for width in widths:
-        init_fn, apply_fn, _ = _mlp(depth, width, o)
+        init_fn, apply_fn, _ = archs.mlp(depth, width, o)
         _, p0 = init_fn(jax.random.PRNGKey(seed), x.shape)
         P0 = empirical.pntk(apply_fn, p0, both, x)
         stages = [("init", p0)]
@@ -340,7 +332,7 @@ def full_split_seed(
             f = pntk_predict(P[:n], Y, P[n:], np.asarray(apply_fn(p, x)), f_test, reg)
             correct[width, stage] = f.argmax(1) == y_test
             net_acc[width, stage] = float(np.mean(f_test.argmax(1) == y_test))
-    widest = _mlp(depth, max(widths), o)
+    widest = archs.mlp(depth, max(widths), o)
     if infinite:
         K_inf = np.asarray(widest.kernel_fn(both, x, "ntk"), dtype=np.float64)
         correct["infinite"] = (
