@@ -14,6 +14,9 @@ record the same numbers:
   weights for several widths, the infinite-width NTK and an SGD-trained network of one seed,
   returning per-test-image correctness for paired intervals (``001-fig9-full``,
   ``001-pntk-vs-infinite``, ``001-pntk-vs-sgd``);
+* :func:`sgd_baseline` -- the SGD side of that comparison alone, its step optionally chosen on
+  held-out training rows (the ladder of ``001-pntk-vs-sgd`` reuses one seed's pNTK across its
+  rungs of SGD epochs);
 * :func:`gap_second_moment` / :func:`gap_bound` -- the exact second moment of
   ``eNTK - pNTK I_O`` over a Gaussian readout and the Chebyshev bound it gives (the precise form
   of the chapter's pNTK approximation proposition);
@@ -24,10 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _checks
+
+if TYPE_CHECKING:  # imported in the functions at run time: the dynamics <-> empirical cycle (issue 27)
+    from .dynamics import LrChoice
 
 __all__ = [
     "KernelPair",
@@ -37,6 +44,7 @@ __all__ = [
     "width_seed",
     "FullSplit",
     "full_split_seed",
+    "sgd_baseline",
     "gap_second_moment",
     "gap_bound",
     "readout_gap_draws",
@@ -223,10 +231,14 @@ class FullSplit:
         infinite-width NTK predictor and the SGD-trained widest network.
     network_acc : dict
         ``(width, stage) -> float``: test accuracy of the network itself at those weights.
+    sgd_lr : LrChoice or None
+        The SGD run's learning rate when it was chosen on held-out training rows
+        (:func:`ntkbook.dynamics.select_lr`), else ``None``.
     """
 
     correct: dict
     network_acc: dict
+    sgd_lr: LrChoice | None = None
 
     def accuracy(self, key) -> float:
         """Test accuracy of one predictor (a key of :attr:`correct`)."""
@@ -279,6 +291,9 @@ def full_split_seed(
     sgd
         Keyword arguments of :func:`ntkbook.dynamics.train` (``lr``, ``epochs``, ``batch_size``,
         ``optimizer``) to also train the widest MLP by SGD on the cross-entropy; ``None`` skips it.
+        With ``lrs`` (a grid) instead of ``lr``, the step is chosen by
+        :func:`ntkbook.dynamics.select_lr` on a held-out fifth of the training split (same
+        seed), then the network is trained on the whole split.
     """
     import jax
     import scipy.linalg
@@ -339,25 +354,63 @@ def full_split_seed(
             pntk_predict(K_inf[:n], Y, K_inf[n:], np.zeros_like(Y), np.zeros((len(x_test), o)), reg).argmax(1)
             == y_test
         )
+    choice = None
     if sgd is not None:
-        from .dynamics import train
+        correct["sgd"], choice = sgd_baseline(widest, x, y, x_test, y_test, seed, num_classes=o, **sgd)
+    return FullSplit(correct=correct, network_acc=net_acc, sgd_lr=choice)
 
-        hist = train(
-            widest,
-            x,
-            y,
-            num_classes=o,
-            x_test=x_test,
-            y_test=y_test,
-            loss="xent",
-            seed=seed,
-            progress=False,
-            record_every=sgd["epochs"],
-            **sgd,
+
+def sgd_baseline(
+    net, x, y, x_test, y_test, seed: int, *, num_classes: int, **sgd
+) -> tuple[np.ndarray, LrChoice | None]:
+    """Which test images a network trained by SGD on the cross-entropy classifies correctly.
+
+    The trained-network side of :func:`full_split_seed`'s comparison.
+
+    Parameters
+    ----------
+    net
+        The network (``archs.mlp(depth, width, num_classes)``).
+    x, y, x_test, y_test
+        Training and test split, shapes ``(N, D)``, ``(N,)``, ``(M, D)``, ``(M,)``.
+    seed
+        Initialisation, minibatch order and validation split.
+    num_classes
+        Number of classes.
+    **sgd
+        Keywords of :func:`ntkbook.dynamics.train` (``optimizer``, ``lr``, ``epochs``,
+        ``batch_size``).  ``lrs`` (a grid) instead of ``lr`` chooses the step with
+        :func:`ntkbook.dynamics.select_lr` on a held-out fifth of the training rows first.
+
+    Returns
+    -------
+    correct : bool array, shape (M,)
+    choice : LrChoice or None
+        The tuning's result when ``lrs`` was given.
+    """
+    from .dynamics import select_lr, train
+
+    choice = None
+    if "lrs" in sgd:
+        choice = select_lr(
+            net, x, y, lrs=sgd.pop("lrs"), num_classes=num_classes, seed=seed, loss="xent", **sgd
         )
-        f_sgd = np.asarray(hist.apply_fn(hist.params, np.asarray(x_test, np.float32)))
-        correct["sgd"] = f_sgd.argmax(1) == y_test
-    return FullSplit(correct=correct, network_acc=net_acc)
+        sgd["lr"] = choice.lr
+    hist = train(
+        net,
+        x,
+        y,
+        num_classes=num_classes,
+        x_test=x_test,
+        y_test=y_test,
+        loss="xent",
+        seed=seed,
+        progress=False,
+        record_every=sgd.get("epochs", 10),
+        **sgd,
+    )
+    f_sgd = np.asarray(hist.apply_fn(hist.params, np.asarray(x_test, np.float32)))
+    return f_sgd.argmax(1) == np.asarray(y_test), choice
 
 
 def _forms(A) -> tuple[np.ndarray, float, float]:

@@ -7,6 +7,7 @@ Submodules each hold one job; their public names are re-exported here:
   :func:`gd_trajectory` (full-batch gradient descent on the summed loss);
 * :mod:`.loop` -- the one training loop: the compiled-step cache and the epoch loop with hooks;
 * :mod:`.training` -- finite-width training with optax, the ground truth of Part III;
+* :mod:`.tuning` -- a training run's learning rate chosen on held-out training rows;
 * ``cholesky_solve``, ``kernel_regression`` and ``KernelSolve`` are :mod:`ntkbook.linalg`'s,
   re-exported here (the same objects; no submodule of that name, which would shadow the
   function ``kernel_regression`` as soon as it was imported).
@@ -35,6 +36,7 @@ from .linearize import (
 )
 from .loop import OPTIMIZERS
 from .training import TRAIN_LOSSES, History, train
+from .tuning import LrChoice, select_lr, validation_split
 
 __all__ = [
     "KernelSolve",
@@ -57,5 +59,8 @@ __all__ = [
     "History",
     "train",
     "TRAIN_LOSSES",
+    "LrChoice",
+    "select_lr",
+    "validation_split",
     "OPTIMIZERS",
 ]

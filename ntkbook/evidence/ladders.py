@@ -236,6 +236,37 @@ LADDERS: tuple[Ladder, ...] = (
         "n_test=S['n_test'], depth=S['depth'], n_inits=S['n_inits'], reg=S['reg'], "
         "data_seed=config.SEED)",
     ),
+    Ladder(
+        id="001-pntk-vs-sgd",
+        chapter="ch07",
+        ledger_ids=("001-pntk-vs-sgd",),
+        source="Sutherland, slide 'pNTK for full CIFAR-10 regression'",
+        statement="kernel regression with the pNTK is way worse than training the network by SGD",
+        size_name="SGD epochs",
+        measure=measures.pntk_vs_sgd,
+        cpu_sizes=(10, 20, 80),
+        gpu_sizes=(10, 80, 320),
+        targets=(
+            Target(
+                "sgd_minus_pntk",
+                0.05,
+                "above",
+                threshold=0.05,
+                label="SGD minus pNTK test accuracy (the slide gives no number; 5 points reads 'way worse')",
+            ),
+        ),
+        cost_exponent=1.0,
+        note="the widest MLP of chapter 7's whole digits split (the registry's digits hold no more "
+        "images, so the ladder grows the SGD run's training, the side the claim is about); each "
+        "rung chooses the learning rate from the profile's grid on a held-out fifth of the "
+        "training rows; each seed draws its own initialisation, minibatch order and split, and "
+        "its pNTK side is shared by the rungs",
+        rung0_call="evidence.measures.pntk_sgd_values(runs[0].correct[w_hi, 'trained'], "
+        "runs[0].correct['sgd'], runs[0].sgd_lr.lr) of chapter 7's first seed "
+        "(pntk.full_split_seed with sgd=dict(optimizer='momentum', lrs=S['sgd_lrs'], "
+        "epochs=S['sgd_epochs'], batch_size=S['sgd_batch'])) == "
+        "evidence.measures.pntk_vs_sgd(S['sgd_epochs'], config.SEED)",
+    ),
     *(
         Ladder(
             id=f"000-T3-{d}",

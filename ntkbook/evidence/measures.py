@@ -3,7 +3,7 @@
 Each function is the exact sequence of package calls its chapter makes for that claim at the
 ``ci`` profile, with the sample size (or the widest width) and the seed as arguments, so that
 ``measure(ci_size, config.SEED)`` *is* the chapter's live value.  The chapter calls the same
-function (see ``/work/helpers/evidence-wiring.md`` for the calls), which is what lets
+functions (each ladder's ``rung0_call`` names them), which is what lets
 :func:`ntkbook.evidence.check_stale` compare the stored ladder with the live book.
 
 Seeds: ``seed`` is used wherever the chapter uses ``config.SEED`` (data subsample, label noise,
@@ -32,6 +32,9 @@ __all__ = [
     "t8_refurbish",
     "regression_rate",
     "pntk_regression_rate",
+    "pntk_sgd_settings",
+    "pntk_sgd_values",
+    "pntk_vs_sgd",
 ]
 
 
@@ -342,3 +345,124 @@ def pntk_regression_rate(
             per_init.append(pntk.compare_pair(k0, Y, ds.y_test, reg)["pred_diff"])
         diffs[width] = float(np.mean(per_init))
     return regression_rate(diffs)
+
+
+def pntk_sgd_settings(profile: str = "ci") -> dict:
+    """Chapter 7's whole-split settings (``config.sizes("ch07", profile)``) for :func:`pntk_vs_sgd`.
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``n``, ``n_test``, ``width`` (the widest), ``depth``, ``steps``,
+        ``lr_scale``, ``reg`` of the pNTK side and ``sgd`` (keywords of
+        :func:`ntkbook.pntk.sgd_baseline` but ``epochs``: momentum SGD, the learning-rate grid
+        ``lrs``, the minibatch size).
+
+    Examples
+    --------
+    >>> pntk_sgd_settings()["width"] == max(config.sizes("ch07", "ci")["full_widths"])
+    True
+    """
+    S = config.sizes("ch07", profile)
+    return dict(
+        dataset=S["dataset"],
+        n=int(S["full_n"]),
+        n_test=int(S["full_n_test"]),
+        width=int(max(S["full_widths"])),
+        depth=int(S["depth"]),
+        steps=int(S["full_steps"]),
+        lr_scale=float(S["lr_scale"]),
+        reg=float(S["reg"]),
+        sgd=dict(optimizer="momentum", lrs=tuple(S["sgd_lrs"]), batch_size=int(S["sgd_batch"])),
+    )
+
+
+def pntk_sgd_values(pntk_correct, sgd_correct, lr: float) -> dict[str, float]:
+    """The stored numbers of one seed of ``001-pntk-vs-sgd``.
+
+    Parameters
+    ----------
+    pntk_correct, sgd_correct : bool arrays, shape (M,)
+        Which test images the widest pNTK regression (trained weights) and the SGD-trained
+        network classify correctly (:class:`ntkbook.pntk.FullSplit`'s ``correct``).
+    lr
+        The SGD run's chosen learning rate.
+
+    Returns
+    -------
+    dict
+        ``sgd_minus_pntk`` (test-accuracy difference), ``acc_sgd``, ``acc_pntk``, ``lr``.
+
+    Examples
+    --------
+    >>> pntk_sgd_values(np.array([1, 1, 0, 0], bool), np.array([1, 1, 1, 0], bool), 2.0)["sgd_minus_pntk"]
+    0.25
+    """
+    a = np.asarray(pntk_correct, dtype=bool)
+    b = np.asarray(sgd_correct, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            f"pntk_correct and sgd_correct must be 1-D of one length; got {a.shape} and {b.shape}."
+        )
+    acc_p, acc_s = float(a.mean()), float(b.mean())
+    return {"sgd_minus_pntk": acc_s - acc_p, "acc_sgd": acc_s, "acc_pntk": acc_p, "lr": float(lr)}
+
+
+@functools.lru_cache(maxsize=8)
+def _pntk_side(seed: int, profile: str):
+    # one seed's pNTK regression does not depend on the SGD epochs: every rung reuses it
+    from .. import dynamics, pntk  # noqa: F401 - dynamics first: the import cycle of issue 27
+
+    kw = pntk_sgd_settings(profile)
+    ds = data.load(kw["dataset"], n=kw["n"], n_test=kw["n_test"], seed=seed)
+    x = data.normalize(ds.x_flat).astype(np.float64)
+    x_test = data.normalize(ds.x_test_flat).astype(np.float64)
+    split = pntk.full_split_seed(
+        x,
+        ds.y,
+        x_test,
+        ds.y_test,
+        [kw["width"]],
+        seed,
+        depth=kw["depth"],
+        steps=kw["steps"],
+        lr_scale=kw["lr_scale"],
+        reg=kw["reg"],
+        infinite=False,
+    )
+    return ds, x, x_test, split.correct[kw["width"], "trained"]
+
+
+def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, float]:
+    """001's "pNTK regression is way worse than SGD", against an SGD run with a chosen step.
+
+    Chapter 7's calls for its first seed: the digits split drawn with ``seed``, the widest MLP's
+    pNTK regression with weights trained by full-batch gradient descent
+    (:func:`ntkbook.pntk.full_split_seed`), and the same MLP trained by momentum SGD for
+    ``epochs`` epochs, its learning rate chosen from the profile's grid on a held-out fifth of
+    the training rows (:func:`ntkbook.pntk.sgd_baseline`).
+
+    Parameters
+    ----------
+    epochs
+        SGD epochs (the ladder's size; chapter 7's ``sgd_epochs`` at rung 0).
+    seed
+        Data draw, initialisation, minibatch order and validation split.
+    profile
+        Whose settings (:func:`pntk_sgd_settings`).
+
+    Returns
+    -------
+    dict
+        :func:`pntk_sgd_values`.
+    """
+    from .. import archs, pntk
+
+    epochs = _checks.positive_int(epochs, "epochs")
+    kw = pntk_sgd_settings(profile)
+    ds, x, x_test, pntk_correct = _pntk_side(int(seed), profile)
+    net = archs.mlp(kw["depth"], kw["width"], ds.num_classes)
+    sgd_correct, choice = pntk.sgd_baseline(
+        net, x, ds.y, x_test, ds.y_test, seed, num_classes=ds.num_classes, epochs=epochs, **kw["sgd"]
+    )
+    return pntk_sgd_values(pntk_correct, sgd_correct, choice.lr)
