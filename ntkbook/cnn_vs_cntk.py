@@ -6,7 +6,10 @@ Arora et al.'s table compares, for each depth and readout (flatten = "V", global
 :func:`cntk_accuracies` computes the kernel side for every depth at the cost of the deepest one
 (:func:`ntkbook.cntk_depths.gram_by_depth`); :func:`cnn_gd_accuracy` trains one network with the
 step size its own kernel allows (``1 / lambda_max`` of the CNTK on the training inputs, the same
-rule for every network); :func:`cnn_table` assembles the table.
+rule for every network); :func:`cnn_table` assembles the table.  :func:`cnn_sgd_accuracy` trains
+the same networks by minibatch SGD with momentum instead, the way such networks are usually
+trained (the chapter's second look at the networks, and the ladder of
+``003-best-cnn-vs-best-cntk``).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import numpy as np
 
 from . import _checks, archs, cntk_depths, data
 from ._x64 import x64_scope
-from .dynamics import gd_trajectory
+from .dynamics import gd_trajectory, train
 from .linalg import cholesky_solve
 
-__all__ = ["KernelResult", "cntk_accuracies", "cnn_gd_accuracy", "cnn_table"]
+__all__ = ["KernelResult", "cntk_accuracies", "cnn_gd_accuracy", "cnn_sgd_accuracy", "cnn_table"]
 
 
 class KernelResult(NamedTuple):
@@ -134,6 +137,58 @@ def cnn_gd_accuracy(
         )
     assert traj.f_eval is not None  # x_eval was given
     return float(np.mean(traj.f_eval[-1].argmax(1) == ds.y_test)), float(traj.loss[-1] / len(x))
+
+
+def cnn_sgd_accuracy(
+    ds: data.Dataset,
+    depth: int,
+    pool: str,
+    ndim: int,
+    *,
+    channels: int,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Train the finite CNN by minibatch SGD with momentum on the cross-entropy.
+
+    :func:`ntkbook.dynamics.train` with ``optimizer="momentum"``; only the last epoch is
+    recorded.
+
+    Parameters
+    ----------
+    ds
+        Training and test split (``ds.x`` of shape ``(N, H, W, C)`` or ``(N, L, C)``).
+    depth, pool, ndim, channels
+        The network: ``archs.cnn([channels] * depth, [], ds.num_classes, pool=pool, ndim=ndim)``.
+    lr, epochs, batch_size, seed
+        The training run (``seed``: initialisation and minibatch order).
+
+    Returns
+    -------
+    accuracy, train_loss : float
+        Test accuracy and the mean training loss after the last epoch.
+    """
+    depth = _checks.positive_int(depth, "depth")
+    net = archs.cnn([channels] * depth, [], ds.num_classes, pool=pool, ndim=ndim)
+    hist = train(
+        net,
+        ds.x,
+        ds.y,
+        num_classes=ds.num_classes,
+        x_test=ds.x_test,
+        y_test=ds.y_test,
+        loss="xent",
+        optimizer="momentum",
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+        record_every=epochs,
+    )
+    return float(hist.test_acc[-1]), float(hist.train_loss[-1])
 
 
 def cnn_table(

@@ -327,6 +327,57 @@ def test_ladders_start_at_the_chapters_ci_sizes():
     for d in ("mnist", "fashion_mnist"):
         assert evidence.get(f"000-T7-{d}").cpu_sizes[0] == config.sizes("ch13", "ci")["real_n"]
     assert evidence.get("002-regression-rate").cpu_sizes[0] == max(config.sizes("ch07", "ci")["widths"])
+    assert evidence.get("001-pntk-vs-sgd").cpu_sizes[0] == config.sizes("ch07", "ci")["sgd_epochs"]
+
+
+def test_pntk_sgd_measure_is_chapter_7s_first_seed(monkeypatch):
+    # the pNTK side is chapter 7's full_split_seed of the widest MLP with its ci settings,
+    # computed once per seed for every rung; the SGD side gets the rung's epochs and the
+    # chapter's grid; the stored numbers are pntk_sgd_values of the two correctness vectors
+    from ntkbook import config, pntk
+
+    S = config.sizes("ch07", "ci")
+    seen = {"pntk": [], "sgd": []}
+    m = S["full_n_test"]
+    p_ok, s_ok = np.arange(m) % 4 != 0, np.arange(m) % 5 != 0
+    acc_p, acc_s = 1 - len(range(0, m, 4)) / m, 1 - len(range(0, m, 5)) / m  # counted by hand
+
+    def fake_split(x, y, xt, yt, widths, seed, **kw):
+        seen["pntk"].append((x.shape, xt.shape, list(widths), seed, kw))
+        return pntk.FullSplit(correct={(widths[0], "trained"): p_ok}, network_acc={})
+
+    def fake_sgd(net, x, y, xt, yt, seed, *, num_classes, **kw):
+        seen["sgd"].append((net.layers, seed, num_classes, kw))
+        return s_ok, dynamics.LrChoice(lr=kw["lrs"][1], val_acc={}, n_val=1)
+
+    from ntkbook import dynamics
+
+    monkeypatch.setattr(pntk, "full_split_seed", fake_split)
+    monkeypatch.setattr(pntk, "sgd_baseline", fake_sgd)
+    measures._pntk_side.cache_clear()
+    try:
+        first = measures.pntk_vs_sgd(10, 3)
+        assert measures.pntk_vs_sgd(80, 3) == first  # the fakes ignore epochs
+    finally:
+        measures._pntk_side.cache_clear()
+    assert first == pytest.approx(
+        {"sgd_minus_pntk": acc_s - acc_p, "acc_sgd": acc_s, "acc_pntk": acc_p, "lr": S["sgd_lrs"][1]}, abs=1e-12
+    )
+    w = max(S["full_widths"])
+    assert seen["pntk"] == [
+        (
+            (S["full_n"], 64),
+            (m, 64),
+            [w],
+            3,
+            dict(depth=S["depth"], steps=S["full_steps"], lr_scale=S["lr_scale"], reg=S["reg"], infinite=False),
+        )
+    ]
+    grid = dict(optimizer="momentum", lrs=tuple(S["sgd_lrs"]), batch_size=S["sgd_batch"])
+    layers = archs.mlp(S["depth"], w, 10).layers
+    assert seen["sgd"] == [(layers, 3, 10, grid | {"epochs": 10}), (layers, 3, 10, grid | {"epochs": 80})]
+    with pytest.raises(ValueError, match="1-D of one length"):
+        measures.pntk_sgd_values(p_ok, s_ok[:-1], 1.0)
 
 
 def test_registry_ladders_meet_the_brief():
