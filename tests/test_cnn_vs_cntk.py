@@ -51,3 +51,27 @@ def test_table_kernel_columns_and_network_accuracy(tiny):
 def test_bad_pool(tiny):
     with pytest.raises(ValueError, match="pool"):
         cnn_vs_cntk.cntk_accuracies(tiny, "max", 2, [1])
+
+
+def test_sgd_accuracy_is_the_momentum_trained_network_scored_here(tiny):
+    # the same run made here with dynamics.train, scored by the network's own outputs
+    from ntkbook.dynamics import train
+
+    acc, loss = cnn_vs_cntk.cnn_sgd_accuracy(
+        tiny, 2, "gap", 2, channels=4, lr=0.5, epochs=3, batch_size=8, seed=3
+    )
+    hist = train(
+        archs.cnn([4, 4], [], tiny.num_classes, pool="gap"),
+        tiny.x,
+        tiny.y,
+        num_classes=tiny.num_classes,
+        optimizer="momentum",
+        lr=0.5,
+        epochs=3,
+        batch_size=8,
+        seed=3,
+        progress=False,
+    )
+    logits = np.asarray(hist.apply_fn(hist.params, np.asarray(tiny.x_test, np.float32)))
+    assert acc == np.mean(logits.argmax(1) == tiny.y_test)
+    assert loss == pytest.approx(hist.train_loss[-1], rel=1e-6)

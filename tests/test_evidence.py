@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
@@ -361,7 +362,8 @@ def test_pntk_sgd_measure_is_chapter_7s_first_seed(monkeypatch):
     finally:
         measures._pntk_side.cache_clear()
     assert first == pytest.approx(
-        {"sgd_minus_pntk": acc_s - acc_p, "acc_sgd": acc_s, "acc_pntk": acc_p, "lr": S["sgd_lrs"][1]}, abs=1e-12
+        {"sgd_minus_pntk": acc_s - acc_p, "acc_sgd": acc_s, "acc_pntk": acc_p, "lr": S["sgd_lrs"][1]},
+        abs=1e-12,
     )
     w = max(S["full_widths"])
     assert seen["pntk"] == [
@@ -370,7 +372,9 @@ def test_pntk_sgd_measure_is_chapter_7s_first_seed(monkeypatch):
             (m, 64),
             [w],
             3,
-            dict(depth=S["depth"], steps=S["full_steps"], lr_scale=S["lr_scale"], reg=S["reg"], infinite=False),
+            dict(
+                depth=S["depth"], steps=S["full_steps"], lr_scale=S["lr_scale"], reg=S["reg"], infinite=False
+            ),
         )
     ]
     grid = dict(optimizer="momentum", lrs=tuple(S["sgd_lrs"]), batch_size=S["sgd_batch"])
@@ -430,3 +434,58 @@ def test_paper_interrupt_ends_the_child_group_with_one_line(monkeypatch, capsys)
     assert started[0].poll() is not None  # the child was ended, not left behind
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("paper: interrupted")
+
+
+def test_best_cnn_measure_is_chapter_4s_mnist1d(monkeypatch):
+    # chapter 4's MNIST-1D calls with its ci settings: the table (GD networks and the CNTK of
+    # every depth) and the two SGD networks; the stored numbers are best_cnn_values of them
+    import pandas as pd
+
+    from ntkbook import cnn_vs_cntk, config
+
+    S = config.sizes("ch04", "ci")
+    table = pd.DataFrame(
+        {"CNN-V": [0.50, 0.55], "CNN-GAP": [0.40, 0.45], "CNTK-V": [0.60, 0.62], "CNTK-GAP": [0.70, 0.65]},
+        index=pd.Index(S["depths"], name="depth"),
+    )
+    seen = []
+
+    def fake_table(ds, ndim, depths, **kw):
+        seen.append(("table", ds.x.shape, ds.x_test.shape, ndim, list(depths), kw))
+        return table
+
+    def fake_sgd(ds, depth, pool, ndim, **kw):
+        seen.append(("sgd", ds.x.shape, depth, pool, ndim, kw))
+        return {"flatten": 0.66, "gap": 0.74}[pool], 0.1
+
+    def fake_load(name, *, n, seed, n_test):  # MNIST-1D's shapes (the core has no mnist1d)
+        seen.append(("load", name, n, seed, n_test))
+        return types.SimpleNamespace(x=np.zeros((n, 40, 1)), x_test=np.zeros((n_test, 40, 1)))
+
+    monkeypatch.setattr(cnn_vs_cntk, "cnn_table", fake_table)
+    monkeypatch.setattr(cnn_vs_cntk, "cnn_sgd_accuracy", fake_sgd)
+    monkeypatch.setattr(measures.data, "load", fake_load)
+    # the best network is the SGD GAP one (0.74), the best kernel CNTK-GAP at the first depth (0.70)
+    assert measures.best_cnn_vs_cntk(S["n_1d"], 2) == pytest.approx(
+        {"gap": 0.74 - 0.70, "best_net": 0.74, "best_kernel": 0.70}, abs=1e-15
+    )
+    n = S["n_1d"]
+    sgd_kw = dict(
+        channels=S["sgd_channels"], lr=S["sgd_lr"], epochs=S["sgd_epochs"], batch_size=S["sgd_batch"], seed=2
+    )
+    assert seen == [
+        ("load", "mnist1d", n, 2, n),
+        (
+            "table",
+            (n, 40, 1),
+            (n, 40, 1),
+            1,
+            S["depths"],
+            dict(channels=S["channels"], steps=S["steps"], batch_size=S["gram_batch"], seed=2),
+        ),
+        ("sgd", (n, 40, 1), S["sgd_depth"], "flatten", 1, sgd_kw),
+        ("sgd", (n, 40, 1), S["sgd_depth"], "gap", 1, sgd_kw),
+    ]
+    seen.clear()
+    measures.best_cnn_vs_cntk(1200, 2)  # above the ci size: larger Gram blocks, test split capped
+    assert seen[0] == ("load", "mnist1d", 1200, 2, measures.MNIST1D_TEST) and seen[1][5]["batch_size"] == 80

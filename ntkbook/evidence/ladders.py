@@ -204,6 +204,8 @@ PAPER_T3_2L = {"mnist": 2.728, "fashion_mnist": 3.488, "cifar10": 1.179}
 PAPER_T4 = {"mnist": (0.9955, 0.9973), "fashion_mnist": (0.9823, 0.9902)}  # 2-L, 10-L AUC
 PAPER_T7 = {"mnist": (0.962, 0.904), "fashion_mnist": (0.963, 0.915)}  # intra, inter
 PAPER_T8_MNIST = {10: 83.50, 20: 85.00, 30: 85.66, 70: 25.21}
+# Petiushko's CNTK table (seed 003): best CNN (CNN-GAP, depth 6) minus best CNTK (CNTK-GAP, depth 11)
+PAPER_BEST_CNN_GAP = (83.75 - 77.43) / 100
 
 _T3_NOTE = (
     "2-L kernel only on a CPU: CNN-2's Gram on 28x28 images costs about 0.3 ms per entry "
@@ -211,6 +213,36 @@ _T3_NOTE = (
 )
 
 LADDERS: tuple[Ladder, ...] = (
+    Ladder(
+        id="003-best-cnn-vs-best-cntk",
+        chapter="ch04",
+        ledger_ids=("003-best-cnn-vs-best-cntk",),
+        source="Petiushko, 'CNTK: results' slide",
+        statement="the best CNN is still 5-6 points more accurate than the best CNTK",
+        size_name="N",
+        measure=measures.best_cnn_vs_cntk,
+        cpu_sizes=(80, 160, 640),
+        gpu_sizes=(80, 640, 4000),
+        targets=(
+            Target(
+                "gap",
+                PAPER_BEST_CNN_GAP,
+                "above",
+                threshold=0.0,
+                label="best network minus best CNTK, test accuracy on MNIST-1D",
+            ),
+        ),
+        cost_exponent=1.5,
+        note="MNIST-1D only (the registry's digits stop at 1,797 images); chapter 4's depths, "
+        "channels and training: networks by full-batch GD at each depth and by momentum SGD at "
+        "the SGD depth, the best of them against the better CNTK (vanilla or GAP) of every "
+        "depth; the test split grows with N up to MNIST-1D's 1,000 signals; each seed draws "
+        "its own MNIST-1D and initialisations",
+        rung0_call="evidence.measures.best_cnn_values(table_1d, {'CNN-V': sg['mnist1d', 'CNN-V'], "
+        "'CNN-GAP': sg['mnist1d', 'CNN-GAP']}) of chapter 4 (cnn_vs_cntk.cnn_table and "
+        "cnn_vs_cntk.cnn_sgd_accuracy on S['n_1d'] signals drawn with config.SEED) == "
+        "evidence.measures.best_cnn_vs_cntk(S['n_1d'], config.SEED)",
+    ),
     Ladder(
         id="002-regression-rate",
         chapter="ch07",

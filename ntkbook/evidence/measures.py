@@ -35,6 +35,8 @@ __all__ = [
     "pntk_sgd_settings",
     "pntk_sgd_values",
     "pntk_vs_sgd",
+    "best_cnn_values",
+    "best_cnn_vs_cntk",
 ]
 
 
@@ -466,3 +468,71 @@ def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, flo
         net, x, ds.y, x_test, ds.y_test, seed, num_classes=ds.num_classes, epochs=epochs, **kw["sgd"]
     )
     return pntk_sgd_values(pntk_correct, sgd_correct, choice.lr)
+
+
+def best_cnn_values(table, sgd_acc: dict[str, float]) -> dict[str, float]:
+    """The stored numbers of one seed of ``003-best-cnn-vs-best-cntk``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`ntkbook.cnn_vs_cntk.cnn_table` (columns ``CNN-V``, ``CNN-GAP``, ``CNTK-V``,
+        ``CNTK-GAP``: test accuracies per depth; the networks trained by full-batch GD).
+    sgd_acc
+        Test accuracy of the networks trained by momentum SGD (``{"CNN-V": .., "CNN-GAP": ..}``).
+
+    Returns
+    -------
+    dict
+        ``best_net`` (the most accurate trained network, GD or SGD), ``best_kernel`` (the most
+        accurate CNTK regression) and ``gap = best_net - best_kernel``.
+    """
+    nets = [float(table[c].max()) for c in ("CNN-V", "CNN-GAP")] + [float(v) for v in sgd_acc.values()]
+    best_net = max(nets)
+    best_kernel = max(float(table[c].max()) for c in ("CNTK-V", "CNTK-GAP"))
+    return {"gap": best_net - best_kernel, "best_net": best_net, "best_kernel": best_kernel}
+
+
+MNIST1D_TEST = 1000
+"""Test signals in MNIST-1D's generated split (mnist1d's defaults: 4,000 train, 1,000 test)."""
+
+
+def best_cnn_vs_cntk(n: int, seed: int, *, profile: str = "ci") -> dict[str, float]:
+    """003's "the best CNN is still 5-6 points more accurate than the best CNTK", on MNIST-1D.
+
+    Chapter 4's MNIST-1D calls: ``n`` training and ``min(n, 1000)`` test signals drawn with
+    ``seed`` (the chapter's ``n_1d`` of each), :func:`ntkbook.cnn_vs_cntk.cnn_table` (the CNTK
+    of every depth and the networks trained by full-batch GD) and
+    :func:`ntkbook.cnn_vs_cntk.cnn_sgd_accuracy` for the vanilla and GAP networks of the SGD
+    depth.  Gram blocks: the chapter's ``gram_batch`` at its size, 80 rows above it (rounding
+    only).
+
+    Returns
+    -------
+    dict
+        :func:`best_cnn_values`.
+    """
+    from .. import cnn_vs_cntk
+
+    S = config.sizes("ch04", profile)
+    n = _checks.positive_int(n, "n")
+    ds = data.load("mnist1d", n=n, seed=seed, n_test=min(n, MNIST1D_TEST))
+    batch = S["gram_batch"] if n <= S["n_1d"] else 80
+    table = cnn_vs_cntk.cnn_table(
+        ds, 1, S["depths"], channels=S["channels"], steps=S["steps"], batch_size=batch, seed=seed
+    )
+    sgd = {
+        tag: cnn_vs_cntk.cnn_sgd_accuracy(
+            ds,
+            S["sgd_depth"],
+            pool,
+            1,
+            channels=S["sgd_channels"],
+            lr=S["sgd_lr"],
+            epochs=S["sgd_epochs"],
+            batch_size=S["sgd_batch"],
+            seed=seed,
+        )[0]
+        for pool, tag in (("flatten", "CNN-V"), ("gap", "CNN-GAP"))
+    }
+    return best_cnn_values(table, sgd)
