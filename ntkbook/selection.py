@@ -50,6 +50,7 @@ __all__ = [
     "trained_accuracies",
     "kpca_vs_training",
     "trained_ranking",
+    "rank_candidates",
     "beside_paper",
     "glue_key",
 ]
@@ -324,6 +325,28 @@ def kpca_vs_training(
         n=len(ds.y),
         n_test=len(ds.y_test),
     )
+
+
+def rank_candidates(image_shape: Sequence[int], num_classes: int, *, width: int, channels: int) -> dict:
+    """The four architectures chapter 11 ranks in the form of the paper's Table 5.
+
+    Two fully connected networks (2 and 8 layers of ``width``) and two CNNs (two 3-wide
+    convolutions of ``channels``, with and without stride 2, then a dense layer of ``width``),
+    for inputs of ``image_shape`` (1-D signals ``(L, C)`` or images ``(H, W, C)``).
+
+    Returns
+    -------
+    dict
+        ``{name: network}`` in the chapter's order.
+    """
+    nd = archs.ndim_of(tuple(image_shape))
+    w, c, k = width, channels, num_classes
+    return {
+        "MLP depth 2": archs.mlp(2, w, k),
+        "MLP depth 8": archs.mlp(8, w, k),
+        "CNN 2 conv k3": archs.cnn([c, c], [w], k, ndim=nd),
+        "CNN 2 conv k3 stride 2": archs.cnn([c, c], [w], k, stride=2, ndim=nd),
+    }
 
 
 def trained_ranking(acc: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

@@ -489,3 +489,86 @@ def test_best_cnn_measure_is_chapter_4s_mnist1d(monkeypatch):
     seen.clear()
     measures.best_cnn_vs_cntk(1200, 2)  # above the ci size: larger Gram blocks, test split capped
     assert seen[0] == ("load", "mnist1d", 1200, 2, measures.MNIST1D_TEST) and seen[1][5]["batch_size"] == 80
+
+
+def test_rbo_chance_by_hand_for_two_items():
+    # the two orders of two items: identical (RBO 1) and swapped; the extrapolated RBO of the
+    # swapped pair is (1-p)/p * (p * 0 + p^2 * 1) + p^2 * 1 = p
+    for p in (0.5, 0.9):
+        assert measures.rbo_chance(2, p) == pytest.approx((1 + p) / 2, abs=1e-12)
+    with pytest.raises(ValueError, match="k must be <= 8"):
+        measures.rbo_chance(9, 0.9)
+
+
+def test_t5_values_and_their_checks():
+    assert measures.t5_values(["b", "a", "c"], ["a", "b", "c"], 2, 0.9) == pytest.approx(
+        {
+            "rbo": evidence.measures.metrics.rbo(["b", "a", "c"], ["a", "b", "c"], p=0.9),
+            "top_pick": 0.0,
+            "resolved": 2.0,
+        }
+    )
+    with pytest.raises(ValueError, match="same architectures"):
+        measures.t5_values(["a", "b"], ["a", "c"], 0, 0.9)
+
+
+def test_t5_measure_is_chapter_11s_ranking(monkeypatch):
+    # chapter 11's calls: the draw holds max(n, rank_n_train) signals, the kernels see the first
+    # n, the networks train once per seed (shared by the rungs) on the chapter's settings
+    import pandas as pd
+
+    from ntkbook import config, gram, selection
+
+    S = config.sizes("ch11", "ci")
+    rng = np.random.default_rng(0)
+    seen = {"load": [], "gram": [], "train": []}
+
+    def fake_load(name, *, n, n_test, seed):
+        seen["load"].append((name, n, n_test, seed))
+        return types.SimpleNamespace(
+            x=rng.standard_normal((n, 40, 1)),
+            y=np.arange(n) % 10,
+            x_test=rng.standard_normal((n_test, 40, 1)),
+            y_test=np.arange(n_test) % 10,
+            image_shape=(40, 1),
+            num_classes=10,
+        )
+
+    def fake_gram(net, x, *, batch_size, progress):
+        seen["gram"].append((x.shape, batch_size))
+        return x.reshape(len(x), -1) @ x.reshape(len(x), -1).T + np.eye(len(x))
+
+    def fake_train(nets, x, y, x_test, y_test, *, num_classes, seeds, **kw):
+        seen["train"].append((x.shape, list(seeds), kw))
+        return pd.DataFrame(
+            [
+                dict(arch=a, seed=s, train_acc=1.0, test_acc=0.9 - 0.1 * i + 0.01 * s)
+                for i, a in enumerate(nets)
+                for s in seeds
+            ]
+        )
+
+    monkeypatch.setattr(measures.data, "load", fake_load)
+    monkeypatch.setattr(gram, "gram", fake_gram)
+    monkeypatch.setattr(selection, "trained_accuracies", fake_train)
+    measures._t5_truth.cache_clear()
+    try:
+        small = measures.t5_ranking(S["n"], 1)
+        big = measures.t5_ranking(1200, 1)
+    finally:
+        measures._t5_truth.cache_clear()
+    r = S["rank_seeds"]
+    assert seen["train"] == [
+        (
+            (S["rank_n_train"], 40, 1),
+            [r, r + 1, r + 2][:r],
+            dict(optimizer="adam", lr=S["rank_lr"], epochs=S["rank_epochs"], batch_size=S["rank_batch_size"]),
+        )
+    ]  # once for both rungs
+    assert seen["load"][0] == (S["rank_dataset"], S["rank_n_train"], S["rank_n_test"], 1)
+    assert seen["load"][-1] == (S["rank_dataset"], 1200, S["rank_n_test"], 1)
+    n_blocks = selection.equal_blocks(S["n"], S["gram_batch"])
+    assert seen["gram"][:4] == [((S["n"], 40, 1), n_blocks)] * 4
+    assert seen["gram"][-1] == ((1200, 40, 1), selection.equal_blocks(1200, 200))
+    # the fake trained order is the candidates' order, every pair resolved by the 0.1 gaps
+    assert small["resolved"] == big["resolved"] == 3.0

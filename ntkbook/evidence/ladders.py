@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from .. import claims
+from .. import claims, config
 from . import measures
 
 __all__ = ["Target", "Ladder", "LADDERS", "get", "judge_target", "judge_rung", "gap_trend"]
@@ -204,6 +204,8 @@ PAPER_T3_2L = {"mnist": 2.728, "fashion_mnist": 3.488, "cifar10": 1.179}
 PAPER_T4 = {"mnist": (0.9955, 0.9973), "fashion_mnist": (0.9823, 0.9902)}  # 2-L, 10-L AUC
 PAPER_T7 = {"mnist": (0.962, 0.904), "fashion_mnist": (0.963, 0.915)}  # intra, inter
 PAPER_T8_MNIST = {10: 83.50, 20: 85.00, 30: 85.66, 70: 25.21}
+PAPER_T5_RBO = 0.829  # Table 5's RBO of the predicted and trained rankings (7 CIFAR-10 architectures)
+_T5_P = float(config.sizes("ch11", "ci")["rbo_p"])  # the RBO persistence chapter 11 scores with
 # Petiushko's CNTK table (seed 003): best CNN (CNN-GAP, depth 6) minus best CNTK (CNTK-GAP, depth 11)
 PAPER_BEST_CNN_GAP = (83.75 - 77.43) / 100
 
@@ -321,6 +323,44 @@ LADDERS: tuple[Ladder, ...] = (
             "arch='2-L', n_components=S['n_components'], gram_batch=S['gram_batch'])",
         )
         for d in ("mnist", "fashion_mnist", "cifar10")
+    ),
+    Ladder(
+        id="000-T5-ranking",
+        chapter="ch11",
+        ledger_ids=("000-T5-rbo-ours",),
+        source="DeOliveira et al., Table 5",
+        statement="the kernel-PCA score ranks architectures as training does (RBO 0.829) and picks "
+        "the best one",
+        size_name="N",
+        measure=measures.t5_ranking,
+        cpu_sizes=(150, 300, 1200),
+        gpu_sizes=(150, 1200, 4000),
+        targets=(
+            Target(
+                "rbo",
+                PAPER_T5_RBO,
+                "above",
+                threshold=round(measures.rbo_chance(4, _T5_P), 4),  # chapter 11 ranks 4 networks
+                label=f"RBO (p = {_T5_P:g}) of the kernel's ranking with the trained one; threshold: "
+                "a random order's mean",
+            ),
+            Target(
+                "top_pick",
+                1.0,
+                "above",
+                threshold=0.25,
+                label="share of seeds whose top pick is the trained best; threshold: chance for 4",
+            ),
+        ),
+        cost_exponent=1.5,
+        note="chapter 11's four architectures on MNIST-1D: the kernel-PCA score on the first N "
+        "signals, against the networks trained as in the chapter (its 1,000 signals, 3 "
+        "initialisations, Adam, 25 epochs; shared by the rungs of a seed); each seed draws its "
+        "own MNIST-1D and initialisations; the stored 'resolved' counts the neighbouring pairs "
+        "of the trained order that its seeds separate (of 3)",
+        rung0_call="evidence.measures.t5_values(list(predicted.index), list(truth.index), "
+        "int(truth.resolved.sum()), S['rbo_p']) of chapter 11 == "
+        "evidence.measures.t5_ranking(S['n'], config.SEED)",
     ),
     *(
         Ladder(

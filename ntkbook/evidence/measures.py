@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from .. import _checks, archs, config, data, gram, metrics, tasks
+from .. import _checks, archs, config, data, gram, metrics, selection, tasks
 from ..tasks import tables
 
 __all__ = [
@@ -37,6 +37,9 @@ __all__ = [
     "pntk_vs_sgd",
     "best_cnn_values",
     "best_cnn_vs_cntk",
+    "rbo_chance",
+    "t5_values",
+    "t5_ranking",
 ]
 
 
@@ -536,3 +539,117 @@ def best_cnn_vs_cntk(n: int, seed: int, *, profile: str = "ci") -> dict[str, flo
         for pool, tag in (("flatten", "CNN-V"), ("gap", "CNN-GAP"))
     }
     return best_cnn_values(table, sgd)
+
+
+@functools.lru_cache(maxsize=8)
+def rbo_chance(k: int, p: float) -> float:
+    """Mean RBO at persistence ``p`` of a uniformly random order of ``k`` items with a fixed one.
+
+    Exact: the average over all ``k!`` orders (``k <= 8``).
+
+    Examples
+    --------
+    >>> rbo_chance(1, 0.9)
+    1.0
+    """
+    import itertools
+
+    k = _checks.positive_int(k, "k")
+    if k > 8:
+        raise ValueError(f"k must be <= 8 (k! orders are enumerated); got {k}.")
+    ref = list(range(k))
+    return float(np.mean([metrics.rbo(list(perm), ref, p=p) for perm in itertools.permutations(ref)]))
+
+
+def t5_values(predicted: list, trained: list, n_resolved: int, p: float) -> dict[str, float]:
+    """The stored numbers of one seed of ``000-T5-ranking``.
+
+    Parameters
+    ----------
+    predicted, trained
+        Architecture names, best first: the kernel-PCA score's order
+        (:func:`ntkbook.tasks.rank_architectures`) and the trained one
+        (:func:`ntkbook.selection.trained_ranking`).
+    n_resolved
+        Neighbouring pairs of the trained order whose gap interval excludes 0.
+    p
+        RBO persistence.
+
+    Returns
+    -------
+    dict
+        ``rbo``, ``top_pick`` (1.0 when both orders start with the same architecture, else 0.0)
+        and ``resolved`` (``n_resolved``).
+
+    Examples
+    --------
+    >>> t5_values(["a", "b"], ["a", "b"], 1, 0.9) == {"rbo": 1.0, "top_pick": 1.0, "resolved": 1.0}
+    True
+    """
+    if sorted(predicted) != sorted(trained):
+        raise ValueError(
+            f"predicted and trained must order the same architectures; got {predicted} and {trained}."
+        )
+    return {
+        "rbo": metrics.rbo(list(predicted), list(trained), p=p),
+        "top_pick": float(predicted[0] == trained[0]),
+        "resolved": float(n_resolved),
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _t5_truth(seed: int, profile: str):
+    # one seed's trained ranking does not depend on the kernel's N: every rung reuses it
+    S = config.sizes("ch11", profile)
+    rk = data.load(S["rank_dataset"], n=S["rank_n_train"], n_test=S["rank_n_test"], seed=seed)
+    x, x_test = data.normalize(rk.x), data.normalize(rk.x_test)
+    nets = selection.rank_candidates(
+        rk.image_shape, rk.num_classes, width=S["rank_width"], channels=S["rank_channels"]
+    )
+    scale = float(np.sqrt(x[0].size))  # signals of mean square 1 per entry, as in the chapter
+    acc = selection.trained_accuracies(
+        nets,
+        scale * x,
+        rk.y,
+        scale * x_test,
+        rk.y_test,
+        num_classes=rk.num_classes,
+        seeds=[seed * S["rank_seeds"] + s for s in range(S["rank_seeds"])],
+        optimizer="adam",
+        lr=S["rank_lr"],
+        epochs=S["rank_epochs"],
+        batch_size=S["rank_batch_size"],
+    )
+    return selection.trained_ranking(acc)
+
+
+def t5_ranking(n: int, seed: int, *, profile: str = "ci") -> dict[str, float]:
+    """Table 5's claim, chapter 11's form: does the kernel-PCA score rank architectures as training does?
+
+    Chapter 11's calls: MNIST-1D drawn with ``seed`` (``max(n, rank_n_train)`` training
+    signals; :func:`ntkbook.data.load` draws a prefix-stable subset, so the first
+    ``rank_n_train`` are the chapter's whatever ``n``), the four
+    :func:`ntkbook.selection.rank_candidates`, their Gram matrices on the first ``n`` signals
+    ranked by :func:`ntkbook.tasks.rank_architectures`, against
+    :func:`ntkbook.selection.trained_ranking` of the networks trained on the first
+    ``rank_n_train`` signals from ``rank_seeds`` initialisations (``seed * rank_seeds + s``;
+    the chapter's ``config.SEED + s`` at seed 0).  Gram blocks: the chapter's ``gram_batch``
+    at its size, 200 rows above it (rounding only).
+
+    Returns
+    -------
+    dict
+        :func:`t5_values`.
+    """
+    S = config.sizes("ch11", profile)
+    n = _checks.positive_int(n, "n")
+    rk = data.load(S["rank_dataset"], n=max(n, S["rank_n_train"]), n_test=S["rank_n_test"], seed=seed)
+    x_k, y_k = data.normalize(rk.x)[:n], rk.y[:n]
+    nets = selection.rank_candidates(
+        rk.image_shape, rk.num_classes, width=S["rank_width"], channels=S["rank_channels"]
+    )
+    block = selection.equal_blocks(n, S["gram_batch"] if n <= S["n"] else 200)
+    grams = {name: gram.gram(net, x_k, batch_size=block, progress=False) for name, net in nets.items()}
+    predicted = tasks.rank_architectures(grams, y_k, S["n_components"], "low")
+    truth = _t5_truth(int(seed), profile)
+    return t5_values(list(predicted.index), list(truth.index), int(truth.resolved.sum()), S["rbo_p"])
