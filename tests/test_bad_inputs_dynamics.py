@@ -17,6 +17,7 @@ kr = importlib.import_module("ntkbook.linalg")  # the solves dynamics re-exports
 flow = importlib.import_module("ntkbook.dynamics.flow")
 lin = importlib.import_module("ntkbook.dynamics.linearize")
 training = importlib.import_module("ntkbook.dynamics.training")
+tuning = importlib.import_module("ntkbook.dynamics.tuning")
 
 NAN = float("nan")
 _rng = np.random.default_rng(0)
@@ -461,6 +462,39 @@ def test_bad_input_linearize(name, call, exc, match):
         call()
 
 
+def _select(**kw):
+    x, y = np.zeros((10, 3)), np.arange(10) % 2
+    return tuning.select_lr(None, x, y, **({"lrs": [0.1], "num_classes": 2} | kw))
+
+
+TUNING_CASES = [
+    ("select_lr", lambda: _select(lrs=[]), ValueError, "lrs must be a non-empty"),
+    ("select_lr", lambda: _select(lrs="0.1"), ValueError, "lrs must be a non-empty"),
+    ("select_lr", lambda: _select(lrs=[0.1, -1.0]), ValueError, r"lrs must be in \(0"),
+    ("select_lr", lambda: _select(lrs=[0.1, NAN]), ValueError, "lrs must be a finite"),
+    ("select_lr", lambda: _select(lrs=[0.1, 0.1]), ValueError, "must not repeat"),
+    ("select_lr", lambda: _select(val_frac=1.0), ValueError, "val_frac"),
+    ("select_lr", lambda: _select(lr=0.2), TypeError, "sets 'lr' itself"),
+    ("select_lr", lambda: _select(x_test=np.zeros((2, 3))), TypeError, "sets 'x_test' itself"),
+    ("select_lr", lambda: _select(num_classes=1), ValueError, "y holds label 1"),
+    ("validation_split", lambda: tuning.validation_split(1, 0.5, 0), ValueError, "n must be >= 2"),
+    ("validation_split", lambda: tuning.validation_split(10, 0.0, 0), ValueError, "val_frac must be in"),
+    (
+        "validation_split",
+        lambda: tuning.validation_split(10, NAN, 0),
+        ValueError,
+        "val_frac must be a finite",
+    ),
+    ("validation_split", lambda: tuning.validation_split(10, 0.01, 0), ValueError, "holds out 0 of n=10"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,match", TUNING_CASES, ids=_ids(TUNING_CASES))
+def test_bad_input_tuning(name, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
 @pytest.mark.parametrize("name,call,exc,match", TRAIN_CASES, ids=_ids(TRAIN_CASES))
 def test_bad_input_training(name, call, exc, match):
     with pytest.raises(exc, match=match):
@@ -474,9 +508,10 @@ def test_bad_input_training(name, call, exc, match):
         (flow, FLOW_CASES, set()),
         (lin, LIN_CASES, set()),
         (training, TRAIN_CASES, {"History.predict"}),
+        (tuning, TUNING_CASES, set()),
     ],
 )
 def test_tables_cover_every_public_function(module, cases, extra):
-    records = {"KernelSolve", "MSEFlow", "LazyStats", "Trajectory", "History"}
+    records = {"KernelSolve", "MSEFlow", "LazyStats", "Trajectory", "History", "LrChoice"}
     public = {n for n in module.__all__ if callable(getattr(module, n)) and n not in records}
     assert public | extra == {c[0] for c in cases}

@@ -1,6 +1,7 @@
 """ntkbook.dynamics.tuning: the held-out split, the learning-rate choice against runs made here
 by hand (train on the fit rows, score the held-out rows with the network's own outputs), ties,
-bad input, and pntk.sgd_baseline's tuned run against a plain run at the chosen rate."""
+and pntk.sgd_baseline's tuned run against a plain run at the chosen rate.  Bad input: the table
+in test_bad_inputs_dynamics.py."""
 
 from __future__ import annotations
 
@@ -58,25 +59,6 @@ def test_ties_go_to_the_smallest_rate(monkeypatch):
     monkeypatch.setattr(tuning, "train", lambda *a, **k: Hist())
     x, y = np.zeros((10, 3)), np.arange(10) % 2
     assert select_lr(None, x, y, lrs=[4.0, 1.0, 2.0], num_classes=2).lr == 1.0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        (dict(lrs=[]), ValueError, "lrs must be a non-empty"),
-        (dict(lrs="0.1"), ValueError, "lrs must be a non-empty"),
-        (dict(lrs=[0.1, -1.0]), ValueError, r"lrs must be in \(0"),
-        (dict(lrs=[0.1, 0.1]), ValueError, "must not repeat"),
-        (dict(lrs=[0.1], val_frac=1.0), ValueError, "val_frac"),
-        (dict(lrs=[0.1], val_frac=0.01), ValueError, "val_frac=0.01 holds out 0"),
-        (dict(lrs=[0.1], lr=0.2), TypeError, "sets 'lr' itself"),
-        (dict(lrs=[0.1], x_test=np.zeros((2, 3))), TypeError, "sets 'x_test' itself"),
-    ],
-)
-def test_bad_input_names_the_argument(kwargs, error, match):
-    x, y = np.zeros((10, 3)), np.arange(10) % 2
-    with pytest.raises(error, match=match):
-        select_lr(None, x, y, num_classes=2, **kwargs)
 
 
 def test_sgd_baseline_trains_the_whole_split_at_the_chosen_rate(small):

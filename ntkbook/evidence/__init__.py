@@ -14,7 +14,7 @@ Examples
 --------
 >>> from ntkbook import evidence
 >>> [x.id for x in evidence.LADDERS][:2]
-['002-regression-rate', '000-T3-mnist']
+['003-best-cnn-vs-best-cntk', '002-regression-rate']
 """
 
 from . import measures
