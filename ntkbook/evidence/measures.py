@@ -470,6 +470,7 @@ def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, flo
     sgd_correct, choice = pntk.sgd_baseline(
         net, x, ds.y, x_test, ds.y_test, seed, num_classes=ds.num_classes, epochs=epochs, **kw["sgd"]
     )
+    assert choice is not None  # the settings pass a grid (lrs), so a rate was chosen
     return pntk_sgd_values(pntk_correct, sgd_correct, choice.lr)
 
 
