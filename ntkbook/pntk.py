@@ -25,6 +25,7 @@ record the same numbers:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -291,9 +292,9 @@ def full_split_seed(
     sgd
         Keyword arguments of :func:`ntkbook.dynamics.train` (``lr``, ``epochs``, ``batch_size``,
         ``optimizer``) to also train the widest MLP by SGD on the cross-entropy; ``None`` skips it.
-        With ``lrs`` (a grid) instead of ``lr``, the step is chosen by
-        :func:`ntkbook.dynamics.select_lr` on a held-out fifth of the training split (same
-        seed), then the network is trained on the whole split.
+        With ``lrs`` (a grid) instead of ``lr`` (and optionally ``val_frac``), the step is chosen
+        by :func:`ntkbook.dynamics.select_lr` on a held-out share of the training split (same
+        seed), then the network is trained on the whole split (:func:`sgd_baseline`).
     """
     import jax
     import scipy.linalg
@@ -380,37 +381,61 @@ def sgd_baseline(
     **sgd
         Keywords of :func:`ntkbook.dynamics.train` (``optimizer``, ``lr``, ``epochs``,
         ``batch_size``).  ``lrs`` (a grid) instead of ``lr`` chooses the step with
-        :func:`ntkbook.dynamics.select_lr` on a held-out fifth of the training rows first.
+        :func:`ntkbook.dynamics.select_lr` first, on a held-out share ``val_frac`` of the
+        training rows (default 0.2).
 
     Returns
     -------
     correct : bool array, shape (M,)
     choice : LrChoice or None
-        The tuning's result when ``lrs`` was given.
+        The tuning's result when ``lrs`` was given; its ``lr`` is the step the returned run used.
+        Should the chosen step diverge on the whole training split (it was chosen on a smaller
+        one), the next candidate by validation accuracy is trained instead and the failed step
+        joins ``choice.diverged``.
     """
-    from .dynamics import select_lr, train
+    from .dynamics import TrainingDiverged, select_lr, train
 
-    choice = None
-    if "lrs" in sgd:
-        choice = select_lr(
-            net, x, y, lrs=sgd.pop("lrs"), num_classes=num_classes, seed=seed, loss="xent", **sgd
+    def run(**step) -> np.ndarray:
+        hist = train(
+            net,
+            x,
+            y,
+            num_classes=num_classes,
+            x_test=x_test,
+            y_test=y_test,
+            loss="xent",
+            seed=seed,
+            progress=False,
+            record_every=sgd.get("epochs", 10),
+            **step,
+            **sgd,
         )
-        sgd["lr"] = choice.lr
-    hist = train(
-        net,
-        x,
-        y,
-        num_classes=num_classes,
-        x_test=x_test,
-        y_test=y_test,
-        loss="xent",
-        seed=seed,
-        progress=False,
-        record_every=sgd.get("epochs", 10),
-        **sgd,
+        f_sgd = np.asarray(hist.apply_fn(hist.params, np.asarray(x_test, np.float32)))
+        return f_sgd.argmax(1) == np.asarray(y_test)
+
+    if "lrs" not in sgd:
+        if "val_frac" in sgd:
+            raise TypeError("val_frac only applies with a grid lrs; pass lrs instead of lr.")
+        return run(), None
+    lrs, val_frac = sgd.pop("lrs"), sgd.pop("val_frac", 0.2)
+    choice = select_lr(
+        net, x, y, lrs=lrs, num_classes=num_classes, val_frac=val_frac, seed=seed, loss="xent", **sgd
     )
-    f_sgd = np.asarray(hist.apply_fn(hist.params, np.asarray(x_test, np.float32)))
-    return f_sgd.argmax(1) == np.asarray(y_test), choice
+    # candidates by validation accuracy, ties to the smaller step (select_lr's order)
+    ranked = sorted(
+        (lr for lr in choice.val_acc if lr not in choice.diverged), key=lambda lr: (-choice.val_acc[lr], lr)
+    )
+    failed: list[float] = []
+    for lr in ranked:
+        try:
+            correct = run(lr=lr)
+        except TrainingDiverged:
+            failed.append(lr)
+            continue
+        return correct, dataclasses.replace(choice, lr=lr, diverged=choice.diverged + tuple(failed))
+    raise TrainingDiverged(
+        f"SGD diverged on the whole training split at every candidate that trained on its fit rows ({ranked})."
+    )
 
 
 def _forms(A) -> tuple[np.ndarray, float, float]:

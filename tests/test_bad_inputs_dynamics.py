@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from ntkbook import archs
+from ntkbook import archs, pntk
 
 # the package re-exports functions named like two of its modules, so import the modules by path
 kr = importlib.import_module("ntkbook.linalg")  # the solves dynamics re-exports
@@ -467,6 +467,11 @@ def _select(**kw):
     return tuning.select_lr(None, x, y, **({"lrs": [0.1], "num_classes": 2} | kw))
 
 
+def _baseline(**kw):
+    x, y = np.zeros((10, 3)), np.arange(10) % 2
+    return pntk.sgd_baseline(None, x, y, x, y, 0, num_classes=2, **kw)
+
+
 TUNING_CASES = [
     ("select_lr", lambda: _select(lrs=[]), ValueError, "lrs must be a non-empty"),
     ("select_lr", lambda: _select(lrs="0.1"), ValueError, "lrs must be a non-empty"),
@@ -486,6 +491,11 @@ TUNING_CASES = [
         "val_frac must be a finite",
     ),
     ("validation_split", lambda: tuning.validation_split(10, 0.01, 0), ValueError, "holds out 0 of n=10"),
+    ("validation_split", lambda: tuning.validation_split(10, 0.2, -1), ValueError, "seed must be"),
+    ("validation_split", lambda: tuning.validation_split(10, 0.2, 1.5), TypeError, "seed must be an integer"),
+    # the tuned baseline of ntkbook.pntk: a step and a grid at once, or a held-out share without a grid
+    ("sgd_baseline", lambda: _baseline(lr=0.1, lrs=[0.1, 1.0]), TypeError, "sets 'lr' itself"),
+    ("sgd_baseline", lambda: _baseline(lr=0.1, val_frac=0.2), TypeError, "val_frac only applies with a grid"),
 ]
 
 
@@ -508,10 +518,10 @@ def test_bad_input_training(name, call, exc, match):
         (flow, FLOW_CASES, set()),
         (lin, LIN_CASES, set()),
         (training, TRAIN_CASES, {"History.predict"}),
-        (tuning, TUNING_CASES, set()),
+        (tuning, TUNING_CASES, {"sgd_baseline"}),
     ],
 )
 def test_tables_cover_every_public_function(module, cases, extra):
-    records = {"KernelSolve", "MSEFlow", "LazyStats", "Trajectory", "History", "LrChoice"}
+    records = {"KernelSolve", "MSEFlow", "LazyStats", "Trajectory", "History", "LrChoice", "TrainingDiverged"}
     public = {n for n in module.__all__ if callable(getattr(module, n)) and n not in records}
     assert public | extra == {c[0] for c in cases}

@@ -1,6 +1,7 @@
 """ntkbook.dynamics.tuning: the held-out split, the learning-rate choice against runs made here
 by hand (train on the fit rows, score the held-out rows with the network's own outputs), ties,
-and pntk.sgd_baseline's tuned run against a plain run at the chosen rate.  Bad input: the table
+diverging candidates, and pntk.sgd_baseline's tuned run against a plain run at the chosen rate
+(and at the runner-up when the choice diverges on the whole split).  Bad input: the table
 in test_bad_inputs_dynamics.py."""
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntkbook import archs, pntk
-from ntkbook.dynamics import select_lr, train, tuning, validation_split
+from ntkbook import archs, dynamics, pntk
+from ntkbook.dynamics import TrainingDiverged, select_lr, train, tuning, validation_split
 
 pytestmark = pytest.mark.core
 
@@ -70,3 +71,45 @@ def test_sgd_baseline_trains_the_whole_split_at_the_chosen_rate(small):
     np.testing.assert_array_equal(correct, np.asarray(hist.apply_fn(hist.params, xt)).argmax(1) == y_test)
     plain, none = pntk.sgd_baseline(net, x, y, xt, y_test, 1, num_classes=3, lr=choice.lr, **KW)
     assert none is None and np.array_equal(plain, correct)
+
+
+def test_a_diverging_candidate_fails_and_is_never_chosen(small):
+    y, _, x, _ = small
+    net = archs.mlp(2, 32, 3)
+    # a step of 1e6 sends the loss to inf within the first epoch; 0.3 trains
+    choice = select_lr(net, x, y, lrs=[1e6, 0.3], num_classes=3, seed=1, **KW)
+    assert choice.lr == 0.3 and choice.diverged == (1e6,)
+    assert (
+        np.isnan(choice.val_acc[1e6])
+        and choice.val_acc[0.3] == select_lr(net, x, y, lrs=[0.3], num_classes=3, seed=1, **KW).val_acc[0.3]
+    )
+    with pytest.raises(TrainingDiverged, match="every learning rate"):
+        select_lr(net, x, y, lrs=[1e6, 1e7], num_classes=3, seed=1, **KW)
+
+
+def test_sgd_baseline_falls_back_when_the_chosen_rate_diverges_on_the_whole_split(small, monkeypatch):
+    y, y_test, x, xt = small
+    net = archs.mlp(2, 32, 3)
+    tuned = select_lr(net, x, y, lrs=LRS, num_classes=3, seed=1, **KW)
+    runner_up = max((lr for lr in LRS if lr != tuned.lr), key=lambda lr: (tuned.val_acc[lr], -lr))
+
+    def whole_split_diverges_at_the_choice(net_, x_, *a, lr, **k):
+        # the fit rows train at every rate; the whole split blows up at the chosen one
+        if len(x_) == len(x) and lr == tuned.lr:
+            raise TrainingDiverged("planted")
+        return train(net_, x_, *a, lr=lr, **k)
+
+    monkeypatch.setattr(dynamics, "train", whole_split_diverges_at_the_choice)
+    correct, choice = pntk.sgd_baseline(net, x, y, xt, y_test, 1, num_classes=3, lrs=LRS, **KW)
+    assert choice.lr == runner_up and choice.diverged == (tuned.lr,)
+    assert choice.val_acc == tuned.val_acc
+    hist = train(net, x, y, num_classes=3, lr=runner_up, seed=1, progress=False, **KW)
+    np.testing.assert_array_equal(correct, np.asarray(hist.apply_fn(hist.params, xt)).argmax(1) == y_test)
+
+
+def test_sgd_baseline_holds_out_val_frac(small):
+    y, y_test, x, xt = small
+    _, choice = pntk.sgd_baseline(
+        archs.mlp(2, 32, 3), x, y, xt, y_test, 1, num_classes=3, lrs=[0.3], val_frac=0.5, **KW
+    )
+    assert choice.n_val == len(x) // 2

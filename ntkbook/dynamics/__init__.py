@@ -35,7 +35,7 @@ from .linearize import (
     tree_norm,
 )
 from .loop import OPTIMIZERS
-from .training import TRAIN_LOSSES, History, train
+from .training import TRAIN_LOSSES, History, TrainingDiverged, train
 from .tuning import LrChoice, select_lr, validation_split
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "tree_norm",
     "History",
     "train",
+    "TrainingDiverged",
     "TRAIN_LOSSES",
     "LrChoice",
     "select_lr",

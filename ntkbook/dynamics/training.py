@@ -54,10 +54,19 @@ from .._prng import same_draws
 from .._x64 import x64_scope
 from .loop import OPTIMIZERS, compiled_step, make_optimizer, run_epochs
 
-__all__ = ["History", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
+__all__ = ["History", "TrainingDiverged", "train", "TRAIN_LOSSES", "OPTIMIZERS"]
 
 TRAIN_LOSSES: tuple[str, ...] = losses.LOSSES
 """Losses accepted by :func:`train` (:data:`ntkbook.losses.LOSSES`)."""
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became non-finite: the step was too large for the network.
+
+    A ``ValueError`` (the user's ``lr`` was unusable), kept apart so that a learning-rate
+    search (:func:`ntkbook.dynamics.select_lr`) can score such a candidate as failed while
+    every other bad input still stops it.
+    """
 
 
 @dataclass(frozen=True)
@@ -247,8 +256,9 @@ def train(
         NaN/inf in inputs, labels outside ``[0, num_classes)``, ``x``/``y`` (or
         ``x_test``/``y_test``) length mismatch, only one of ``x_test``/``y_test``,
         unknown ``loss``/``optimizer``, non-positive ``lr``/``epochs``/``batch_size``,
-        a network whose output dimension is not ``num_classes``, or a loss that
-        becomes non-finite (the message names the epoch; lower ``lr``).
+        or a network whose output dimension is not ``num_classes``.
+    TrainingDiverged
+        (a ``ValueError``) The loss became non-finite (the message names the epoch; lower ``lr``).
     """
     _checks.one_of(loss, "loss", TRAIN_LOSSES)
     _checks.one_of(optimizer, "optimizer", OPTIMIZERS)
@@ -329,9 +339,10 @@ def train(
 
         def record(epoch: int, p) -> None:
             logits = _logits(apply_fn, p, x, eval_batch_size)
-            value = float(losses.total(logits, tgt64, loss))
+            with np.errstate(all="ignore"):  # overflow here is reported just below, as divergence
+                value = float(losses.total(logits, tgt64, loss))
             if not np.isfinite(value):
-                raise ValueError(
+                raise TrainingDiverged(
                     f"the training loss became non-finite by epoch {epoch}: lr={lr} is "
                     "too large for this network (or the data are badly scaled)."
                 )

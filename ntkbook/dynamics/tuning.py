@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks
-from .training import train
+from .training import TrainingDiverged, train
 
 __all__ = ["LrChoice", "select_lr", "validation_split"]
 
@@ -38,14 +38,18 @@ class LrChoice:
     lr
         The candidate with the highest validation accuracy (the smallest of tied ones).
     val_acc
-        ``{candidate: accuracy on the held-out rows}``, in the order given.
+        ``{candidate: accuracy on the held-out rows}``, in the order given; NaN for a candidate
+        whose training loss became non-finite.
     n_val
         Number of held-out rows.
+    diverged
+        The candidates whose training diverged, in the order given.
     """
 
     lr: float
     val_acc: dict[float, float]
     n_val: int
+    diverged: tuple[float, ...] = ()
 
 
 def validation_split(n: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +61,7 @@ def validation_split(n: int, val_frac: float, seed: int) -> tuple[np.ndarray, np
         Disjoint, together ``0 .. n-1``; drawn with ``numpy.random.default_rng(seed)``.
     """
     n = _checks.positive_int(n, "n", minimum=2)
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     val_frac = _checks.real_scalar(val_frac, "val_frac", low=0.0, high=1.0, low_open=True, high_open=True)
     m = int(round(val_frac * n))
     if not 1 <= m <= n - 1:
@@ -102,7 +107,14 @@ def select_lr(
     Returns
     -------
     LrChoice
-        The best candidate (ties go to the smallest step) and every candidate's accuracy.
+        The best candidate (ties go to the smallest step) and every candidate's accuracy.  A
+        candidate whose training diverges (:class:`ntkbook.dynamics.TrainingDiverged`) scores
+        NaN and is never chosen.
+
+    Raises
+    ------
+    TrainingDiverged
+        Every candidate diverged (the grid is too coarse or too large).
     """
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or len(lrs) == 0:
         raise ValueError(f"lrs must be a non-empty sequence of learning rates; got {lrs!r}.")
@@ -119,17 +131,27 @@ def select_lr(
     kw = {"progress": False, "record_every": train_kw.get("epochs", 10), **train_kw}
     val_acc = {}
     for lr in grid:
-        hist = train(
-            arch,
-            x[fit],
-            y[fit],
-            num_classes=num_classes,
-            x_test=x[held],
-            y_test=y[held],
-            lr=lr,
-            seed=seed,
-            **kw,
-        )
+        try:
+            hist = train(
+                arch,
+                x[fit],
+                y[fit],
+                num_classes=num_classes,
+                x_test=x[held],
+                y_test=y[held],
+                lr=lr,
+                seed=seed,
+                **kw,
+            )
+        except TrainingDiverged:
+            val_acc[lr] = float("nan")  # a step that blows up is a failed candidate, not an error
+            continue
         val_acc[lr] = float(hist.test_acc[-1])
-    best = max(sorted(val_acc), key=lambda lr: val_acc[lr])  # max keeps the first (smallest) of ties
-    return LrChoice(lr=best, val_acc=val_acc, n_val=len(held))
+    usable = sorted(lr for lr in grid if np.isfinite(val_acc[lr]))
+    if not usable:
+        raise TrainingDiverged(
+            f"training diverged at every learning rate of lrs={list(lrs)}; try smaller steps."
+        )
+    best = max(usable, key=lambda lr: val_acc[lr])  # max keeps the first (smallest) of ties
+    diverged = tuple(lr for lr in grid if not np.isfinite(val_acc[lr]))
+    return LrChoice(lr=best, val_acc=val_acc, n_val=len(held), diverged=diverged)
