@@ -51,6 +51,7 @@ __all__ = [
     "kpca_vs_training",
     "trained_ranking",
     "rank_candidates",
+    "RANK_NAMES",
     "beside_paper",
     "glue_key",
 ]
@@ -337,16 +338,21 @@ def rank_candidates(image_shape: Sequence[int], num_classes: int, *, width: int,
     Returns
     -------
     dict
-        ``{name: network}`` in the chapter's order.
+        ``{name: network}`` in the chapter's order (the names are :data:`RANK_NAMES`).
     """
     nd = archs.ndim_of(tuple(image_shape))
     w, c, k = width, channels, num_classes
-    return {
-        "MLP depth 2": archs.mlp(2, w, k),
-        "MLP depth 8": archs.mlp(8, w, k),
-        "CNN 2 conv k3": archs.cnn([c, c], [w], k, ndim=nd),
-        "CNN 2 conv k3 stride 2": archs.cnn([c, c], [w], k, stride=2, ndim=nd),
-    }
+    nets = (
+        archs.mlp(2, w, k),
+        archs.mlp(8, w, k),
+        archs.cnn([c, c], [w], k, ndim=nd),
+        archs.cnn([c, c], [w], k, stride=2, ndim=nd),
+    )
+    return dict(zip(RANK_NAMES, nets, strict=True))
+
+
+RANK_NAMES: tuple[str, ...] = ("MLP depth 2", "MLP depth 8", "CNN 2 conv k3", "CNN 2 conv k3 stride 2")
+"""The names of :func:`rank_candidates`' architectures, in its order."""
 
 
 def trained_ranking(acc: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

@@ -217,6 +217,36 @@ def test_check_stale_fresh_changed_and_skipped(fake, tmp_path, capsys):
     assert "999-fake: skipped" in capsys.readouterr().out
 
 
+def test_check_stale_compares_float32_training_only_on_the_cpu_that_stored_it(monkeypatch, tmp_path):
+    two = dataclasses.replace(
+        FAKE, measure=lambda size, seed: {"value": 1.0 / size, "trained": 0.5}, host_dependent=("trained",)
+    )
+    for mod in (ladders, runner, store):
+        monkeypatch.setattr(mod, "LADDERS", (two,))
+    root = tmp_path / "evidence"
+    runner.run(max_rung=0, device="cpu", seeds=2, root=root)
+    moved = {"value": 0.1, "trained": 0.6}  # another CPU ended training elsewhere
+    with pytest.raises(evidence.StaleEvidenceError, match="trained live 0.6"):
+        evidence.check_stale(_ledger(tmp_path, moved), root)  # same CPU: compared
+    monkeypatch.setattr(store, "host", lambda: {"cpu": "Other CPU", "cpu_isa": "avx avx2"})
+    status = evidence.check_stale(_ledger(tmp_path, moved), root)["999-fake"]
+    assert status.startswith("fresh (value); trained not compared") and "Other CPU (AVX2)" in status
+    with pytest.raises(evidence.StaleEvidenceError, match="value live"):  # the rest still is
+        evidence.check_stale(_ledger(tmp_path, moved | {"value": 0.2}), root)
+    doc = json.loads((root / "999-fake.json").read_text())
+    del doc["runs"][0]["cpu_isa"]  # a record from before the instruction sets were recorded
+    (root / "999-fake.json").write_text(json.dumps(doc))
+    monkeypatch.setattr(store, "host", lambda: {k: doc["runs"][0].get(k, "avx") for k in ("cpu", "cpu_isa")})
+    assert "instruction sets not recorded" in evidence.check_stale(_ledger(tmp_path, moved), root)["999-fake"]
+
+
+def test_host_dependent_keys_are_stored_keys():
+    for ladder in evidence.LADDERS:
+        doc = store.read(ladder.id)
+        if doc["rungs"] and doc["rungs"][0]["records"]:
+            assert set(ladder.host_dependent) <= set(doc["rungs"][0]["records"]["0"]["values"]), ladder.id
+
+
 # --- measures ------------------------------------------------------------------------------------
 
 
@@ -329,6 +359,13 @@ def test_ladders_start_at_the_chapters_ci_sizes():
         assert evidence.get(f"000-T7-{d}").cpu_sizes[0] == config.sizes("ch13", "ci")["real_n"]
     assert evidence.get("002-regression-rate").cpu_sizes[0] == max(config.sizes("ch07", "ci")["widths"])
     assert evidence.get("001-pntk-vs-sgd").cpu_sizes[0] == config.sizes("ch07", "ci")["sgd_epochs"]
+    assert evidence.get("003-best-cnn-vs-best-cntk").cpu_sizes[0] == config.sizes("ch04", "ci")["n_1d"]
+    ch11 = config.sizes("ch11", "ci")
+    assert evidence.get("000-T5-ranking").cpu_sizes[0] == ch11["n"]
+    for d in ("mnist", "fashion_mnist", "cifar10"):
+        assert evidence.get(f"000-T3-{d}").cpu_sizes[0] == ch11["n_real"]
+    for d in ("mnist", "fashion_mnist"):
+        assert evidence.get(f"000-T4-{d}").cpu_sizes[0] == ch11["n_real"]
 
 
 def test_pntk_sgd_measure_is_chapter_7s_first_seed(monkeypatch):
@@ -377,7 +414,9 @@ def test_pntk_sgd_measure_is_chapter_7s_first_seed(monkeypatch):
             ),
         )
     ]
-    grid = dict(optimizer="momentum", lrs=tuple(S["sgd_lrs"]), batch_size=S["sgd_batch"])
+    grid = dict(
+        optimizer="momentum", lrs=tuple(S["sgd_lrs"]), val_frac=S["sgd_val_frac"], batch_size=S["sgd_batch"]
+    )
     layers = archs.mlp(S["depth"], w, 10).layers
     assert seen["sgd"] == [(layers, 3, 10, grid | {"epochs": 10}), (layers, 3, 10, grid | {"epochs": 80})]
     with pytest.raises(ValueError, match="1-D of one length"):
@@ -503,7 +542,9 @@ def test_rbo_chance_by_hand_for_two_items():
 def test_t5_values_and_their_checks():
     assert measures.t5_values(["b", "a", "c"], ["a", "b", "c"], 2, 0.9) == pytest.approx(
         {
-            "rbo": evidence.measures.metrics.rbo(["b", "a", "c"], ["a", "b", "c"], p=0.9),
+            # by hand: agreements A_d = 0, 1, 1 at depths 1-3; extrapolated RBO
+            # (1 - p) / p * sum_d A_d p^d + A_3 p^3 = (0.81 + 0.729) / 9 + 0.729 = 0.9
+            "rbo": 0.9,
             "top_pick": 0.0,
             "resolved": 2.0,
         }
@@ -517,7 +558,7 @@ def test_t5_measure_is_chapter_11s_ranking(monkeypatch):
     # n, the networks train once per seed (shared by the rungs) on the chapter's settings
     import pandas as pd
 
-    from ntkbook import config, gram, selection
+    from ntkbook import config, gram, metrics, selection
 
     S = config.sizes("ch11", "ci")
     rng = np.random.default_rng(0)
@@ -551,6 +592,14 @@ def test_t5_measure_is_chapter_11s_ranking(monkeypatch):
     monkeypatch.setattr(measures.data, "load", fake_load)
     monkeypatch.setattr(gram, "gram", fake_gram)
     monkeypatch.setattr(selection, "trained_accuracies", fake_train)
+    ranked = []
+    real_rank = measures.tasks.rank_architectures
+
+    def spy_rank(*a, **k):
+        ranked.append(list(real_rank(*a, **k).index))
+        return real_rank(*a, **k)
+
+    monkeypatch.setattr(measures.tasks, "rank_architectures", spy_rank)
     measures._t5_truth.cache_clear()
     try:
         small = measures.t5_ranking(S["n"], 1)
@@ -561,7 +610,7 @@ def test_t5_measure_is_chapter_11s_ranking(monkeypatch):
     assert seen["train"] == [
         (
             (S["rank_n_train"], 40, 1),
-            [r, r + 1, r + 2][:r],
+            list(range(config.SEED + r, config.SEED + 2 * r)),  # seed 1's own block of inits
             dict(optimizer="adam", lr=S["rank_lr"], epochs=S["rank_epochs"], batch_size=S["rank_batch_size"]),
         )
     ]  # once for both rungs
@@ -572,3 +621,8 @@ def test_t5_measure_is_chapter_11s_ranking(monkeypatch):
     assert seen["gram"][-1] == ((1200, 40, 1), selection.equal_blocks(1200, 200))
     # the fake trained order is the candidates' order, every pair resolved by the 0.1 gaps
     assert small["resolved"] == big["resolved"] == 3.0
+    # each rung scores its own predicted order against that one trained order
+    names = list(selection.rank_candidates((40, 1), 10, width=S["rank_width"], channels=S["rank_channels"]))
+    for got, pred in zip((small, big), ranked):
+        assert got["top_pick"] == float(pred[0] == names[0])
+        assert got["rbo"] == pytest.approx(metrics.rbo(pred, names, p=S["rbo_p"]), abs=1e-12)

@@ -143,3 +143,24 @@ def test_glue_key_keeps_letters_digits_underscores():
         "ch11_t4_auc_fashion_mnist_2L_2_hidden_binary"
     )
     assert selection.glue_key("CNN-2", prefix="") == "CNN2"
+
+
+def test_rank_candidates_are_the_documented_networks():
+    # parameter counts by hand for 40-step, 1-channel signals (width 16, 4 channels, 10 classes;
+    # SAME padding: stride 2 halves 40 -> 20 -> 10 positions before the flatten)
+    import jax
+
+    hidden, readout = 40 * 16 + 16, 16 * 10 + 10
+    conv = (3 * 1 * 4 + 4) + (3 * 4 * 4 + 4)
+    expected = {
+        "MLP depth 2": hidden + readout,
+        "MLP depth 8": hidden + 6 * (16 * 16 + 16) + readout,
+        "CNN 2 conv k3": conv + (40 * 4 * 16 + 16) + readout,
+        "CNN 2 conv k3 stride 2": conv + (10 * 4 * 16 + 16) + readout,
+    }
+    nets = selection.rank_candidates((40, 1), 10, width=16, channels=4)
+    assert tuple(nets) == selection.RANK_NAMES
+    for name, net in nets.items():
+        shape, params = net[0](jax.random.PRNGKey(0), (2, 40, 1))
+        assert shape == (2, 10)
+        assert sum(p.size for p in jax.tree_util.tree_leaves(params)) == expected[name], name

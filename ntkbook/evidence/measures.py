@@ -378,7 +378,12 @@ def pntk_sgd_settings(profile: str = "ci") -> dict:
         steps=int(S["full_steps"]),
         lr_scale=float(S["lr_scale"]),
         reg=float(S["reg"]),
-        sgd=dict(optimizer="momentum", lrs=tuple(S["sgd_lrs"]), batch_size=int(S["sgd_batch"])),
+        sgd=dict(
+            optimizer="momentum",
+            lrs=tuple(S["sgd_lrs"]),
+            val_frac=float(S["sgd_val_frac"]),
+            batch_size=int(S["sgd_batch"]),
+        ),
     )
 
 
@@ -435,7 +440,10 @@ def _pntk_side(seed: int, profile: str):
         reg=kw["reg"],
         infinite=False,
     )
-    return ds, x, x_test, split.correct[kw["width"], "trained"]
+    correct = split.correct[kw["width"], "trained"]
+    for a in (x, x_test, correct):
+        a.setflags(write=False)  # cached and shared by every rung of the seed: read-only
+    return ds, x, x_test, correct
 
 
 def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, float]:
@@ -444,8 +452,8 @@ def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, flo
     Chapter 7's calls for its first seed: the digits split drawn with ``seed``, the widest MLP's
     pNTK regression with weights trained by full-batch gradient descent
     (:func:`ntkbook.pntk.full_split_seed`), and the same MLP trained by momentum SGD for
-    ``epochs`` epochs, its learning rate chosen from the profile's grid on a held-out fifth of
-    the training rows (:func:`ntkbook.pntk.sgd_baseline`).
+    ``epochs`` epochs, its learning rate chosen from the profile's grid on the profile's held-out
+    share of the training rows (:func:`ntkbook.pntk.sgd_baseline`).
 
     Parameters
     ----------
@@ -470,7 +478,8 @@ def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, flo
     sgd_correct, choice = pntk.sgd_baseline(
         net, x, ds.y, x_test, ds.y_test, seed, num_classes=ds.num_classes, epochs=epochs, **kw["sgd"]
     )
-    assert choice is not None  # the settings pass a grid (lrs), so a rate was chosen
+    if choice is None:  # the settings pass a grid (lrs), so a rate is always chosen
+        raise RuntimeError("pntk_sgd_settings() passed no learning-rate grid (lrs) to sgd_baseline.")
     return pntk_sgd_values(pntk_correct, sgd_correct, choice.lr)
 
 
@@ -615,7 +624,8 @@ def _t5_truth(seed: int, profile: str):
         scale * x_test,
         rk.y_test,
         num_classes=rk.num_classes,
-        seeds=[seed * S["rank_seeds"] + s for s in range(S["rank_seeds"])],
+        # the chapter's initialisations config.SEED + s at seed config.SEED; disjoint blocks for the others
+        seeds=[config.SEED + (seed - config.SEED) * S["rank_seeds"] + s for s in range(S["rank_seeds"])],
         optimizer="adam",
         lr=S["rank_lr"],
         epochs=S["rank_epochs"],
@@ -633,8 +643,9 @@ def t5_ranking(n: int, seed: int, *, profile: str = "ci") -> dict[str, float]:
     :func:`ntkbook.selection.rank_candidates`, their Gram matrices on the first ``n`` signals
     ranked by :func:`ntkbook.tasks.rank_architectures`, against
     :func:`ntkbook.selection.trained_ranking` of the networks trained on the first
-    ``rank_n_train`` signals from ``rank_seeds`` initialisations (``seed * rank_seeds + s``;
-    the chapter's ``config.SEED + s`` at seed 0).  Gram blocks: the chapter's ``gram_batch``
+    ``rank_n_train`` signals from ``rank_seeds`` initialisations (``config.SEED + (seed -
+    config.SEED) * rank_seeds + s``: the chapter's ``config.SEED + s`` at ``seed = config.SEED``,
+    a block of its own at every other seed).  Gram blocks: the chapter's ``gram_batch``
     at its size, 200 rows above it (rounding only).
 
     Returns

@@ -67,6 +67,25 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpu_vector_isa() -> str:
+    # the instruction sets XLA's CPU code generation picks from (/proc/cpuinfo's flags)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return " ".join(
+                    sorted(f for f in flags if f.startswith(("avx", "fma", "sse4", "amx", "f16c")))
+                )
+    except OSError:
+        pass
+    return ""
+
+
+def host() -> dict:
+    """This machine's CPU as the provenance records it: ``cpu`` (model) and ``cpu_isa``."""
+    return dict(cpu=_cpu_model(), cpu_isa=_cpu_vector_isa())
+
+
 def _git(*args: str) -> str:
     try:
         return subprocess.run(
@@ -84,7 +103,7 @@ def provenance(device: str = "cpu") -> dict:
     dict
         ``commit`` (and ``dirty``: uncommitted changes to tracked files), ``sha256`` of
         ``env/requirements.txt`` and ``env/core-requirements.txt``, ``cpu``, ``cores``,
-        ``gpu`` (JAX GPU devices, or ``"none"``), ``load_avg`` (1/5/15 min at the start: this
+        ``cpu_isa`` (its vector instruction sets), ``gpu`` (JAX GPU devices, or ``"none"``), ``load_avg`` (1/5/15 min at the start: this
         machine is shared), ``niceness`` (the run's scheduling priority), ``python``, ``jax``, ``date`` (UTC, ISO 8601).
     """
     import jax
@@ -98,7 +117,7 @@ def provenance(device: str = "cpu") -> dict:
         sha256={
             name: _sha256(_REPO / "env" / name) for name in ("requirements.txt", "core-requirements.txt")
         },
-        cpu=_cpu_model(),
+        **host(),
         cores=os.cpu_count(),
         gpu=", ".join(gpus) or "none",
         device=device,
@@ -108,6 +127,18 @@ def provenance(device: str = "cpu") -> dict:
         jax=jax.__version__,
         date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+def _cpu_words(cpu: dict) -> str:
+    if not cpu.get("cpu"):
+        return "an unrecorded CPU"
+    isa = set((cpu.get("cpu_isa") or "").split())
+    if not isa:
+        return f"{cpu['cpu']} (instruction sets not recorded)"
+    widest = next(
+        (w for f, w in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")) if f in isa), "SSE"
+    )
+    return f"{cpu['cpu']} ({widest})"
 
 
 def load_note(load: float, cores: int) -> str:
@@ -280,7 +311,9 @@ def check_stale(
     Returns
     -------
     dict
-        ``{claim id: "fresh" | "skipped: <why>"}``.
+        ``{claim id: "fresh" | "fresh (...)" | "skipped: <why>"}``.  Keys a ladder lists as
+        ``host_dependent`` (float32 training) are compared only when this machine's CPU model is
+        the one the stored seed-0 record ran on; otherwise the status names them.
 
     Raises
     ------
@@ -290,6 +323,7 @@ def check_stale(
     from .. import claims
 
     live = _ledger_evidence(Path(ledger_root) if ledger_root else claims.ledger_dir())
+    here = host()
     status, stale = {}, []
     for ladder in LADDERS:
         doc = read(ladder.id, root)
@@ -301,21 +335,39 @@ def check_stale(
         elif not hits:
             status[ladder.id] = "skipped: the chapter's ledger records carry no rung-0 evidence values yet"
         else:
-            problems = []
+            runs = doc.get("runs", [])
+            run = runs[stored["run"]] if 0 <= stored.get("run", -1) < len(runs) else {}
+            there = {k: run.get(k) for k in here}
+            # float32 training compiles for the host CPU: its numbers only match on the same CPU
+            # (model and instruction sets; a record made before the sets were recorded never does)
+            unmatched = set(ladder.host_dependent) if there != here else set()
+            problems, compared, uncompared = [], set(), set()
             for lid, (fname, ev) in hits:
                 if int(ev.get("size", -1)) != rung0["size"]:
                     problems.append(
                         f"{lid} ({fname}) ran size {ev.get('size')}, the store's rung 0 is {rung0['size']}"
                     )
                 for key, value in ev["values"].items():
+                    if key in unmatched:
+                        uncompared.add(key)
+                        continue
+                    compared.add(key)
                     ref = stored["values"].get(key)
                     if ref is None or not np.isclose(float(value), ref, rtol=rtol, atol=atol):
                         problems.append(f"{lid} ({fname}): {key} live {value!r} vs stored {ref!r}")
+            why = (
+                f"{', '.join(sorted(uncompared))} not compared: float32 training, stored on "
+                f"{_cpu_words(there)}, run here on {_cpu_words(here)}"
+            )
             if problems:
                 stale.append(f"{ladder.id}: " + "; ".join(problems))
                 status[ladder.id] = "stale"
-            else:
+            elif not uncompared:
                 status[ladder.id] = "fresh"
+            elif compared:
+                status[ladder.id] = f"fresh ({', '.join(sorted(compared))}); {why}"
+            else:
+                status[ladder.id] = f"skipped: {why}"
         if verbose:
             print(f"evidence {ladder.id}: {status[ladder.id]}")
     if stale:
