@@ -228,15 +228,20 @@ def test_check_stale_compares_float32_training_only_on_the_cpu_that_stored_it(mo
     moved = {"value": 0.1, "trained": 0.6}  # another CPU ended training elsewhere
     with pytest.raises(evidence.StaleEvidenceError, match="trained live 0.6"):
         evidence.check_stale(_ledger(tmp_path, moved), root)  # same CPU: compared
-    monkeypatch.setattr(store, "host", lambda: {"cpu": "Other CPU", "cpu_isa": "avx avx2"})
+    here = store.host()
+    monkeypatch.setattr(store, "host", lambda: here | {"cpu": "Other CPU", "cpu_isa": "avx avx2"})
     status = evidence.check_stale(_ledger(tmp_path, moved), root)["999-fake"]
-    assert status.startswith("fresh (value); trained not compared") and "Other CPU (AVX2)" in status
+    assert (
+        status.startswith("fresh (value); trained not compared") and "Other CPU (AVX2, XLA threads" in status
+    )
+    monkeypatch.setattr(store, "host", lambda: here | {"xla_threads": "7"})  # same CPU, other threads
+    assert "trained not compared" in evidence.check_stale(_ledger(tmp_path, moved), root)["999-fake"]
     with pytest.raises(evidence.StaleEvidenceError, match="value live"):  # the rest still is
         evidence.check_stale(_ledger(tmp_path, moved | {"value": 0.2}), root)
     doc = json.loads((root / "999-fake.json").read_text())
     del doc["runs"][0]["cpu_isa"]  # a record from before the instruction sets were recorded
     (root / "999-fake.json").write_text(json.dumps(doc))
-    monkeypatch.setattr(store, "host", lambda: {k: doc["runs"][0].get(k, "avx") for k in ("cpu", "cpu_isa")})
+    monkeypatch.setattr(store, "host", lambda: here | {"cpu_isa": "avx"})
     assert "instruction sets not recorded" in evidence.check_stale(_ledger(tmp_path, moved), root)["999-fake"]
 
 

@@ -84,10 +84,11 @@ class Ladder:
         Why the ladder is what it is (caps by the installed data, kernels left out on a CPU).
     host_dependent
         Keys whose values come from training a network in float32.  XLA compiles the training
-        step for the host CPU, so the same code and seed can end a few test predictions apart on
-        another CPU model (seen for chapter 4's networks and chapter 7's SGD run between an AMD
-        EPYC and an Intel Xeon); :func:`ntkbook.evidence.check_stale` compares these keys only on
-        the CPU model that stored them.
+        step for the host CPU and splits its sums over its thread pool, so the same code and seed
+        can end a few test predictions apart on another CPU model or thread count (seen for
+        chapter 4's networks and chapter 7's SGD run between an AMD EPYC and an Intel Xeon, and
+        for chapter 4's between one thread and two); :func:`ntkbook.evidence.check_stale` compares
+        these keys only on the host that stored them (:func:`ntkbook.evidence.store.host`).
     """
 
     id: str

@@ -81,9 +81,18 @@ def _cpu_vector_isa() -> str:
     return ""
 
 
+def _xla_threads() -> str:
+    # XLA's CPU kernels split their sums over its thread pool: the thread count is part of how a
+    # float32 training run rounds (the book runs each notebook on one, make evidence on all cores)
+    if "--xla_cpu_multi_thread_eigen=false" in os.environ.get("XLA_FLAGS", ""):
+        return "1"
+    return f"{os.cpu_count()} (XLA's default pool)"
+
+
 def host() -> dict:
-    """This machine's CPU as the provenance records it: ``cpu`` (model) and ``cpu_isa``."""
-    return dict(cpu=_cpu_model(), cpu_isa=_cpu_vector_isa())
+    """This process's CPU as the provenance records it: ``cpu`` (model), ``cpu_isa`` (vector
+    instruction sets) and ``xla_threads`` (XLA's CPU thread pool, from ``XLA_FLAGS``)."""
+    return dict(cpu=_cpu_model(), cpu_isa=_cpu_vector_isa(), xla_threads=_xla_threads())
 
 
 def _git(*args: str) -> str:
@@ -103,7 +112,7 @@ def provenance(device: str = "cpu") -> dict:
     dict
         ``commit`` (and ``dirty``: uncommitted changes to tracked files), ``sha256`` of
         ``env/requirements.txt`` and ``env/core-requirements.txt``, ``cpu``, ``cores``,
-        ``cpu_isa`` (its vector instruction sets), ``gpu`` (JAX GPU devices, or ``"none"``), ``load_avg`` (1/5/15 min at the start: this
+        ``cpu_isa`` (its vector instruction sets), ``xla_threads``, ``gpu`` (JAX GPU devices, or ``"none"``), ``load_avg`` (1/5/15 min at the start: this
         machine is shared), ``niceness`` (the run's scheduling priority), ``python``, ``jax``, ``date`` (UTC, ISO 8601).
     """
     import jax
@@ -138,7 +147,7 @@ def _cpu_words(cpu: dict) -> str:
     widest = next(
         (w for f, w in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")) if f in isa), "SSE"
     )
-    return f"{cpu['cpu']} ({widest})"
+    return f"{cpu['cpu']} ({widest}, XLA threads: {cpu.get('xla_threads') or 'unrecorded'})"
 
 
 def load_note(load: float, cores: int) -> str:
@@ -312,8 +321,9 @@ def check_stale(
     -------
     dict
         ``{claim id: "fresh" | "fresh (...)" | "skipped: <why>"}``.  Keys a ladder lists as
-        ``host_dependent`` (float32 training) are compared only when this machine's CPU model is
-        the one the stored seed-0 record ran on; otherwise the status names them.
+        ``host_dependent`` (float32 training) are compared only when this process's :func:`host`
+        (CPU model, instruction sets, XLA threads) is the stored seed-0 record's; otherwise the
+        status names them.
 
     Raises
     ------
@@ -339,7 +349,8 @@ def check_stale(
             run = runs[stored["run"]] if 0 <= stored.get("run", -1) < len(runs) else {}
             there = {k: run.get(k) for k in here}
             # float32 training compiles for the host CPU: its numbers only match on the same CPU
-            # (model and instruction sets; a record made before the sets were recorded never does)
+            # with the same XLA threads (a record made before these were recorded never does);
+            # the chapters' host is this process's (A4 checks in the book's own kernel environment)
             unmatched = set(ladder.host_dependent) if there != here else set()
             problems, compared, uncompared = [], set(), set()
             for lid, (fname, ev) in hits:
