@@ -421,12 +421,8 @@ def sgd_baseline(
     choice = select_lr(
         net, x, y, lrs=lrs, num_classes=num_classes, val_frac=val_frac, seed=seed, loss="xent", **sgd
     )
-    # candidates by validation accuracy, ties to the smaller step (select_lr's order)
-    ranked = sorted(
-        (lr for lr in choice.val_acc if lr not in choice.diverged), key=lambda lr: (-choice.val_acc[lr], lr)
-    )
     failed: list[float] = []
-    for lr in ranked:
+    for lr in choice.ranked:
         try:
             correct = run(lr=lr)
         except TrainingDiverged:
@@ -434,7 +430,7 @@ def sgd_baseline(
             continue
         return correct, dataclasses.replace(choice, lr=lr, diverged=choice.diverged + tuple(failed))
     raise TrainingDiverged(
-        f"SGD diverged on the whole training split at every candidate that trained on its fit rows ({ranked})."
+        f"SGD diverged on the whole training split at every candidate that trained on its fit rows ({choice.ranked})."
     )
 
 

@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,14 @@ class LrChoice:
     val_acc: dict[float, float]
     n_val: int
     diverged: tuple[float, ...] = ()
+
+    @property
+    def ranked(self) -> list[float]:
+        """The candidates that trained, best validation accuracy first (ties: smaller step first)."""
+        return sorted(
+            (lr for lr in self.val_acc if np.isfinite(self.val_acc[lr])),
+            key=lambda lr: (-self.val_acc[lr], lr),
+        )
 
 
 def validation_split(n: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,11 +156,10 @@ def select_lr(
             val_acc[lr] = float("nan")  # a step that blows up is a failed candidate, not an error
             continue
         val_acc[lr] = float(hist.test_acc[-1])
-    usable = sorted(lr for lr in grid if np.isfinite(val_acc[lr]))
-    if not usable:
+    diverged = tuple(lr for lr in grid if not np.isfinite(val_acc[lr]))
+    if len(diverged) == len(grid):
         raise TrainingDiverged(
             f"training diverged at every learning rate of lrs={list(lrs)}; try smaller steps."
         )
-    best = max(usable, key=lambda lr: val_acc[lr])  # max keeps the first (smallest) of ties
-    diverged = tuple(lr for lr in grid if not np.isfinite(val_acc[lr]))
-    return LrChoice(lr=best, val_acc=val_acc, n_val=len(held), diverged=diverged)
+    choice = LrChoice(lr=float("nan"), val_acc=val_acc, n_val=len(held), diverged=diverged)
+    return dataclasses.replace(choice, lr=choice.ranked[0])

@@ -469,7 +469,7 @@ def pntk_vs_sgd(epochs: int, seed: int, *, profile: str = "ci") -> dict[str, flo
     dict
         :func:`pntk_sgd_values`.
     """
-    from .. import archs, pntk
+    from .. import pntk
 
     epochs = _checks.positive_int(epochs, "epochs")
     kw = pntk_sgd_settings(profile)

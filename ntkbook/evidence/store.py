@@ -57,28 +57,25 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
-def _cpu_model() -> str:
+def _cpuinfo(field: str) -> str:
+    # the first value of a /proc/cpuinfo field ("" where there is no such file or field)
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return ""
+
+
+def _cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def _cpu_vector_isa() -> str:
     # the instruction sets XLA's CPU code generation picks from (/proc/cpuinfo's flags)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return " ".join(
-                    sorted(f for f in flags if f.startswith(("avx", "fma", "sse4", "amx", "f16c")))
-                )
-    except OSError:
-        pass
-    return ""
+    flags = _cpuinfo("flags").split()
+    return " ".join(sorted(f for f in flags if f.startswith(("avx", "fma", "sse4", "amx", "f16c"))))
 
 
 def _xla_threads() -> str:
@@ -111,9 +108,10 @@ def provenance(device: str = "cpu") -> dict:
     -------
     dict
         ``commit`` (and ``dirty``: uncommitted changes to tracked files), ``sha256`` of
-        ``env/requirements.txt`` and ``env/core-requirements.txt``, ``cpu``, ``cores``,
-        ``cpu_isa`` (its vector instruction sets), ``xla_threads``, ``gpu`` (JAX GPU devices, or ``"none"``), ``load_avg`` (1/5/15 min at the start: this
-        machine is shared), ``niceness`` (the run's scheduling priority), ``python``, ``jax``, ``date`` (UTC, ISO 8601).
+        ``env/requirements.txt`` and ``env/core-requirements.txt``, :func:`host` (``cpu``,
+        ``cpu_isa``, ``xla_threads``), ``cores``, ``gpu`` (JAX GPU devices, or ``"none"``),
+        ``load_avg`` (1/5/15 min at the start: this machine is shared), ``niceness`` (the run's
+        scheduling priority), ``python``, ``jax``, ``date`` (UTC, ISO 8601).
     """
     import jax
 
