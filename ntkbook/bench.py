@@ -51,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _malloc
 
 __all__ = ["timed", "run", "main", "block_sweep", "memory_check", "arccos_rate", "pass_rate", "SIZES"]
 
@@ -615,6 +615,9 @@ def run(
     from . import config
 
     config.enable_x64()
+    # the engine sets glibc's malloc thresholds on its first block; set them before any
+    # timing, so that neural-tangents' baseline runs under the same allocator settings
+    kept = _malloc.keep_block_memory()
     s = SIZES["quick" if quick else "full"]
     log = log or (
         lambda r: print(
@@ -638,7 +641,8 @@ def run(
             raise ValueError(f"unknown benchmark {p!r}; expected some of {tuple(parts)}.")
     print(
         f"ntkbook.bench ({'quick' if quick else 'full'}): {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, JAX devices {[str(d) for d in jax.devices()]}",
+        f"{os.cpu_count()} CPUs, JAX devices {[str(d) for d in jax.devices()]}, malloc thresholds "
+        f"{'kept for blocks (both sides)' if kept else 'as the environment sets them'}",
         flush=True,
     )
     rows = []
