@@ -325,6 +325,12 @@ def gram(
         rule = f"foreign kernel_fn: nt.batch's block of {FOREIGN_BLOCK}"
 
     with x64_scope(dtype == np.float64):
+        one_block = symmetric and n1 <= b
+        if isinstance(kernel_fn, KernelFn) and len(devices) == 1 and devices[0] == jax.devices()[0]:
+            # every stage traced and compiled before the first block, side by side on the
+            # engine's threads; the memory estimate below reads the same traces
+            spec = jax.ShapeDtypeStruct((b,) + x.shape[1:], dtype)
+            kernel_fn.staged(kind).compile(spec, None if one_block else spec, engine.block_threads(devices))
         if check_memory:
             # a foreign kernel is not traced for its working set (tracing a neural-tangents
             # kernel costs about as much as a small Gram): only the result is checked
@@ -338,7 +344,7 @@ def gram(
             ident = kernel_identity(kernel_fn, x, kind)
             cache = BlockCache(cache_dir, fingerprint(x, x2, kind, b, ident))
         block_fn, diag_fn = _block_fn(kernel_fn, kind)
-        if not symmetric or n1 > b:
+        if not one_block:
             # the symmetric state halves the pairs of a diagonal block, but its programs
             # are other shapes, compiled on top of the all-pairs ones: with off-diagonal
             # blocks too, that compilation cost more than it saved (zoo CNN-1-GAP, 100

@@ -23,6 +23,7 @@ import numpy as np
 from . import _checks
 from ._x64 import x64_scope
 from .engine import block_threads
+from .layers import KernelFn, _Conv
 
 __all__ = [
     "GramMemoryError",
@@ -50,9 +51,9 @@ def kernel_fn_of(arch_or_kernel_fn) -> Callable:
     )
 
 
-def _largest_intermediate(fn: Callable, a, b) -> int:
-    """Bytes of the largest array the traced ``fn(a, b)`` creates (including sub-jaxprs)."""
-    closed = jax.make_jaxpr(fn)(a, b)
+def _largest_intermediate(fn: Callable, *specs) -> int:
+    """Bytes of the largest array the traced ``fn(*specs)`` creates (including sub-jaxprs)."""
+    closed = jax.make_jaxpr(fn)(*specs)
     largest = 0
 
     def walk(jaxpr) -> None:
@@ -103,8 +104,6 @@ _LARGEST_BY_LAYERS: dict[Any, dict] = {}
 
 def _known_largest(kernel_fn) -> dict:
     """The cache of traced block sizes for ``kernel_fn`` (a fresh dict where it cannot be kept)."""
-    from .layers import KernelFn
-
     if isinstance(kernel_fn, KernelFn):
         return _LARGEST_BY_LAYERS.setdefault(kernel_fn, {})
     try:
@@ -127,12 +126,59 @@ _PER_FULL_CONV = 7
 
 def _working_set_factor(kernel_fn) -> int:
     """Multiples of the largest array one block of ``kernel_fn`` keeps alive at its peak."""
-    from .layers import KernelFn, _Conv
-
     if not isinstance(kernel_fn, KernelFn):
         return _WORKING_SET_FACTOR
     full = kernel_fn.layers[: kernel_fn.full_until + 1]
     return max(_WORKING_SET_FACTOR, _PER_FULL_CONV * sum(isinstance(layer, _Conv) for layer in full))
+
+
+def _largest_in_block(
+    kernel_fn, feature_shape: tuple, kind: str, b1: int, b2: int, one_block: bool, dtype
+) -> float:
+    """Bytes of the largest array one ``b1 x b2`` block of ``kernel_fn`` creates (traced, cached).
+
+    A :class:`~ntkbook.layers.KernelFn` is traced as :func:`ntkbook.gram.gram` runs it: its
+    staged programs (:meth:`~ntkbook.layers.KernelFn.staged`) at this very block, and a
+    symmetric Gram that fits ``one_block`` as the symmetric state.  JAX keeps those traces
+    and compiles them next, so the estimate costs no trace of its own (a separate trace of
+    one CNN-1-GAP block took 0.28 s, a seventh of its first Gram of 100 digits).  Any other
+    ``kernel_fn`` is traced once per feature shape on a block of at most ``_TRACE_BLOCK``
+    inputs and scaled by the pairs: its largest arrays are the pairwise covariances, which
+    grow as ``b1 * b2`` (tracing again at every block size cost a second or more per call).
+    """
+    dt = np.dtype(dtype)
+    ours = isinstance(kernel_fn, KernelFn)
+    t1, t2 = (b1, b2) if ours else (min(_TRACE_BLOCK, b1), min(_TRACE_BLOCK, b2))
+    key = (kind, t1, None if ours and one_block else t2, tuple(feature_shape), dt.str)
+    known = _known_largest(kernel_fn)
+    if key not in known:
+        with x64_scope(dt == np.float64):
+            spec_a = jax.ShapeDtypeStruct((t1,) + tuple(feature_shape), dt)
+            spec_b = jax.ShapeDtypeStruct((t2,) + tuple(feature_shape), dt)
+            if ours:
+                staged = kernel_fn.staged(kind)
+                known[key] = _largest_intermediate(staged, *((spec_a,) if one_block else (spec_a, spec_b)))
+            else:
+                known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
+    return known[key] * (b1 * b2) / (t1 * t2)
+
+
+def _block_inputs(x, x2) -> np.ndarray:
+    """``x`` as an array, checked to hold at least one input (and ``x2``, if given)."""
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0 or (x2 is not None and len(x2) == 0):
+        raise ValueError(
+            f"x (and x2) must have shape (N, *feature_shape) with N >= 1; got "
+            f"{x.shape}" + ("" if x2 is None else f" and {np.shape(x2)}") + "."
+        )
+    return x
+
+
+def _device_list(devices: Sequence | None) -> list:
+    """``devices`` as a non-empty list (default: every local device)."""
+    if devices is not None and len(devices) == 0:
+        raise ValueError("devices is empty; pass at least one JAX device (or None for all).")
+    return list(devices) if devices is not None else jax.local_devices()
 
 
 # Share of the free memory the guard lets one call use.
@@ -155,7 +201,9 @@ def estimate_memory(
     The block working set is read off the traced block computation
     (``jax.make_jaxpr``): its largest intermediate array times a factor measured to
     bound the peak RSS of every zoo kernel on CPU (``_working_set_factor``: 7 per
-    convolution on the full pixel-pair covariance, 8 at least).
+    convolution on the full pixel-pair covariance, 8 at least).  A
+    :class:`~ntkbook.layers.KernelFn` is traced as :func:`gram` runs it, at this block
+    size, so that trace is the one JAX compiles next (``_largest_in_block``).
 
     ``trace=False`` skips the trace and reports a block working set of 0 (the
     result alone is then checked).
@@ -171,34 +219,14 @@ def estimate_memory(
         on a CPU).
     """
     kernel_fn = kernel_fn_of(arch_or_kernel_fn)
-    x = np.asarray(x)
-    if x.ndim < 2 or len(x) == 0 or (x2 is not None and len(x2) == 0):
-        raise ValueError(
-            f"x (and x2) must have shape (N, *feature_shape) with N >= 1; got "
-            f"{x.shape}" + ("" if x2 is None else f" and {np.shape(x2)}") + "."
-        )
+    x = _block_inputs(x, x2)
     batch_size = _checks.positive_int(batch_size, "batch_size")
-    if devices is not None and len(devices) == 0:
-        raise ValueError("devices is empty; pass at least one JAX device (or None for all).")
+    devices = _device_list(devices)
     n1 = len(x)
     n2 = n1 if x2 is None else len(x2)
     b1, b2 = min(batch_size, n1), min(batch_size, n2)
-    # Traced once per kernel and feature shape, on a small block: the largest arrays of a
-    # block are the pairwise covariances, which grow as b1 * b2 (tracing again at every
-    # block size cost a second or more per call).
-    t1, t2 = min(_TRACE_BLOCK, n1), min(_TRACE_BLOCK, n2)
-    key = (kind, t1, t2, x.shape[1:], np.dtype(dtype).str)
-    known = _known_largest(kernel_fn)
-    if not trace:
-        known = {key: 0}
-    if key not in known:
-        # tracing a deep neural-tangents kernel takes seconds; do it once per shape
-        with x64_scope(np.dtype(dtype) == np.float64):
-            spec_a = jax.ShapeDtypeStruct((t1,) + x.shape[1:], dtype)
-            spec_b = jax.ShapeDtypeStruct((t2,) + x.shape[1:], dtype)
-            known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
-    largest = known[key] * (b1 * b2) / (t1 * t2)
-    devices = list(devices) if devices is not None else jax.local_devices()
+    one_block = x2 is None and n1 <= batch_size  # gram runs it as the symmetric state
+    largest = _largest_in_block(kernel_fn, x.shape[1:], kind, b1, b2, one_block, dtype) if trace else 0
     return dict(
         result_bytes=n1 * n2 * np.dtype(dtype).itemsize,
         block_bytes=int(_working_set_factor(kernel_fn) * largest),
@@ -309,8 +337,12 @@ def auto_batch_size(
 ) -> tuple[int, dict]:
     """The block size :func:`gram` uses when ``batch_size=None``, and why.
 
-    Rule: trace one ``16 x 16`` block to get the working set per input pair
-    ``w`` (:func:`estimate_memory`), take the budget ``M`` -- on a CPU a
+    Rule: the working set per input pair ``w`` -- for a
+    :class:`~ntkbook.layers.KernelFn`, the largest covariance its state holds per pair
+    (:meth:`~ntkbook.layers.KernelFn.pair_entries`, from the layers' shape rules: for the
+    zoo, the largest array of a traced block) times the guard's working-set factor; for
+    any other ``kernel_fn``, one ``16 x 16`` block traced by :func:`estimate_memory` --,
+    take the budget ``M`` -- on a CPU a
     quarter of the last-level cache (sysfs), on an accelerator a quarter of its
     free memory -- and use ``b = sqrt(M / w)``, clipped to ``[10, 4096]`` and to
     the number of inputs, then evened out so that the blocks cover the inputs
@@ -343,18 +375,25 @@ def auto_batch_size(
         ``rule`` (a sentence), ``bytes_per_pair``, ``budget_bytes``.
     """
     kernel_fn = kernel_fn_of(arch_or_kernel_fn)
-    x = np.asarray(x)
+    x = _block_inputs(x, x2)
     n = max(len(x), len(x) if x2 is None else len(x2))
-    devices = list(devices) if devices is not None else jax.local_devices()
-    t = min(_TRACE_BLOCK, n)
-    est = estimate_memory(
-        kernel_fn, x[:t], None if x2 is None else np.asarray(x2)[:t], kind, t, dtype, devices
-    )
-    per_pair = est["block_bytes"] / (t * t)
-    if est["on_host"]:
+    devices = _device_list(devices)
+    if isinstance(kernel_fn, KernelFn):
+        # the state's largest covariance per pair, from the layers' shape rules: no trace
+        # (the guard traces the block gram then compiles, at the size chosen here)
+        per_pair = (
+            _working_set_factor(kernel_fn) * kernel_fn.pair_entries(x.shape[1:]) * np.dtype(dtype).itemsize
+        )
+    else:
+        t = min(_TRACE_BLOCK, n)
+        est = estimate_memory(
+            kernel_fn, x[:t], x[:t] if x2 is None else np.asarray(x2)[:t], kind, t, dtype, devices
+        )
+        per_pair = est["block_bytes"] / (t * t)
+    if devices[0].platform == "cpu":
         budget, where = _CPU_CACHE_SHARE * _cache_bytes(), "1/4 of the last-level cache"
     else:
-        budget, where = _DEVICE_SHARE * est["device_available_bytes"], "1/4 of free device memory"
+        budget, where = _DEVICE_SHARE * _device_available_bytes(devices[0]), "1/4 of free device memory"
     b = int(math.sqrt(budget / per_pair))
     b = min(max(b, _MIN_BLOCK), _MAX_BLOCK, n)
     b = -(-n // -(-n // b))  # ceil(n / ceil(n / b)): equal blocks, least padding

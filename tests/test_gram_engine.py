@@ -308,9 +308,9 @@ def test_equal_layer_stacks_share_one_traced_working_set(digits, monkeypatch):
     traced = []
     real = gram_memory._largest_intermediate
 
-    def spy(fn, a, b):
-        traced.append(a.shape)
-        return real(fn, a, b)
+    def spy(fn, *specs):
+        traced.append(specs[0].shape)
+        return real(fn, *specs)
 
     monkeypatch.setattr(gram_memory, "_largest_intermediate", spy)
     monkeypatch.setattr(gram_memory, "_LARGEST_BY_LAYERS", {})

@@ -16,6 +16,7 @@ import pytest
 from _stacks import N_STORED, REFERENCE, inputs, ndim_of, random_stack
 
 from ntkbook import layers
+from ntkbook._x64 import x64_scope
 
 pytestmark = pytest.mark.core
 
@@ -51,6 +52,55 @@ def test_staged_kernel_equals_stored_values(stored, seed):
     for ours, get in zip(both, ("ntk", "nngp")):
         ref = stored[f"{get}_{seed}"]
         assert np.max(np.abs(np.asarray(ours) - ref)) / np.max(np.abs(ref)) < RTOL
+
+
+def test_compiled_ahead_the_stages_give_the_stored_values(stored):
+    """``staged.compile`` (what gram does before its first block: every stage traced and
+    compiled on worker threads) leaves a chain that computes the stored neural-tangents
+    values; it checks its thread count and the input shapes before compiling anything."""
+    import jax
+
+    net, _ = random_stack(layers, np.random.default_rng(3), ndim_of(3))
+    x1, x2 = inputs(3)
+    staged = net.kernel_fn.staged("ntk")
+    spec = jax.ShapeDtypeStruct(x1.shape, np.float64)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        staged.compile(spec, threads=0)
+    with pytest.raises(ValueError, match="one feature shape"):
+        staged.compile(spec, jax.ShapeDtypeStruct((2, 3, 3, 2), np.float64))
+    with x64_scope(True):
+        staged.compile(spec, jax.ShapeDtypeStruct(x2.shape, np.float64), threads=2)
+        ntk = np.asarray(staged(x1, x2))
+    ref = stored["ntk_3"]
+    assert np.max(np.abs(ntk - ref)) / np.max(np.abs(ref)) < RTOL
+
+
+def test_pair_entries_is_the_largest_traced_covariance_per_pair():
+    """``KernelFn.pair_entries`` (the automatic block size's working set, from the shape
+    rules) against the largest array of a traced 16 x 16 block divided by its 256 pairs,
+    the figure the rule used to trace for: equal for every zoo CNN on digits, MNIST and
+    MNIST-1D shapes; 1 for the MLPs (their largest traced arrays are the inputs, one row
+    per input, not per pair)."""
+    import jax
+
+    from ntkbook import archs, gram_memory
+
+    for name in archs.names():
+        for shape in ((8, 8, 1), (28, 28, 1), (40, 1)):
+            kernel_fn = archs.get(name, ndim=len(shape) - 1).kernel_fn
+            entries = kernel_fn.pair_entries(shape)
+            if name in ("2-L", "10-L"):
+                assert entries == 1
+                continue
+            with x64_scope(True):
+                spec = jax.ShapeDtypeStruct((16,) + shape, np.float64)
+                traced = gram_memory._largest_intermediate(
+                    lambda a, b, k=kernel_fn: k(a, b, "ntk"), spec, spec
+                )
+            assert entries == traced / (8 * 16 * 16), (name, shape)
+    # by hand: CNN-1-GAP carries the full 64 x 64 pixel-pair covariance, CNN-1 its diagonal
+    assert archs.get("CNN-1-GAP").kernel_fn.pair_entries((8, 8, 1)) == 64**2
+    assert archs.get("CNN-1").kernel_fn.pair_entries((8, 8, 1)) == 64
 
 
 def test_equal_layers_share_their_compiled_stage():
