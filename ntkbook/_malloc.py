@@ -23,7 +23,7 @@ import ctypes
 import os
 import platform
 
-__all__ = ["keep_block_memory", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
+__all__ = ["keep_block_memory", "applies", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
 
 # mallopt's parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -52,8 +52,14 @@ def keep_block_memory() -> bool:
     malloc's tunables (see the module docstring).
     """
     if "set" not in _state:
-        _state["set"] = _apply()
+        _state["set"] = applies() and _apply()
     return _state["set"]
+
+
+def applies() -> bool:
+    """Whether :func:`keep_block_memory` sets the thresholds here (Linux, glibc, and no malloc
+    tunables in the environment); it changes nothing."""
+    return platform.system() == "Linux" and _glibc() and not any(name in os.environ for name in _USER_SETTINGS)
 
 
 def _glibc() -> bool:
@@ -64,10 +70,6 @@ def _glibc() -> bool:
 
 
 def _apply() -> bool:
-    if platform.system() != "Linux" or not _glibc():
-        return False
-    if any(name in os.environ for name in _USER_SETTINGS):
-        return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success; the trim threshold first, so that the heap is never
