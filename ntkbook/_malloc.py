@@ -59,7 +59,9 @@ def keep_block_memory() -> bool:
 def applies() -> bool:
     """Whether :func:`keep_block_memory` sets the thresholds here (Linux, glibc, and no malloc
     tunables in the environment); it changes nothing."""
-    return platform.system() == "Linux" and _glibc() and not any(name in os.environ for name in _USER_SETTINGS)
+    return (
+        platform.system() == "Linux" and _glibc() and not any(name in os.environ for name in _USER_SETTINGS)
+    )
 
 
 def _glibc() -> bool:
