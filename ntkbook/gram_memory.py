@@ -321,9 +321,11 @@ def _cache_bytes() -> int:
 # and the GAP kernel's at the smallest size tried, hence this budget and floor.  The
 # floor is 10: with the staged kernels (one program per full-covariance layer) CNN-1-GAP
 # on 100 digits took 2.06 s of process CPU time per warm Gram at b = 10, 2.68 s at 15,
-# 3.58 s at 20 and 4.85 s at 34 (load ~17); below 10 a block's covariance is under the
-# size where the ReLU takes the rational angle (layers._FAST_ANGLE_MIN) and b = 5 and 7
-# took 3.7 s.
+# 3.58 s at 20 and 4.85 s at 34 (load ~17); b = 5 and 7 took 3.7 s, their covariances
+# then under the size where the ReLU took the rational angle (2**18 entries, since
+# lowered to layers._FAST_ANGLE_MIN).  With that threshold lowered and the ReLU traced
+# in lax, 13 stays the fastest on a 2-core Xeon: 0.62 s wall per warm Gram at 13,
+# 0.79 s at 10, 0.80-0.91 s at 7 and 1.34-1.46 s at 16.
 _CPU_CACHE_SHARE = 1 / 4
 # On an accelerator, one block may use this share of its free memory (two blocks are
 # in flight per device, and XLA's temporaries exceed the traced estimate).

@@ -112,11 +112,11 @@ def test_one_block_symmetric_gram_runs_the_symmetric_state(digits, nt_ntk, monke
     """A symmetric Gram of one block runs it as the symmetric state (pairs a <= b) and gives
     neural-tangents' NTK (1e-10 off the diagonal, 5e-8 on it: neural-tangents' angle
     residue, ``tests/test_layers.py``) and the all-pairs Grams ``gram(x, x)`` and in blocks
-    of 4 (1e-13: measured 1.8e-14; the all-pairs block of 9 has 8^4 x 81 entries, above
-    ``layers._FAST_ANGLE_MIN``, so its angles come from the rational approximation, the
-    symmetric block's 8^4 x 45 from XLA's atan2, a few ulps apart, which the arc-cosine's
-    slope near angle 0 amplifies); with several blocks the diagonal ones run all pairs (one
-    set of compiled programs, see ``gram``)."""
+    of 4 (1e-13: measured 1.8e-14 when the symmetric block's 8^4 x 45 entries took XLA's
+    atan2 and the all-pairs block's 8^4 x 81 the rational approximation, a few ulps apart,
+    which the arc-cosine's slope near angle 0 amplifies; both are above
+    ``layers._FAST_ANGLE_MIN`` now); with several blocks the diagonal ones run all pairs
+    (one set of compiled programs, see ``gram``)."""
     from ntkbook import engine
 
     seen = []
