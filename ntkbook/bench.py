@@ -470,7 +470,6 @@ def _cold() -> None:
     layers._compiled_stage.cache_clear()
     gram._BLOCK_FNS.clear()
     gram_memory._LARGEST.clear()
-    gram_memory._LARGEST_BY_LAYERS.clear()
 
 
 def block_sweep(

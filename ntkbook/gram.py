@@ -328,7 +328,7 @@ def gram(
         one_block = symmetric and n1 <= b
         if isinstance(kernel_fn, KernelFn) and len(devices) == 1 and devices[0] == jax.devices()[0]:
             # every stage traced and compiled before the first block, side by side on the
-            # engine's threads; the memory estimate below reads the same traces
+            # engine's threads
             spec = jax.ShapeDtypeStruct((b,) + x.shape[1:], dtype)
             kernel_fn.staged(kind).compile(spec, None if one_block else spec, engine.block_threads(devices))
         if check_memory:

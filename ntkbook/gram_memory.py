@@ -1,7 +1,8 @@
 """The Gram engine's memory model: what one block needs, whether it fits, and the block size.
 
-* :func:`estimate_memory` reads the working set of one block off the traced
-  block computation (``jax.make_jaxpr``), without allocating anything;
+* :func:`estimate_memory` reads the working set of one block off the layers' shape
+  rules (a :class:`~ntkbook.layers.KernelFn`) or the traced block computation
+  (``jax.make_jaxpr``, any other ``kernel_fn``), without allocating anything;
 * the guard (:func:`check_fits`) compares it and the result with the free memory and
   fails with :class:`~ntkbook.gram_memory.GramMemoryError` naming a block size that fits;
 * :func:`auto_batch_size` turns the working set per pair of inputs into the
@@ -93,19 +94,13 @@ def _device_available_bytes(device) -> int:
     return host_available_bytes()
 
 
-# kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}
+# kernel_fn -> {(kind, block shapes, dtype): bytes of the largest traced intermediate}, for
+# kernels not built with ntkbook.layers (those read their working set off their shape rules)
 _LARGEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# The same for ntkbook.layers kernels, kept for good (they compare by their layers, and equal
-# stacks trace to the same arrays): every archs.get or layers.serial call builds a new
-# kernel_fn object, which a weak key would forget, and tracing one block of a CNN costs
-# 0.3-0.7 s of CPU (measured: 20 traces in chapter 10, 7 s in chapter 11).
-_LARGEST_BY_LAYERS: dict[Any, dict] = {}
 
 
 def _known_largest(kernel_fn) -> dict:
     """The cache of traced block sizes for ``kernel_fn`` (a fresh dict where it cannot be kept)."""
-    if isinstance(kernel_fn, KernelFn):
-        return _LARGEST_BY_LAYERS.setdefault(kernel_fn, {})
     try:
         return _LARGEST.setdefault(kernel_fn, {})
     except TypeError:  # not weak-referenceable: trace every time
@@ -135,31 +130,33 @@ def _working_set_factor(kernel_fn) -> int:
 def _largest_in_block(
     kernel_fn, feature_shape: tuple, kind: str, b1: int, b2: int, one_block: bool, dtype
 ) -> float:
-    """Bytes of the largest array one ``b1 x b2`` block of ``kernel_fn`` creates (traced, cached).
+    """Bytes of the largest array one ``b1 x b2`` block of ``kernel_fn`` keeps (cached).
 
-    A :class:`~ntkbook.layers.KernelFn` is traced as :func:`ntkbook.gram.gram` runs it: its
-    staged programs (:meth:`~ntkbook.layers.KernelFn.staged`) at this very block, and a
-    symmetric Gram that fits ``one_block`` as the symmetric state.  JAX keeps those traces
-    and compiles them next, so the estimate costs no trace of its own (a separate trace of
-    one CNN-1-GAP block took 0.28 s, a seventh of its first Gram of 100 digits).  Any other
-    ``kernel_fn`` is traced once per feature shape on a block of at most ``_TRACE_BLOCK``
-    inputs and scaled by the pairs: its largest arrays are the pairwise covariances, which
-    grow as ``b1 * b2`` (tracing again at every block size cost a second or more per call).
+    A :class:`~ntkbook.layers.KernelFn` is not traced: its largest state, read off the
+    layers' shape rules (:meth:`~ntkbook.layers.KernelFn.pair_entries`), times the pairs
+    of the block (``b1 (b1 + 1) / 2`` when a symmetric Gram that fits ``one_block`` runs as
+    the symmetric state).  The temporaries inside its programs are left out: a
+    convolution's window runs on the state's covariances joined side by side
+    (:meth:`~ntkbook.layers.Cov.map_joined`), about twice the largest state, and the
+    working-set factor was measured against the states (CNN-1-GAP's peak stayed at
+    529 MB with the joined window, 537 MB before; ``python -m ntkbook.bench --memory``).
+    Any other ``kernel_fn`` is traced once per feature shape on a block of at most
+    ``_TRACE_BLOCK`` inputs and scaled by the pairs: its largest arrays are the pairwise
+    covariances, which grow as ``b1 * b2`` (tracing again at every block size cost a
+    second or more per call).
     """
     dt = np.dtype(dtype)
-    ours = isinstance(kernel_fn, KernelFn)
-    t1, t2 = (b1, b2) if ours else (min(_TRACE_BLOCK, b1), min(_TRACE_BLOCK, b2))
-    key = (kind, t1, None if ours and one_block else t2, tuple(feature_shape), dt.str)
+    if isinstance(kernel_fn, KernelFn):
+        pairs = b1 * (b1 + 1) // 2 if one_block else b1 * b2
+        return float(kernel_fn.pair_entries(feature_shape) * pairs * dt.itemsize)
+    t1, t2 = min(_TRACE_BLOCK, b1), min(_TRACE_BLOCK, b2)
+    key = (kind, t1, t2, tuple(feature_shape), dt.str)
     known = _known_largest(kernel_fn)
     if key not in known:
         with x64_scope(dt == np.float64):
             spec_a = jax.ShapeDtypeStruct((t1,) + tuple(feature_shape), dt)
             spec_b = jax.ShapeDtypeStruct((t2,) + tuple(feature_shape), dt)
-            if ours:
-                staged = kernel_fn.staged(kind)
-                known[key] = _largest_intermediate(staged, *((spec_a,) if one_block else (spec_a, spec_b)))
-            else:
-                known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
+            known[key] = _largest_intermediate(lambda a, b: kernel_fn(a, b, kind), spec_a, spec_b)
     return known[key] * (b1 * b2) / (t1 * t2)
 
 
@@ -198,15 +195,15 @@ def estimate_memory(
 ) -> dict:
     """Estimate the memory :func:`gram` needs, without allocating it.
 
-    The block working set is read off the traced block computation
-    (``jax.make_jaxpr``): its largest intermediate array times a factor measured to
+    The block working set is the block's largest array times a factor measured to
     bound the peak RSS of every zoo kernel on CPU (``_working_set_factor``: 7 per
-    convolution on the full pixel-pair covariance, 8 at least).  A
-    :class:`~ntkbook.layers.KernelFn` is traced as :func:`gram` runs it, at this block
-    size, so that trace is the one JAX compiles next (``_largest_in_block``).
+    convolution on the full pixel-pair covariance, 8 at least).  The largest array of
+    a :class:`~ntkbook.layers.KernelFn` is its largest state, from the layers' shape
+    rules; any other ``kernel_fn`` is traced (``jax.make_jaxpr``) for its largest
+    intermediate (``_largest_in_block``).
 
-    ``trace=False`` skips the trace and reports a block working set of 0 (the
-    result alone is then checked).
+    ``trace=False`` skips the working set and reports 0 for it (the result alone is
+    then checked).
 
     Returns
     -------

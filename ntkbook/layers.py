@@ -166,6 +166,30 @@ class Cov:
             ntk=None if self.ntk is None or not ntk else fn(self.ntk),
         )
 
+    def map_joined(self, fn: Callable[[Any], Any]) -> Cov:
+        """:meth:`map` (the NTK included) as one call of ``fn`` on the covariances laid side
+        by side along the last (pair or batch) axis, then split back.
+
+        ``fn`` must act on the leading spatial axes alone.  Used for a convolution's
+        window, a chain of in-place updates that XLA compiles once per array it is
+        applied to: on CNN-1-GAP's 13 x 13 block, four windowed arrays compiled in 0.31 s
+        of CPU time against 0.14 s for one twice as wide; joining costs one copy of the
+        state.
+        """
+        parts = [a for a in (self.nngp, self.ntk, self.cov1, self.cov2) if a is not None]
+        out = fn(jnp.concatenate(parts, axis=-1))
+        ends = np.cumsum([a.shape[-1] for a in parts])
+        pieces = iter(
+            lax.slice_in_dim(out, end - a.shape[-1], end, axis=out.ndim - 1) for a, end in zip(parts, ends)
+        )
+        return replace(
+            self,
+            nngp=next(pieces),
+            ntk=None if self.ntk is None else next(pieces),
+            cov1=next(pieces),
+            cov2=None if self.cov2 is None else next(pieces),
+        )
+
 
 jax.tree_util.register_pytree_node(
     Cov,
@@ -566,20 +590,18 @@ class _Affine(_Layer):
             return out if b is None else out + self.b_std * b
         return out if b is None else out + b
 
-    def _update(
-        self, c: Cov, window: Callable[[Any], Any], fan_in: int, raw: Cov | None = None, **changes
-    ) -> Cov:
-        """``nngp -> W^2 window(nngp) + b^2`` (``raw`` = ``window`` applied, if known); NTK by
-        the parameterization's rule."""
+    def _update(self, moved: Cov, fan_in: int, **changes) -> Cov:
+        """``nngp -> W^2 nngp + b^2`` and the NTK by the parameterization's rule, for a state
+        ``moved`` whose covariances (the NTK included) went through the layer's map of
+        pixels already (a convolution's window; nothing for a dense layer)."""
         w2, b2 = self.W_std**2, (self.b_std or 0.0) ** 2
-        raw = c.map(window, ntk=False) if raw is None else raw
-        new = raw.map(lambda t: w2 * t + b2, ntk=False)
-        ntk_old = None if c.ntk is None else window(c.ntk)
+        new = moved.map(lambda t: w2 * t + b2, ntk=False)
+        ntk_old = moved.ntk
         if self.parameterization == "ntk":
             ntk = new.nngp if ntk_old is None else new.nngp + w2 * ntk_old
         else:
             # standard: the weights' gradient carries the fan-in, a bias adds 1 (stax's rule)
-            ntk = fan_in * raw.nngp + (0.0 if ntk_old is None else w2 * ntk_old)
+            ntk = fan_in * moved.nngp + (0.0 if ntk_old is None else w2 * ntk_old)
             if self.b_std is not None:
                 ntk = ntk + 1.0
         return replace(new, ntk=ntk, **changes)
@@ -606,7 +628,7 @@ class _Dense(_Affine):
         return self._finish(out, b, x.shape[-1])
 
     def kernel(self, c):
-        return self._update(c, lambda t: t, c.channels, channels=self.out_dim)
+        return self._update(c, c.channels, channels=self.out_dim)
 
 
 class _Conv(_Affine):
@@ -663,9 +685,9 @@ class _Conv(_Affine):
                 t = _strided_window_sum(t, axes, k, s, lo, hi, out)
             return t / taps
 
-        raw = None if c.inputs is None else self._from_patches(c, geo)
+        moved = c.map_joined(window) if c.inputs is None else self._from_patches(c, geo)
         return self._update(
-            c, window, c.channels * taps, raw, spatial=tuple(g[0] for g in geo), channels=self.out_chan
+            moved, c.channels * taps, spatial=tuple(g[0] for g in geo), channels=self.out_chan
         )
 
     def _from_patches(self, c: Cov, geo) -> Cov:
@@ -1013,8 +1035,9 @@ class KernelFn(_StackFn):
         (``prod(S)**2`` entries per pair, up to the last layer that mixes pixels), the pixel
         diagonal (``prod(S)``) after it, 1 without pixels; the input state counts unless the
         first layer reads the raw inputs (a convolution's patches, a ``Flatten``).  For the
-        zoo it equals the largest array of a traced block per pair; a convolution with
-        padding outside ``SAME``'s stride-1 shift creates larger temporaries than its state.
+        zoo it equals the largest state a traced block hands between its programs, per pair
+        (what the memory guard reads); inside a program a convolution's window works on the
+        state's covariances joined (:meth:`Cov.map_joined`), about twice that.
 
         Parameters
         ----------

@@ -302,9 +302,13 @@ def test_memory_guard_names_a_batch_size_that_fits(digits, nt_ntk, monkeypatch):
     assert rel_err(H, nt_ntk("CNN-1-GAP")) < 1e-6
 
 
-def test_equal_layer_stacks_share_one_traced_working_set(digits, monkeypatch):
-    """Two separately built equal networks trace one block once; the estimate equals a fresh
-    trace's, and another stack or input shape is traced again."""
+def test_working_set_of_a_layers_kernel_needs_no_trace(digits, monkeypatch):
+    """A layers kernel's working set comes from its shape rules, without a trace (the rule
+    is checked against traced states in ``tests/test_layers_core.py``): CNN-1 on 8 x 8
+    digits keeps 64 entries per pair, 8 x 8 pairs in a block of 8.  A foreign
+    ``kernel_fn`` is traced once per feature shape and kept."""
+    from ntkbook import layers
+
     traced = []
     real = gram_memory._largest_intermediate
 
@@ -313,18 +317,16 @@ def test_equal_layer_stacks_share_one_traced_working_set(digits, monkeypatch):
         return real(fn, *specs)
 
     monkeypatch.setattr(gram_memory, "_largest_intermediate", spy)
-    monkeypatch.setattr(gram_memory, "_LARGEST_BY_LAYERS", {})
-    first = gram_memory.estimate_memory(archs.get("CNN-1"), digits, batch_size=8)
-    again = gram_memory.estimate_memory(archs.get("CNN-1"), digits, batch_size=8)
+    arch = archs.get("CNN-1")
+    est = gram_memory.estimate_memory(arch, digits, batch_size=8)
+    factor = gram_memory._working_set_factor(arch[2])
+    assert traced == [] and est["block_bytes"] == factor * 64 * 8 * 8 * 8
+    foreign = layers.to_stax(arch)[2]
+    first = gram_memory.estimate_memory(foreign, digits, batch_size=8)
+    again = gram_memory.estimate_memory(foreign, digits, batch_size=8)
     assert again["block_bytes"] == first["block_bytes"] > 0 and len(traced) == 1
-    gram_memory.estimate_memory(archs.get("CNN-2"), digits, batch_size=8)
-    gram_memory.estimate_memory(archs.get("CNN-1"), digits[:, :4, :4], batch_size=8)
-    assert len(traced) == 3
-    monkeypatch.setattr(gram_memory, "_LARGEST_BY_LAYERS", {})
-    assert (
-        gram_memory.estimate_memory(archs.get("CNN-1"), digits, batch_size=8)["block_bytes"]
-        == first["block_bytes"]
-    )
+    gram_memory.estimate_memory(foreign, digits[:, :4, :4], batch_size=8)
+    assert len(traced) == 2
 
 
 def test_memory_guard_rejects_a_result_too_large(digits, monkeypatch):

@@ -77,13 +77,13 @@ def test_compiled_ahead_the_stages_give_the_stored_values(stored):
 
 def test_pair_entries_is_the_largest_traced_covariance_per_pair():
     """``KernelFn.pair_entries`` (the automatic block size's working set, from the shape
-    rules) against the largest array of a traced 16 x 16 block divided by its 256 pairs,
-    the figure the rule used to trace for: equal for every zoo CNN on digits, MNIST and
-    MNIST-1D shapes; 1 for the MLPs (their largest traced arrays are the inputs, one row
-    per input, not per pair)."""
+    rules, which the memory guard reads too) against the largest state of a traced
+    16 x 16 block after any number of layers, divided by its 256 pairs: equal for every
+    zoo CNN on digits, MNIST and MNIST-1D shapes; 1 for the MLPs (their largest arrays
+    are the inputs, one row per input, not per pair)."""
     import jax
 
-    from ntkbook import archs, gram_memory
+    from ntkbook import archs
 
     for name in archs.names():
         for shape in ((8, 8, 1), (28, 28, 1), (40, 1)):
@@ -94,8 +94,14 @@ def test_pair_entries_is_the_largest_traced_covariance_per_pair():
                 continue
             with x64_scope(True):
                 spec = jax.ShapeDtypeStruct((16,) + shape, np.float64)
-                traced = gram_memory._largest_intermediate(
-                    lambda a, b, k=kernel_fn: k(a, b, "ntk"), spec, spec
+                traced = max(
+                    int(np.prod(leaf.shape)) * 8
+                    for i in range(len(kernel_fn.layers) + 1)
+                    for leaf in jax.tree_util.tree_leaves(
+                        jax.eval_shape(
+                            lambda a, b, k=kernel_fn, i=i: k.advance(k.start(a, b), 0, i), spec, spec
+                        )
+                    )
                 )
             assert entries == traced / (8 * 16 * 16), (name, shape)
     # by hand: CNN-1-GAP carries the full 64 x 64 pixel-pair covariance, CNN-1 its diagonal
