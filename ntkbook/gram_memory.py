@@ -135,7 +135,7 @@ def _largest_in_block(
     A :class:`~ntkbook.layers.KernelFn` is not traced: its largest state, read off the
     layers' shape rules (:meth:`~ntkbook.layers.KernelFn.pair_entries`), times the pairs
     of the block (``b1 (b1 + 1) / 2`` when a symmetric Gram that fits ``one_block`` runs as
-    the symmetric state).  The temporaries inside its programs are left out: a
+    the symmetric state), or one block of inputs where that is larger.  The temporaries inside its programs are left out: a
     convolution's window runs on the state's covariances joined side by side
     (:meth:`~ntkbook.layers.Cov.map_joined`), about twice the largest state, and the
     working-set factor was measured against the states (CNN-1-GAP's peak stayed at
@@ -148,7 +148,9 @@ def _largest_in_block(
     dt = np.dtype(dtype)
     if isinstance(kernel_fn, KernelFn):
         pairs = b1 * (b1 + 1) // 2 if one_block else b1 * b2
-        return float(kernel_fn.pair_entries(feature_shape) * pairs * dt.itemsize)
+        # the inputs themselves can be larger (an MLP on images keeps one entry per pair)
+        inputs = max(b1, b2) * math.prod(feature_shape)
+        return float(max(kernel_fn.pair_entries(feature_shape) * pairs, inputs) * dt.itemsize)
     t1, t2 = min(_TRACE_BLOCK, b1), min(_TRACE_BLOCK, b2)
     key = (kind, t1, t2, tuple(feature_shape), dt.str)
     known = _known_largest(kernel_fn)
