@@ -1035,9 +1035,10 @@ class KernelFn(_StackFn):
         (``prod(S)**2`` entries per pair, up to the last layer that mixes pixels), the pixel
         diagonal (``prod(S)``) after it, 1 without pixels; the input state counts unless the
         first layer reads the raw inputs (a convolution's patches, a ``Flatten``).  For the
-        zoo it equals the largest state a traced block hands between its programs, per pair
-        (what the memory guard reads); inside a program a convolution's window works on the
-        state's covariances joined (:meth:`Cov.map_joined`), about twice that.
+        zoo it equals the largest state of a traced block after any number of layers, per
+        pair (what the memory guard reads).  Temporaries can be larger: a convolution's
+        window works on the state's covariances joined (:meth:`Cov.map_joined`), about
+        twice the state, and one with padding outside ``SAME``'s stride-1 shift pads it.
 
         Parameters
         ----------
