@@ -107,7 +107,7 @@ def _known_largest(kernel_fn) -> dict:
         return {}
 
 
-# Working set of one block, in multiples of its largest intermediate array.  A kernel
+# Working set of one block, in multiples of its largest array (``_largest_in_block``).  A kernel
 # keeps the NNGP and NTK covariance tensors of the current layer plus temporaries, and
 # XLA's schedule of a whole stack keeps more of them alive the more convolutions run on
 # the full pixel-pair covariance.  Measured (``python -m ntkbook.bench --memory``, CPU,
@@ -130,20 +130,20 @@ def _working_set_factor(kernel_fn) -> int:
 def _largest_in_block(
     kernel_fn, feature_shape: tuple, kind: str, b1: int, b2: int, one_block: bool, dtype
 ) -> float:
-    """Bytes of the largest array one ``b1 x b2`` block of ``kernel_fn`` keeps (cached).
+    """Bytes of the largest array one ``b1 x b2`` block of ``kernel_fn`` keeps.
 
     A :class:`~ntkbook.layers.KernelFn` is not traced: its largest state, read off the
     layers' shape rules (:meth:`~ntkbook.layers.KernelFn.pair_entries`), times the pairs
-    of the block (``b1 (b1 + 1) / 2`` when a symmetric Gram that fits ``one_block`` runs as
-    the symmetric state), or one block of inputs where that is larger.  The temporaries inside its programs are left out: a
-    convolution's window runs on the state's covariances joined side by side
-    (:meth:`~ntkbook.layers.Cov.map_joined`), about twice the largest state, and the
-    working-set factor was measured against the states (CNN-1-GAP's peak stayed at
-    529 MB with the joined window, 537 MB before; ``python -m ntkbook.bench --memory``).
-    Any other ``kernel_fn`` is traced once per feature shape on a block of at most
-    ``_TRACE_BLOCK`` inputs and scaled by the pairs: its largest arrays are the pairwise
-    covariances, which grow as ``b1 * b2`` (tracing again at every block size cost a
-    second or more per call).
+    of the block (``b1 (b1 + 1) / 2`` when a symmetric Gram that fits ``one_block`` runs
+    as the symmetric state), or one block of inputs where that is larger.  Temporaries
+    inside its programs are left out: a convolution's window runs on the state's
+    covariances joined side by side (:meth:`~ntkbook.layers.Cov.map_joined`), about
+    twice the largest state, and the working-set factor was measured against the states
+    (CNN-1-GAP's peak was 529-545 MB with the joined window, 537 MB before;
+    ``python -m ntkbook.bench --memory``).  Any other ``kernel_fn`` is traced once per
+    feature shape on a block of at most ``_TRACE_BLOCK`` inputs (cached) and scaled by
+    the pairs: its largest arrays are the pairwise covariances, which grow as
+    ``b1 * b2`` (tracing again at every block size cost a second or more per call).
     """
     dt = np.dtype(dtype)
     if isinstance(kernel_fn, KernelFn):
