@@ -34,8 +34,8 @@ memory.  What it does beyond ``neural_tangents.batch``:
   To get the interpreter's speed for a ``stax`` network, build it with
   :mod:`ntkbook.layers` instead: the same names and arguments.
 * **Block size chosen by the engine** (``batch_size=None``): for a
-  :mod:`ntkbook.layers` kernel, from the traced working set per pair of inputs
-  and a cache (CPU) or memory (accelerator) budget,
+  :mod:`ntkbook.layers` kernel, from the working set per pair of inputs (its layers'
+  shape rules) and a cache (CPU) or memory (accelerator) budget,
   :func:`ntkbook.gram_memory.auto_batch_size`.
 
 Examples
@@ -255,8 +255,8 @@ def gram(
     batch_size
         Block size along each axis; working memory grows as ``batch_size**2``.
         ``None`` (default): for a :mod:`ntkbook.layers` kernel, chosen by
-        :func:`~ntkbook.gram_memory.auto_batch_size` from the traced working set of one
-        block and the cache (CPU) or free memory (accelerator); for any other
+        :func:`~ntkbook.gram_memory.auto_batch_size` from the working set of one block
+        (its layers' shape rules) and the cache (CPU) or free memory (accelerator); for any other
         kernel, :data:`FOREIGN_BLOCK`.  The :class:`GramRun` record reports the choice and
         the rule.
     progress
