@@ -326,11 +326,6 @@ def gram(
 
     with x64_scope(dtype == np.float64):
         one_block = symmetric and n1 <= b
-        if isinstance(kernel_fn, KernelFn) and len(devices) == 1 and devices[0] == jax.devices()[0]:
-            # every stage traced and compiled before the first block, side by side on the
-            # engine's threads
-            spec = jax.ShapeDtypeStruct((b,) + x.shape[1:], dtype)
-            kernel_fn.staged(kind).compile(spec, None if one_block else spec, engine.block_threads(devices))
         if check_memory:
             # a foreign kernel is not traced for its working set (tracing a neural-tangents
             # kernel costs about as much as a small Gram): only the result is checked
@@ -339,6 +334,11 @@ def gram(
                 b,
                 lambda bs: estimate_memory(kernel_fn, x, x2, kind, bs, dtype, devices, trace=ours),
             )
+        if isinstance(kernel_fn, KernelFn) and len(devices) == 1 and devices[0] == jax.devices()[0]:
+            # every stage traced and compiled before the first block, side by side on the
+            # engine's threads (after the guard: a refused block compiles nothing)
+            spec = jax.ShapeDtypeStruct((b,) + x.shape[1:], dtype)
+            kernel_fn.staged(kind).compile(spec, None if one_block else spec, engine.block_threads(devices))
         cache = None
         if cache_dir is not None:
             ident = kernel_identity(kernel_fn, x, kind)

@@ -341,7 +341,7 @@ def auto_batch_size(
     Rule: the working set per input pair ``w`` -- for a
     :class:`~ntkbook.layers.KernelFn`, the largest covariance its state holds per pair
     (:meth:`~ntkbook.layers.KernelFn.pair_entries`, from the layers' shape rules: for the
-    zoo, the largest array of a traced block) times the guard's working-set factor; for
+    zoo, the largest state of a traced block) times the guard's working-set factor; for
     any other ``kernel_fn``, one ``16 x 16`` block traced by :func:`estimate_memory` --,
     take the budget ``M`` -- on a CPU a
     quarter of the last-level cache (sysfs), on an accelerator a quarter of its
@@ -381,7 +381,7 @@ def auto_batch_size(
     devices = _device_list(devices)
     if isinstance(kernel_fn, KernelFn):
         # the state's largest covariance per pair, from the layers' shape rules: no trace
-        # (the guard traces the block gram then compiles, at the size chosen here)
+        # (the guard reads the same rule, _largest_in_block)
         per_pair = (
             _working_set_factor(kernel_fn) * kernel_fn.pair_entries(x.shape[1:]) * np.dtype(dtype).itemsize
         )
