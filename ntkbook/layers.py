@@ -844,11 +844,16 @@ def _named(names: tuple) -> type:
     return collections.namedtuple("Kernel", names)
 
 
+def _float_dtype(dtype) -> Any:
+    """``dtype`` promoted to at least the default float precision (float64 under x64), as
+    neural-tangents computes: float32 data give float64 kernels when x64 is on."""
+    return jnp.promote_types(dtype, jnp.zeros(()).dtype)
+
+
 def _as_float(x):
-    """``x`` as a JAX array of at least the default float precision (float64 under x64),
-    as neural-tangents computes: float32 data give float64 kernels when x64 is on."""
+    """``x`` as a JAX array of :func:`_float_dtype`."""
     x = jnp.asarray(x)
-    return x.astype(jnp.promote_types(x.dtype, jnp.zeros(()).dtype))
+    return x.astype(_float_dtype(x.dtype))
 
 
 def _advance(layers: Sequence[_Layer], c: Cov, full_until: int) -> Cov:
@@ -1142,9 +1147,7 @@ class _Staged:
         if threads < 1:
             raise ValueError(f"threads must be >= 1; got {threads}.")
         specs: Any = tuple(
-            jax.ShapeDtypeStruct(tuple(v.shape), jnp.promote_types(v.dtype, jnp.zeros(()).dtype))
-            for v in (x1, x2)
-            if v is not None
+            jax.ShapeDtypeStruct(tuple(v.shape), _float_dtype(v.dtype)) for v in (x1, x2) if v is not None
         )
         self.kernel_fn._check_inputs(specs[0], specs[-1])
         seen = set()
