@@ -24,7 +24,7 @@ import numpy as np
 from . import _checks
 from ._x64 import x64_scope
 from .engine import block_threads
-from .layers import KernelFn, _Conv
+from .layers import KernelFn, _Conv, _state_pairs
 
 __all__ = [
     "GramMemoryError",
@@ -134,11 +134,12 @@ def _largest_in_block(
 
     A :class:`~ntkbook.layers.KernelFn` is not traced: its largest state, read off the
     layers' shape rules (:meth:`~ntkbook.layers.KernelFn.pair_entries`), times the pairs
-    of the block (``b1 (b1 + 1) / 2`` when a symmetric Gram that fits ``one_block`` runs
-    as the symmetric state), or one block of inputs where that is larger.  Temporaries
-    inside its programs are left out: a convolution's window runs on the state's
-    covariances joined side by side (:meth:`~ntkbook.layers.Cov.map_joined`), about
-    twice the largest state, and the working-set factor was measured against the states
+    on the state's axis (:func:`~ntkbook.layers._state_pairs`: the block's ``b1 b2`` and
+    each input with itself, or ``b1 (b1 + 1) / 2`` when a symmetric Gram that fits
+    ``one_block`` runs as the symmetric state), or one block of inputs where that is
+    larger.  Temporaries inside its programs are left out: a convolution's window runs
+    on the NNGP and the NTK joined side by side (:meth:`~ntkbook.layers.Cov.map_joined`),
+    about twice the largest state, and the working-set factor was measured against the states
     (CNN-1-GAP's peak was 529-545 MB with the joined window, 537 MB before;
     ``python -m ntkbook.bench --memory``).  Any other ``kernel_fn`` is traced once per
     feature shape on a block of at most ``_TRACE_BLOCK`` inputs (cached) and scaled by
@@ -147,7 +148,7 @@ def _largest_in_block(
     """
     dt = np.dtype(dtype)
     if isinstance(kernel_fn, KernelFn):
-        pairs = b1 * (b1 + 1) // 2 if one_block else b1 * b2
+        pairs = _state_pairs(b1, b2, symmetric=one_block)
         # the inputs themselves can be larger (an MLP on images keeps one entry per pair)
         inputs = max(b1, b2) * math.prod(feature_shape)
         return float(max(kernel_fn.pair_entries(feature_shape) * pairs, inputs) * dt.itemsize)

@@ -113,20 +113,23 @@ class Cov:
     Attributes
     ----------
     nngp : array
-        Covariance of the two batches' outputs, spatial axes first and the pairs of
-        inputs last, as one axis ``P = B1 * B2`` (pair ``(a, b)`` at ``a * B2 + b``):
-        ``(H, H', W, W', P)`` over all pairs of pixels ``(p, p')`` when ``full``
-        (each spatial axis next to its partner; 1-D: ``(L, L', P)``), ``(H, W, P)``
-        on the pixel diagonal, ``(P,)`` without pixels.  Pairs-last keeps every
-        shift of a convolution a contiguous copy and every elementwise update a
-        long vectorisable row.
+        Covariances of pairs of outputs, spatial axes first and the pairs of inputs last,
+        on one axis of ``Q`` pairs: ``(H, H', W, W', Q)`` over all pairs of pixels
+        ``(p, p')`` when ``full`` (each spatial axis next to its partner; 1-D:
+        ``(L, L', Q)``), ``(H, W, Q)`` on the pixel diagonal, ``(Q,)`` without pixels.
+        The first ``P`` pairs are the kernel's (:attr:`pairs`: ``(a, b)`` at
+        ``a * B2 + b``); then, unless ``symmetric``, each input with itself, batch 1's
+        ``B1`` then batch 2's ``B2`` (``Q = P + B1 + B2``).  A ReLU reads every pair's
+        variances off those self pairs, and one update runs over the whole axis: the
+        self-covariances are pairs like any other, not arrays of their own.  CNN-1-GAP's
+        ReLU stage, one arc-cosine chain instead of three, traces and compiles in 0.15 s
+        of CPU time instead of 0.35 s, and ran a 13 x 13 block 7-13% faster (a 2-core
+        Xeon, one and two threads); its second convolution compiles in 0.13 s instead of
+        0.18 s.  Pairs-last keeps every shift of a
+        convolution a contiguous copy and every elementwise update a long vectorisable row.
     ntk : array or None
-        The NTK so far, shaped like ``nngp``; ``None`` before the first layer
-        with parameters.
-    cov1, cov2 : array
-        Each batch with itself, shaped like ``nngp`` with one batch axis:
-        ``(H, H', W, W', B)`` when ``full``, else ``(H, W, B)`` (per-pixel
-        variances) or ``(B,)``.
+        The NTK so far, on the kernel's ``P`` pairs only, shaped like ``nngp`` otherwise;
+        ``None`` before the first layer with parameters.
     full : bool
         Whether the pixel axes hold all pairs of pixels (``*S, *S``).
     spatial : tuple of int
@@ -134,70 +137,110 @@ class Cov:
     channels : int
         Channels (features) of the layer's finite input: the fan-in that the
         standard parameterization's NTK needs.
+    batches : tuple of two ints
+        ``(B1, B2)``, the inputs in each batch.
     inputs : tuple of two arrays, or None
         The raw inputs ``(x1, x2)`` while the state is the input itself (then a first
         convolution reads its covariances off the image patches, one matrix product,
         instead of shifting a covariance tensor); ``None`` after the first layer.
     symmetric : bool
         The two batches are the same inputs (a diagonal block of a Gram matrix): the
-        pair axis then holds only the pairs ``a <= b``, ``P = B (B + 1) / 2`` of them in
-        the order of ``np.triu_indices(B)`` (``_pair_index``), since
-        ``K[a, b] = K[b, a]``; ``cov2`` is ``None`` (it would repeat ``cov1``), and
+        pair axis then holds only the pairs ``a <= b``, ``P = Q = B (B + 1) / 2`` of them
+        in the order of ``np.triu_indices(B)`` (``_pair_index``), since
+        ``K[a, b] = K[b, a]``; the self pairs are among them, and
         :meth:`KernelFn.finish` scatters the pairs back to a symmetric ``(B, B)`` matrix.
     """
 
     nngp: Any
     ntk: Any
-    cov1: Any
-    cov2: Any
     full: bool
     spatial: tuple
     channels: int
+    batches: tuple[int, int]
     inputs: Any = None
     symmetric: bool = False
 
+    @property
+    def pairs(self) -> int:
+        """``P``: the pairs of inputs the kernel is wanted for (the NTK's pair axis)."""
+        b1, b2 = self.batches
+        return _kernel_pairs(b1, b2, self.symmetric)
+
+    def kernel_part(self, t):
+        """The kernel's ``P`` pairs of a pair axis of ``Q`` (the self pairs dropped)."""
+        p = self.pairs
+        return t if t.shape[-1] == p else lax.slice_in_dim(t, 0, p, axis=t.ndim - 1)
+
+    def variances(self):
+        """Per-pixel variance of every input: ``(*S, B1 + B2)``, batch 1 then batch 2
+        (``(*S, B)`` when ``symmetric``), read off the self pairs."""
+        t = _pixel_diagonal(self.nngp, self.spatial) if self.full else self.nngp
+        if self.symmetric:
+            rows, cols = _pair_index(self.batches[0])
+            return t[..., np.flatnonzero(rows == cols)]
+        return lax.slice_in_dim(t, self.pairs, t.shape[-1], axis=t.ndim - 1)
+
     def map(self, fn: Callable[[Any], Any], *, ntk: bool = True) -> Cov:
-        """Apply ``fn`` (acting on the leading spatial axes) to every covariance (and the NTK)."""
-        return replace(
-            self,
-            nngp=fn(self.nngp),
-            cov1=fn(self.cov1),
-            cov2=None if self.cov2 is None else fn(self.cov2),
-            ntk=None if self.ntk is None or not ntk else fn(self.ntk),
-        )
+        """Apply ``fn`` (acting on the leading spatial axes) to the NNGP (and the NTK)."""
+        return replace(self, nngp=fn(self.nngp), ntk=None if self.ntk is None or not ntk else fn(self.ntk))
 
     def map_joined(self, fn: Callable[[Any], Any]) -> Cov:
-        """:meth:`map` (the NTK included) as one call of ``fn`` on the covariances laid side
-        by side along the last (pair or batch) axis, then split back.
+        """:meth:`map` (the NTK included) as one call of ``fn`` on the NNGP and the NTK laid
+        side by side along the pair axis, then split back.
 
         ``fn`` must act on the leading spatial axes alone.  Used for a convolution's
         window, a chain of in-place updates that XLA compiles once per array it is
         applied to: on CNN-1-GAP's 13 x 13 block, four windowed arrays compiled in 0.31 s
         of CPU time against 0.14 s for one twice as wide (its second convolution's
-        program: 0.36-0.38 s against 0.11-0.13 s).  Joining costs one more pass over the
-        state: that program ran a block about 1 ms slower (4.1-5.6 against 5.0-6.8 ms,
-        a noisy 2-core Xeon), about 5% of a block, so the join pays on first calls and
-        small Grams and costs a few percent on Grams of thousands of blocks.
+        program: 0.36-0.38 s against 0.11-0.13 s, when the self-covariances were arrays
+        of their own).  Joining costs one more pass over the state: that program ran a
+        block about 1 ms slower (4.1-5.6 against 5.0-6.8 ms, a noisy 2-core Xeon), about
+        5% of a block, so the join pays on first calls and small Grams and costs a few
+        percent on Grams of thousands of blocks.
         """
-        parts = [a for a in (self.nngp, self.ntk, self.cov1, self.cov2) if a is not None]
-        out = fn(jnp.concatenate(parts, axis=-1))
-        ends = np.cumsum([a.shape[-1] for a in parts])
-        pieces = iter(
-            lax.slice_in_dim(out, end - a.shape[-1], end, axis=out.ndim - 1) for a, end in zip(parts, ends)
-        )
+        if self.ntk is None:
+            return self.map(fn)
+        q = self.nngp.shape[-1]
+        out = fn(jnp.concatenate([self.nngp, self.ntk], axis=-1))
+        last = out.ndim - 1
         return replace(
             self,
-            nngp=next(pieces),
-            ntk=None if self.ntk is None else next(pieces),
-            cov1=next(pieces),
-            cov2=None if self.cov2 is None else next(pieces),
+            nngp=lax.slice_in_dim(out, 0, q, axis=last),
+            ntk=lax.slice_in_dim(out, q, out.shape[-1], axis=last),
         )
+
+
+def _kernel_pairs(b1: int, b2: int, symmetric: bool) -> int:
+    """``P``: pairs of inputs of a ``b1 x b2`` block's kernel (``b (b + 1) / 2`` symmetric)."""
+    return b1 * (b1 + 1) // 2 if symmetric else b1 * b2
+
+
+def _state_pairs(b1: int, b2: int, symmetric: bool = False) -> int:
+    """``Q``: pairs on the state's pair axis for batches of ``b1`` and ``b2`` inputs: the
+    kernel's pairs and, unless ``symmetric``, each input with itself (:class:`Cov`).
+
+    What the memory model multiplies :meth:`KernelFn.pair_entries` by.
+    """
+    return _kernel_pairs(b1, b2, symmetric) + (0 if symmetric else b1 + b2)
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_sources(b1: int, b2: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For each pair ``k`` of the state's axis, the inputs it pairs, as indices into
+    :meth:`Cov.variances` (batch 1, then batch 2): ``(left, right)``, shape ``(Q,)`` each."""
+    if symmetric:
+        return _pair_index(b1)
+    one, two = np.arange(b1), b1 + np.arange(b2)
+    left = np.concatenate([np.repeat(one, b2), one, two])
+    right = np.concatenate([np.tile(two, b1), one, two])
+    left.flags.writeable = right.flags.writeable = False
+    return left, right
 
 
 jax.tree_util.register_pytree_node(
     Cov,
-    lambda c: ((c.nngp, c.ntk, c.cov1, c.cov2, c.inputs), (c.full, c.spatial, c.channels, c.symmetric)),
-    lambda aux, arrays: Cov(*arrays[:4], *aux[:3], inputs=arrays[4], symmetric=aux[3]),
+    lambda c: ((c.nngp, c.ntk, c.inputs), (c.full, c.spatial, c.channels, c.batches, c.symmetric)),
+    lambda aux, arrays: Cov(*arrays[:2], *aux[:4], inputs=arrays[2], symmetric=aux[4]),
 )
 
 
@@ -307,10 +350,14 @@ def _pool_axis(t, axis: int, window: int, stride: int, lo: int, hi: int, out: in
 
 
 def _pixel_diagonal(t, spatial: tuple):
-    """``(H, H', W, W', *B) -> (H, W, *B)``: the covariance of each pixel with itself."""
-    letters = "ijkl"[: len(spatial)]
-    spec = "".join(a + a for a in letters) + "...->" + letters + "..."
-    return jnp.einsum(spec, t)
+    """``(H, H', W, W', *B) -> (H, W, *B)``: the covariance of each pixel with itself.
+
+    Each pair of axes is merged (a free reshape) and read with stride ``H + 1``: one
+    strided slice, which traces and compiles faster than the equivalent ``einsum``.
+    """
+    merged = t.reshape(tuple(n * n for n in spatial) + t.shape[2 * len(spatial) :])
+    strides = tuple(n + 1 for n in spatial) + (1,) * (merged.ndim - len(spatial))
+    return lax.slice(merged, (0,) * merged.ndim, merged.shape, strides)
 
 
 @functools.lru_cache(maxsize=64)
@@ -333,8 +380,8 @@ def _pair_index(b: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = False) -> tuple[Any, Any, Any]:
-    """Covariances of two batches of feature maps, in the interpreter's layout.
+def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = False):
+    """The NNGP state of two batches of feature maps, in the interpreter's layout.
 
     Parameters
     ----------
@@ -346,14 +393,14 @@ def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = Fals
         Divides the inner products over F (the channel count, or channels x taps).
     symmetric : bool
         ``f2`` is ``f1`` (ignored): only the pairs ``a <= b`` of ``_pair_index``, gathered
-        from the same one matrix product, and ``cov2`` is ``None``.
+        from the same one matrix product.
 
     Returns
     -------
-    nngp, cov1, cov2
-        ``(H, H', W, W', P)``, ``(H, H', W, W', B1)``, ``(H, H', W, W', B2)`` when
-        ``full``, else ``(H, W, P)``, ``(H, W, B1)``, ``(H, W, B2)``; ``P = B1 B2``
-        (pair ``(a, b)`` at ``a B2 + b``), or ``B1 (B1 + 1) / 2`` when ``symmetric``.
+    nngp : array
+        ``(H, H', W, W', Q)`` when ``full``, else ``(H, W, Q)``: the ``P = B1 B2`` pairs
+        (``(a, b)`` at ``a B2 + b``), then each input with itself (``Q = P + B1 + B2``);
+        ``P = Q = B1 (B1 + 1) / 2`` when ``symmetric`` (:class:`Cov`).
     """
     if symmetric:
         f2 = f1
@@ -370,44 +417,23 @@ def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = Fals
         if symmetric:
             # gather the pairs a <= b first (rows of whole pixel blocks), so the transpose
             # into the layout moves only half the product: (P, *S, *S) -> (pairs..., P)
-            g = jnp.einsum(f"z{p}{q}->{pairs}z", g[(rows,) + (slice(None),) * n + (cols,)])
-        else:
-            g = jnp.einsum(f"a{p}b{q}->{pairs}ab", g)
-            g = g.reshape(g.shape[: 2 * n] + (b1 * b2,))
-        return (
-            g,
-            jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f1, f1) / norm,
-            None if symmetric else jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f2, f2) / norm,
-        )
-    g = jnp.einsum(f"a{p}z,b{p}z->{p}ab", f1, f2) / norm
-    g = g.reshape(g.shape[:n] + (b1 * b2,))
-    return (
-        g if rows is None else g[..., rows * b2 + cols],
-        jnp.einsum(f"a{p}z->{p}a", f1 * f1) / norm,
-        None if symmetric else jnp.einsum(f"a{p}z->{p}a", f2 * f2) / norm,
-    )
+            return jnp.einsum(f"z{p}{q}->{pairs}z", g[(rows,) + (slice(None),) * n + (cols,)])
+        g = jnp.einsum(f"a{p}b{q}->{pairs}ab", g)
+        g = g.reshape(g.shape[: 2 * n] + (b1 * b2,))
 
+        def selves(f):
+            return jnp.einsum(f"a{p}z,a{q}z->{pairs}a", f, f) / norm
 
-def _outer(p1, p2, symmetric: bool = False):
-    """``p1[..., a] * p2[..., b]`` on the pair axis: ``(..., P)``.
+    else:
+        g = jnp.einsum(f"a{p}z,b{p}z->{p}ab", f1, f2) / norm
+        g = g.reshape(g.shape[:n] + (b1 * b2,))
+        if symmetric:
+            return g[..., rows * b2 + cols]
 
-    All pairs ``a * B2 + b`` (``P = B1 B2``), or, ``symmetric``, the pairs ``a <= b`` of
-    ``_pair_index`` (``p1`` and ``p2`` then index the same batch; ``P = B (B + 1) / 2``).
-    """
-    if symmetric:
-        rows, cols = _pair_index(p1.shape[-1])
-        return p1[..., rows] * p2[..., cols]
-    prod = p1[..., :, None] * p2[..., None, :]
-    return prod.reshape(prod.shape[:-2] + (prod.shape[-2] * prod.shape[-1],))
+        def selves(f):
+            return jnp.einsum(f"a{p}z->{p}a", f * f) / norm
 
-
-def _variances(c: Cov) -> tuple[Any, Any]:
-    """Per-pixel variances of each batch: ``(*S, B1)`` and ``(*S, B2)`` (the same array when
-    ``c.symmetric``)."""
-    v1 = _pixel_diagonal(c.cov1, c.spatial) if c.full else c.cov1
-    if c.cov2 is None:
-        return v1, v1
-    return v1, _pixel_diagonal(c.cov2, c.spatial) if c.full else c.cov2
+    return jnp.concatenate([g, selves(f1), selves(f2)], axis=-1)
 
 
 # Cephes' rational approximation of atan on [0, tan(pi/8)] (atan.c: P/Q, relative error
@@ -596,15 +622,17 @@ class _Affine(_Layer):
     def _update(self, moved: Cov, fan_in: int, **changes) -> Cov:
         """``nngp -> W^2 nngp + b^2`` and the NTK by the parameterization's rule, for a state
         ``moved`` whose covariances (the NTK included) went through the layer's map of
-        pixels already (a convolution's window; nothing for a dense layer)."""
+        pixels already (a convolution's window; nothing for a dense layer).  The NTK
+        reads the NNGP's kernel pairs alone (:meth:`Cov.kernel_part`)."""
         w2, b2 = self.W_std**2, (self.b_std or 0.0) ** 2
         new = moved.map(lambda t: w2 * t + b2, ntk=False)
         ntk_old = moved.ntk
         if self.parameterization == "ntk":
-            ntk = new.nngp if ntk_old is None else new.nngp + w2 * ntk_old
+            nngp = new.kernel_part(new.nngp)
+            ntk = nngp if ntk_old is None else nngp + w2 * ntk_old
         else:
             # standard: the weights' gradient carries the fan-in, a bias adds 1 (stax's rule)
-            ntk = fan_in * moved.nngp + (0.0 if ntk_old is None else w2 * ntk_old)
+            ntk = fan_in * moved.kernel_part(moved.nngp) + (0.0 if ntk_old is None else w2 * ntk_old)
             if self.b_std is not None:
                 ntk = ntk + 1.0
         return replace(new, ntk=ntk, **changes)
@@ -711,14 +739,14 @@ class _Conv(_Affine):
             )
 
         p1 = patches(x1)
-        nngp, cov1, cov2 = _feature_covariances(
+        nngp = _feature_covariances(
             p1,
             p1 if c.symmetric else patches(x2),
             c.full,
             c.channels * math.prod(self.filter_shape),
             c.symmetric,
         )
-        return replace(c, nngp=nngp, cov1=cov1, cov2=cov2, inputs=None)
+        return replace(c, nngp=nngp, inputs=None)
 
 
 class _Relu(_Layer):
@@ -726,25 +754,17 @@ class _Relu(_Layer):
         return jnp.maximum(x, 0)
 
     def kernel(self, c):
-        v1, v2 = _variances(c)  # (*S, B1) and (*S, B2)
-        n = len(c.spatial)
+        # every pair's two variances, read off the self pairs: (*S, Q) each
+        left, right = _pair_sources(*c.batches, c.symmetric)
+        v = c.variances()
+        v1, v2 = v[..., left], v[..., right]
         if c.full:
-            # entry (p, p', a, b) pairs x1's pixel p with x2's pixel p': variances v1[p] v2[p']
-            def at_p(v):  # (H, W, B) -> (H, 1, W, 1, B)
-                return v.reshape(sum(((h, 1) for h in c.spatial), ()) + v.shape[n:])
-
-            def at_q(v):  # (H, W, B) -> (1, H, 1, W, B)
-                return v.reshape(sum(((1, h) for h in c.spatial), ()) + v.shape[n:])
-
-            prod = _outer(at_p(v1), at_q(v2), c.symmetric)
-            cov1, _ = _arccos_relu(c.cov1, at_p(v1) * at_q(v1))
-            cov2 = None if c.cov2 is None else _arccos_relu(c.cov2, at_p(v2) * at_q(v2))[0]
-        else:
-            prod = _outer(v1, v2, c.symmetric)
-            # E[relu(u)^2] = var / 2
-            cov1, cov2 = c.cov1 / 2, None if c.cov2 is None else c.cov2 / 2
-        nngp, step = _arccos_relu(c.nngp, prod)
-        return replace(c, nngp=nngp, ntk=None if c.ntk is None else c.ntk * step, cov1=cov1, cov2=cov2)
+            # entry (p, p', k) pairs the left input's pixel p with the right one's p'
+            shape = v1.shape[len(c.spatial) :]
+            v1 = v1.reshape(sum(((h, 1) for h in c.spatial), ()) + shape)
+            v2 = v2.reshape(sum(((1, h) for h in c.spatial), ()) + shape)
+        nngp, step = _arccos_relu(c.nngp, v1 * v2)
+        return replace(c, nngp=nngp, ntk=None if c.ntk is None else c.ntk * c.kernel_part(step))
 
 
 class _AvgPool(_Layer):
@@ -877,39 +897,19 @@ def _input_state(first: _Layer, mixing: bool, x1, x2=None) -> Cov:
     spatial = tuple(x1.shape[1:-1])
     full = mixing and bool(spatial)
     chans = x1.shape[-1]
+    batches = (x1.shape[0], x2.shape[0])
     if isinstance(first, _Flatten) and spatial:
         # a stack that starts by flattening (the zoo's MLPs on images) needs only the inner
         # products of the flat inputs: the mean over pixels of the per-pixel covariances is
         # x1 . x2 / (pixels x channels), without an (H, W, B1 B2) array (784x smaller on MNIST)
         f1, f2 = x1.reshape(x1.shape[0], -1), x2.reshape(x2.shape[0], -1)
-        nngp, cov1, cov2 = _feature_covariances(f1, f2, False, f1.shape[-1], sym)
-        return Cov(
-            nngp=nngp,
-            ntk=None,
-            cov1=cov1,
-            cov2=cov2,
-            full=False,
-            spatial=(),
-            channels=f1.shape[-1],
-            symmetric=sym,
-        )
+        nngp = _feature_covariances(f1, f2, False, f1.shape[-1], sym)
+        return Cov(nngp, None, False, (), f1.shape[-1], batches, symmetric=sym)
     if isinstance(first, _Conv):
         # the first convolution reads the raw inputs' patches (_Conv._from_patches)
-        return Cov(
-            nngp=None,
-            ntk=None,
-            cov1=None,
-            cov2=None,
-            full=full,
-            spatial=spatial,
-            channels=chans,
-            inputs=(x1, x2),
-            symmetric=sym,
-        )
-    nngp, cov1, cov2 = _feature_covariances(x1, x2, full, chans, sym)
-    return Cov(
-        nngp=nngp, ntk=None, cov1=cov1, cov2=cov2, full=full, spatial=spatial, channels=chans, symmetric=sym
-    )
+        return Cov(None, None, full, spatial, chans, batches, inputs=(x1, x2), symmetric=sym)
+    nngp = _feature_covariances(x1, x2, full, chans, sym)
+    return Cov(nngp, None, full, spatial, chans, batches, symmetric=sym)
 
 
 @functools.lru_cache(maxsize=256)
@@ -1006,19 +1006,18 @@ class KernelFn(_StackFn):
         ``[b, a]``: the result is exactly symmetric.
         """
         f = _Flatten().kernel(c) if c.spatial else c
+        b1, b2 = f.batches
         if f.symmetric:
-            b = f.cov1.shape[-1]
-            rows, cols = _pair_index(b)
+            rows, cols = _pair_index(b1)
 
             def square(v):
-                return jnp.zeros((b, b), v.dtype).at[rows, cols].set(v).at[cols, rows].set(v)
+                return jnp.zeros((b1, b1), v.dtype).at[rows, cols].set(v).at[cols, rows].set(v)
         else:
-            shape = (f.cov1.shape[-1], f.cov2.shape[-1])  # (B1, B2) from the pair axis
 
             def square(v):
-                return v.reshape(shape)
+                return v.reshape(b1, b2)
 
-        nngp = square(f.nngp)
+        nngp = square(f.kernel_part(f.nngp))
         return Kernel(nngp=nngp, ntk=jnp.zeros_like(nngp) if f.ntk is None else square(f.ntk))
 
     def _check_inputs(self, x1, x2) -> None:
@@ -1044,9 +1043,10 @@ class KernelFn(_StackFn):
         diagonal (``prod(S)``) after it, 1 without pixels; the input state counts unless the
         first layer reads the raw inputs (a convolution's patches, a ``Flatten``).  For the
         zoo it equals the largest state of a traced block after any number of layers, per
-        pair (what the memory guard reads).  Temporaries can be larger: a convolution's
-        window works on the state's covariances joined (:meth:`Cov.map_joined`), about
-        twice the state, and one with padding outside ``SAME``'s stride-1 shift pads it.
+        pair on the state's axis (:func:`_state_pairs`; what the memory guard reads).
+        Temporaries can be larger: a convolution's window works on the NNGP and the NTK
+        joined (:meth:`Cov.map_joined`), about twice the state, and one with padding
+        outside ``SAME``'s stride-1 shift pads it.
 
         Parameters
         ----------

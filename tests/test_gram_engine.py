@@ -305,7 +305,8 @@ def test_memory_guard_names_a_batch_size_that_fits(digits, nt_ntk, monkeypatch):
 def test_working_set_of_a_layers_kernel_needs_no_trace(digits, monkeypatch):
     """A layers kernel's working set comes from its shape rules, without a trace (the rule
     is checked against traced states in ``tests/test_layers_core.py``): CNN-1 on 8 x 8
-    digits keeps 64 entries per pair, 8 x 8 pairs in a block of 8.  A foreign
+    digits keeps 64 entries per pair, and a block of 8 carries 8 x 8 pairs and each of
+    its 16 inputs with itself.  A foreign
     ``kernel_fn`` is traced once per feature shape and kept."""
     from ntkbook import layers
 
@@ -320,7 +321,7 @@ def test_working_set_of_a_layers_kernel_needs_no_trace(digits, monkeypatch):
     arch = archs.get("CNN-1")
     est = gram_memory.estimate_memory(arch, digits, batch_size=8)
     factor = gram_memory._working_set_factor(arch[2])
-    assert traced == [] and est["block_bytes"] == factor * 64 * 8 * 8 * 8
+    assert traced == [] and est["block_bytes"] == factor * 64 * (8 * 8 + 16) * 8
     foreign = layers.to_stax(arch)[2]
     first = gram_memory.estimate_memory(foreign, digits, batch_size=8)
     again = gram_memory.estimate_memory(foreign, digits, batch_size=8)

@@ -203,8 +203,8 @@ def test_flatten_first_stack_keeps_no_pixel_axes():
     kernel equals the same network on the flattened inputs (the same sums, reordered)."""
     x = np.random.default_rng(3).normal(size=(6, 7, 5, 2))
     net = archs.get("10-L")
-    state = net.kernel_fn.start(x, x)  # all 6 x 6 pairs
-    assert state.spatial == () and state.nngp.shape == (36,)
+    state = net.kernel_fn.start(x, x)  # all 6 x 6 pairs, then each input with itself
+    assert state.spatial == () and state.nngp.shape == (36 + 6 + 6,)
     assert net.kernel_fn.start(x).nngp.shape == (21,)  # x with itself: the pairs a <= b
     np.testing.assert_allclose(
         net.kernel_fn(x, None, "ntk"), net.kernel_fn(x.reshape(6, -1), None, "ntk"), rtol=1e-14

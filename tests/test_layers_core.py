@@ -78,7 +78,8 @@ def test_compiled_ahead_the_stages_give_the_stored_values(stored):
 def test_pair_entries_is_the_largest_traced_covariance_per_pair():
     """``KernelFn.pair_entries`` (the automatic block size's working set, from the shape
     rules, which the memory guard reads too) against the largest state of a traced
-    16 x 16 block after any number of layers, divided by its 256 pairs: equal for every
+    16 x 16 block after any number of layers, divided by the pairs on its state's axis
+    (256 kernel pairs and 32 inputs with themselves, ``layers._state_pairs``): equal for every
     zoo CNN on digits, MNIST and MNIST-1D shapes; 1 for the MLPs (their largest arrays
     are the inputs, one row per input, not per pair)."""
     import jax
@@ -103,7 +104,7 @@ def test_pair_entries_is_the_largest_traced_covariance_per_pair():
                         )
                     )
                 )
-            assert entries == traced / (8 * 16 * 16), (name, shape)
+            assert entries == traced / (8 * layers._state_pairs(16, 16)), (name, shape)
     # by hand: CNN-1-GAP carries the full 64 x 64 pixel-pair covariance, CNN-1 its diagonal
     assert archs.get("CNN-1-GAP").kernel_fn.pair_entries((8, 8, 1)) == 64**2
     assert archs.get("CNN-1").kernel_fn.pair_entries((8, 8, 1)) == 64
@@ -172,7 +173,7 @@ def test_symmetric_state_holds_each_unordered_pair_once():
 
     sym = jax.jit(lambda a: kf.advance(kf.start(a)))(x)
     full = jax.jit(lambda a: kf.advance(kf.start(a, a)))(x)
-    assert sym.symmetric and sym.cov2 is None and sym.nngp.shape[-1] == 6
+    assert sym.symmetric and sym.nngp.shape[-1] == 6 and sym.pairs == 6
     want = np.asarray(full.nngp)[..., rows * 3 + cols]
     assert np.max(np.abs(np.asarray(sym.nngp) - want)) / np.max(np.abs(want)) < SYM_RTOL
 
