@@ -395,3 +395,22 @@ def test_cache_folder_of_another_gram_is_refused(digits, tmp_path):
     gram.gram(lambda a, c, k: kf2(a, c, k), digits, batch_size=8, progress=False, cache_dir=other)
     with pytest.raises(ValueError, match="different Gram matrix"):
         gram.gram(lambda a, c, k: kf10(a, c, k), digits, batch_size=8, progress=False, cache_dir=other)
+
+
+def test_automatic_block_pads_fewest_rows():
+    """``_least_padding`` against a brute force over every block size: of the sizes that
+    split ``n`` into equal blocks (``e == ceil(n / ceil(n / e))``) between 3/4 of the
+    budget's block (not below 10) and the block itself, the one with the fewest padded
+    rows, the larger on a tie; the fewest blocks, evened out, when none is in range."""
+
+    def brute(n: int, b: int) -> int:
+        lo = min(b, max(10, -(-3 * b // 4)))
+        first = -(-n // -(-n // b))
+        equal = [e for e in range(lo, b + 1) if e == -(-n // -(-n // e))] + [first]
+        return min(equal, key=lambda e: (-(-n // e) * e, -e))
+
+    for n in range(1, 400):
+        for b in {min(n, b) for b in (10, 13, 16, 40, 134)}:
+            assert gram_memory._least_padding(n, b) == brute(n, b), (n, b)
+    # the case that set it: 100 digits in 10 blocks of 10, not 8 of 13 (104 rows)
+    assert gram_memory._least_padding(100, 13) == 10
