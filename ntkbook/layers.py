@@ -754,7 +754,8 @@ class _Relu(_Layer):
         return jnp.maximum(x, 0)
 
     def kernel(self, c):
-        # every pair's two variances, read off the self pairs: (*S, Q) each
+        # every pair's two variances, read off the self pairs: (*S, Q) each.  A self pair's
+        # own pixel diagonal then has a snapped determinant and angle 0: exactly var / 2
         left, right = _pair_sources(*c.batches, c.symmetric)
         v = c.variances()
         v1, v2 = v[..., left], v[..., right]
@@ -904,12 +905,25 @@ def _input_state(first: _Layer, mixing: bool, x1, x2=None) -> Cov:
         # x1 . x2 / (pixels x channels), without an (H, W, B1 B2) array (784x smaller on MNIST)
         f1, f2 = x1.reshape(x1.shape[0], -1), x2.reshape(x2.shape[0], -1)
         nngp = _feature_covariances(f1, f2, False, f1.shape[-1], sym)
-        return Cov(nngp, None, False, (), f1.shape[-1], batches, symmetric=sym)
+        return Cov(
+            nngp=nngp, ntk=None, full=False, spatial=(), channels=f1.shape[-1], batches=batches, symmetric=sym
+        )
     if isinstance(first, _Conv):
         # the first convolution reads the raw inputs' patches (_Conv._from_patches)
-        return Cov(None, None, full, spatial, chans, batches, inputs=(x1, x2), symmetric=sym)
+        return Cov(
+            nngp=None,
+            ntk=None,
+            full=full,
+            spatial=spatial,
+            channels=chans,
+            batches=batches,
+            inputs=(x1, x2),
+            symmetric=sym,
+        )
     nngp = _feature_covariances(x1, x2, full, chans, sym)
-    return Cov(nngp, None, full, spatial, chans, batches, symmetric=sym)
+    return Cov(
+        nngp=nngp, ntk=None, full=full, spatial=spatial, channels=chans, batches=batches, symmetric=sym
+    )
 
 
 @functools.lru_cache(maxsize=256)
