@@ -473,16 +473,16 @@ def _cold() -> None:
 
 
 def block_sweep(
-    n: int = 400,
+    n: int = 160,
     names: tuple[str, ...] = ZOO_KERNELS,
-    sizes: tuple[int, ...] = (25, 50, 100, 200, 400),
+    sizes: tuple[int, ...] = (10, 16, 40, 80),
     repeats: int = 2,
     log: Callable | None = print,
 ):
     """Seconds per Gram at fixed block sizes against ``batch_size=None``, per zoo kernel.
 
     Each kernel is what :func:`ntkbook.gram.gram` runs for ``archs.get(name)``
-    at defaults (the hand-written kernel), on ``n`` digits (8 x 8, float64);
+    at defaults (its ``ntkbook.layers`` kernel), on ``n`` digits (8 x 8, float64);
     each cell is the best of ``repeats`` warm calls (compiled beforehand).
 
     Returns

@@ -372,24 +372,25 @@ def auto_batch_size(
     ``k`` from ``ceil(N / b)`` up that pads fewest rows, the block not below 3/4 of the
     budget's (nor 10).  The memory guard still applies on top.
 
-    Measured on this project's 2-core CPU (32 MiB L3, shared with other jobs,
-    load ~10), float64, ``N = 160`` digits (8 x 8), seconds per warm Gram with
-    the hand-written kernels (``python -m ntkbook.bench --sweep``), first sweep,
-    which set the budget; a second run with the final rule (blocks 16/40/80/160
-    and the automatic one: within 11 % of the best fixed size for the CNNs, the
-    MLPs' millisecond timings are noise) is stored for appendix A1 in
-    ``notebooks/data/a1_block_sweep.csv``:
+    The budget was set on the first sweep (``python -m ntkbook.bench --sweep``) on this
+    project's 2-core CPU with 32 MiB of L3, with kernels since replaced.  The stored
+    sweep for appendix A1 (``notebooks/data/a1_block_sweep.csv``: a 2-core Xeon whose
+    virtual machine reports 300 MiB of L3; float64, ``N = 160`` digits (8 x 8), best of
+    two warm Grams, seconds; the automatic block in brackets):
 
-    ==========  ======  ======  ======  ======
-    kernel       b=20    b=40    b=80   b=160
-    ==========  ======  ======  ======  ======
-    CNN-1        0.45    0.32    0.96    1.16
-    CNN-2        0.72    0.65    1.53    2.02
-    CNN-1-GAP   22.6    29.3    45.4    48.5
-    ==========  ======  ======  ======  ======
+    ==========  ======  ======  ======  ======  ============
+    kernel       b=10    b=16    b=40    b=80   automatic
+    ==========  ======  ======  ======  ======  ============
+    CNN-1        0.17    0.091   0.041   0.046  0.043 (80)
+    CNN-2        0.28    0.086   0.061   0.076  0.073 (80)
+    CNN-1-GAP    1.72    3.75    5.28    5.79   1.87 (10)
+    CNN-2-GAP    3.11    7.40   11.0    13.8    2.92 (10)
+    ==========  ======  ======  ======  ======  ============
 
-    (the MLPs take milliseconds at every size; one block of all inputs is
-    what the rule gives them).
+    (the MLPs take milliseconds at every size; one block of all inputs is what the rule
+    gives them).  The pooled kernels' time per pair grows with the block beyond about
+    10 inputs, faster than the budget assumes on this machine; on 100 and 160 inputs the
+    least padding cuts their budget's block of 13 to 10.
 
     Returns
     -------
