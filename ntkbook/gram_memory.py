@@ -24,7 +24,7 @@ import numpy as np
 from . import _checks
 from ._x64 import x64_scope
 from .engine import block_threads
-from .layers import KernelFn, _Conv, _state_pairs
+from .layers import KernelFn, _Conv
 
 __all__ = [
     "GramMemoryError",
@@ -134,7 +134,7 @@ def _largest_in_block(
 
     A :class:`~ntkbook.layers.KernelFn` is not traced: its largest state, read off the
     layers' shape rules (:meth:`~ntkbook.layers.KernelFn.pair_entries`), times the pairs
-    on the state's axis (:func:`~ntkbook.layers._state_pairs`: the block's ``b1 b2`` and
+    on the state's axis (:meth:`~ntkbook.layers.KernelFn.state_pairs`: the block's ``b1 b2`` and
     each input with itself, or ``b1 (b1 + 1) / 2`` when a symmetric Gram that fits
     ``one_block`` runs as the symmetric state), or one block of inputs where that is
     larger.  Temporaries inside its programs are left out: a convolution's window runs
@@ -148,7 +148,7 @@ def _largest_in_block(
     """
     dt = np.dtype(dtype)
     if isinstance(kernel_fn, KernelFn):
-        pairs = _state_pairs(b1, b2, symmetric=one_block)
+        pairs = KernelFn.state_pairs(b1, b2, symmetric=one_block)
         # the inputs themselves can be larger (an MLP on images keeps one entry per pair)
         inputs = max(b1, b2) * math.prod(feature_shape)
         return float(max(kernel_fn.pair_entries(feature_shape) * pairs, inputs) * dt.itemsize)
@@ -324,8 +324,9 @@ def _cache_bytes() -> int:
 # 3.58 s at 20 and 4.85 s at 34 (load ~17); b = 5 and 7 took 3.7 s, their covariances
 # then under the size where the ReLU took the rational angle (2**18 entries, since
 # lowered to layers._FAST_ANGLE_MIN).  With that threshold lowered and the ReLU traced
-# in lax, 13 stays the fastest on a 2-core Xeon: 0.62 s wall per warm Gram at 13,
-# 0.79 s at 10, 0.80-0.91 s at 7 and 1.34-1.46 s at 16.
+# in lax, 13 was the fastest on a 2-core Xeon (0.62 s wall per warm Gram at 13, 0.79 s at
+# 10, 0.80-0.91 s at 7, 1.34-1.46 s at 16); with the self-covariances carried as pairs,
+# 10 is (0.65 s against 0.71-0.75 s at 13, 100 digits), which the least padding picks.
 _CPU_CACHE_SHARE = 1 / 4
 # On an accelerator, one block may use this share of its free memory (two blocks are
 # in flight per device, and XLA's temporaries exceed the traced estimate).
@@ -336,7 +337,8 @@ _TRACE_BLOCK = 16
 
 def _least_padding(n: int, b: int) -> int:
     """The size of equal blocks, at most ``b`` and not below 3/4 of it (nor ``_MIN_BLOCK``),
-    that cover ``n`` inputs with the fewest padded rows (the larger size on a tie).
+    that cover ``n`` inputs with the fewest padded rows (the larger size on a tie); when no
+    split lands in that range, the fewest blocks evened out (11 inputs, ``b = 10``: 6).
 
     ``k`` blocks of ``ceil(n / k)`` rows, for ``k`` from ``ceil(n / b)`` up: a padded row
     costs a block as much as a real one, and the pairs grow as the rows squared.  Measured
@@ -346,11 +348,11 @@ def _least_padding(n: int, b: int) -> int:
     the budget's costs nothing measurable.
     """
     lo = min(b, max(_MIN_BLOCK, -(-3 * b // 4)))
-    k = -(-n // b)
-    sizes = [-(-n // k)]  # the fewest blocks, evened out (can fall below lo: 11 inputs, b = 10)
-    while k < n and -(-n // (k + 1)) >= lo:
-        k += 1
-        sizes.append(-(-n // k))
+
+    def evened(size: int) -> int:  # the blocks of ``size`` cover n: as equal as they can be
+        return -(-n // -(-n // size))
+
+    sizes = {evened(b)} | {e for e in map(evened, range(lo, b + 1)) if e >= lo}
     return min(sizes, key=lambda size: (-(-n // size) * size, -size))
 
 
@@ -370,7 +372,8 @@ def auto_batch_size(
     the number of inputs, then evened out so that the blocks cover the inputs
     with as little padding as possible: ``b = ceil(N / k)`` for the number of blocks
     ``k`` from ``ceil(N / b)`` up that pads fewest rows, the block not below 3/4 of the
-    budget's (nor 10).  The memory guard still applies on top.
+    budget's (nor 10; the fewest blocks evened out when no split lands there).  The
+    memory guard still applies on top.
 
     The budget was set on the first sweep (``python -m ntkbook.bench --sweep``) on this
     project's 2-core CPU with 32 MiB of L3, with kernels since replaced.  The stored
@@ -422,7 +425,8 @@ def auto_batch_size(
     b = _least_padding(n, min(max(b, _MIN_BLOCK), _MAX_BLOCK, n))
     return b, dict(
         rule=f"b = sqrt(budget / bytes per pair), budget = {where} "
-        f"({budget / 2**20:.0f} MiB), {per_pair:.0f} bytes per pair",
+        f"({budget / 2**20:.0f} MiB), {per_pair:.0f} bytes per pair, then the equal blocks "
+        "down to 3/4 of that which pad fewest rows",
         bytes_per_pair=per_pair,
         budget_bytes=budget,
     )

@@ -21,24 +21,28 @@ Every layer holds, in one class, its three parts:
   NTK accumulated so far become those of its outputs.
 
 One interpreter, :class:`KernelFn`, composes the updates of any stack.  The
-state it carries (:class:`Cov`) is the covariance of the two batches, of each
-batch with itself, and the NTK, over
+state it carries (:class:`Cov`) is the NNGP covariance and the NTK of pairs of
+inputs, over
 
-* all pairs of pixels ``(*S, *S, B1 B2)`` (*full*) up to the last layer that
+* all pairs of pixels ``(*S, *S, Q)`` (*full*) up to the last layer that
   mixes pixels (an average pool or the global average pool), because those need
   the covariance of different pixels;
-* the pixel diagonal ``(*S, B1 B2)`` from there on (a convolution, a dense
+* the pixel diagonal ``(*S, Q)`` from there on (a convolution, a dense
   layer acting on channels and the ReLU never mix two pixels' diagonals);
-* no pixels ``(B1 B2,)`` after ``Flatten``/``GlobalAvgPool``.
+* no pixels ``(Q,)`` after ``Flatten``/``GlobalAvgPool``.
 
-The two batch axes are one axis of ``B1 * B2`` pairs, last: every elementwise
-update (the arc-cosine above all) then runs over long contiguous rows, which XLA
-vectorises (2.4x faster than over a trailing axis of ``B2 = 15``, measured).  A
-batch with itself (``kernel_fn(x)``, ``x2=None``) carries only the pairs
-``a <= b`` (:attr:`Cov.symmetric`, ``_pair_index``): ``K[a, b] = K[b, a]``, so
-half the pairs are never computed; only the input covariances, the variance
-products and the readout know which pairs the axis holds, every layer's update
-is the same.
+The pairs of inputs are one axis, last: every elementwise update (the
+arc-cosine above all) then runs over long contiguous rows, which XLA vectorises
+(2.4x faster than over a trailing axis of ``B2 = 15``, measured).  The NNGP's
+axis holds the kernel's ``B1 * B2`` pairs and then each input with itself
+(``Q = B1 B2 + B1 + B2``), whose covariances give the ReLU its variances; the
+NTK holds the kernel's pairs alone.  A batch with itself (``kernel_fn(x)``,
+``x2=None``) carries only the pairs ``a <= b`` (:attr:`Cov.symmetric`,
+``_pair_index``), the self pairs among them: ``K[a, b] = K[b, a]``, so half the
+pairs are never computed.  Only the input covariances, the ReLU (which pairs
+read which variances, ``_pair_sources``), the affine layers' NTK (the kernel's
+pairs, :meth:`Cov.kernel_part`) and the readout know which pairs the axis holds;
+the other updates are the same for every pair.
 
 The ReLU update is the arc-cosine expectation written as neural-tangents
 writes it (``sqrt(v1 v2 - k^2)`` and ``atan2``, no division by a variance), so
@@ -75,6 +79,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax, random
 
+from . import _checks
 from ._prng import normal, same_draws
 
 __all__ = [
@@ -213,15 +218,6 @@ class Cov:
 def _kernel_pairs(b1: int, b2: int, symmetric: bool) -> int:
     """``P``: pairs of inputs of a ``b1 x b2`` block's kernel (``b (b + 1) / 2`` symmetric)."""
     return b1 * (b1 + 1) // 2 if symmetric else b1 * b2
-
-
-def _state_pairs(b1: int, b2: int, symmetric: bool = False) -> int:
-    """``Q``: pairs on the state's pair axis for batches of ``b1`` and ``b2`` inputs: the
-    kernel's pairs and, unless ``symmetric``, each input with itself (:class:`Cov`).
-
-    What the memory model multiplies :meth:`KernelFn.pair_entries` by.
-    """
-    return _kernel_pairs(b1, b2, symmetric) + (0 if symmetric else b1 + b2)
 
 
 @functools.lru_cache(maxsize=64)
@@ -398,7 +394,8 @@ def _feature_covariances(f1, f2, full: bool, norm: float, symmetric: bool = Fals
     Returns
     -------
     nngp : array
-        ``(H, H', W, W', Q)`` when ``full``, else ``(H, W, Q)``: the ``P = B1 B2`` pairs
+        ``(H, H', W, W', Q)`` when ``full``, else ``(H, W, Q)`` (``(Q,)`` for flat
+        features ``(B, F)``): the ``P = B1 B2`` pairs
         (``(a, b)`` at ``a B2 + b``), then each input with itself (``Q = P + B1 + B2``);
         ``P = Q = B1 (B1 + 1) / 2`` when ``symmetric`` (:class:`Cov`).
     """
@@ -454,17 +451,19 @@ _ATAN_Q = (
 )
 _TAN_PI_8 = 0.41421356237309504880
 # Arrays of at least this many entries take the rational angle: below it, the time XLA
-# needs to compile the longer program exceeds what the faster evaluation saves.  At 2**14
-# the self-covariances of CNN-1-GAP's 13-input blocks (8^4 x 13 entries) take it: its
-# ReLU stage ran a block in 3.8 ms against 7-8.5 ms with XLA's atan2 there, for about
-# the same compile time (0.18-0.34 s against 0.22-0.24 s, a noisy 2-core Xeon).
+# needs to compile the longer program exceeds what the faster evaluation saves.  Set when
+# the self-covariances were arrays of their own: at 2**14 those of CNN-1-GAP's 13-input
+# blocks (8^4 x 13 entries) took it, and its ReLU stage ran a block in 3.8 ms against
+# 7-8.5 ms with XLA's atan2 there, for about the same compile time (0.18-0.34 s against
+# 0.22-0.24 s, a noisy 2-core Xeon).  Every pooled network's state is far above it now;
+# the MLPs' few thousand pairs stay below.
 _FAST_ANGLE_MIN = 2**14
 
 
 # The two functions below are written in ``lax`` primitives, not ``jnp``: on the book's JAX
 # (0.4.23) every ``jnp`` operation, arithmetic operators included, is traced as a nested
-# jitted function, about 2 ms each; CNN-1-GAP's ReLU stage with the rational angle on all
-# three covariances traced in 0.20 s in ``jnp`` and traces in 0.05 s in ``lax``.
+# jitted function, about 2 ms each; CNN-1-GAP's ReLU stage (when the self-covariances were
+# arrays of their own, three angles) traced in 0.20 s in ``jnp`` and 0.05 s in ``lax``.
 
 
 def _angle(root, k12):
@@ -902,7 +901,7 @@ def _input_state(first: _Layer, mixing: bool, x1, x2=None) -> Cov:
     if isinstance(first, _Flatten) and spatial:
         # a stack that starts by flattening (the zoo's MLPs on images) needs only the inner
         # products of the flat inputs: the mean over pixels of the per-pixel covariances is
-        # x1 . x2 / (pixels x channels), without an (H, W, B1 B2) array (784x smaller on MNIST)
+        # x1 . x2 / (pixels x channels), without an (H, W, Q) array (784x smaller on MNIST)
         f1, f2 = x1.reshape(x1.shape[0], -1), x2.reshape(x2.shape[0], -1)
         nngp = _feature_covariances(f1, f2, False, f1.shape[-1], sym)
         return Cov(
@@ -1057,7 +1056,7 @@ class KernelFn(_StackFn):
         diagonal (``prod(S)``) after it, 1 without pixels; the input state counts unless the
         first layer reads the raw inputs (a convolution's patches, a ``Flatten``).  For the
         zoo it equals the largest state of a traced block after any number of layers, per
-        pair on the state's axis (:func:`_state_pairs`; what the memory guard reads).
+        pair on the state's axis (:meth:`state_pairs`; what the memory guard reads).
         Temporaries can be larger: a convolution's window works on the NNGP and the NTK
         joined (:meth:`Cov.map_joined`), about twice the state, and one with padding
         outside ``SAME``'s stride-1 shift pads it.
@@ -1079,6 +1078,20 @@ class KernelFn(_StackFn):
             largest = max(largest, entries(shape[1:-1]))
             full = full and i < self.full_until
         return largest
+
+    @staticmethod
+    def state_pairs(b1: int, b2: int, symmetric: bool = False) -> int:
+        """``Q``: pairs on the state's pair axis for batches of ``b1`` and ``b2`` inputs: the
+        kernel's pairs and, unless ``symmetric`` (then ``b2 == b1``), each input with itself
+        (:class:`Cov`).  What the memory model multiplies :meth:`pair_entries` by.
+        """
+        b1 = _checks.positive_int(b1, "b1")
+        b2 = _checks.positive_int(b2, "b2")
+        if symmetric and b2 != b1:
+            raise ValueError(
+                f"a symmetric state pairs one batch with itself: b2 must equal b1; got {b1}, {b2}."
+            )
+        return _kernel_pairs(b1, b2, symmetric) + (0 if symmetric else b1 + b2)
 
     def __call__(self, x1, x2=None, get=None):
         return _select(self.finish(self.advance(self.start(x1, x2))), get)

@@ -79,7 +79,7 @@ def test_pair_entries_is_the_largest_traced_covariance_per_pair():
     """``KernelFn.pair_entries`` (the automatic block size's working set, from the shape
     rules, which the memory guard reads too) against the largest state of a traced
     16 x 16 block after any number of layers, divided by the pairs on its state's axis
-    (256 kernel pairs and 32 inputs with themselves, ``layers._state_pairs``): equal for every
+    (256 kernel pairs and 32 inputs with themselves, ``KernelFn.state_pairs``): equal for every
     zoo CNN on digits, MNIST and MNIST-1D shapes; 1 for the MLPs (their largest arrays
     are the inputs, one row per input, not per pair)."""
     import jax
@@ -104,7 +104,7 @@ def test_pair_entries_is_the_largest_traced_covariance_per_pair():
                         )
                     )
                 )
-            assert entries == traced / (8 * layers._state_pairs(16, 16)), (name, shape)
+            assert entries == traced / (8 * layers.KernelFn.state_pairs(16, 16)), (name, shape)
     # by hand: CNN-1-GAP carries the full 64 x 64 pixel-pair covariance, CNN-1 its diagonal
     assert archs.get("CNN-1-GAP").kernel_fn.pair_entries((8, 8, 1)) == 64**2
     assert archs.get("CNN-1").kernel_fn.pair_entries((8, 8, 1)) == 64
@@ -217,3 +217,21 @@ def test_networks_of_equal_layers_share_their_compiled_programs():
     _, pa = a.init_fn(jax.random.PRNGKey(0), x.shape)
     _, pb = b.init_fn(jax.random.PRNGKey(0), x.shape)
     np.testing.assert_array_equal(a.apply_fn(pa, x), b.apply_fn(pb, x))
+
+
+def test_state_pairs_counts_kernel_and_self_pairs_and_names_bad_sizes():
+    """``KernelFn.state_pairs`` against the traced state: 3 x 4 inputs carry 12 kernel pairs
+    and 7 self pairs, one batch of 4 with itself its 10 pairs ``a <= b``; bad sizes are
+    refused by name."""
+    import jax
+
+    kf = layers.serial(layers.Dense(3), layers.Relu(), layers.Dense(1)).kernel_fn
+    a, b = np.ones((3, 5)), np.ones((4, 5))
+    assert jax.eval_shape(kf.start, a, b).nngp.shape == (layers.KernelFn.state_pairs(3, 4),) == (19,)
+    assert jax.eval_shape(kf.start, b).nngp.shape == (layers.KernelFn.state_pairs(4, 4, True),) == (10,)
+    with pytest.raises(ValueError, match="b1 must be >= 1"):
+        layers.KernelFn.state_pairs(0, 4)
+    with pytest.raises(TypeError, match="b2 must be an integer"):
+        layers.KernelFn.state_pairs(3, 4.0)
+    with pytest.raises(ValueError, match="b2 must equal b1"):
+        layers.KernelFn.state_pairs(3, 4, symmetric=True)
